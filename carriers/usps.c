@@ -769,6 +769,11 @@ static int usps_parse_json(const struct carrier_resp *resp,
     tn = usps_jstr(root, "trackingNumber");
     if (norm_blank(tn))
         tn = NULL;
+    if (tn == NULL && events == NULL) {
+        /* Neither a number nor events: not a tracking answer at all. */
+        rc = carrier_problem(out, "usps: no trackingNumber or trackingEvents");
+        goto out;
+    }
     seen = wm_xcalloc(resp->n_numbers + 1, sizeof(*seen));
     number = usps_resolve(resp, seen, tn);
     if (tn == NULL && number == NULL) {
