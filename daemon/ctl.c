@@ -3,7 +3,9 @@
  * arguments alone:
  *   wismoctl normalize --carrier C [--number N]... [--http-status S] FILE
  *   wismoctl detect NUMBER...
- * Exit statuses follow sysexits(3): 64 usage, 65 bad data, 66 no input.
+ *   wismoctl [-c FILE] add | show | refresh | stats   (a daemon's Redis)
+ * Exit statuses follow sysexits(3): 64 usage, 65 bad data, 66 no input,
+ * 69 Redis unavailable, 78 bad configuration.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -13,6 +15,7 @@
 #include <jansson.h>
 #include <libxml/parser.h>
 
+#include "ctl.h"
 #include "wismo/carrier.h"
 #include "wismo/detect.h"
 #include "wismo/model.h"
@@ -32,6 +35,16 @@ static void usage(FILE *f)
     fputs("usage: wismoctl normalize --carrier C [--number N]... "
           "[--http-status S] FILE\n"
           "       wismoctl detect NUMBER...\n"
+          "       wismoctl [-c FILE] add --carrier C --number N [--order O]\n"
+          "                [--postcode P] [--email E] [--phone T] "
+          "[--locale L]\n"
+          "                [--promised DATE]\n"
+          "       wismoctl [-c FILE] add -     (lines: carrier number "
+          "[order_id])\n"
+          "       wismoctl [-c FILE] show ID | refresh ID | stats\n"
+          "\n"
+          "add/show/refresh/stats talk to the Redis of the wismod that reads\n"
+          "the same configuration FILE (default: every default applies)\n"
           "\n"
           "normalize  print a carrier response body (FILE, or - for stdin)\n"
           "           as wismo's canonical JSON; exit 65 when it cannot be\n"
@@ -214,14 +227,26 @@ static int cmd_detect(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    const char *cfg_path = NULL;
     int status;
 
+    if (argc >= 3 && strcmp(argv[1], "-c") == 0) {
+        cfg_path = argv[2];
+        argc -= 2;
+        argv += 2;
+    }
     if (argc < 2) {
         usage(stderr);
         return EX_USAGE;
     }
     xmlInitParser();
-    if (strcmp(argv[1], "normalize") == 0) {
+    if (strcmp(argv[1], "add") == 0) {
+        status = ctl_cmd_add(cfg_path, argc - 1, argv + 1);
+    } else if (strcmp(argv[1], "show") == 0 ||
+               strcmp(argv[1], "refresh") == 0 ||
+               strcmp(argv[1], "stats") == 0) {
+        status = ctl_cmd_store(cfg_path, argc - 1, argv + 1);
+    } else if (strcmp(argv[1], "normalize") == 0) {
         status = cmd_normalize(argc - 1, argv + 1);
     } else if (strcmp(argv[1], "detect") == 0) {
         status = cmd_detect(argc - 1, argv + 1);

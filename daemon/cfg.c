@@ -1,0 +1,524 @@
+/*
+ * Configuration loading with inih: a table of known keys per section, each
+ * with its type and place in struct cfg. The first bad line stops the load
+ * and is reported as file:line.
+ */
+#include "wismo/cfg.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ini.h>
+
+#include "wismo/carrier.h"
+#include "wismo/wm.h"
+
+enum key_type {
+    K_STR,
+    K_SECRET,
+    K_DUR,
+    K_INT,
+    K_DOUBLE,
+    K_SIZE,
+    K_LEVEL,
+    K_HOURS
+};
+
+struct key {
+    const char *section; /* "carrier" stands for every carrier.<name> */
+    const char *name;
+    enum key_type type;
+    size_t off;    /* into struct cfg, or struct cfg_carrier */
+    long min, max; /* K_INT bounds */
+};
+
+#define C(f)  offsetof(struct cfg, f)
+#define CC(f) offsetof(struct cfg_carrier, f)
+#define IV(s) offsetof(struct cfg, interval_ms) + sizeof(int64_t) * (s)
+
+static const struct key keys[] = {
+    {"daemon", "data_dir", K_STR, C(data_dir), 0, 0},
+    {"daemon", "log_level", K_LEVEL, C(log_level), 0, 0},
+    {"daemon", "max_inflight", K_INT, C(max_inflight), 1, 100000},
+    {"daemon", "lease", K_DUR, C(lease_ms), 0, 0},
+    {"daemon", "claim_interval", K_DUR, C(claim_interval_ms), 0, 0},
+    {"daemon", "redis_server", K_STR, C(redis_server), 0, 0},
+    {"redis", "url", K_SECRET, C(redis_url), 0, 0},
+    {"redis", "prefix", K_STR, C(redis_prefix), 0, 0},
+    {"http", "listen", K_STR, C(http_listen), 0, 0},
+    {"http", "max_body", K_SIZE, C(http_max_body), 0, 0},
+    {"tokens", "shop", K_SECRET, C(token_shop), 0, 0},
+    {"tokens", "agent", K_SECRET, C(token_agent), 0, 0},
+    {"tokens", "admin", K_SECRET, C(token_admin), 0, 0},
+    {"schedule", "pending", K_DUR, IV(MODEL_PENDING), 0, 0},
+    {"schedule", "info_received", K_DUR, IV(MODEL_INFO_RECEIVED), 0, 0},
+    {"schedule", "in_transit", K_DUR, IV(MODEL_IN_TRANSIT), 0, 0},
+    {"schedule", "out_for_delivery", K_DUR, IV(MODEL_OUT_FOR_DELIVERY), 0, 0},
+    {"schedule", "available_for_pickup", K_DUR, IV(MODEL_AVAILABLE_FOR_PICKUP),
+     0, 0},
+    {"schedule", "failed_attempt", K_DUR, IV(MODEL_FAILED_ATTEMPT), 0, 0},
+    {"schedule", "exception", K_DUR, IV(MODEL_EXCEPTION), 0, 0},
+    {"schedule", "returning", K_DUR, IV(MODEL_RETURNING), 0, 0},
+    {"schedule", "expire_after", K_DUR, C(expire_after_ms), 0, 0},
+    {"schedule", "not_found_expire", K_DUR, C(not_found_expire_ms), 0, 0},
+    {"schedule", "retry_min", K_DUR, C(retry_min_ms), 0, 0},
+    {"schedule", "retry_max", K_DUR, C(retry_max_ms), 0, 0},
+    {"schedule", "jitter", K_INT, C(jitter_pct), 0, 50},
+    {"schedule", "night", K_HOURS, C(night_start_min), 0, 0},
+    {"schedule", "night_interval", K_DUR, C(night_interval_ms), 0, 0},
+    {"notify", "stall_after", K_DUR, C(stall_after_ms), 0, 0},
+    {"notify", "eta_slip", K_DUR, C(eta_slip_ms), 0, 0},
+    {"notify", "quiet_hours", K_STR, C(quiet_hours), 0, 0},
+    {"notify", "daily_cap", K_INT, C(daily_cap), 0, 1000},
+    {"notify", "tick", K_DUR, C(notify_tick_ms), 0, 0},
+    {"notify", "positive", K_STR, C(positive), 0, 0},
+    {"smtp", "url", K_STR, C(smtp_url), 0, 0},
+    {"smtp", "from", K_STR, C(smtp_from), 0, 0},
+    {"smtp", "username", K_SECRET, C(smtp_username), 0, 0},
+    {"smtp", "password", K_SECRET, C(smtp_password), 0, 0},
+    {"sms", "provider", K_STR, C(sms_provider), 0, 0},
+    {"sms", "base_url", K_STR, C(sms_base_url), 0, 0},
+    {"sms", "account", K_SECRET, C(sms_account), 0, 0},
+    {"sms", "token", K_SECRET, C(sms_token), 0, 0},
+    {"sms", "from", K_STR, C(sms_from), 0, 0},
+    {"webhook", "url", K_STR, C(webhook_url), 0, 0},
+    {"webhook", "secret", K_SECRET, C(webhook_secret), 0, 0},
+};
+
+static const struct key carrier_keys[] = {
+    {"carrier", "base_url", K_STR, CC(base_url), 0, 0},
+    {"carrier", "token_url", K_STR, CC(token_url), 0, 0},
+    {"carrier", "api_key", K_SECRET, CC(api_key), 0, 0},
+    {"carrier", "client_id", K_SECRET, CC(client_id), 0, 0},
+    {"carrier", "client_secret", K_SECRET, CC(client_secret), 0, 0},
+    {"carrier", "username", K_SECRET, CC(username), 0, 0},
+    {"carrier", "password", K_SECRET, CC(password), 0, 0},
+    {"carrier", "rate", K_DOUBLE, CC(rate), 0, 0},
+    {"carrier", "per_day", K_INT, CC(per_day), 0, 1000000000},
+    {"carrier", "concurrency", K_INT, CC(concurrency), 1, 10000},
+    {"carrier", "timeout", K_DUR, CC(timeout_ms), 0, 0},
+    {"carrier", "breaker_failures", K_INT, CC(breaker_failures), 1, 1000},
+    {"carrier", "breaker_open", K_DUR, CC(breaker_open_ms), 0, 0},
+};
+
+static const struct key notify_carrier_keys[] = {
+    {"notify.carrier", "stall_after", K_DUR, CC(stall_after_ms), 0, 0},
+    {"notify.carrier", "eta_slip", K_DUR, CC(eta_slip_ms), 0, 0},
+};
+
+int cfg_parse_duration(const char *s, int64_t *ms)
+{
+    char *end;
+    long long v;
+    int64_t unit;
+
+    errno = 0;
+    if (s == NULL || !isdigit((unsigned char)*s))
+        return WM_EINVAL;
+    v = strtoll(s, &end, 10);
+    if (errno != 0 || v < 0)
+        return WM_EINVAL;
+    if (strcmp(end, "ms") == 0)
+        unit = 1;
+    else if (strcmp(end, "s") == 0)
+        unit = 1000;
+    else if (strcmp(end, "m") == 0)
+        unit = 60 * 1000;
+    else if (strcmp(end, "h") == 0)
+        unit = 3600 * 1000;
+    else if (strcmp(end, "d") == 0)
+        unit = 86400 * 1000;
+    else if (*end == '\0' && v == 0)
+        unit = 0;
+    else
+        return WM_EINVAL;
+    if (v > INT64_MAX / (unit ? unit : 1) / 1000)
+        return WM_EINVAL;
+    *ms = v * unit;
+    return 0;
+}
+
+/* "HH:MM-HH:MM" into two minute-of-day values; "" clears (-1). */
+static int parse_hours(const char *s, int *from, int *to)
+{
+    int h1, m1, h2, m2, n = 0;
+
+    if (*s == '\0') {
+        *from = *to = -1;
+        return 0;
+    }
+    if (sscanf(s, "%2d:%2d-%2d:%2d%n", &h1, &m1, &h2, &m2, &n) != 4 ||
+        s[n] != '\0' || h1 > 23 || h2 > 24 || m1 > 59 || m2 > 59 || h1 < 0 ||
+        h2 < 0 || m1 < 0 || m2 < 0)
+        return WM_EINVAL;
+    *from = h1 * 60 + m1;
+    *to = h2 * 60 + m2;
+    return 0;
+}
+
+static void set_str(char **slot, const char *v)
+{
+    free(*slot);
+    *slot = wm_xstrdup(v);
+}
+
+/* Reads a secret from a file: the first line, trailing space trimmed. */
+static int read_secret_file(const char *path, char **out)
+{
+    char buf[4096];
+    FILE *f = fopen(path, "r");
+    size_t n;
+
+    if (f == NULL)
+        return WM_EIO;
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    buf[strcspn(buf, "\r\n")] = '\0';
+    n = strlen(buf);
+    while (n > 0 && isspace((unsigned char)buf[n - 1]))
+        buf[--n] = '\0';
+    set_str(out, buf);
+    return 0;
+}
+
+struct load_ctx {
+    struct cfg *cfg;
+    char *err;
+    size_t errlen;
+};
+
+/* Applies one key to base (struct cfg or struct cfg_carrier). */
+static int apply(struct load_ctx *lc, const struct key *k, void *base,
+                 const char *value)
+{
+    char *slot = (char *)base + k->off;
+    char *end;
+    long l;
+    double d;
+    int64_t ms;
+
+    switch (k->type) {
+    case K_STR:
+    case K_SECRET:
+        set_str((char **)slot, value);
+        return 0;
+    case K_DUR:
+        if (cfg_parse_duration(value, &ms) != 0) {
+            snprintf(lc->err, lc->errlen,
+                     "%s: bad duration '%s' (use 90s, 20m, 3h, 2d)", k->name,
+                     value);
+            return WM_EINVAL;
+        }
+        *(int64_t *)slot = ms;
+        return 0;
+    case K_INT:
+        errno = 0;
+        l = strtol(value, &end, 10);
+        if (errno != 0 || *value == '\0' || *end != '\0' || l < k->min ||
+            l > k->max) {
+            snprintf(lc->err, lc->errlen,
+                     "%s: want a whole number from %ld to %ld, not '%s'",
+                     k->name, k->min, k->max, value);
+            return WM_EINVAL;
+        }
+        if (k->max > 100000000)
+            *(long *)slot = l;
+        else
+            *(int *)slot = (int)l;
+        return 0;
+    case K_DOUBLE:
+        errno = 0;
+        d = strtod(value, &end);
+        if (errno != 0 || *value == '\0' || *end != '\0' || d < 0 || d > 1e6) {
+            snprintf(lc->err, lc->errlen, "%s: bad number '%s'", k->name,
+                     value);
+            return WM_EINVAL;
+        }
+        *(double *)slot = d;
+        return 0;
+    case K_SIZE:
+        errno = 0;
+        l = strtol(value, &end, 10);
+        if (errno == 0 && (*end == 'k' || *end == 'K'))
+            l *= 1024, end++;
+        else if (errno == 0 && (*end == 'm' || *end == 'M'))
+            l *= 1024 * 1024, end++;
+        if (errno != 0 || *value == '\0' || *end != '\0' || l <= 0 ||
+            l > (1l << 30)) {
+            snprintf(lc->err, lc->errlen,
+                     "%s: bad size '%s' (bytes, or with K or M)", k->name,
+                     value);
+            return WM_EINVAL;
+        }
+        *(size_t *)slot = (size_t)l;
+        return 0;
+    case K_LEVEL:
+        if (log_parse_level(value, (enum log_level *)slot) != 0) {
+            snprintf(lc->err, lc->errlen,
+                     "%s: want debug, info, warn or error, not '%s'", k->name,
+                     value);
+            return WM_EINVAL;
+        }
+        return 0;
+    case K_HOURS:
+        if (parse_hours(value, (int *)slot, (int *)slot + 1) != 0) {
+            snprintf(lc->err, lc->errlen, "%s: want HH:MM-HH:MM, not '%s'",
+                     k->name, value);
+            return WM_EINVAL;
+        }
+        return 0;
+    }
+    return WM_EINVAL;
+}
+
+static struct cfg_carrier *find_carrier(struct cfg *cfg, const char *name)
+{
+    for (size_t i = 0; i < cfg->n_carriers; i++)
+        if (strcmp(cfg->carriers[i].name, name) == 0)
+            return &cfg->carriers[i];
+    return NULL;
+}
+
+/* Finds key name in table; with "_file" suffix for secrets. */
+static const struct key *find_key(const struct key *t, size_t n,
+                                  const char *name, bool *is_file)
+{
+    size_t len = strlen(name);
+
+    *is_file = false;
+    for (size_t i = 0; i < n; i++) {
+        size_t kl = strlen(t[i].name);
+        if (strcmp(t[i].name, name) == 0)
+            return &t[i];
+        if (t[i].type == K_SECRET && len == kl + 5 &&
+            strncmp(name, t[i].name, kl) == 0 &&
+            strcmp(name + kl, "_file") == 0) {
+            *is_file = true;
+            return &t[i];
+        }
+    }
+    return NULL;
+}
+
+static int on_key(void *user, const char *section, const char *name,
+                  const char *value)
+{
+    struct load_ctx *lc = user;
+    const struct key *table = keys, *k;
+    size_t n = WM_ARRAY_LEN(keys);
+    void *base = lc->cfg;
+    bool is_file;
+
+    if (strncmp(section, "carrier.", 8) == 0 ||
+        strncmp(section, "notify.", 7) == 0) {
+        bool notify = section[0] == 'n';
+        const char *cname = section + (notify ? 7 : 8);
+        if ((base = find_carrier(lc->cfg, cname)) == NULL) {
+            snprintf(lc->err, lc->errlen, "[%s]: unknown carrier '%s'", section,
+                     cname);
+            return 0;
+        }
+        table = notify ? notify_carrier_keys : carrier_keys;
+        n = notify ? WM_ARRAY_LEN(notify_carrier_keys)
+                   : WM_ARRAY_LEN(carrier_keys);
+    } else {
+        bool known = false;
+        for (size_t i = 0; i < n; i++)
+            known |= strcmp(keys[i].section, section) == 0;
+        if (!known) {
+            snprintf(lc->err, lc->errlen, "unknown section [%s]", section);
+            return 0;
+        }
+    }
+    for (k = find_key(table, n, name, &is_file); k != NULL;) {
+        if (table == keys && strcmp(k->section, section) != 0) {
+            /* Same key name in another section: keep looking. */
+            size_t at = (size_t)(k - table) + 1;
+            k = find_key(table + at, n - at, name, &is_file);
+            continue;
+        }
+        break;
+    }
+    if (k == NULL) {
+        snprintf(lc->err, lc->errlen, "[%s]: unknown key '%s'", section, name);
+        return 0;
+    }
+    if (is_file) {
+        if (read_secret_file(value, (char **)((char *)base + k->off)) != 0) {
+            snprintf(lc->err, lc->errlen, "%s: cannot read '%s': %s", name,
+                     value, strerror(errno));
+            return 0;
+        }
+        return 1;
+    }
+    return apply(lc, k, base, value) == 0;
+}
+
+static void set_defaults(struct cfg *cfg)
+{
+    static const int64_t h = 3600 * 1000;
+    const struct carrier *const *all = carrier_all();
+
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->data_dir = wm_xstrdup("/var/lib/wismo");
+    cfg->log_level = LOG_INFO;
+    cfg->max_inflight = 256;
+    cfg->lease_ms = 60 * 1000;
+    cfg->claim_interval_ms = 200;
+    cfg->redis_server = wm_xstrdup("redis-server");
+    cfg->redis_prefix = wm_xstrdup("wismo:");
+    cfg->http_listen = wm_xstrdup("127.0.0.1:8080");
+    cfg->http_max_body = 1 << 20;
+    cfg->interval_ms[MODEL_PENDING] = 1 * h;
+    cfg->interval_ms[MODEL_INFO_RECEIVED] = 6 * h;
+    cfg->interval_ms[MODEL_IN_TRANSIT] = 3 * h;
+    cfg->interval_ms[MODEL_OUT_FOR_DELIVERY] = h / 3;
+    cfg->interval_ms[MODEL_AVAILABLE_FOR_PICKUP] = 6 * h;
+    cfg->interval_ms[MODEL_FAILED_ATTEMPT] = 2 * h;
+    cfg->interval_ms[MODEL_EXCEPTION] = 2 * h;
+    cfg->interval_ms[MODEL_RETURNING] = 6 * h;
+    cfg->expire_after_ms = 30 * 24 * h;
+    cfg->not_found_expire_ms = 7 * 24 * h;
+    cfg->retry_min_ms = 60 * 1000;
+    cfg->retry_max_ms = 2 * h;
+    cfg->jitter_pct = 10;
+    cfg->night_start_min = 22 * 60;
+    cfg->night_end_min = 6 * 60;
+    cfg->night_interval_ms = 6 * h;
+    cfg->stall_after_ms = 48 * h;
+    cfg->eta_slip_ms = 12 * h;
+    cfg->notify_tick_ms = 60 * 1000;
+    cfg->quiet_hours = wm_xstrdup("21:00-08:00");
+    cfg->daily_cap = 3;
+    cfg->sms_provider = wm_xstrdup("twilio");
+    for (cfg->n_carriers = 0; all[cfg->n_carriers] != NULL; cfg->n_carriers++)
+        ;
+    cfg->carriers = wm_xcalloc(cfg->n_carriers ? cfg->n_carriers : 1,
+                               sizeof(*cfg->carriers));
+    for (size_t i = 0; i < cfg->n_carriers; i++) {
+        struct cfg_carrier *c = &cfg->carriers[i];
+        c->name = wm_xstrdup(all[i]->name);
+        c->rate = 20;
+        c->concurrency = 16;
+        c->timeout_ms = 30 * 1000;
+        c->breaker_failures = 5;
+        c->breaker_open_ms = 60 * 1000;
+        c->stall_after_ms = -1;
+        c->eta_slip_ms = -1;
+    }
+}
+
+/* WISMO_<SECTION>_<KEY> overrides secrets (and the Redis URL). */
+static void apply_env(struct cfg *cfg)
+{
+    char var[128];
+    const char *v;
+
+    for (size_t i = 0; i < WM_ARRAY_LEN(keys); i++) {
+        if (keys[i].type != K_SECRET)
+            continue;
+        snprintf(var, sizeof(var), "WISMO_%s_%s", keys[i].section,
+                 keys[i].name);
+        for (char *p = var; *p; p++)
+            *p = (char)toupper((unsigned char)*p);
+        if ((v = getenv(var)) != NULL)
+            set_str((char **)((char *)cfg + keys[i].off), v);
+    }
+    for (size_t c = 0; c < cfg->n_carriers; c++) {
+        for (size_t i = 0; i < WM_ARRAY_LEN(carrier_keys); i++) {
+            if (carrier_keys[i].type != K_SECRET)
+                continue;
+            snprintf(var, sizeof(var), "WISMO_CARRIER_%s_%s",
+                     cfg->carriers[c].name, carrier_keys[i].name);
+            for (char *p = var; *p; p++)
+                *p = (char)toupper((unsigned char)*p);
+            if ((v = getenv(var)) != NULL)
+                set_str(
+                    (char **)((char *)&cfg->carriers[c] + carrier_keys[i].off),
+                    v);
+        }
+    }
+}
+
+static int finish(struct cfg *cfg, int line, const char *name,
+                  struct load_ctx *lc)
+{
+    if (line > 0) {
+        char why[256];
+        snprintf(why, sizeof(why), "%s", lc->err[0] ? lc->err : "syntax error");
+        snprintf(lc->err, lc->errlen, "%s:%d: %s", name, line, why);
+        return WM_EINVAL;
+    }
+    if (line < 0) {
+        snprintf(lc->err, lc->errlen, "%s: cannot read: %s", name,
+                 line == -1 ? strerror(errno) : "out of memory");
+        return WM_EIO;
+    }
+    if (cfg->retry_max_ms < cfg->retry_min_ms) {
+        snprintf(lc->err, lc->errlen, "%s: [schedule] retry_max < retry_min",
+                 name);
+        return WM_EINVAL;
+    }
+    apply_env(cfg);
+    return 0;
+}
+
+int cfg_load(struct cfg *cfg, const char *path, char *err, size_t errlen)
+{
+    struct load_ctx lc = {cfg, err, errlen};
+
+    err[0] = '\0';
+    set_defaults(cfg);
+    if (path == NULL)
+        return finish(cfg, 0, "(defaults)", &lc);
+    cfg->path = wm_xstrdup(path);
+    return finish(cfg, ini_parse(path, on_key, &lc), path, &lc);
+}
+
+int cfg_load_string(struct cfg *cfg, const char *text, const char *name,
+                    char *err, size_t errlen)
+{
+    struct load_ctx lc = {cfg, err, errlen};
+
+    err[0] = '\0';
+    set_defaults(cfg);
+    return finish(cfg, ini_parse_string(text, on_key, &lc), name, &lc);
+}
+
+void cfg_clear(struct cfg *cfg)
+{
+    char **strs[] = {
+        &cfg->path,          &cfg->data_dir,      &cfg->redis_server,
+        &cfg->redis_url,     &cfg->redis_prefix,  &cfg->http_listen,
+        &cfg->token_shop,    &cfg->token_agent,   &cfg->token_admin,
+        &cfg->quiet_hours,   &cfg->positive,      &cfg->smtp_url,
+        &cfg->smtp_from,     &cfg->smtp_username, &cfg->smtp_password,
+        &cfg->sms_provider,  &cfg->sms_base_url,  &cfg->sms_account,
+        &cfg->sms_token,     &cfg->sms_from,      &cfg->webhook_url,
+        &cfg->webhook_secret};
+
+    for (size_t i = 0; i < WM_ARRAY_LEN(strs); i++)
+        free(*strs[i]);
+    for (size_t i = 0; i < cfg->n_carriers; i++) {
+        struct cfg_carrier *c = &cfg->carriers[i];
+        free(c->name);
+        free(c->base_url);
+        free(c->token_url);
+        free(c->api_key);
+        free(c->client_id);
+        free(c->client_secret);
+        free(c->username);
+        free(c->password);
+    }
+    free(cfg->carriers);
+    memset(cfg, 0, sizeof(*cfg));
+}
+
+const struct cfg_carrier *cfg_carrier(const struct cfg *cfg, const char *name)
+{
+    return find_carrier((struct cfg *)cfg, name);
+}

@@ -1,0 +1,11 @@
+/* wismoctl's commands that need a running daemon's Redis (ctl_store.c). */
+#ifndef WISMO_CTL_H
+#define WISMO_CTL_H
+
+#include "wismo/carrier.h"
+
+/* argv[0] is the command name. Each returns the process exit status. */
+int ctl_cmd_add(const char *cfg_path, int argc, char **argv);
+int ctl_cmd_store(const char *cfg_path, int argc, char **argv);
+
+#endif

@@ -1,0 +1,364 @@
+/*
+ * wismoctl's commands that talk to a daemon's store: add, show, refresh,
+ * stats. They run a short-lived libuv loop with one Redis connection found
+ * from the same configuration wismod reads ([redis] url, or the private
+ * redis-server's socket in [daemon] data_dir).
+ */
+#include "ctl.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <uv.h>
+
+#include "wismo/cfg.h"
+#include "wismo/log.h"
+#include "wismo/rconn.h"
+#include "wismo/store.h"
+#include "wismo/wm.h"
+
+#define CONNECT_WAIT_MS 5000
+#define ADD_WINDOW      512 /* registrations in flight at once */
+
+struct session {
+    uv_loop_t loop;
+    uv_timer_t timer;
+    struct cfg cfg;
+    struct rconn *rc;
+    struct store *st;
+    bool up, timed_out;
+    int pending;
+    int status;
+    /* add from stdin */
+    FILE *in;
+    bool eof;
+    long created, existing, failed, lineno;
+};
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void on_state(void *arg, bool up)
+{
+    struct session *s = arg;
+
+    s->up = up;
+    if (up)
+        uv_stop(&s->loop);
+}
+
+static void on_timeout(uv_timer_t *t)
+{
+    struct session *s = t->data;
+
+    s->timed_out = true;
+    uv_stop(&s->loop);
+}
+
+static void on_close_walk(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+static void session_end(struct session *s)
+{
+    store_free(s->st);
+    rconn_free(s->rc);
+    uv_walk(&s->loop, on_close_walk, NULL);
+    uv_run(&s->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&s->loop);
+    cfg_clear(&s->cfg);
+}
+
+/* Loads the config and connects; 0 or an exit status. */
+static int session_begin(struct session *s, const char *cfg_path)
+{
+    char err[512], url[600];
+    struct rconn_opts ro = {0};
+
+    memset(s, 0, sizeof(*s));
+    log_min_level = LOG_WARN; /* a command line tool: quiet unless wrong */
+    uv_loop_init(&s->loop);
+    uv_timer_init(&s->loop, &s->timer);
+    s->timer.data = s;
+    if (cfg_load(&s->cfg, cfg_path, err, sizeof(err)) != 0) {
+        fprintf(stderr, "wismoctl: %s\n", err);
+        session_end(s);
+        return 78;
+    }
+    if (s->cfg.redis_url != NULL)
+        snprintf(url, sizeof(url), "%s", s->cfg.redis_url);
+    else
+        snprintf(url, sizeof(url), "unix://%s/redis.sock", s->cfg.data_dir);
+    ro.url = url;
+    ro.connect_timeout_ms = 1000;
+    s->rc = rconn_new(&s->loop, &ro, on_state, s);
+    if (s->rc == NULL) {
+        fprintf(stderr, "wismoctl: bad Redis URL in the configuration\n");
+        session_end(s);
+        return 78;
+    }
+    uv_timer_start(&s->timer, on_timeout, CONNECT_WAIT_MS, 0);
+    uv_run(&s->loop, UV_RUN_DEFAULT);
+    uv_timer_stop(&s->timer);
+    if (!s->up) {
+        fprintf(
+            stderr, "wismoctl: cannot reach Redis (%s); is wismod running?\n",
+            s->cfg.redis_url ? "[redis] url" : "private redis-server socket");
+        session_end(s);
+        return 69; /* EX_UNAVAILABLE */
+    }
+    s->st = store_new(s->rc, s->cfg.redis_prefix);
+    s->status = 0;
+    return 0;
+}
+
+/* Runs the loop until pending reaches zero (or the wait runs out). */
+static void session_wait(struct session *s, long ms)
+{
+    s->timed_out = false;
+    uv_timer_start(&s->timer, on_timeout, (uint64_t)ms, 0);
+    while (s->pending > 0 && !s->timed_out)
+        uv_run(&s->loop, UV_RUN_ONCE);
+    uv_timer_stop(&s->timer);
+    if (s->timed_out) {
+        fprintf(stderr, "wismoctl: Redis did not answer in time\n");
+        s->status = 69;
+    }
+}
+
+/* --- add --- */
+
+static void on_added_one(void *arg, int err, const char *id, bool created)
+{
+    struct session *s = arg;
+
+    s->pending--;
+    if (err != 0) {
+        fprintf(stderr, "wismoctl: add failed: %s\n", wm_strerror(err));
+        s->status = 75;
+        return;
+    }
+    printf("{\"id\":\"%s\",\"created\":%s}\n", id, created ? "true" : "false");
+}
+
+static void feed(struct session *s);
+
+static void on_added_line(void *arg, int err, const char *id, bool created)
+{
+    struct session *s = arg;
+
+    (void)id;
+    s->pending--;
+    if (err != 0)
+        s->failed++;
+    else if (created)
+        s->created++;
+    else
+        s->existing++;
+    feed(s);
+}
+
+/* Sends registrations from stdin while fewer than ADD_WINDOW are out. */
+static void feed(struct session *s)
+{
+    char line[512];
+
+    while (!s->eof && s->pending < ADD_WINDOW) {
+        char *carrier, *number, *order, *save = NULL;
+        struct store_add_in in = {0};
+
+        if (fgets(line, sizeof(line), s->in) == NULL) {
+            s->eof = true;
+            break;
+        }
+        s->lineno++;
+        line[strcspn(line, "\r\n")] = '\0';
+        carrier = strtok_r(line, " \t", &save);
+        if (carrier == NULL || carrier[0] == '#')
+            continue;
+        number = strtok_r(NULL, " \t", &save);
+        order = strtok_r(NULL, " \t", &save);
+        if (number == NULL || carrier_find(carrier) == NULL ||
+            strlen(number) < 4 || strlen(number) > 64) {
+            fprintf(stderr,
+                    "wismoctl: stdin:%ld: want 'carrier number "
+                    "[order_id]' with a known carrier\n",
+                    s->lineno);
+            s->failed++;
+            continue;
+        }
+        in.carrier = carrier;
+        in.tracking_number = number;
+        in.order_id = order;
+        if (store_add(s->st, &in, now_ms(), on_added_line, s) != 0) {
+            s->failed++;
+            continue;
+        }
+        s->pending++;
+    }
+}
+
+int ctl_cmd_add(const char *cfg_path, int argc, char **argv)
+{
+    struct session s;
+    struct store_add_in in = {0};
+    bool from_stdin = false;
+    int rc;
+
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        const char **slot = NULL;
+
+        if (strcmp(a, "-") == 0) {
+            from_stdin = true;
+            continue;
+        }
+        if (strcmp(a, "--carrier") == 0)
+            slot = &in.carrier;
+        else if (strcmp(a, "--number") == 0)
+            slot = &in.tracking_number;
+        else if (strcmp(a, "--order") == 0)
+            slot = &in.order_id;
+        else if (strcmp(a, "--postcode") == 0)
+            slot = &in.postcode;
+        else if (strcmp(a, "--email") == 0)
+            slot = &in.email;
+        else if (strcmp(a, "--phone") == 0)
+            slot = &in.phone;
+        else if (strcmp(a, "--locale") == 0)
+            slot = &in.locale;
+        else if (strcmp(a, "--promised") == 0)
+            slot = &in.promised_delivery;
+        if (slot == NULL || v == NULL) {
+            fprintf(stderr, "wismoctl add: unknown or incomplete option '%s'\n",
+                    a);
+            return 64;
+        }
+        *slot = v;
+        i++;
+    }
+    if (!from_stdin &&
+        (in.carrier == NULL || in.tracking_number == NULL ||
+         carrier_find(in.carrier) == NULL || strlen(in.tracking_number) < 4 ||
+         strlen(in.tracking_number) > 64)) {
+        fprintf(stderr, "wismoctl add: need --carrier (a known carrier) and "
+                        "--number (4-64 characters), or - to read lines\n");
+        return 64;
+    }
+    if ((rc = session_begin(&s, cfg_path)) != 0)
+        return rc;
+    if (from_stdin) {
+        s.in = stdin;
+        feed(&s);
+        while ((s.pending > 0 || !s.eof) && s.status == 0) {
+            session_wait(&s, 30000);
+            feed(&s);
+        }
+        printf("{\"created\":%ld,\"existing\":%ld,\"failed\":%ld}\n", s.created,
+               s.existing, s.failed);
+        if (s.failed > 0 && s.status == 0)
+            s.status = 65;
+    } else if (store_add(s.st, &in, now_ms(), on_added_one, &s) == 0) {
+        s.pending = 1;
+        session_wait(&s, 10000);
+    } else {
+        s.status = 69;
+    }
+    rc = s.status;
+    session_end(&s);
+    return rc;
+}
+
+/* --- show, refresh, stats --- */
+
+static void on_got(void *arg, int err, json_t *ship)
+{
+    struct session *s = arg;
+    char *text;
+
+    s->pending--;
+    if (err == WM_ENOTFOUND || (err == 0 && ship == NULL)) {
+        fprintf(stderr, "wismoctl: no such shipment\n");
+        s->status = 1;
+        return;
+    }
+    if (err != 0) {
+        fprintf(stderr, "wismoctl: %s\n", wm_strerror(err));
+        s->status = 69;
+        return;
+    }
+    text = json_dumps(ship, JSON_INDENT(2));
+    if (text != NULL)
+        puts(text);
+    free(text);
+}
+
+static void on_done(void *arg, int err)
+{
+    struct session *s = arg;
+
+    s->pending--;
+    if (err != 0) {
+        fprintf(stderr, "wismoctl: %s\n", wm_strerror(err));
+        s->status = 69;
+    }
+}
+
+static void on_stats(void *arg, int err, long due_now, long scheduled,
+                     long leased)
+{
+    struct session *s = arg;
+
+    s->pending--;
+    if (err != 0) {
+        fprintf(stderr, "wismoctl: %s\n", wm_strerror(err));
+        s->status = 69;
+        return;
+    }
+    printf("{\"due_now\":%ld,\"scheduled\":%ld,\"leased\":%ld}\n", due_now,
+           scheduled, leased);
+}
+
+int ctl_cmd_store(const char *cfg_path, int argc, char **argv)
+{
+    struct session s;
+    const char *cmd = argv[0];
+    int rc;
+
+    if ((strcmp(cmd, "show") == 0 || strcmp(cmd, "refresh") == 0) &&
+        argc != 2) {
+        fprintf(stderr, "usage: wismoctl %s ID\n", cmd);
+        return 64;
+    }
+    if (strcmp(cmd, "stats") == 0 && argc != 1) {
+        fprintf(stderr, "usage: wismoctl stats\n");
+        return 64;
+    }
+    if ((rc = session_begin(&s, cfg_path)) != 0)
+        return rc;
+    if (strcmp(cmd, "show") == 0)
+        rc = store_get(s.st, argv[1], on_got, &s);
+    else if (strcmp(cmd, "refresh") == 0)
+        rc = store_poll_now(s.st, argv[1], now_ms(), on_done, &s);
+    else
+        rc = store_stats(s.st, now_ms(), on_stats, &s);
+    if (rc == 0) {
+        s.pending = 1;
+        session_wait(&s, 10000);
+    } else {
+        s.status = 69;
+    }
+    rc = s.status;
+    session_end(&s);
+    return rc;
+}

@@ -1,0 +1,797 @@
+/*
+ * The Redis store (key layout in store.h). Four Lua scripts carry every
+ * multi-key write: register, claim, merge and release. Each public call
+ * packs its arguments, sends one EVALSHA through rconn and unpacks the
+ * reply in a small per-call context freed after its callback.
+ */
+#include "wismo/store.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <hiredis/hiredis.h>
+
+#include "wismo/log.h"
+#include "wismo/wm.h"
+#include "wismo/wmtime.h"
+
+#define STREAM_MAXLEN "1000000"
+
+/* KEYS: idx:num due | ARGV: carrier number new_id now_ms now_iso prefix,
+ * then field/value pairs to set when not empty. Returns {id, created}. */
+static const char lua_add[] =
+    "local k = ARGV[1] .. ':' .. ARGV[2]\n"
+    "local id = redis.call('HGET', KEYS[1], k)\n"
+    "local created = 0\n"
+    "if not id then\n"
+    "  id = ARGV[3]; created = 1\n"
+    "  redis.call('HSET', KEYS[1], k, id)\n"
+    "end\n"
+    "local sk = ARGV[6] .. 's:{' .. id .. '}'\n"
+    "if created == 1 then\n"
+    "  redis.call('HSET', sk, 'id', id, 'carrier', ARGV[1],\n"
+    "    'tracking_number', ARGV[2], 'status', 'pending', 'substatus', '',\n"
+    "    'estimated_delivery', '', 'delivered_at', '', 'created_at', ARGV[5],\n"
+    "    'created_ms', ARGV[4], 'updated_at', ARGV[5], 'polls', 0,\n"
+    "    'event_count', 0)\n"
+    "  redis.call('ZADD', KEYS[2], ARGV[4], id)\n"
+    "end\n"
+    "for i = 7, #ARGV, 2 do\n"
+    "  if ARGV[i + 1] ~= '' then\n"
+    "    if ARGV[i] == 'order_id' then\n"
+    "      local old = redis.call('HGET', sk, 'order_id')\n"
+    "      if old and old ~= ARGV[i + 1] then\n"
+    "        redis.call('SREM', ARGV[6] .. 'idx:order:' .. old, id)\n"
+    "      end\n"
+    "      redis.call('SADD', ARGV[6] .. 'idx:order:' .. ARGV[i + 1], id)\n"
+    "    end\n"
+    "    redis.call('HSET', sk, ARGV[i], ARGV[i + 1])\n"
+    "  end\n"
+    "end\n"
+    "if created == 0 then redis.call('HSET', sk, 'updated_at', ARGV[5]) end\n"
+    "return {id, created}\n";
+
+/* KEYS: due lease lease:owner | ARGV: now_ms lease_ms max owner prefix.
+ * Expired leases (a dead process) go back to the due set first. Returns a
+ * flat list id, carrier, tracking_number, status. */
+static const char lua_claim[] =
+    "local now = tonumber(ARGV[1])\n"
+    "local dead = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now,\n"
+    "  'LIMIT', 0, 1000)\n"
+    "for _, id in ipairs(dead) do\n"
+    "  redis.call('ZREM', KEYS[2], id)\n"
+    "  redis.call('HDEL', KEYS[3], id)\n"
+    "  redis.call('ZADD', KEYS[1], 'NX', now, id)\n"
+    "end\n"
+    "local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now,\n"
+    "  'LIMIT', 0, tonumber(ARGV[3]))\n"
+    "local out = {}\n"
+    "for _, id in ipairs(ids) do\n"
+    "  redis.call('ZREM', KEYS[1], id)\n"
+    "  local f = redis.call('HMGET', ARGV[5] .. 's:{' .. id .. '}',\n"
+    "    'carrier', 'tracking_number', 'status')\n"
+    "  if f[1] and f[2] then\n"
+    "    redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), id)\n"
+    "    redis.call('HSET', KEYS[3], id, ARGV[4])\n"
+    "    out[#out + 1] = id\n"
+    "    out[#out + 1] = f[1]\n"
+    "    out[#out + 1] = f[2]\n"
+    "    out[#out + 1] = f[3] or 'pending'\n"
+    "  end\n"
+    "end\n"
+    "return out\n";
+
+/* KEYS: s:{id} s:{id}:ev due lease lease:owner changes
+ * ARGV: 1 id 2 owner 3 now_ms 4 now_iso 5 ok|error 6 error 7 status
+ *       8 substatus 9 eta 10 delivered_at 11 newest_event_ms
+ *       12 next_due_ms 13 expire_after_ms 14 not_found_expire_ms
+ *       15 newest_event_iso, then event key/json pairs.
+ * Returns {verdict, added, changed, status}. */
+static const char lua_merge[] =
+    "local id, owner, now = ARGV[1], ARGV[2], tonumber(ARGV[3])\n"
+    "if redis.call('EXISTS', KEYS[1]) == 0 then\n"
+    "  redis.call('ZREM', KEYS[4], id)\n"
+    "  redis.call('HDEL', KEYS[5], id)\n"
+    "  redis.call('ZREM', KEYS[3], id)\n"
+    "  return {'gone', 0, 0, ''}\n"
+    "end\n"
+    "if redis.call('HGET', KEYS[5], id) ~= owner then\n"
+    "  return {'stale', 0, 0, ''}\n"
+    "end\n"
+    "local f = redis.call('HMGET', KEYS[1], 'status', 'substatus',\n"
+    "  'estimated_delivery', 'delivered_at', 'last_event_ms', 'created_ms',\n"
+    "  'not_found_ms', 'carrier', 'tracking_number', 'order_id')\n"
+    "local old = f[1] or 'pending'\n"
+    "local status, sub, eta, dlv = old, f[2] or '', f[3] or '', f[4] or ''\n"
+    "local last_ev = tonumber(f[5]) or 0\n"
+    "local added = 0\n"
+    "redis.call('HINCRBY', KEYS[1], 'polls', 1)\n"
+    "redis.call('HSET', KEYS[1], 'last_poll_at', ARGV[4])\n"
+    "if ARGV[5] == 'ok' then\n"
+    "  for i = 16, #ARGV, 2 do\n"
+    "    added = added + redis.call('HSETNX', KEYS[2], ARGV[i], ARGV[i + 1])\n"
+    "  end\n"
+    "  status, sub, eta, dlv = ARGV[7], ARGV[8], ARGV[9], ARGV[10]\n"
+    "  local newest = tonumber(ARGV[11])\n"
+    "  if newest > last_ev then\n"
+    "    last_ev = newest\n"
+    "    redis.call('HSET', KEYS[1], 'last_event_ms', ARGV[11],\n"
+    "      'last_event_at', ARGV[15])\n"
+    "  end\n"
+    "  redis.call('HDEL', KEYS[1], 'last_error', 'not_found_ms',\n"
+    "    'not_found_since')\n"
+    "else\n"
+    "  redis.call('HSET', KEYS[1], 'last_error',\n"
+    "    cjson.encode({error = ARGV[6], at = ARGV[4]}))\n"
+    "  if ARGV[6] == 'not_found' then\n"
+    "    local nf = tonumber(f[7])\n"
+    "    if not nf then\n"
+    "      nf = now\n"
+    "      redis.call('HSET', KEYS[1], 'not_found_ms', ARGV[3],\n"
+    "        'not_found_since', ARGV[4])\n"
+    "    end\n"
+    "    if tonumber(ARGV[14]) > 0 and now - nf >= tonumber(ARGV[14]) then\n"
+    "      status = 'expired'; sub = ''\n"
+    "    end\n"
+    "  end\n"
+    "end\n"
+    "local terminal = status == 'delivered' or status == 'returned' or\n"
+    "  status == 'expired'\n"
+    "if not terminal and tonumber(ARGV[13]) > 0 then\n"
+    "  local news = math.max(last_ev, tonumber(f[6]) or now)\n"
+    "  if now - news >= tonumber(ARGV[13]) then\n"
+    "    status = 'expired'; sub = ''; terminal = true\n"
+    "  end\n"
+    "end\n"
+    "local changed = status ~= old or eta ~= (f[3] or '') or\n"
+    "  dlv ~= (f[4] or '') or added > 0\n"
+    "if changed then\n"
+    "  redis.call('HSET', KEYS[1], 'status', status, 'substatus', sub,\n"
+    "    'estimated_delivery', eta, 'delivered_at', dlv, 'updated_at',\n"
+    "    ARGV[4], 'event_count', redis.call('HLEN', KEYS[2]))\n"
+    "  redis.call('XADD', KEYS[6], 'MAXLEN', '~', '" STREAM_MAXLEN "', '*',\n"
+    "    'id', id, 'carrier', f[8] or '', 'tracking_number', f[9] or '',\n"
+    "    'order_id', f[10] or '', 'status', status, 'previous_status', old,\n"
+    "    'substatus', sub, 'estimated_delivery', eta, 'delivered_at', dlv,\n"
+    "    'events_added', added, 'at', ARGV[4])\n"
+    "end\n"
+    "if terminal then\n"
+    "  redis.call('ZREM', KEYS[3], id)\n"
+    "else\n"
+    "  redis.call('ZADD', KEYS[3], ARGV[12], id)\n"
+    "end\n"
+    "redis.call('ZREM', KEYS[4], id)\n"
+    "redis.call('HDEL', KEYS[5], id)\n"
+    "return {'ok', added, changed and 1 or 0, status}\n";
+
+/* KEYS: due lease lease:owner | ARGV: id owner due_ms. Only the owner of
+ * the lease may hand it back. */
+static const char lua_release[] =
+    "if redis.call('HGET', KEYS[3], ARGV[1]) == ARGV[2] then\n"
+    "  redis.call('ZREM', KEYS[2], ARGV[1])\n"
+    "  redis.call('HDEL', KEYS[3], ARGV[1])\n"
+    "  redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])\n"
+    "  return 1\n"
+    "end\n"
+    "return 0\n";
+
+struct store {
+    struct rconn *rc; /* borrowed */
+    char *prefix;
+    struct rconn_script *add, *claim, *merge, *release;
+};
+
+struct store *store_new(struct rconn *rc, const char *prefix)
+{
+    struct store *st = wm_xcalloc(1, sizeof(*st));
+
+    st->rc = rc;
+    st->prefix = wm_xstrdup(prefix);
+    st->add = rconn_script_new(lua_add);
+    st->claim = rconn_script_new(lua_claim);
+    st->merge = rconn_script_new(lua_merge);
+    st->release = rconn_script_new(lua_release);
+    return st;
+}
+
+void store_free(struct store *st)
+{
+    if (st == NULL)
+        return;
+    rconn_script_free(st->add);
+    rconn_script_free(st->claim);
+    rconn_script_free(st->merge);
+    rconn_script_free(st->release);
+    free(st->prefix);
+    free(st);
+}
+
+void store_new_id(char buf[STORE_ID_LEN + 1])
+{
+    static const char alphabet[] = "abcdefghijklmnopqrstuvwxyz234567";
+    unsigned char rnd[STORE_ID_LEN];
+    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    ssize_t got = fd >= 0 ? read(fd, rnd, sizeof(rnd)) : -1;
+
+    if (fd >= 0)
+        close(fd);
+    if (got != (ssize_t)sizeof(rnd)) { /* no urandom: still unique enough */
+        static unsigned long n;
+        unsigned long x = (unsigned long)time(NULL) ^
+                          (unsigned long)getpid() << 16 ^ ++n << 40;
+        for (size_t i = 0; i < sizeof(rnd);
+             i++, x = x * 6364136223846793005ul + 1)
+            rnd[i] = (unsigned char)(x >> 33);
+    }
+    for (size_t i = 0; i < STORE_ID_LEN; i++)
+        buf[i] = alphabet[rnd[i] & 31];
+    buf[STORE_ID_LEN] = '\0';
+}
+
+void store_event_key(const struct model_event *e, char *buf, size_t size)
+{
+    char t[WMTIME_BUFSZ];
+
+    wmtime_format(e->time, t);
+    snprintf(buf, size, "%s|%s|%s|%s|%s", t, e->code ? e->code : "",
+             e->location.city ? e->location.city : "",
+             e->location.postcode ? e->location.postcode : "",
+             e->location.country);
+}
+
+/* --- argument vectors --- */
+
+struct args {
+    const char **v;
+    size_t *len;
+    char **owned; /* strings to free after the call */
+    size_t n, cap, n_owned, cap_owned;
+};
+
+static void args_add(struct args *a, const char *s)
+{
+    if (a->n == a->cap) {
+        a->cap = a->cap ? a->cap * 2 : 32;
+        a->v = wm_xrealloc(a->v, a->cap * sizeof(*a->v));
+        a->len = wm_xrealloc(a->len, a->cap * sizeof(*a->len));
+    }
+    a->v[a->n] = s ? s : "";
+    a->len[a->n] = strlen(a->v[a->n]);
+    a->n++;
+}
+
+/* Adds a string the args own. */
+static void args_own(struct args *a, char *s)
+{
+    wm_grow((void **)&a->owned, &a->cap_owned, a->n_owned + 1,
+            sizeof(*a->owned));
+    a->owned[a->n_owned++] = s;
+    args_add(a, s);
+}
+
+/* prefix + name, where a "%s" in name stands for id (the only form used). */
+static void args_fmt_key(struct args *a, const char *prefix, const char *name,
+                         const char *id)
+{
+    const char *hole = strstr(name, "%s");
+    size_t pl = strlen(prefix), nl = strlen(name);
+    size_t il = hole != NULL && id != NULL ? strlen(id) : 0;
+    char *k = wm_xmalloc(pl + nl + il + 1), *o = k;
+
+    memcpy(o, prefix, pl);
+    o += pl;
+    if (hole != NULL) {
+        memcpy(o, name, (size_t)(hole - name));
+        o += hole - name;
+        memcpy(o, id, il);
+        o += il;
+        strcpy(o, hole + 2);
+    } else {
+        strcpy(o, name);
+    }
+    args_own(a, k);
+}
+
+static void args_i64(struct args *a, int64_t v)
+{
+    char *s = wm_xmalloc(24);
+
+    snprintf(s, 24, "%lld", (long long)v);
+    args_own(a, s);
+}
+
+static void args_time(struct args *a, int64_t ms)
+{
+    char *s = wm_xmalloc(WMTIME_BUFSZ);
+
+    if (ms == MODEL_TIME_NONE) {
+        s[0] = '\0';
+    } else {
+        wmtime_format(ms, s);
+    }
+    args_own(a, s);
+}
+
+static void args_clear(struct args *a)
+{
+    for (size_t i = 0; i < a->n_owned; i++)
+        free(a->owned[i]);
+    free(a->owned);
+    free(a->v);
+    free(a->len);
+    memset(a, 0, sizeof(*a));
+}
+
+/* --- calls --- */
+
+struct call {
+    struct store *st;
+    void *cb;
+    void *arg;
+};
+
+static struct call *call_new(struct store *st, void *cb, void *arg)
+{
+    struct call *c = wm_xmalloc(sizeof(*c));
+
+    c->st = st;
+    c->cb = cb;
+    c->arg = arg;
+    return c;
+}
+
+/* 0 when reply is usable, else the error to report. */
+static int reply_error(int err, redisReply *r, const char *what)
+{
+    if (r == NULL)
+        return err != 0 ? err : WM_EIO;
+    if (r->type == REDIS_REPLY_ERROR) {
+        log_error("msg=\"redis script failed\" op=%s error=\"%.200s\"", what,
+                  r->str);
+        return WM_EPROTO;
+    }
+    return 0;
+}
+
+static const char *elem_str(redisReply *r, size_t i)
+{
+    if (r->type != REDIS_REPLY_ARRAY || i >= r->elements)
+        return NULL;
+    r = r->element[i];
+    return r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS
+               ? r->str
+               : NULL;
+}
+
+static long long elem_int(redisReply *r, size_t i)
+{
+    if (r->type != REDIS_REPLY_ARRAY || i >= r->elements)
+        return -1;
+    r = r->element[i];
+    if (r->type == REDIS_REPLY_INTEGER)
+        return r->integer;
+    if (r->type == REDIS_REPLY_STRING)
+        return strtoll(r->str, NULL, 10);
+    return -1;
+}
+
+static void on_add(void *arg, int err, redisReply *r)
+{
+    struct call *c = arg;
+    store_add_cb *cb = (store_add_cb *)c->cb;
+    const char *id;
+
+    err = reply_error(err, r, "add");
+    if (err == 0 && (id = elem_str(r, 0)) != NULL)
+        cb(c->arg, 0, id, elem_int(r, 1) == 1);
+    else
+        cb(c->arg, err ? err : WM_EPROTO, NULL, false);
+    free(c);
+}
+
+int store_add(struct store *st, const struct store_add_in *in, int64_t now_ms,
+              store_add_cb *cb, void *arg)
+{
+    struct args a = {0};
+    char id[STORE_ID_LEN + 1];
+    struct call *c;
+    int rc;
+
+    if (in->carrier == NULL || in->tracking_number == NULL)
+        return WM_EINVAL;
+    store_new_id(id);
+    args_fmt_key(&a, st->prefix, "idx:num", NULL);
+    args_fmt_key(&a, st->prefix, "due", NULL);
+    args_add(&a, in->carrier);
+    args_add(&a, in->tracking_number);
+    args_add(&a, id);
+    args_i64(&a, now_ms);
+    args_time(&a, now_ms / 1000);
+    args_add(&a, st->prefix);
+    const char *fields[][2] = {{"order_id", in->order_id},
+                               {"postcode", in->postcode},
+                               {"email", in->email},
+                               {"phone", in->phone},
+                               {"locale", in->locale},
+                               {"promised_delivery", in->promised_delivery},
+                               {"notify", in->notify}};
+    for (size_t i = 0; i < WM_ARRAY_LEN(fields); i++) {
+        args_add(&a, fields[i][0]);
+        args_add(&a, fields[i][1]);
+    }
+    c = call_new(st, (void *)cb, arg);
+    rc = rconn_eval(st->rc, st->add, on_add, c, 2, (int)a.n - 2, a.v, a.len);
+    if (rc != 0)
+        free(c);
+    args_clear(&a);
+    return rc;
+}
+
+static void on_claim(void *arg, int err, redisReply *r)
+{
+    struct call *c = arg;
+    store_claim_cb *cb = (store_claim_cb *)c->cb;
+    struct store_claim *items = NULL;
+    size_t n = 0;
+
+    err = reply_error(err, r, "claim");
+    if (err == 0 && r->type != REDIS_REPLY_ARRAY)
+        err = WM_EPROTO;
+    if (err == 0) {
+        items = wm_xcalloc(r->elements / 4 + 1, sizeof(*items));
+        for (size_t i = 0; i + 3 < r->elements; i += 4) {
+            const char *st = elem_str(r, i + 3);
+            items[n].id = elem_str(r, i);
+            items[n].carrier = elem_str(r, i + 1);
+            items[n].tracking_number = elem_str(r, i + 2);
+            if (st == NULL || model_status_parse(st, &items[n].status) != 0)
+                items[n].status = MODEL_PENDING;
+            if (items[n].id && items[n].carrier && items[n].tracking_number)
+                n++;
+        }
+    }
+    cb(c->arg, err, items, n);
+    free(items);
+    free(c);
+}
+
+int store_claim_due(struct store *st, const char *owner, int64_t now_ms,
+                    int64_t lease_ms, int max, store_claim_cb *cb, void *arg)
+{
+    struct args a = {0};
+    struct call *c;
+    int rc;
+
+    args_fmt_key(&a, st->prefix, "due", NULL);
+    args_fmt_key(&a, st->prefix, "lease", NULL);
+    args_fmt_key(&a, st->prefix, "lease:owner", NULL);
+    args_i64(&a, now_ms);
+    args_i64(&a, lease_ms);
+    args_i64(&a, max);
+    args_add(&a, owner);
+    args_add(&a, st->prefix);
+    c = call_new(st, (void *)cb, arg);
+    rc = rconn_eval(st->rc, st->claim, on_claim, c, 3, 5, a.v, a.len);
+    if (rc != 0)
+        free(c);
+    args_clear(&a);
+    return rc;
+}
+
+static void on_merge(void *arg, int err, redisReply *r)
+{
+    struct call *c = arg;
+    store_merge_cb *cb = (store_merge_cb *)c->cb;
+    struct store_merge_out out = {0};
+    const char *verdict, *status;
+
+    err = reply_error(err, r, "merge");
+    if (err == 0 && (verdict = elem_str(r, 0)) != NULL) {
+        out.stale = strcmp(verdict, "stale") == 0;
+        out.gone = strcmp(verdict, "gone") == 0;
+        out.added = (int)elem_int(r, 1);
+        out.changed = elem_int(r, 2) == 1;
+        status = elem_str(r, 3);
+        if (status == NULL || model_status_parse(status, &out.status) != 0)
+            out.status = MODEL_PENDING;
+    } else if (err == 0) {
+        err = WM_EPROTO;
+    }
+    cb(c->arg, err, &out);
+    free(c);
+}
+
+int store_merge(struct store *st, const struct store_merge_in *in,
+                store_merge_cb *cb, void *arg)
+{
+    struct args a = {0};
+    const struct model_shipment *s = in->ship;
+    int64_t newest = 0;
+    struct call *c;
+    int rc;
+
+    args_fmt_key(&a, st->prefix, "s:{%s}", in->id);
+    args_fmt_key(&a, st->prefix, "s:{%s}:ev", in->id);
+    args_fmt_key(&a, st->prefix, "due", NULL);
+    args_fmt_key(&a, st->prefix, "lease", NULL);
+    args_fmt_key(&a, st->prefix, "lease:owner", NULL);
+    args_fmt_key(&a, st->prefix, "changes", NULL);
+    args_add(&a, in->id);
+    args_add(&a, in->owner);
+    args_i64(&a, in->now_ms);
+    args_time(&a, in->now_ms / 1000);
+    args_add(&a, s ? "ok" : "error");
+    args_add(&a, s ? "" : model_error_name((enum model_error)in->error));
+    args_add(&a, s ? model_status_name(s->status) : "");
+    args_add(&a, s && s->substatus ? s->substatus : "");
+    args_time(&a, s ? s->estimated_delivery : MODEL_TIME_NONE);
+    args_time(&a, s ? s->delivered_at : MODEL_TIME_NONE);
+    if (s != NULL && s->n_events > 0)
+        newest = s->events[s->n_events - 1].time;
+    args_i64(&a, newest * 1000);
+    args_i64(&a, in->next_due_ms);
+    args_i64(&a, in->expire_after_ms);
+    args_i64(&a, in->not_found_expire_ms);
+    args_time(&a, newest ? newest : MODEL_TIME_NONE);
+    for (size_t i = 0; s != NULL && i < s->n_events; i++) {
+        json_t *j = NULL;
+        char *key = wm_xmalloc(512), *text;
+        struct model_shipment one = *s;
+
+        store_event_key(&s->events[i], key, 512);
+        args_own(&a, key);
+        /* The event alone, in the canonical event shape. */
+        one.events = &s->events[i];
+        one.n_events = 1;
+        j = model_shipment_to_json(&one);
+        text = json_dumps(json_array_get(json_object_get(j, "events"), 0),
+                          JSON_COMPACT);
+        json_decref(j);
+        args_own(&a, text ? text : wm_xstrdup("{}"));
+    }
+    c = call_new(st, (void *)cb, arg);
+    rc =
+        rconn_eval(st->rc, st->merge, on_merge, c, 6, (int)a.n - 6, a.v, a.len);
+    if (rc != 0)
+        free(c);
+    args_clear(&a);
+    return rc;
+}
+
+static void on_done(void *arg, int err, redisReply *r)
+{
+    struct call *c = arg;
+    store_done_cb *cb = (store_done_cb *)c->cb;
+
+    cb(c->arg, reply_error(err, r, "command"));
+    free(c);
+}
+
+int store_release(struct store *st, const char *id, const char *owner,
+                  int64_t due_ms, store_done_cb *cb, void *arg)
+{
+    struct args a = {0};
+    struct call *c;
+    int rc;
+
+    args_fmt_key(&a, st->prefix, "due", NULL);
+    args_fmt_key(&a, st->prefix, "lease", NULL);
+    args_fmt_key(&a, st->prefix, "lease:owner", NULL);
+    args_add(&a, id);
+    args_add(&a, owner);
+    args_i64(&a, due_ms);
+    c = call_new(st, (void *)cb, arg);
+    rc = rconn_eval(st->rc, st->release, on_done, c, 3, 3, a.v, a.len);
+    if (rc != 0)
+        free(c);
+    args_clear(&a);
+    return rc;
+}
+
+int store_poll_now(struct store *st, const char *id, int64_t now_ms,
+                   store_done_cb *cb, void *arg)
+{
+    struct args a = {0};
+    struct call *c;
+    int rc;
+
+    args_add(&a, "ZADD");
+    args_fmt_key(&a, st->prefix, "due", NULL);
+    args_add(&a, "XX"); /* terminal or leased shipments are left alone */
+    args_i64(&a, now_ms);
+    args_add(&a, id);
+    c = call_new(st, (void *)cb, arg);
+    rc = rconn_command(st->rc, on_done, c, (int)a.n, a.v, a.len);
+    if (rc != 0)
+        free(c);
+    args_clear(&a);
+    return rc;
+}
+
+/* store_get: HGETALL the hash, then HVALS the events. */
+struct get_call {
+    struct store *st;
+    store_get_cb *cb;
+    void *arg;
+    json_t *ship;
+    char *id;
+};
+
+static int event_time_cmp(const void *a, const void *b)
+{
+    const char *ta = json_string_value(json_object_get(*(json_t **)a, "time"));
+    const char *tb = json_string_value(json_object_get(*(json_t **)b, "time"));
+
+    return strcmp(ta ? ta : "", tb ? tb : "");
+}
+
+static void on_get_events(void *arg, int err, redisReply *r)
+{
+    struct get_call *g = arg;
+    json_t *events = json_array();
+    json_t **tmp = NULL;
+    size_t n = 0;
+
+    err = reply_error(err, r, "get");
+    if (err == 0 && r->type == REDIS_REPLY_ARRAY) {
+        tmp = wm_xcalloc(r->elements + 1, sizeof(*tmp));
+        for (size_t i = 0; i < r->elements; i++) {
+            json_t *e =
+                json_loadb(r->element[i]->str, r->element[i]->len, 0, NULL);
+            if (e != NULL)
+                tmp[n++] = e;
+        }
+        qsort(tmp, n, sizeof(*tmp), event_time_cmp);
+        for (size_t i = 0; i < n; i++)
+            json_array_append_new(events, tmp[i]);
+        free(tmp);
+    }
+    json_object_set_new(g->ship, "events", events);
+    g->cb(g->arg, err, err == 0 ? g->ship : NULL);
+    json_decref(g->ship);
+    free(g->id);
+    free(g);
+}
+
+static void on_get_hash(void *arg, int err, redisReply *r)
+{
+    struct get_call *g = arg;
+    struct args a = {0};
+    static const char *const times[] = {"estimated_delivery", "delivered_at",
+                                        "substatus", "order_id",
+                                        "last_event_at"};
+
+    err = reply_error(err, r, "get");
+    if (err == 0 && (r->type != REDIS_REPLY_ARRAY || r->elements == 0))
+        err = WM_ENOTFOUND;
+    if (err != 0) {
+        g->cb(g->arg, err, NULL);
+        goto fail;
+    }
+    g->ship = json_object();
+    for (size_t i = 0; i + 1 < r->elements; i += 2) {
+        const char *k = r->element[i]->str, *v = r->element[i + 1]->str;
+        json_t *val;
+
+        if (strcmp(k, "created_ms") == 0 || strcmp(k, "last_event_ms") == 0 ||
+            strcmp(k, "not_found_ms") == 0)
+            continue; /* internal */
+        if (strcmp(k, "last_error") == 0)
+            val = json_loads(v, 0, NULL);
+        else if (strcmp(k, "polls") == 0 || strcmp(k, "event_count") == 0)
+            val = json_integer(strtoll(v, NULL, 10));
+        else
+            val = json_string(v);
+        json_object_set_new(g->ship, k, val ? val : json_null());
+    }
+    for (size_t i = 0; i < WM_ARRAY_LEN(times); i++) {
+        const char *v = json_string_value(json_object_get(g->ship, times[i]));
+        if (v != NULL && v[0] == '\0')
+            json_object_set_new(g->ship, times[i], json_null());
+    }
+    args_add(&a, "HVALS");
+    args_fmt_key(&a, g->st->prefix, "s:{%s}:ev", g->id);
+    err = rconn_command(g->st->rc, on_get_events, g, (int)a.n, a.v, a.len);
+    args_clear(&a);
+    if (err == 0)
+        return;
+    g->cb(g->arg, err, NULL);
+    json_decref(g->ship);
+fail:
+    free(g->id);
+    free(g);
+}
+
+int store_get(struct store *st, const char *id, store_get_cb *cb, void *arg)
+{
+    struct get_call *g = wm_xcalloc(1, sizeof(*g));
+    struct args a = {0};
+    int rc;
+
+    g->st = st;
+    g->cb = cb;
+    g->arg = arg;
+    g->id = wm_xstrdup(id);
+    args_add(&a, "HGETALL");
+    args_fmt_key(&a, st->prefix, "s:{%s}", id);
+    rc = rconn_command(st->rc, on_get_hash, g, (int)a.n, a.v, a.len);
+    args_clear(&a);
+    if (rc != 0) {
+        free(g->id);
+        free(g);
+    }
+    return rc;
+}
+
+/* store_stats: one MULTI-free pipeline of three counts. */
+struct stats_call {
+    store_stats_cb *cb;
+    void *arg;
+    long v[3];
+    int pending, err;
+};
+
+static void on_stat(void *arg, int err, redisReply *r, int slot)
+{
+    struct stats_call *s = arg;
+
+    err = reply_error(err, r, "stats");
+    if (err != 0)
+        s->err = err;
+    else if (r->type == REDIS_REPLY_INTEGER)
+        s->v[slot] = (long)r->integer;
+    if (--s->pending == 0) {
+        s->cb(s->arg, s->err, s->v[0], s->v[1], s->v[2]);
+        free(s);
+    }
+}
+
+static void on_stat0(void *arg, int err, redisReply *r)
+{
+    on_stat(arg, err, r, 0);
+}
+static void on_stat1(void *arg, int err, redisReply *r)
+{
+    on_stat(arg, err, r, 1);
+}
+static void on_stat2(void *arg, int err, redisReply *r)
+{
+    on_stat(arg, err, r, 2);
+}
+
+int store_stats(struct store *st, int64_t now_ms, store_stats_cb *cb, void *arg)
+{
+    struct stats_call *s = wm_xcalloc(1, sizeof(*s));
+    rconn_reply_cb *cbs[] = {on_stat0, on_stat1, on_stat2};
+    int rc = 0;
+
+    s->cb = cb;
+    s->arg = arg;
+    for (int i = 0; i < 3; i++) {
+        struct args a = {0};
+
+        args_add(&a, i == 0 ? "ZCOUNT" : "ZCARD");
+        args_fmt_key(&a, st->prefix, i == 2 ? "lease" : "due", NULL);
+        if (i == 0) {
+            args_add(&a, "-inf");
+            args_i64(&a, now_ms);
+        }
+        s->pending++;
+        rc = rconn_command(st->rc, cbs[i], s, (int)a.n, a.v, a.len);
+        args_clear(&a);
+        if (rc != 0) {
+            s->pending--;
+            break;
+        }
+    }
+    if (s->pending == 0) {
+        free(s);
+        return rc;
+    }
+    if (rc != 0)
+        s->err = rc;
+    return 0;
+}

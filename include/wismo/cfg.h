@@ -1,0 +1,91 @@
+/*
+ * wismod's configuration: one INI file (DESIGN.md "Configuration"), every
+ * key optional. Secrets may also come from the environment
+ * (WISMO_<SECTION>_<KEY>, e.g. WISMO_CARRIER_UPS_CLIENT_SECRET) or from a
+ * file named by "<key>_file"; the environment wins. Unknown sections and
+ * keys and bad values are refused with file:line.
+ */
+#ifndef WISMO_CFG_H
+#define WISMO_CFG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "wismo/log.h"
+#include "wismo/model.h"
+
+struct cfg_carrier {
+    char *name;     /* owned; a registered carrier */
+    char *base_url; /* owned, NULL: the adapter's default */
+    char *token_url;
+    char *api_key;
+    char *client_id;
+    char *client_secret;
+    char *username;
+    char *password;
+    double rate;             /* requests per second; 0: unlimited */
+    long per_day;            /* requests per UTC day; 0: unlimited */
+    int concurrency;         /* requests in flight */
+    int64_t timeout_ms;      /* per request */
+    int breaker_failures;    /* consecutive failures that open the circuit */
+    int64_t breaker_open_ms; /* how long it stays open */
+    int64_t stall_after_ms;  /* [notify.<carrier>] overrides, -1: global */
+    int64_t eta_slip_ms;
+};
+
+struct cfg {
+    char *path; /* owned, NULL when built from defaults */
+    /* [daemon] */
+    char *data_dir; /* embedded Redis and state */
+    enum log_level log_level;
+    int max_inflight;          /* carrier requests in flight, all carriers */
+    int64_t lease_ms;          /* how long a claimed shipment stays ours */
+    int64_t claim_interval_ms; /* how often due work is claimed */
+    char *redis_server;        /* binary for the embedded Redis */
+    /* [redis] */
+    char *redis_url; /* NULL: start a private redis-server */
+    char *redis_prefix;
+    /* [http] */
+    char *http_listen;
+    size_t http_max_body;
+    /* [tokens] */
+    char *token_shop, *token_agent, *token_admin;
+    /* [schedule] */
+    int64_t interval_ms[MODEL_STATUS_COUNT]; /* 0: not polled */
+    int64_t expire_after_ms;                 /* no news this long: expired */
+    int64_t not_found_expire_ms;             /* not found this long: expired */
+    int64_t retry_min_ms, retry_max_ms;      /* carrier error back-off */
+    int jitter_pct;                          /* +- percent on every interval */
+    int night_start_min, night_end_min;      /* quiet polling, local minutes */
+    int64_t night_interval_ms; /* the shortest interval at night */
+    /* [notify] */
+    int64_t stall_after_ms, eta_slip_ms, notify_tick_ms;
+    char *quiet_hours;
+    int daily_cap;
+    char *positive;
+    /* [smtp] [sms] [webhook] */
+    char *smtp_url, *smtp_from, *smtp_username, *smtp_password;
+    char *sms_provider, *sms_base_url, *sms_account, *sms_token, *sms_from;
+    char *webhook_url, *webhook_secret;
+    /* [carrier.<name>] */
+    struct cfg_carrier *carriers;
+    size_t n_carriers;
+};
+
+/* Fills cfg with every default, then reads path (NULL: defaults only),
+ * then the environment. 0, or WM_EINVAL / WM_EIO with a message
+ * "file:line: why" in err. */
+int cfg_load(struct cfg *cfg, const char *path, char *err, size_t errlen);
+/* The same from a string; name stands for the file in messages. */
+int cfg_load_string(struct cfg *cfg, const char *text, const char *name,
+                    char *err, size_t errlen);
+void cfg_clear(struct cfg *cfg);
+
+/* The settings of carrier name (defaults when it has no section). */
+const struct cfg_carrier *cfg_carrier(const struct cfg *cfg, const char *name);
+
+/* "90s", "20m", "3h", "2d", "250ms", "0" into milliseconds. */
+int cfg_parse_duration(const char *s, int64_t *ms);
+
+#endif

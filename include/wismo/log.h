@@ -1,0 +1,37 @@
+/*
+ * Structured logging: one logfmt line per event on stderr
+ * ("level=info msg=\"...\" carrier=ups ..."); journald adds time and pid.
+ * The macros test the level before formatting anything. Never log API
+ * keys, tokens, Authorization headers or customer addresses.
+ */
+#ifndef WISMO_LOG_H
+#define WISMO_LOG_H
+
+enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
+
+extern enum log_level log_min_level;
+
+/* Parses "debug", "info", "warn", "error". 0 or WM_EINVAL. */
+int log_parse_level(const char *s, enum log_level *out);
+/* Adds "ts=<UTC ISO time>" to every line (off by default). */
+void log_set_timestamps(int on);
+
+/* Writes one line: level=<lvl> then the formatted key=value text. */
+void log_write(enum log_level lvl, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Quotes s for a logfmt value into buf (always NUL-terminated): bare when
+ * safe, else "..." with \" \\ \n escaped; long values are cut. */
+const char *log_quote(const char *s, char *buf, unsigned size);
+
+#define log_at(lvl, ...)                                                       \
+    do {                                                                       \
+        if ((lvl) >= log_min_level)                                            \
+            log_write((lvl), __VA_ARGS__);                                     \
+    } while (0)
+#define log_debug(...) log_at(LOG_DEBUG, __VA_ARGS__)
+#define log_info(...)  log_at(LOG_INFO, __VA_ARGS__)
+#define log_warn(...)  log_at(LOG_WARN, __VA_ARGS__)
+#define log_error(...) log_at(LOG_ERROR, __VA_ARGS__)
+
+#endif

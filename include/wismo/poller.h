@@ -1,0 +1,60 @@
+/*
+ * The poller: claims due shipments from the store's shared schedule,
+ * batches them per carrier, asks each carrier through its adapter, and
+ * merges what comes back. Per carrier it enforces a concurrency cap, a
+ * token bucket (requests per second and per day), Retry-After, exponential
+ * back-off on failures, a circuit breaker, and single-flight OAuth2/login
+ * tokens refreshed before expiry and re-fetched on 401. The next poll time
+ * adapts to the status, with jitter and quiet nights.
+ */
+#ifndef WISMO_POLLER_H
+#define WISMO_POLLER_H
+
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "wismo/cfg.h"
+#include "wismo/fetch.h"
+#include "wismo/store.h"
+
+struct poller;
+
+struct poller_stats {
+    uint64_t claimed;   /* shipments claimed */
+    uint64_t requests;  /* carrier tracking requests sent */
+    uint64_t refreshed; /* shipments merged with a carrier answer */
+    uint64_t errors;    /* shipments merged with an error */
+    uint64_t events_added;
+    uint64_t changes;
+    uint64_t released; /* handed back unpolled */
+    uint64_t token_fetches;
+    uint64_t store_failures; /* merges Redis did not take (re-polled later) */
+    uint64_t inflight;       /* shipments claimed and not yet merged */
+};
+
+typedef void poller_stopped_cb(void *arg);
+
+/* cfg, st and fe are borrowed and must outlive the poller; owner names
+ * this process in leases (copied). */
+struct poller *poller_new(uv_loop_t *loop, const struct cfg *cfg,
+                          struct store *st, struct fetch_engine *fe,
+                          const char *owner);
+void poller_start(struct poller *p);
+/* Stops claiming; hands back queued shipments; waits for in-flight polls
+ * to finish and merge (at most grace_ms, then cancels them and hands them
+ * back); then cb. */
+void poller_stop(struct poller *p, int64_t grace_ms, poller_stopped_cb *cb,
+                 void *arg);
+/* Takes a new configuration (SIGHUP); borrowed like the first. */
+void poller_reload(struct poller *p, const struct cfg *cfg);
+void poller_get_stats(const struct poller *p, struct poller_stats *out);
+/* Frees a stopped poller. */
+void poller_free(struct poller *p);
+
+/* The next poll time for status at now (Unix ms), with jitter (rnd in
+ * [0,1)) and quiet nights in zone (NULL: none). Exposed for tests. */
+int64_t poller_next_due(const struct cfg *cfg, enum model_status st,
+                        int64_t now_ms, const char *zone, double rnd);
+
+#endif

@@ -1,0 +1,121 @@
+/*
+ * The Redis store: shipments, their events, the shared polling schedule
+ * and the change stream. Every write that touches several keys is one Lua
+ * script (EVALSHA), so a crash never leaves half an update.
+ *
+ * Key layout (prefix P, default "wismo:"; {id} is a hash tag, so one
+ * shipment's keys share a Redis Cluster slot):
+ *   P s:{id}        hash   the shipment: id carrier tracking_number order_id
+ *                          postcode email phone locale promised_delivery
+ *                          status substatus estimated_delivery delivered_at
+ *                          created_at updated_at last_event_at last_poll_at
+ *                          last_error not_found_since polls event_count
+ *   P s:{id}:ev     hash   event identity "time|code|city|postcode|country"
+ *                          -> the event's canonical JSON (so a replayed or
+ *                          reworded event is stored once)
+ *   P idx:num       hash   "carrier:tracking_number" -> id
+ *   P idx:order:<order_id>  set of ids
+ *   P due           zset   id -> when to poll next (Unix ms); shared by
+ *                          every wismod on this Redis
+ *   P lease         zset   id -> lease expiry (Unix ms) while a process polls
+ * it P lease:owner   hash   id -> the owning process P changes       stream one
+ * entry per stored change (see README) Times in hashes are ISO-8601 UTC
+ * strings; "" is null.
+ */
+#ifndef WISMO_STORE_H
+#define WISMO_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "wismo/model.h"
+#include "wismo/rconn.h"
+
+struct store;
+
+#define STORE_ID_LEN 20 /* generated shipment ids: lower-case base32 */
+
+/* A registration; NULL fields are left as they are. */
+struct store_add_in {
+    const char *carrier;
+    const char *tracking_number;
+    const char *order_id;
+    const char *postcode;
+    const char *email;
+    const char *phone;
+    const char *locale;
+    const char *promised_delivery;
+    const char *notify;
+};
+
+/* A shipment claimed for polling; strings live during the callback. */
+struct store_claim {
+    const char *id;
+    const char *carrier;
+    const char *tracking_number;
+    enum model_status status;
+};
+
+/* A poll's outcome to merge. */
+struct store_merge_in {
+    const char *id;
+    const char *owner; /* the lease holder: a stale lease merges nothing */
+    int64_t now_ms;
+    const struct model_shipment *ship; /* the carrier's answer, or NULL */
+    int error;               /* enum model_error when ship is NULL, else -1 */
+    int64_t next_due_ms;     /* when to poll again if not terminal */
+    int64_t expire_after_ms; /* no news this long: expired */
+    int64_t not_found_expire_ms;
+};
+
+struct store_merge_out {
+    int added;                /* new events stored */
+    bool changed;             /* a change entry was written */
+    bool stale;               /* the lease was lost: nothing merged */
+    bool gone;                /* the shipment was erased meanwhile */
+    enum model_status status; /* after the merge */
+};
+
+typedef void store_add_cb(void *arg, int err, const char *id, bool created);
+typedef void store_claim_cb(void *arg, int err, const struct store_claim *items,
+                            size_t n);
+typedef void store_merge_cb(void *arg, int err,
+                            const struct store_merge_out *out);
+typedef void store_done_cb(void *arg, int err);
+/* shipment: the stored shipment with its events (borrowed, NULL if absent) */
+typedef void store_get_cb(void *arg, int err, json_t *shipment);
+
+/* A store over an rconn (borrowed; it outlives the store). prefix copied. */
+struct store *store_new(struct rconn *rc, const char *prefix);
+void store_free(struct store *st);
+
+/* Each call returns 0 and later calls cb exactly once, or returns an error
+ * (WM_EIO: Redis is down) and never calls cb. */
+int store_add(struct store *st, const struct store_add_in *in, int64_t now_ms,
+              store_add_cb *cb, void *arg);
+int store_claim_due(struct store *st, const char *owner, int64_t now_ms,
+                    int64_t lease_ms, int max, store_claim_cb *cb, void *arg);
+int store_merge(struct store *st, const struct store_merge_in *in,
+                store_merge_cb *cb, void *arg);
+/* Hands a claimed shipment back: due at due_ms, lease dropped. */
+int store_release(struct store *st, const char *id, const char *owner,
+                  int64_t due_ms, store_done_cb *cb, void *arg);
+/* Makes a shipment due now (refresh). */
+int store_poll_now(struct store *st, const char *id, int64_t now_ms,
+                   store_done_cb *cb, void *arg);
+int store_get(struct store *st, const char *id, store_get_cb *cb, void *arg);
+/* Counts: due now, scheduled, leased. */
+typedef void store_stats_cb(void *arg, int err, long due_now, long scheduled,
+                            long leased);
+int store_stats(struct store *st, int64_t now_ms, store_stats_cb *cb,
+                void *arg);
+
+/* Fills buf with a new random id (STORE_ID_LEN chars + NUL). */
+void store_new_id(char buf[STORE_ID_LEN + 1]);
+/* The event identity key of e into buf. */
+void store_event_key(const struct model_event *e, char *buf, size_t size);
+
+#endif

@@ -1,0 +1,414 @@
+/*
+ * The Redis store against a real redis-server: registration is idempotent,
+ * claims take leases that exclude other processes until they expire,
+ * merges store each event once and write a change entry only on change,
+ * stale leases merge nothing, terminal and expired shipments leave the
+ * schedule.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <hiredis/hiredis.h>
+
+#include "testredis.h"
+#include "wismo/rconn.h"
+#include "wismo/store.h"
+#include "wismo/wm.h"
+
+static struct testredis redis;
+
+struct fx {
+    uv_loop_t loop;
+    struct rconn *rc;
+    struct store *st;
+    redisContext *sync;
+    bool up, done;
+    int err;
+    char id[64];
+    bool created;
+    struct store_merge_out merged;
+    size_t n_claimed;
+    char claimed_ids[16][64];
+    json_t *got;
+};
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void nap_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+    nanosleep(&ts, NULL);
+}
+
+static void on_state(void *arg, bool up)
+{
+    ((struct fx *)arg)->up = up;
+}
+
+static int setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof(*f));
+    struct rconn_opts o = {.url = redis.url};
+    redisReply *r;
+
+    uv_loop_init(&f->loop);
+    f->rc = rconn_new(&f->loop, &o, on_state, f);
+    assert_true(test_run_until(&f->loop, &f->up, 5000));
+    f->st = store_new(f->rc, "t:");
+    f->sync = redisConnect("127.0.0.1", redis.port);
+    assert_true(f->sync != NULL && f->sync->err == 0);
+    r = redisCommand(f->sync, "FLUSHALL");
+    freeReplyObject(r);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+
+    store_free(f->st);
+    rconn_free(f->rc);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&f->loop), 0);
+    redisFree(f->sync);
+    json_decref(f->got);
+    free(f);
+    return 0;
+}
+
+static long long sync_int(struct fx *f, const char *fmt, ...)
+{
+    va_list ap;
+    redisReply *r;
+    long long v = -1;
+
+    va_start(ap, fmt);
+    r = redisvCommand(f->sync, fmt, ap);
+    va_end(ap);
+    assert_non_null(r);
+    if (r->type == REDIS_REPLY_INTEGER)
+        v = r->integer;
+    else if (r->type == REDIS_REPLY_STRING)
+        v = strtoll(r->str, NULL, 10);
+    else if (r->type == REDIS_REPLY_NIL)
+        v = -2;
+    freeReplyObject(r);
+    return v;
+}
+
+static void on_add(void *arg, int err, const char *id, bool created)
+{
+    struct fx *f = arg;
+
+    f->err = err;
+    if (id != NULL)
+        snprintf(f->id, sizeof(f->id), "%s", id);
+    f->created = created;
+    f->done = true;
+}
+
+static void add(struct fx *f, const char *carrier, const char *number,
+                const char *order)
+{
+    struct store_add_in in = {
+        .carrier = carrier, .tracking_number = number, .order_id = order};
+
+    f->done = false;
+    assert_int_equal(store_add(f->st, &in, now_ms(), on_add, f), 0);
+    assert_true(test_run_until(&f->loop, &f->done, 5000));
+    assert_int_equal(f->err, 0);
+}
+
+static void on_claim(void *arg, int err, const struct store_claim *items,
+                     size_t n)
+{
+    struct fx *f = arg;
+
+    f->err = err;
+    f->n_claimed = n;
+    for (size_t i = 0; i < n && i < 16; i++)
+        snprintf(f->claimed_ids[i], 64, "%s", items[i].id);
+    f->done = true;
+}
+
+static size_t claim(struct fx *f, const char *owner, int64_t lease_ms)
+{
+    f->done = false;
+    assert_int_equal(
+        store_claim_due(f->st, owner, now_ms(), lease_ms, 16, on_claim, f), 0);
+    assert_true(test_run_until(&f->loop, &f->done, 5000));
+    assert_int_equal(f->err, 0);
+    return f->n_claimed;
+}
+
+static void on_merge(void *arg, int err, const struct store_merge_out *out)
+{
+    struct fx *f = arg;
+
+    f->err = err;
+    f->merged = *out;
+    f->done = true;
+}
+
+static void merge(struct fx *f, const char *owner,
+                  const struct model_shipment *s, int error, int64_t nf_ms,
+                  int64_t expire_ms)
+{
+    struct store_merge_in in = {.id = f->id,
+                                .owner = owner,
+                                .now_ms = now_ms(),
+                                .ship = s,
+                                .error = error,
+                                .next_due_ms = now_ms() - 1,
+                                .expire_after_ms = expire_ms,
+                                .not_found_expire_ms = nf_ms};
+
+    f->done = false;
+    assert_int_equal(store_merge(f->st, &in, on_merge, f), 0);
+    assert_true(test_run_until(&f->loop, &f->done, 5000));
+    assert_int_equal(f->err, 0);
+}
+
+/* A shipment with n events an hour apart, the last one with status st. */
+static struct model_shipment *make(struct model_result *r, int n,
+                                   enum model_status st, const char *text)
+{
+    struct model_shipment *s = model_result_add_shipment(r, "ups", "1Z1");
+
+    for (int i = 0; i < n; i++) {
+        struct model_event *e = model_shipment_add_event(s);
+
+        e->time = 1795000000 + i * 3600;
+        e->status = i == n - 1 ? st : MODEL_IN_TRANSIT;
+        e->mapped = true;
+        char code[16];
+
+        snprintf(code, sizeof(code), "C%d", i);
+        e->code = strdup(code);
+        e->description = strdup(text);
+        memcpy(e->location.country, "US", 3);
+    }
+    model_shipment_finish(s);
+    return s;
+}
+
+static void test_add_is_idempotent(void **state)
+{
+    struct fx *f = *state;
+    char first[64];
+
+    add(f, "ups", "1Z1", "order-1");
+    assert_true(f->created);
+    assert_int_equal(strlen(f->id), STORE_ID_LEN);
+    snprintf(first, sizeof(first), "%s", f->id);
+    add(f, "ups", "1Z1", "order-2");
+    assert_false(f->created);
+    assert_string_equal(f->id, first);
+    add(f, "dhl", "1Z1", NULL); /* another carrier: another shipment */
+    assert_true(f->created);
+    assert_string_not_equal(f->id, first);
+    assert_int_equal(sync_int(f, "SISMEMBER t:idx:order:order-2 %s", first), 1);
+    assert_int_equal(sync_int(f, "SISMEMBER t:idx:order:order-1 %s", first), 0);
+    assert_int_equal(sync_int(f, "ZCARD t:due"), 2);
+}
+
+static void test_claim_leases(void **state)
+{
+    struct fx *f = *state;
+
+    add(f, "ups", "1Z1", NULL);
+    assert_int_equal(claim(f, "A", 60000), 1);
+    assert_string_equal(f->claimed_ids[0], f->id);
+    assert_int_equal(claim(f, "B", 60000), 0); /* A holds it */
+    assert_int_equal(claim(f, "A", 60000), 0);
+    /* An expired lease (a dead process) returns to the schedule. */
+    assert_int_equal(
+        sync_int(f, "ZADD t:lease %lld %s", (long long)now_ms() - 1, f->id), 0);
+    assert_int_equal(claim(f, "B", 60000), 1);
+    assert_int_equal(sync_int(f, "ZSCORE t:lease %s", f->id) > now_ms(), 1);
+}
+
+static void test_merge_once_and_changes(void **state)
+{
+    struct fx *f = *state;
+    struct model_result r, r2;
+
+    model_result_init(&r);
+    model_result_init(&r2);
+    add(f, "ups", "1Z1", "o");
+    assert_int_equal(claim(f, "A", 60000), 1);
+    merge(f, "A", make(&r, 2, MODEL_IN_TRANSIT, "text"), -1, 0, 0);
+    assert_int_equal(f->merged.added, 2);
+    assert_true(f->merged.changed);
+    assert_int_equal(f->merged.status, MODEL_IN_TRANSIT);
+    assert_int_equal(sync_int(f, "XLEN t:changes"), 1);
+    /* The same poll replayed, and a reworded one: nothing new. */
+    assert_int_equal(claim(f, "A", 60000), 1);
+    merge(f, "A", &r.shipments[0], -1, 0, 0);
+    assert_int_equal(f->merged.added, 0);
+    assert_false(f->merged.changed);
+    assert_int_equal(claim(f, "A", 60000), 1);
+    merge(f, "A", make(&r2, 2, MODEL_IN_TRANSIT, "reworded"), -1, 0, 0);
+    assert_int_equal(f->merged.added, 0);
+    assert_int_equal(sync_int(f, "XLEN t:changes"), 1);
+    assert_int_equal(sync_int(f, "HLEN t:s:{%s}:ev", f->id), 2);
+    /* A third event arrives: one more entry. */
+    model_result_clear(&r);
+    assert_int_equal(claim(f, "A", 60000), 1);
+    merge(f, "A", make(&r, 3, MODEL_DELIVERED, "text"), -1, 0, 0);
+    assert_int_equal(f->merged.added, 1);
+    assert_int_equal(f->merged.status, MODEL_DELIVERED);
+    assert_int_equal(sync_int(f, "XLEN t:changes"), 2);
+    /* Delivered: off the schedule, lease gone. */
+    assert_int_equal(sync_int(f, "ZSCORE t:due %s", f->id), -2);
+    assert_int_equal(sync_int(f, "ZSCORE t:lease %s", f->id), -2);
+    model_result_clear(&r);
+    model_result_clear(&r2);
+}
+
+static void test_stale_and_gone(void **state)
+{
+    struct fx *f = *state;
+    struct model_result r;
+
+    model_result_init(&r);
+    add(f, "ups", "1Z1", NULL);
+    assert_int_equal(claim(f, "A", 60000), 1);
+    merge(f, "B", make(&r, 1, MODEL_IN_TRANSIT, "x"), -1, 0, 0);
+    assert_true(f->merged.stale);
+    assert_int_equal(sync_int(f, "HLEN t:s:{%s}:ev", f->id), 0);
+    assert_int_equal(sync_int(f, "DEL t:s:{%s}", f->id), 1);
+    merge(f, "A", &r.shipments[0], -1, 0, 0);
+    assert_true(f->merged.gone);
+    assert_int_equal(sync_int(f, "ZSCORE t:due %s", f->id), -2);
+    model_result_clear(&r);
+}
+
+static void test_errors_and_expiry(void **state)
+{
+    struct fx *f = *state;
+
+    add(f, "ups", "1Z1", NULL);
+    assert_int_equal(claim(f, "A", 60000), 1);
+    merge(f, "A", NULL, MODEL_ERR_NOT_FOUND, 50, 0);
+    assert_int_equal(f->merged.status, MODEL_PENDING);
+    assert_false(f->merged.changed);
+    nap_ms(60);
+    assert_int_equal(claim(f, "A", 60000), 1);
+    merge(f, "A", NULL, MODEL_ERR_NOT_FOUND, 50, 0);
+    assert_int_equal(f->merged.status, MODEL_EXPIRED);
+    assert_true(f->merged.changed);
+    assert_int_equal(sync_int(f, "ZSCORE t:due %s", f->id), -2);
+
+    /* No news for longer than expire_after. */
+    add(f, "ups", "1Z2", NULL);
+    nap_ms(20);
+    assert_int_equal(claim(f, "A", 60000), 1);
+    merge(f, "A", NULL, MODEL_ERR_CARRIER, 0, 10);
+    assert_int_equal(f->merged.status, MODEL_EXPIRED);
+}
+
+static void on_got(void *arg, int err, json_t *ship)
+{
+    struct fx *f = arg;
+
+    f->err = err;
+    f->got = ship != NULL ? json_incref(ship) : NULL;
+    f->done = true;
+}
+
+static void on_done(void *arg, int err)
+{
+    struct fx *f = arg;
+
+    f->err = err;
+    f->done = true;
+}
+
+static void test_get_release_poll_now(void **state)
+{
+    struct fx *f = *state;
+    struct model_result r;
+    json_t *ev;
+
+    model_result_init(&r);
+    add(f, "ups", "1Z1", "o-9");
+    assert_int_equal(claim(f, "A", 60000), 1);
+    f->done = false;
+    assert_int_equal(store_release(f->st, f->id, "A", now_ms(), on_done, f), 0);
+    assert_true(test_run_until(&f->loop, &f->done, 5000));
+    assert_int_equal(claim(f, "B", 60000), 1); /* handed back */
+    merge(f, "B", make(&r, 3, MODEL_OUT_FOR_DELIVERY, "t"), -1, 0, 0);
+    f->done = false;
+    assert_int_equal(store_get(f->st, f->id, on_got, f), 0);
+    assert_true(test_run_until(&f->loop, &f->done, 5000));
+    assert_int_equal(f->err, 0);
+    assert_string_equal(json_string_value(json_object_get(f->got, "status")),
+                        "out_for_delivery");
+    assert_string_equal(json_string_value(json_object_get(f->got, "order_id")),
+                        "o-9");
+    ev = json_object_get(f->got, "events");
+    assert_int_equal(json_array_size(ev), 3);
+    assert_string_equal(
+        json_string_value(json_object_get(json_array_get(ev, 0), "time")),
+        "2026-11-18T11:06:40Z");
+    json_decref(f->got);
+    f->got = NULL;
+    f->done = false;
+    assert_int_equal(store_get(f->st, "nope", on_got, f), 0);
+    assert_true(test_run_until(&f->loop, &f->done, 5000));
+    assert_int_equal(f->err, WM_ENOTFOUND);
+    /* Refresh: due now (XX: only while scheduled). */
+    f->done = false;
+    assert_int_equal(store_poll_now(f->st, f->id, 5, on_done, f), 0);
+    assert_true(test_run_until(&f->loop, &f->done, 5000));
+    assert_int_equal(sync_int(f, "ZSCORE t:due %s", f->id), 5);
+    model_result_clear(&r);
+}
+
+static int group_setup(void **state)
+{
+    (void)state;
+    testredis_start(&redis, NULL);
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    testredis_stop(&redis);
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_add_is_idempotent, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_claim_leases, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_merge_once_and_changes, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_stale_and_gone, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_errors_and_expiry, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_get_release_poll_now, setup,
+                                        teardown),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
