@@ -14,7 +14,7 @@ cd "$here"
 packages=(build-essential cmake pkg-config ca-certificates tzdata jq
     libcurl4-openssl-dev libuv1-dev libjansson-dev libxml2-dev
     libhiredis-dev redis-server libcmocka-dev libpcre2-dev libinih-dev
-    libhttp-parser-dev)
+    libhttp-parser-dev curl)
 
 install_missing() {
     local missing=() p
