@@ -357,7 +357,8 @@ static int xfer_setup(struct fetch_engine *fe, struct fetch_xfer *x,
     XSET(CURLOPT_NOSIGNAL, 1L);
     XSET(CURLOPT_ERRORBUFFER, x->errbuf);
     XSET(CURLOPT_CONNECTTIMEOUT_MS, fe->connect_timeout_ms);
-    XSET(CURLOPT_TIMEOUT_MS, fe->timeout_ms);
+    XSET(CURLOPT_TIMEOUT_MS,
+         req->timeout_ms > 0 ? req->timeout_ms : fe->timeout_ms);
     XSET(CURLOPT_ACCEPT_ENCODING, ""); /* every decoder curl has */
     XSET(CURLOPT_TCP_KEEPALIVE, 1L);
     XSET(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);

@@ -594,6 +594,7 @@ static bool start_token(struct poller *p, struct cstate *cs)
         carrier_req_clear(&req);
         return false;
     }
+    req.timeout_ms = (long)cs->cc->timeout_ms;
     b = wm_xcalloc(1, sizeof(*b));
     b->p = p;
     b->cs = cs;
@@ -705,6 +706,7 @@ static void dispatch(struct poller *p, struct cstate *cs)
         carrier_req_init(&req);
         fill_conf(cs, &conf, reqid, sizeof(reqid));
         rc = cs->c->build_request(&conf, numbers, n, &req);
+        req.timeout_ms = (long)cs->cc->timeout_ms;
         if (rc == 0)
             rc = fetch_submit(p->fe, &req, on_fetched, b);
         carrier_req_clear(&req);

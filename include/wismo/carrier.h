@@ -48,6 +48,7 @@ struct carrier_req {
     size_t n_headers;
     char *body; /* owned, or NULL */
     size_t body_len;
+    long timeout_ms; /* whole request; 0: the HTTP engine's default */
 };
 
 /* An HTTP response to parse. All borrowed. */

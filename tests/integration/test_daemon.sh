@@ -1,0 +1,410 @@
+#!/usr/bin/env bash
+# wismod end to end, loopback only: a private redis-server (unix socket),
+# contrib/fakecarrier on an accelerated clock, and wismod polling every
+# carrier through its real adapter.
+#   test_daemon.sh FAKECARRIER WISMOD WISMOCTL [PHASE...]
+# Phases (all by default):
+#   bulk     1,000 shipments across all carriers end in their scripted final
+#            status with exactly the scripted events; polling stops after
+#            terminal statuses; a clean SIGTERM exit.
+#   kill9    wismod killed with SIGKILL mid-run and restarted: same end state.
+#   redis    redis-server restarted mid-run: wismod reconnects, ends right.
+#   faults   429 / 500 / garbage / hang / reset from some carriers: the
+#            others are unaffected, nothing is stored from bad answers, all
+#            end right.
+#   two      two wismods on one Redis never poll one shipment at once; one
+#            is killed and the other finishes its work after lease expiry.
+set -euo pipefail
+
+FAKE=${1:?usage: $0 FAKECARRIER WISMOD WISMOCTL [PHASE...]}
+WISMOD=${2:?}
+CTL=${3:?}
+shift 3
+PHASES=("$@")
+[ ${#PHASES[@]} -gt 0 ] || PHASES=(bulk kill9 redis faults two)
+
+SPEED=${WISMO_TEST_SPEED:-40000} # fake seconds per real second
+work=$(mktemp -d "${TMPDIR:-/tmp}/wismo-daemon-test.XXXXXX")
+pids=()
+cleanup() {
+    local p
+    for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+failures=0
+checks=0
+fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
+ok() { checks=$((checks + 1)); echo "ok: $*"; }
+say() { echo "--- $*"; }
+
+CARRIERS=(dhl postnl dpd ups fedex usps canadapost gls bpost)
+
+# number CARRIER INDEX: a tracking number in the carrier's own shape.
+number() {
+    local i
+    i=$(printf %04d "$2")
+    case $1 in
+    dhl) echo "482715$i" ;;
+    postnl) echo "3SWISM48291$i" ;;
+    dpd) echo "0521234567$i" ;;
+    ups) echo "1Z4E96F7039876$i" ;;
+    fedex) echo "78120583$i" ;;
+    usps) echo "940551120621386123$i" ;;
+    canadapost) echo "702321004567$i" ;;
+    gls) echo "6234117$i" ;;
+    bpost) echo "32329994567890001122$i" ;;
+    esac
+}
+
+redis_start() { # redis_start DIR
+    mkdir -p "$1"
+    redis-server --port 0 --unixsocket "$1/redis.sock" --unixsocketperm 700 \
+        --dir "$1" --save '' --appendonly yes --appendfsync everysec \
+        --daemonize no >"$1/redis.out" 2>&1 &
+    REDIS_PID=$!
+    pids+=("$REDIS_PID")
+    local i
+    for i in $(seq 200); do
+        redis-cli -s "$1/redis.sock" ping >/dev/null 2>&1 && return 0
+        sleep 0.05
+    done
+    echo "FAIL: redis-server did not start" >&2
+    exit 1
+}
+
+rcli() { redis-cli -s "$REDIS_DIR/redis.sock" "$@"; }
+
+fake_start() { # fake_start ARGS...
+    "$FAKE" --listen 127.0.0.1:0 --speed "$SPEED" "$@" >"$work/fake.out" \
+        2>"$work/fake.err" &
+    FAKE_PID=$!
+    pids+=("$FAKE_PID")
+    local i line=""
+    for i in $(seq 100); do
+        line=$(head -n1 "$work/fake.out" 2>/dev/null || true)
+        [ -n "$line" ] && break
+        sleep 0.05
+    done
+    case "$line" in
+    "listening on 127.0.0.1:"*) FAKE_URL="http://${line#listening on }" ;;
+    *) echo "FAIL: fakecarrier did not start" >&2; cat "$work/fake.err" >&2; exit 1 ;;
+    esac
+}
+
+write_config() { # write_config FILE [EXTRA-INI-TEXT]
+    {
+        cat <<INI
+[daemon]
+data_dir = $work/data
+log_level = info
+claim_interval = 50ms
+lease = 4s
+max_inflight = 512
+[redis]
+url = unix://$REDIS_DIR/redis.sock
+[schedule]
+pending = 1s
+info_received = 1s
+in_transit = 1s
+out_for_delivery = 1s
+available_for_pickup = 1s
+failed_attempt = 1s
+exception = 1s
+returning = 1s
+retry_min = 1s
+retry_max = 3s
+not_found_expire = 6s
+jitter = 20
+night =
+INI
+        for c in "${CARRIERS[@]}"; do
+            printf '[carrier.%s]\nbase_url = %s/%s\nrate = 0\nconcurrency = 32\n' \
+                "$c" "$FAKE_URL" "$c"
+            printf 'timeout = 2s\nbreaker_failures = 20\nbreaker_open = 2s\n'
+            case $c in
+            dhl | postnl) echo "api_key = test-key" ;;
+            ups | fedex | usps | gls) printf 'client_id = wismo\nclient_secret = s3cret\n' ;;
+            *) printf 'username = wismo\npassword = s3cret\n' ;;
+            esac
+        done
+        printf '%s\n' "${2:-}"
+    } >"$1"
+}
+
+WISMOD_PIDS=()
+wismod_start() { # wismod_start NAME CONFIG
+    "$WISMOD" -c "$2" 2>>"$work/$1.log" &
+    local pid=$!
+    pids+=("$pid")
+    WISMOD_PIDS+=("$pid")
+    eval "PID_$1=$pid"
+}
+
+wismod_stop() { # wismod_stop NAME: SIGTERM, exit 0 within 5 s
+    local v="PID_$1" rc=0 t0 t1
+    t0=$(date +%s%N)
+    kill -TERM "${!v}"
+    wait "${!v}" || rc=$?
+    t1=$(date +%s%N)
+    if [ "$rc" -eq 0 ] && [ $(((t1 - t0) / 1000000)) -lt 5000 ]; then
+        ok "$1 exits 0 on SIGTERM in $(((t1 - t0) / 1000000)) ms"
+    else
+        fail "$1 exit status $rc after $(((t1 - t0) / 1000000)) ms"
+    fi
+}
+
+sanitizer_check() { # sanitizer_check LOG
+    if grep -Eq 'Sanitizer|runtime error' "$1"; then
+        fail "sanitizer report in $1"
+        grep -E -A20 'Sanitizer|runtime error' "$1" | head -40 >&2
+    fi
+}
+
+register() { # register CONFIG FIRST COUNT: COUNT shipments per carrier
+    local cfg=$1 first=$2 count=$3 c i
+    for c in "${CARRIERS[@]}"; do
+        for ((i = first; i < first + count; i++)); do
+            echo "$c $(number "$c" "$i") order-$c-$i"
+        done
+    done >"$work/reg.txt"
+    "$CTL" -c "$cfg" add - <"$work/reg.txt" >"$work/reg.out"
+    KEYS_FILE=$work/keys.txt
+    awk '{print $1 ":" $2}' "$work/reg.txt" >"$KEYS_FILE"
+}
+
+# The store as JSON: {"carrier:number": {id, status, polls, events:[...]}}.
+DUMP_LUA='local out = {}
+local idx = redis.call("HGETALL", ARGV[1] .. "idx:num")
+for i = 1, #idx, 2 do
+  local id = idx[i + 1]
+  local h = redis.call("HMGET", ARGV[1] .. "s:{" .. id .. "}", "status", "polls")
+  local ev = redis.call("HVALS", ARGV[1] .. "s:{" .. id .. "}:ev")
+  local e = {}
+  for j = 1, #ev do e[j] = cjson.decode(ev[j]) end
+  out[idx[i]] = {id = id, status = h[1], polls = tonumber(h[2]) or 0, events = e}
+end
+return cjson.encode(out)'
+dump_store() { rcli --raw EVAL "$DUMP_LUA" 0 wismo: >"$1"; }
+
+# What the fake carrier scripted for every registered key.
+dump_expected() {
+    local urls=() k
+    while read -r k; do urls+=("$FAKE_URL/_admin/expected/${k%%:*}/${k#*:}"); done <"$KEYS_FILE"
+    curl -sf "${urls[@]}" | jq -c '.' >"$work/exp.lines"
+    paste -d' ' "$KEYS_FILE" "$work/exp.lines" |
+        jq -R -s 'split("\n") | map(select(length > 0) |
+            (index(" ") as $i | {key: .[:$i], value: (.[$i+1:] | fromjson)}))
+            | from_entries' >"$1"
+}
+
+# compare: every key's status and events equal the script's final state.
+# not_found scripts end expired with no events.
+compare() { # compare STORE EXPECTED -> prints mismatches, returns their count
+    jq -n --slurpfile s "$1" --slurpfile e "$2" '
+        def norm: sort_by(.time, .code, (.location|tostring));
+        [$e[0] | to_entries[] | .key as $k | .value as $x |
+          ($x.shipments[0] // null) as $ship |
+          {key: $k,
+           want_status: (if $ship then $ship.status else "expired" end),
+           want: (if $ship then ($ship.events | norm) else [] end),
+           got: (($s[0][$k].events // []) |
+                 if type == "array" then norm else [] end),
+           got_status: ($s[0][$k].status // "missing")} |
+          select(.want_status != .got_status or .want != .got)] ' >"$work/diff.json"
+    local n
+    n=$(jq length "$work/diff.json")
+    if [ "$n" -gt 0 ]; then
+        jq -c '.[:3][] | {key, want_status, got_status,
+            want_n: (.want|length), got_n: (.got|length)}' "$work/diff.json" >&2
+    fi
+    echo "$n"
+}
+
+# Waits until every registered shipment has its scripted final state.
+wait_complete() { # wait_complete SECONDS WHAT
+    local deadline=$((SECONDS + $1)) n=-1
+    dump_expected "$work/exp.json"
+    while [ $SECONDS -lt $deadline ]; do
+        dump_store "$work/store.json"
+        n=$(compare "$work/store.json" "$work/exp.json" 2>/dev/null)
+        [ "$n" -eq 0 ] && break
+        sleep 1
+        # The script is final once the fake clock passes complete_at.
+        dump_expected "$work/exp.json"
+    done
+    n=$(compare "$work/store.json" "$work/exp.json")
+    if [ "$n" -eq 0 ]; then
+        ok "$2: $(wc -l <"$KEYS_FILE") shipments hold exactly their scripted events and final status"
+    else
+        fail "$2: $n shipments differ from their script"
+    fi
+}
+
+phase_bulk() {
+    say "bulk: 1,000 shipments, 9 carriers"
+    REDIS_DIR=$work/r1
+    redis_start "$REDIS_DIR"
+    fake_start
+    write_config "$work/w.ini"
+    wismod_start w1 "$work/w.ini"
+    register "$work/w.ini" 0 112 # 9 x 112 = 1,008
+    if jq -e '.created == 1008 and .failed == 0' "$work/reg.out" >/dev/null; then
+        ok "1,008 shipments registered"
+    else
+        fail "registration: $(cat "$work/reg.out")"
+    fi
+    "$CTL" -c "$work/w.ini" add - <"$work/reg.txt" >"$work/reg2.out"
+    jq -e '.existing == 1008 and .created == 0' "$work/reg2.out" >/dev/null &&
+        ok "registration is idempotent" || fail "re-registration: $(cat "$work/reg2.out")"
+    wait_complete 90 "bulk"
+    # Terminal shipments are no longer polled.
+    curl -sf "$FAKE_URL/_admin/counts" >"$work/c1.json"
+    sleep 3
+    curl -sf "$FAKE_URL/_admin/counts" >"$work/c2.json"
+    dump_store "$work/store.json"
+    local moved
+    moved=$(jq -n --slurpfile s "$work/store.json" --slurpfile a "$work/c1.json" \
+        --slurpfile b "$work/c2.json" '
+        [$s[0] | to_entries[] | select(.value.status == "delivered" or
+            .value.status == "returned" or .value.status == "expired") |
+         (.key | split(":")) as [$c, $n] |
+         select(($b[0].carriers[$c].numbers[$n] // 0) != ($a[0].carriers[$c].numbers[$n] // 0))]
+        | length')
+    [ "$moved" -eq 0 ] && ok "terminal shipments are not polled again" ||
+        fail "$moved terminal shipments were polled again"
+    local scheduled
+    scheduled=$(rcli ZCARD wismo:due)
+    local open
+    open=$(jq '[.[] | select(.status != "delivered" and .status != "returned" and .status != "expired")] | length' "$work/store.json")
+    [ "$scheduled" -eq "$open" ] && ok "the schedule holds exactly the $open open shipments" ||
+        fail "schedule has $scheduled entries for $open open shipments"
+    local changes
+    changes=$(rcli XLEN wismo:changes)
+    [ "$changes" -gt 1008 ] && ok "change stream has $changes entries" || fail "change stream: $changes"
+    wismod_stop w1
+    sanitizer_check "$work/w1.log"
+    kill -TERM "$FAKE_PID" "$REDIS_PID"
+    wait "$FAKE_PID" "$REDIS_PID" 2>/dev/null || true
+}
+
+phase_kill9() {
+    say "kill9: SIGKILL mid-run, then restart"
+    REDIS_DIR=$work/r2
+    redis_start "$REDIS_DIR"
+    fake_start
+    write_config "$work/w.ini"
+    wismod_start k1 "$work/w.ini"
+    register "$work/w.ini" 200 30
+    # Slow answers, so that polls are in flight when the process dies.
+    curl -sf -X POST -d '["carrier=*,kind=latency,ms=400"]' "$FAKE_URL/_admin/faults" >/dev/null
+    sleep 3
+    kill -KILL "$PID_k1"
+    wait "$PID_k1" 2>/dev/null || true
+    local leased
+    leased=$(rcli ZCARD wismo:lease)
+    [ "$leased" -gt 0 ] && ok "wismod killed with $leased polls in flight" ||
+        fail "no poll was in flight when wismod was killed"
+    curl -sf -X POST -d '[]' "$FAKE_URL/_admin/faults" >/dev/null
+    wismod_start k2 "$work/w.ini"
+    wait_complete 90 "kill9"
+    wismod_stop k2
+    sanitizer_check "$work/k2.log"
+    kill -TERM "$FAKE_PID" "$REDIS_PID"
+    wait "$FAKE_PID" "$REDIS_PID" 2>/dev/null || true
+}
+
+phase_redis() {
+    say "redis: redis-server restarted mid-run"
+    REDIS_DIR=$work/r3
+    redis_start "$REDIS_DIR"
+    fake_start
+    write_config "$work/w.ini"
+    wismod_start q1 "$work/w.ini"
+    register "$work/w.ini" 300 30
+    sleep 3
+    kill -TERM "$REDIS_PID"
+    wait "$REDIS_PID" 2>/dev/null || true
+    sleep 1.5
+    redis_start "$REDIS_DIR"
+    wait_complete 90 "redis restart"
+    grep -q 'redis link down' "$work/q1.log" && grep -c 'redis link up' "$work/q1.log" | grep -qv '^1$' &&
+        ok "wismod saw the link go down and come back" || fail "no reconnect in the log"
+    wismod_stop q1
+    sanitizer_check "$work/q1.log"
+    kill -TERM "$FAKE_PID" "$REDIS_PID"
+    wait "$FAKE_PID" "$REDIS_PID" 2>/dev/null || true
+}
+
+phase_faults() {
+    say "faults: 429, 500, garbage, hang, reset"
+    REDIS_DIR=$work/r4
+    redis_start "$REDIS_DIR"
+    fake_start --fault "carrier=ups,kind=429,rate=0.5,retry_after=1" \
+        --fault "carrier=fedex,kind=500,rate=0.4" \
+        --fault "carrier=dhl,kind=garbage,rate=0.4" \
+        --fault "carrier=gls,kind=hang,rate=0.15" \
+        --fault "carrier=bpost,kind=reset,rate=0.3"
+    write_config "$work/w.ini"
+    wismod_start f1 "$work/w.ini"
+    register "$work/w.ini" 400 25
+    wait_complete 120 "faults"
+    grep -q 'msg="rate limited" carrier=ups' "$work/f1.log" && ok "429 honoured (Retry-After)" || fail "no rate limiting seen"
+    grep -q 'msg="unusable carrier answer; nothing stored" carrier=dhl' "$work/f1.log" &&
+        ok "garbage answers stored nothing" || fail "no garbage seen"
+    grep -q 'carrier request failed" carrier=gls error="timed out"' "$work/f1.log" &&
+        ok "hung requests time out" || { fail "no timeout seen"; grep 'carrier=gls' "$work/f1.log" | head -5 >&2; }
+    # Carriers without faults never failed.
+    if grep -E 'carrier=(postnl|dpd|usps|canadapost) ' "$work/f1.log" | grep -Eq 'failed|rate limited|circuit'; then
+        fail "a carrier without faults was affected"
+    else
+        ok "carriers without faults were unaffected"
+    fi
+    wismod_stop f1
+    sanitizer_check "$work/f1.log"
+    kill -TERM "$FAKE_PID" "$REDIS_PID"
+    wait "$FAKE_PID" "$REDIS_PID" 2>/dev/null || true
+}
+
+phase_two() {
+    say "two: two wismods share one Redis"
+    REDIS_DIR=$work/r5
+    redis_start "$REDIS_DIR"
+    fake_start
+    write_config "$work/w.ini"
+    wismod_start a "$work/w.ini"
+    wismod_start b "$work/w.ini"
+    register "$work/w.ini" 500 40
+    sleep 4
+    # Every carrier request is merged exactly once: a shipment polled by
+    # both processes at once would show more requests than merged polls.
+    kill -STOP "$PID_a" "$PID_b"
+    sleep 0.5
+    curl -sf "$FAKE_URL/_admin/counts" >"$work/counts.json"
+    dump_store "$work/store.json"
+    kill -CONT "$PID_a" "$PID_b"
+    local extra
+    extra=$(jq -n --slurpfile s "$work/store.json" --slurpfile c "$work/counts.json" '
+        [$s[0] | to_entries[] | (.key | split(":")) as [$car, $n] |
+         (($c[0].carriers[$car].numbers[$n] // 0) - .value.polls) |
+         select(. > 1)] | length')
+    [ "$extra" -eq 0 ] && ok "no shipment was polled by both processes at once" ||
+        fail "$extra shipments were polled more often than merged"
+    grep -q 'msg=ready' "$work/a.log" && grep -q 'msg=ready' "$work/b.log" &&
+        [ "$(grep -c 'carrier=' "$work/b.log" || true)" -ge 0 ] && ok "both processes ran"
+    kill -KILL "$PID_a"
+    wait "$PID_a" 2>/dev/null || true
+    wait_complete 90 "two (after one was killed)"
+    wismod_stop b
+    sanitizer_check "$work/b.log"
+    kill -TERM "$FAKE_PID" "$REDIS_PID"
+    wait "$FAKE_PID" "$REDIS_PID" 2>/dev/null || true
+}
+
+for p in "${PHASES[@]}"; do
+    "phase_$p"
+done
+echo "daemon: $checks passed, $failures failed"
+[ "$failures" -eq 0 ]
