@@ -1,43 +1,131 @@
 #!/usr/bin/env bash
-# The demo, as far as wismo goes today: every carrier fixture normalised by
-# `wismoctl normalize`, then a table per carrier of payloads, shipments,
-# events and the statuses reached; then tracking-number detection.
+# The demo: wismod on its embedded defaults (a private redis-server in a
+# scratch data directory) polls ~200 shipments across all nine carriers,
+# played by contrib/fakecarrier on an accelerated clock (a parcel's three
+# days pass in about 15 seconds), until every shipment has reached the end
+# of its script. Then a summary and where the data is.
+#   contrib/demo.sh [BUILD-DIR]
 set -euo pipefail
 
 build=${1:-build-release}
 here=$(cd "$(dirname "$0")/.." && pwd)
-ctl="$here/$build/daemon/wismoctl"
-fx="$here/tests/fixtures/carriers"
-out=$(mktemp -d)
-trap 'rm -rf "$out"' EXIT
+FAKE="$here/$build/contrib/fakecarrier/fakecarrier"
+WISMOD="$here/$build/daemon/wismod"
+CTL="$here/$build/daemon/wismoctl"
+work=$(mktemp -d /tmp/wismo-demo.XXXXXX)
+REDIS_SOCK=
+# shellcheck source=fakerun.sh
+. "$here/contrib/fakerun.sh"
 
-printf '%-11s %8s %9s %7s %7s  %s\n' carrier payloads shipments events errors statuses
-for dir in "$fx"/*/; do
-    c=$(basename "$dir")
-    : >"$out/$c.all"
-    n=0
+pids=()
+cleanup() {
+    local p
+    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+}
+trap cleanup EXIT
+
+echo "== normalising the carrier fixtures (wismoctl normalize)"
+fx="$here/tests/fixtures/carriers"
+for c in "${CARRIERS[@]}"; do
+    n=0 ev=0
     while read -r key; do
         mapfile -t nums < <(jq -r --arg k "$key" '.[$k][]' "$fx/requests.json")
         args=()
         for x in "${nums[@]}"; do args+=(--number "$x"); done
-        "$ctl" normalize --carrier "$c" "${args[@]}" "$fx/$key" >>"$out/$c.all"
+        ev=$((ev + $("$CTL" normalize --carrier "$c" "${args[@]}" "$fx/$key" |
+            jq '[.shipments[].events[]] | length')))
         n=$((n + 1))
     done < <(jq -r 'keys[]' "$fx/requests.json" | grep "^$c/")
-    jq -rs --arg c "$c" --arg n "$n" '
-        ([.[].shipments[]] ) as $s |
-        ([.[].errors // [] | .[]]) as $e |
-        [$c, $n, ($s|length), ([$s[].events[]]|length), ($e|length),
-         ([$s[].status] | group_by(.) | map("\(.[0])×\(length)") | join(" "))]
-        | @tsv' "$out/$c.all" |
-        awk -F'\t' '{printf "%-11s %8s %9s %7s %7s  %s\n", $1,$2,$3,$4,$5,$6}'
+    printf '   %-11s %d payloads, %d events\n' "$c" "$n" "$ev"
 done
 
+echo "== starting the fake carrier and wismod (embedded Redis in $work/data)"
+"$FAKE" --listen 127.0.0.1:0 --speed 20000 >"$work/fake.out" 2>"$work/fake.err" &
+pids+=($!)
+for _ in $(seq 100); do
+    [ -s "$work/fake.out" ] && break
+    sleep 0.05
+done
+FAKE_URL="http://$(head -n1 "$work/fake.out" | sed 's/^listening on //')"
+write_config "$work/wismo.ini"
+"$WISMOD" -c "$work/wismo.ini" 2>"$work/wismod.log" &
+WISMOD_PID=$!
+pids+=("$WISMOD_PID")
+REDIS_SOCK=$work/data/redis.sock
+for _ in $(seq 100); do
+    redis-cli -s "$REDIS_SOCK" ping >/dev/null 2>&1 && break
+    sleep 0.1
+done
+register "$work/wismo.ini" 0 22
+echo "   registered: $(cat "$work/reg.out")"
+
+# One line per carrier: statuses, carrier requests, events stored.
+TABLE_LUA='local t = {}
+local idx = redis.call("HGETALL", "wismo:idx:num")
+for i = 1, #idx, 2 do
+  local c = string.match(idx[i], "^[^:]+")
+  local h = redis.call("HMGET", "wismo:s:{" .. idx[i + 1] .. "}", "status",
+    "polls", "event_count")
+  t[c] = t[c] or {n = 0, polls = 0, events = 0, st = {}}
+  t[c].n = t[c].n + 1
+  t[c].polls = t[c].polls + (tonumber(h[2]) or 0)
+  t[c].events = t[c].events + (tonumber(h[3]) or 0)
+  t[c].st[h[1]] = (t[c].st[h[1]] or 0) + 1
+end
+return cjson.encode(t)'
+table() {
+    rcli --raw EVAL "$TABLE_LUA" 0 | jq -r '
+        to_entries | sort_by(.key)[] | .key as $c | .value |
+        [$c, .n, .polls, .events,
+         (.st | to_entries | sort_by(.key) | map("\(.key) \(.value)") | join(", "))] |
+        @tsv' | awk -F'\t' '{printf "   %-11s %4s %6s %6s  %s\n", $1, $2, $3, $4, $5}'
+}
+
+echo "== polling (fake clock x20000); live table: carrier, shipments, polls, events, statuses"
+start=$SECONDS
+done_n=-1
+dump_expected "$work/exp.json"
+while [ $((SECONDS - start)) -lt 100 ]; do
+    dump_store "$work/store.json"
+    left=$(compare "$work/store.json" "$work/exp.json" 2>/dev/null)
+    total=$(wc -l <"$KEYS_FILE")
+    if [ -t 1 ]; then printf '\033[H\033[2J'; fi
+    printf -- '-- %3ds  %d/%d shipments at the end of their script\n' \
+        $((SECONDS - start)) $((total - left)) "$total"
+    table
+    [ "$left" -eq 0 ] && break
+    sleep 1
+    dump_expected "$work/exp.json"
+done
 echo
-echo "Detection (wismoctl detect):"
-"$ctl" detect 1Z5R89390357567127 986578788855 9400111206206406260787 \
-    0073938000549297 3318810025 3SWISM482913756 05212345678901 62341179028 \
-    323299945678900011223344 RB123456785NL not-a-number || true
-echo
-echo "One shipment in full (wismoctl normalize --carrier postnl ...):"
-"$ctl" normalize --carrier postnl --number 3SWISM482913877 \
-    "$fx/postnl/failed_attempt_then_pickup_point.json" | head -40
+if [ "$left" -eq 0 ]; then
+    echo "== done in $((SECONDS - start)) s: every shipment holds exactly its scripted events"
+else
+    echo "== stopped after $((SECONDS - start)) s with $left shipments still moving"
+fi
+id=$(rcli HGET wismo:idx:num "postnl:$(number postnl 3)")
+echo "== one shipment (wismoctl -c $work/wismo.ini show $id):"
+"$CTL" -c "$work/wismo.ini" show "$id" | head -30
+echo "   ..."
+echo "== the change stream: $(rcli XLEN wismo:changes) entries; the last three:"
+rcli --raw EVAL 'local out = {}
+for _, e in ipairs(redis.call("XREVRANGE", "wismo:changes", "+", "-", "COUNT", 3)) do
+  local f = {}
+  for i = 1, #e[2], 2 do f[e[2][i]] = e[2][i + 1] end
+  out[#out + 1] = e[1] .. "  " .. f.carrier .. " " .. f.tracking_number .. ": " ..
+    f.previous_status .. " -> " .. f.status .. " (+" .. f.events_added .. " events)"
+end
+return out' 0 | sed 's/^/   /'
+echo "== stopping wismod (SIGTERM)"
+kill -TERM "$WISMOD_PID"
+wait "$WISMOD_PID" && echo "   wismod exited 0"
+tail -n 3 "$work/wismod.log" | sed 's/^/   /'
+cat <<EOF2
+== where the data is
+   configuration      $work/wismo.ini
+   Redis (AOF)        $work/data  (private redis-server, stopped with wismod)
+   wismod log         $work/wismod.log
+   restart it:        $WISMOD -c $work/wismo.ini
+   then e.g.:         $CTL -c $work/wismo.ini stats
+EOF2
