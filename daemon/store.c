@@ -56,7 +56,7 @@ static const char lua_add[] =
 
 /* KEYS: due lease lease:owner | ARGV: now_ms lease_ms max owner prefix.
  * Expired leases (a dead process) go back to the due set first. Returns a
- * flat list id, carrier, tracking_number, status. */
+ * flat list id, carrier, tracking_number, status, digest. */
 static const char lua_claim[] =
     "local now = tonumber(ARGV[1])\n"
     "local dead = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now,\n"
@@ -72,7 +72,7 @@ static const char lua_claim[] =
     "for _, id in ipairs(ids) do\n"
     "  redis.call('ZREM', KEYS[1], id)\n"
     "  local f = redis.call('HMGET', ARGV[5] .. 's:{' .. id .. '}',\n"
-    "    'carrier', 'tracking_number', 'status')\n"
+    "    'carrier', 'tracking_number', 'status', 'digest')\n"
     "  if f[1] and f[2] then\n"
     "    redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), id)\n"
     "    redis.call('HSET', KEYS[3], id, ARGV[4])\n"
@@ -80,15 +80,18 @@ static const char lua_claim[] =
     "    out[#out + 1] = f[1]\n"
     "    out[#out + 1] = f[2]\n"
     "    out[#out + 1] = f[3] or 'pending'\n"
+    "    out[#out + 1] = f[4] or ''\n"
     "  end\n"
     "end\n"
     "return out\n";
 
 /* KEYS: s:{id} s:{id}:ev due lease lease:owner changes
- * ARGV: 1 id 2 owner 3 now_ms 4 now_iso 5 ok|error 6 error 7 status
+ * ARGV: 1 id 2 owner 3 now_ms 4 now_iso 5 ok|same|error 6 error 7 status
  *       8 substatus 9 eta 10 delivered_at 11 newest_event_ms
  *       12 next_due_ms 13 expire_after_ms 14 not_found_expire_ms
- *       15 newest_event_iso, then event key/json pairs.
+ *       15 newest_event_iso 16 digest, then event key/json pairs.
+ * "same": the answer's digest equals the one stored with the last full
+ * merge, so no events are sent and only the poll is recorded.
  * Returns {verdict, added, changed, status}. */
 static const char lua_merge[] =
     "local id, owner, now = ARGV[1], ARGV[2], tonumber(ARGV[3])\n"
@@ -110,8 +113,12 @@ static const char lua_merge[] =
     "local added = 0\n"
     "redis.call('HINCRBY', KEYS[1], 'polls', 1)\n"
     "redis.call('HSET', KEYS[1], 'last_poll_at', ARGV[4])\n"
-    "if ARGV[5] == 'ok' then\n"
-    "  for i = 16, #ARGV, 2 do\n"
+    "if ARGV[5] == 'same' then\n"
+    "  redis.call('HDEL', KEYS[1], 'last_error', 'not_found_ms',\n"
+    "    'not_found_since')\n"
+    "elseif ARGV[5] == 'ok' then\n"
+    "  redis.call('HSET', KEYS[1], 'digest', ARGV[16])\n"
+    "  for i = 17, #ARGV, 2 do\n"
     "    added = added + redis.call('HSETNX', KEYS[2], ARGV[i], ARGV[i + 1])\n"
     "  end\n"
     "  status, sub, eta, dlv = ARGV[7], ARGV[8], ARGV[9], ARGV[10]\n"
@@ -240,6 +247,45 @@ void store_event_key(const struct model_event *e, char *buf, size_t size)
              e->location.city ? e->location.city : "",
              e->location.postcode ? e->location.postcode : "",
              e->location.country);
+}
+
+static uint64_t fnv(uint64_t h, const char *s)
+{
+    for (; s != NULL && *s != '\0'; s++) {
+        h ^= (unsigned char)*s;
+        h *= 0x100000001b3ull;
+    }
+    h ^= 0xff; /* field separator: "ab","c" differs from "a","bc" */
+    h *= 0x100000001b3ull;
+    return h;
+}
+
+static uint64_t fnv_i64(uint64_t h, int64_t v)
+{
+    char buf[24];
+
+    snprintf(buf, sizeof(buf), "%lld", (long long)v);
+    return fnv(h, buf);
+}
+
+uint64_t store_shipment_digest(const struct model_shipment *s)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+
+    h = fnv(h, model_status_name(s->status));
+    h = fnv(h, s->substatus);
+    h = fnv_i64(h, s->estimated_delivery);
+    h = fnv_i64(h, s->delivered_at);
+    for (size_t i = 0; i < s->n_events; i++) {
+        const struct model_event *e = &s->events[i];
+        h = fnv_i64(h, e->time);
+        h = fnv(h, model_status_name(e->status));
+        h = fnv(h, e->code);
+        h = fnv(h, e->location.city);
+        h = fnv(h, e->location.postcode);
+        h = fnv(h, e->location.country);
+    }
+    return h | 1; /* never 0, which means "no digest stored" */
 }
 
 /* --- argument vectors --- */
@@ -441,9 +487,12 @@ static void on_claim(void *arg, int err, redisReply *r)
     if (err == 0 && r->type != REDIS_REPLY_ARRAY)
         err = WM_EPROTO;
     if (err == 0) {
-        items = wm_xcalloc(r->elements / 4 + 1, sizeof(*items));
-        for (size_t i = 0; i + 3 < r->elements; i += 4) {
+        items = wm_xcalloc(r->elements / 5 + 1, sizeof(*items));
+        for (size_t i = 0; i + 4 < r->elements; i += 5) {
             const char *st = elem_str(r, i + 3);
+            const char *dg = elem_str(r, i + 4);
+
+            items[n].digest = dg != NULL ? strtoull(dg, NULL, 16) : 0;
             items[n].id = elem_str(r, i);
             items[n].carrier = elem_str(r, i + 1);
             items[n].tracking_number = elem_str(r, i + 2);
@@ -523,7 +572,7 @@ int store_merge(struct store *st, const struct store_merge_in *in,
     args_add(&a, in->owner);
     args_i64(&a, in->now_ms);
     args_time(&a, in->now_ms / 1000);
-    args_add(&a, s ? "ok" : "error");
+    args_add(&a, s == NULL ? "error" : in->unchanged ? "same" : "ok");
     args_add(&a, s ? "" : model_error_name((enum model_error)in->error));
     args_add(&a, s ? model_status_name(s->status) : "");
     args_add(&a, s && s->substatus ? s->substatus : "");
@@ -536,7 +585,12 @@ int store_merge(struct store *st, const struct store_merge_in *in,
     args_i64(&a, in->expire_after_ms);
     args_i64(&a, in->not_found_expire_ms);
     args_time(&a, newest ? newest : MODEL_TIME_NONE);
-    for (size_t i = 0; s != NULL && i < s->n_events; i++) {
+    {
+        char *dg = wm_xmalloc(17);
+        snprintf(dg, 17, "%016llx", (unsigned long long)in->digest);
+        args_own(&a, dg);
+    }
+    for (size_t i = 0; s != NULL && !in->unchanged && i < s->n_events; i++) {
         json_t *j = NULL;
         char *key = wm_xmalloc(512), *text;
         struct model_shipment one = *s;
@@ -677,7 +731,7 @@ static void on_get_hash(void *arg, int err, redisReply *r)
         json_t *val;
 
         if (strcmp(k, "created_ms") == 0 || strcmp(k, "last_event_ms") == 0 ||
-            strcmp(k, "not_found_ms") == 0)
+            strcmp(k, "not_found_ms") == 0 || strcmp(k, "digest") == 0)
             continue; /* internal */
         if (strcmp(k, "last_error") == 0)
             val = json_loads(v, 0, NULL);

@@ -10,6 +10,7 @@
  *                          status substatus estimated_delivery delivered_at
  *                          created_at updated_at last_event_at last_poll_at
  *                          last_error not_found_since polls event_count
+ *                          digest (of the last full merge)
  *   P s:{id}:ev     hash   event identity "time|code|city|postcode|country"
  *                          -> the event's canonical JSON (so a replayed or
  *                          reworded event is stored once)
@@ -57,6 +58,7 @@ struct store_claim {
     const char *carrier;
     const char *tracking_number;
     enum model_status status;
+    uint64_t digest; /* of the last full merge (store_shipment_digest), 0 */
 };
 
 /* A poll's outcome to merge. */
@@ -69,6 +71,8 @@ struct store_merge_in {
     int64_t next_due_ms;     /* when to poll again if not terminal */
     int64_t expire_after_ms; /* no news this long: expired */
     int64_t not_found_expire_ms;
+    uint64_t digest; /* store_shipment_digest(ship) */
+    bool unchanged;  /* digest equals the claimed one: events not sent */
 };
 
 struct store_merge_out {
@@ -113,6 +117,9 @@ typedef void store_stats_cb(void *arg, int err, long due_now, long scheduled,
 int store_stats(struct store *st, int64_t now_ms, store_stats_cb *cb,
                 void *arg);
 
+/* A digest of what a merge would store for s (status, times, events'
+ * identities): equal digests mean an answer brings nothing new. */
+uint64_t store_shipment_digest(const struct model_shipment *s);
 /* Fills buf with a new random id (STORE_ID_LEN chars + NUL). */
 void store_new_id(char buf[STORE_ID_LEN + 1]);
 /* The event identity key of e into buf. */

@@ -36,6 +36,7 @@ struct fx {
     bool created;
     struct store_merge_out merged;
     size_t n_claimed;
+    uint64_t claimed_digest;
     char claimed_ids[16][64];
     json_t *got;
 };
@@ -144,6 +145,7 @@ static void on_claim(void *arg, int err, const struct store_claim *items,
     f->n_claimed = n;
     for (size_t i = 0; i < n && i < 16; i++)
         snprintf(f->claimed_ids[i], 64, "%s", items[i].id);
+    f->claimed_digest = n > 0 ? items[0].digest : 0;
     f->done = true;
 }
 
@@ -170,6 +172,7 @@ static void merge(struct fx *f, const char *owner,
                   const struct model_shipment *s, int error, int64_t nf_ms,
                   int64_t expire_ms)
 {
+    uint64_t digest = s != NULL ? store_shipment_digest(s) : 0;
     struct store_merge_in in = {.id = f->id,
                                 .owner = owner,
                                 .now_ms = now_ms(),
@@ -177,7 +180,9 @@ static void merge(struct fx *f, const char *owner,
                                 .error = error,
                                 .next_due_ms = now_ms() - 1,
                                 .expire_after_ms = expire_ms,
-                                .not_found_expire_ms = nf_ms};
+                                .not_found_expire_ms = nf_ms,
+                                .digest = digest,
+                                .unchanged = digest == f->claimed_digest};
 
     f->done = false;
     assert_int_equal(store_merge(f->st, &in, on_merge, f), 0);
@@ -278,6 +283,36 @@ static void test_merge_once_and_changes(void **state)
     /* Delivered: off the schedule, lease gone. */
     assert_int_equal(sync_int(f, "ZSCORE t:due %s", f->id), -2);
     assert_int_equal(sync_int(f, "ZSCORE t:lease %s", f->id), -2);
+    model_result_clear(&r);
+    model_result_clear(&r2);
+}
+
+static void test_unchanged_answers(void **state)
+{
+    struct fx *f = *state;
+    struct model_result r, r2;
+
+    model_result_init(&r);
+    model_result_init(&r2);
+    add(f, "ups", "1Z1", NULL);
+    assert_int_equal(claim(f, "A", 60000), 1);
+    assert_true(f->claimed_digest == 0); /* nothing merged yet */
+    merge(f, "A", make(&r, 2, MODEL_IN_TRANSIT, "x"), -1, 0, 0);
+    assert_int_equal(f->merged.added, 2);
+    /* The next claim carries the digest; the same answer merges as a bare
+     * poll, a different one in full. */
+    assert_int_equal(claim(f, "A", 60000), 1);
+    assert_true(f->claimed_digest == store_shipment_digest(&r.shipments[0]));
+    merge(f, "A", &r.shipments[0], -1, 0, 0);
+    assert_int_equal(f->merged.added, 0);
+    assert_false(f->merged.changed);
+    assert_int_equal(sync_int(f, "HGET t:s:{%s} polls", f->id), 2);
+    assert_int_equal(claim(f, "A", 60000), 1);
+    merge(f, "A", make(&r2, 3, MODEL_OUT_FOR_DELIVERY, "x"), -1, 0, 0);
+    assert_int_equal(f->merged.added, 1);
+    assert_int_equal(f->merged.status, MODEL_OUT_FOR_DELIVERY);
+    assert_true(store_shipment_digest(&r.shipments[0]) !=
+                store_shipment_digest(&r2.shipments[0]));
     model_result_clear(&r);
     model_result_clear(&r2);
 }
@@ -403,6 +438,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_claim_leases, setup, teardown),
         cmocka_unit_test_setup_teardown(test_merge_once_and_changes, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_unchanged_answers, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_stale_and_gone, setup, teardown),
         cmocka_unit_test_setup_teardown(test_errors_and_expiry, setup,
