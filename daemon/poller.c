@@ -48,6 +48,7 @@ struct cstate {
     bool probing; /* half-open circuit: one request out */
     char *token;  /* owned */
     int64_t token_expiry;
+    int64_t token_margin; /* refresh this long before expiry */
     bool token_fetching;
     unsigned long seq;
 };
@@ -560,8 +561,12 @@ static void on_token(void *arg, const struct fetch_result *res)
         free(cs->token);
         cs->token = tok.access_token;
         tok.access_token = NULL;
-        cs->token_expiry =
-            wall_ms() + (tok.expires_in > 0 ? tok.expires_in : 3600) * 1000;
+        int64_t life = (tok.expires_in > 0 ? tok.expires_in : 3600) * 1000;
+
+        cs->token_expiry = wall_ms() + life;
+        /* Refresh a minute early, or a fifth of a short lifetime early. */
+        cs->token_margin =
+            life / 5 < TOKEN_MARGIN_MS ? life / 5 : TOKEN_MARGIN_MS;
         log_info("msg=\"token fetched\" carrier=%s expires_in=%ld", cs->c->name,
                  tok.expires_in);
     } else if (!b->abandoned) {
@@ -681,7 +686,7 @@ static void dispatch(struct poller *p, struct cstate *cs)
         }
         if (cs->c->caps & CARRIER_CAP_TOKEN) {
             bool stale =
-                cs->token == NULL || now >= cs->token_expiry - TOKEN_MARGIN_MS;
+                cs->token == NULL || now >= cs->token_expiry - cs->token_margin;
             if (stale && !start_token(p, cs)) {
                 log_error("msg=\"cannot build the token request: missing "
                           "credentials?\" carrier=%s",

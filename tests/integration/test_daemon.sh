@@ -14,6 +14,11 @@
 #            end right.
 #   two      two wismods on one Redis never poll one shipment at once; one
 #            is killed and the other finishes its work after lease expiry.
+#   ops      bad configuration refused with file:line (exit 78); the
+#            embedded default (a private redis-server, stopped on exit, data
+#            kept in its append-only file); SIGHUP reloads, a broken file is
+#            refused and the old configuration kept; short-lived OAuth2 and
+#            login tokens are fetched again; no secret reaches the log.
 set -euo pipefail
 
 FAKE=${1:?usage: $0 FAKECARRIER WISMOD WISMOCTL [PHASE...]}
@@ -21,7 +26,7 @@ WISMOD=${2:?}
 CTL=${3:?}
 shift 3
 PHASES=("$@")
-[ ${#PHASES[@]} -gt 0 ] || PHASES=(bulk kill9 redis faults two)
+[ ${#PHASES[@]} -gt 0 ] || PHASES=(bulk kill9 redis faults two ops)
 
 SPEED=${WISMO_TEST_SPEED:-40000} # fake seconds per real second
 work=$(mktemp -d "${TMPDIR:-/tmp}/wismo-daemon-test.XXXXXX")
@@ -290,6 +295,75 @@ phase_two() {
     sanitizer_check "$work/b.log"
     kill -TERM "$FAKE_PID" "$REDIS_PID"
     wait "$FAKE_PID" "$REDIS_PID" 2>/dev/null || true
+}
+
+phase_ops() {
+    say "ops: configuration, embedded Redis, SIGHUP, tokens, secrets"
+    local rc=0 emb=$work/emb
+    REDIS_SOCK=
+    fake_start --token-ttl 2
+    printf '[daemon]\ndata_dir = %s\n[schedule]\nin_transit = soon\n' "$emb" >"$work/bad.ini"
+    "$WISMOD" -c "$work/bad.ini" 2>"$work/bad.err" || rc=$?
+    if [ "$rc" -eq 78 ] && grep -q "bad.ini:4: in_transit: bad duration" "$work/bad.err"; then
+        ok "a bad value is refused with file:line, exit 78"
+    else
+        fail "bad config: exit $rc, $(cat "$work/bad.err")"
+    fi
+    rc=0
+    printf '[redis]\nurll = x\n' >"$work/bad2.ini"
+    "$WISMOD" -c "$work/bad2.ini" 2>"$work/bad2.err" || rc=$?
+    [ "$rc" -eq 78 ] && grep -q "bad2.ini:2: \[redis\]: unknown key 'urll'" "$work/bad2.err" &&
+        ok "an unknown key is refused with file:line" || fail "unknown key: exit $rc"
+    # The embedded default: no [redis] url.
+    write_config "$work/e.ini"
+    sed -i "s|^data_dir = .*|data_dir = $emb|" "$work/e.ini"
+    "$WISMOD" -t -c "$work/e.ini" >/dev/null && ok "wismod -t accepts the configuration" ||
+        fail "wismod -t refused a good configuration"
+    wismod_start e "$work/e.ini"
+    REDIS_SOCK=$emb/redis.sock
+    local i
+    for i in $(seq 100); do rcli ping >/dev/null 2>&1 && break; sleep 0.1; done
+    grep -q 'started a private redis-server' "$work/e.log" &&
+        ok "no [redis] url: a private redis-server was started" || fail "no embedded redis"
+    register "$work/e.ini" 600 12
+    sleep 2
+    # Reload: a good file is taken, a broken one refused.
+    sed -i 's/^log_level = info/log_level = debug/' "$work/e.ini"
+    kill -HUP "$PID_e"
+    sleep 0.5
+    grep -q 'configuration reloaded' "$work/e.log" && ok "SIGHUP reloads the configuration" ||
+        fail "no reload"
+    cp "$work/e.ini" "$work/e.good"
+    printf '[bogus]\nx = 1\n' >>"$work/e.ini"
+    kill -HUP "$PID_e"
+    sleep 0.5
+    grep -q 'reload refused; keeping the running configuration' "$work/e.log" &&
+        kill -0 "$PID_e" && ok "a broken file on SIGHUP is refused, wismod keeps running" ||
+        fail "broken reload"
+    cp "$work/e.good" "$work/e.ini"
+    wait_complete 90 "embedded"
+    local fetched
+    fetched=$(grep -c 'token fetched" carrier=ups' "$work/e.log" || true)
+    [ "$fetched" -ge 2 ] && ok "2 s tokens were fetched again ($fetched times for ups)" ||
+        fail "ups token fetched $fetched times"
+    if grep -Eq 's3cret|test-key' "$work/e.log"; then
+        fail "a secret reached the log"
+    else
+        ok "no secret in the log"
+    fi
+    local rpid
+    rpid=$(sed -n 's/.*started a private redis-server.* pid=\([0-9]*\).*/\1/p' "$work/e.log" | head -n1)
+    wismod_stop e
+    if [ -n "$rpid" ] && ! kill -0 "$rpid" 2>/dev/null; then
+        ok "the private redis-server stopped with wismod"
+    else
+        fail "private redis-server $rpid still running"
+    fi
+    [ -n "$(ls "$emb"/appendonlydir 2>/dev/null)" ] && ok "its append-only file is in data_dir" ||
+        fail "no append-only file in $emb"
+    sanitizer_check "$work/e.log"
+    kill -TERM "$FAKE_PID"
+    wait "$FAKE_PID" 2>/dev/null || true
 }
 
 for p in "${PHASES[@]}"; do
