@@ -50,6 +50,11 @@ static const struct key keys[] = {
     {"redis", "prefix", K_STR, C(redis_prefix), 0, 0},
     {"http", "listen", K_STR, C(http_listen), 0, 0},
     {"http", "max_body", K_SIZE, C(http_max_body), 0, 0},
+    {"http", "cors", K_STR, C(http_cors), 0, 0},
+    {"http", "lookup_failures", K_INT, C(lookup_failures), 1, 1000000},
+    {"http", "lookup_window", K_DUR, C(lookup_window_ms), 0, 0},
+    {"http", "cache_ttl", K_DUR, C(cache_ttl_ms), 0, 0},
+    {"http", "max_conns", K_INT, C(http_max_conns), 1, 1000000},
     {"tokens", "shop", K_SECRET, C(token_shop), 0, 0},
     {"tokens", "agent", K_SECRET, C(token_agent), 0, 0},
     {"tokens", "admin", K_SECRET, C(token_admin), 0, 0},
@@ -373,6 +378,10 @@ static void set_defaults(struct cfg *cfg)
     cfg->redis_prefix = wm_xstrdup("wismo:");
     cfg->http_listen = wm_xstrdup("127.0.0.1:8080");
     cfg->http_max_body = 1 << 20;
+    cfg->lookup_failures = 10;
+    cfg->lookup_window_ms = 60 * 1000;
+    cfg->cache_ttl_ms = 5000;
+    cfg->http_max_conns = 20000;
     cfg->interval_ms[MODEL_PENDING] = 1 * h;
     cfg->interval_ms[MODEL_INFO_RECEIVED] = 6 * h;
     cfg->interval_ms[MODEL_IN_TRANSIT] = 3 * h;
@@ -492,14 +501,14 @@ int cfg_load_string(struct cfg *cfg, const char *text, const char *name,
 void cfg_clear(struct cfg *cfg)
 {
     char **strs[] = {
-        &cfg->path,          &cfg->data_dir,      &cfg->redis_server,
-        &cfg->redis_url,     &cfg->redis_prefix,  &cfg->http_listen,
-        &cfg->token_shop,    &cfg->token_agent,   &cfg->token_admin,
-        &cfg->quiet_hours,   &cfg->positive,      &cfg->smtp_url,
-        &cfg->smtp_from,     &cfg->smtp_username, &cfg->smtp_password,
-        &cfg->sms_provider,  &cfg->sms_base_url,  &cfg->sms_account,
-        &cfg->sms_token,     &cfg->sms_from,      &cfg->webhook_url,
-        &cfg->webhook_secret};
+        &cfg->path,           &cfg->data_dir,      &cfg->redis_server,
+        &cfg->redis_url,      &cfg->redis_prefix,  &cfg->http_listen,
+        &cfg->token_shop,     &cfg->token_agent,   &cfg->token_admin,
+        &cfg->quiet_hours,    &cfg->positive,      &cfg->smtp_url,
+        &cfg->smtp_from,      &cfg->smtp_username, &cfg->smtp_password,
+        &cfg->sms_provider,   &cfg->sms_base_url,  &cfg->sms_account,
+        &cfg->sms_token,      &cfg->sms_from,      &cfg->webhook_url,
+        &cfg->webhook_secret, &cfg->http_cors};
 
     for (size_t i = 0; i < WM_ARRAY_LEN(strs); i++)
         free(*strs[i]);

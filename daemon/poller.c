@@ -51,6 +51,7 @@ struct cstate {
     int64_t token_margin; /* refresh this long before expiry */
     bool token_fetching;
     unsigned long seq;
+    struct poller_carrier_stats stats;
 };
 
 struct batch {
@@ -82,7 +83,12 @@ struct poller {
     struct poller_stats stats;
     poller_stopped_cb *stop_cb;
     void *stop_arg;
+    poller_merged_cb *merged_cb;
+    void *merged_arg;
 };
+
+const double POLLER_LATENCY_BOUNDS[POLLER_LATENCY_BUCKETS] = {
+    0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
 
 /* Wall-clock milliseconds: schedule times are shared with other processes
  * through Redis, so they must be Unix time. */
@@ -172,6 +178,8 @@ static void on_merged(void *arg, int err, const struct store_merge_out *out)
     } else if (!out->stale && !out->gone) {
         p->stats.events_added += (uint64_t)out->added;
         p->stats.changes += out->changed;
+        if (p->merged_cb != NULL)
+            p->merged_cb(p->merged_arg, m->it->id, out->changed);
     }
     item_free(m->it);
     free(m);
@@ -386,6 +394,8 @@ static const char *ship_zone(const struct model_shipment *s)
     return NULL;
 }
 
+static void count_error(struct cstate *cs, int err);
+
 /* Merges every item of b as error err, due at due. */
 static void merge_all_error(struct poller *p, struct batch *b, int err,
                             int64_t due)
@@ -393,6 +403,7 @@ static void merge_all_error(struct poller *p, struct batch *b, int err,
     while (b->items != NULL) {
         struct item *it = b->items;
         b->items = it->next;
+        count_error(b->cs, err);
         merge(p, it, NULL, err, due);
     }
 }
@@ -415,6 +426,26 @@ static void requeue(struct cstate *cs, struct batch *b)
     cs->head = b->items;
     cs->queued += b->n;
     b->items = NULL;
+}
+
+static void count_error(struct cstate *cs, int err)
+{
+    switch (err) {
+    case MODEL_ERR_NOT_FOUND:
+        cs->stats.not_found++;
+        break;
+    case MODEL_ERR_RATE_LIMITED:
+        cs->stats.rate_limited++;
+        break;
+    case MODEL_ERR_AUTH:
+        cs->stats.auth++;
+        break;
+    case MODEL_ERR_INVALID:
+        cs->stats.invalid++;
+        break;
+    default:
+        cs->stats.carrier_error++;
+    }
 }
 
 static void handle_answer(struct poller *p, struct batch *b,
@@ -491,6 +522,7 @@ static void handle_answer(struct poller *p, struct batch *b,
         err = find_error(&r, it->number);
         if (err < 0)
             err = MODEL_ERR_NOT_FOUND;
+        count_error(cs, err);
         switch (err) {
         case MODEL_ERR_NOT_FOUND:
             due = poller_next_due(p->cfg, it->status, now, NULL, rnd(p));
@@ -519,6 +551,17 @@ static void on_fetched(void *arg, const struct fetch_result *res)
 
     batch_unlink(p, b);
     cs->inflight--;
+    if (!b->abandoned && res->error != WM_ECANCELED) {
+        double secs = res->total_ms / 1000.0;
+
+        cs->stats.latency_count++;
+        cs->stats.latency_sum += secs;
+        for (int i = 0; i < POLLER_LATENCY_BUCKETS; i++)
+            if (secs <= POLLER_LATENCY_BOUNDS[i])
+                cs->stats.latency_le[i]++;
+        if (res->error != 0)
+            cs->stats.transport_errors++;
+    }
     if (b->abandoned) {
         while (b->items != NULL) {
             struct item *it = b->items;
@@ -930,6 +973,33 @@ void poller_stop(struct poller *p, int64_t grace_ms, poller_stopped_cb *cb,
 void poller_get_stats(const struct poller *p, struct poller_stats *out)
 {
     *out = p->stats;
+}
+
+bool poller_carrier_stats(const struct poller *p, size_t i,
+                          struct poller_carrier_stats *out)
+{
+    if (i >= p->n_cs)
+        return false;
+    *out = p->cs[i].stats;
+    out->carrier = p->cs[i].c->name;
+    out->blocked_until_ms = p->cs[i].blocked_until;
+    out->circuit_open = p->cs[i].failures >= p->cs[i].cc->breaker_failures;
+    return true;
+}
+
+int64_t poller_blocked_until(const struct poller *p, const char *carrier)
+{
+    for (size_t i = 0; i < p->n_cs; i++)
+        if (strcmp(p->cs[i].c->name, carrier) == 0)
+            return p->cs[i].blocked_until > wall_ms() ? p->cs[i].blocked_until
+                                                      : 0;
+    return 0;
+}
+
+void poller_set_merged_cb(struct poller *p, poller_merged_cb *cb, void *arg)
+{
+    p->merged_cb = cb;
+    p->merged_arg = arg;
 }
 
 void poller_free(struct poller *p)

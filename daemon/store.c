@@ -38,15 +38,20 @@ static const char lua_add[] =
     "    'created_ms', ARGV[4], 'updated_at', ARGV[5], 'polls', 0,\n"
     "    'event_count', 0)\n"
     "  redis.call('ZADD', KEYS[2], ARGV[4], id)\n"
+    "  redis.call('SADD', ARGV[6] .. 'idx:trk:' .. ARGV[2], id)\n"
     "end\n"
+    "local indexed = {order_id = 'order', email = 'email', phone = 'phone',\n"
+    "  postcode = 'postcode'}\n"
     "for i = 7, #ARGV, 2 do\n"
     "  if ARGV[i + 1] ~= '' then\n"
-    "    if ARGV[i] == 'order_id' then\n"
-    "      local old = redis.call('HGET', sk, 'order_id')\n"
+    "    local ix = indexed[ARGV[i]]\n"
+    "    if ix then\n"
+    "      local old = redis.call('HGET', sk, ARGV[i])\n"
     "      if old and old ~= ARGV[i + 1] then\n"
-    "        redis.call('SREM', ARGV[6] .. 'idx:order:' .. old, id)\n"
+    "        redis.call('SREM', ARGV[6] .. 'idx:' .. ix .. ':' .. old, id)\n"
     "      end\n"
-    "      redis.call('SADD', ARGV[6] .. 'idx:order:' .. ARGV[i + 1], id)\n"
+    "      redis.call('SADD', ARGV[6] .. 'idx:' .. ix .. ':' .. ARGV[i + 1],\n"
+    "        id)\n"
     "    end\n"
     "    redis.call('HSET', sk, ARGV[i], ARGV[i + 1])\n"
     "  end\n"
@@ -185,10 +190,31 @@ static const char lua_release[] =
     "end\n"
     "return 0\n";
 
+/* KEYS: idx:num due lease lease:owner | ARGV: prefix id. Removes every
+ * key of the shipment and its index entries. Returns 1, or 0 if absent. */
+static const char lua_erase[] =
+    "local p, id = ARGV[1], ARGV[2]\n"
+    "local sk = p .. 's:{' .. id .. '}'\n"
+    "local f = redis.call('HMGET', sk, 'carrier', 'tracking_number',\n"
+    "  'order_id', 'email', 'phone', 'postcode')\n"
+    "if not f[1] then return 0 end\n"
+    "redis.call('HDEL', KEYS[1], f[1] .. ':' .. f[2])\n"
+    "redis.call('SREM', p .. 'idx:trk:' .. f[2], id)\n"
+    "local ix = {'order', 'email', 'phone', 'postcode'}\n"
+    "for i = 1, 4 do\n"
+    "  if f[i + 2] then redis.call('SREM', p .. 'idx:' .. ix[i] .. ':' ..\n"
+    "    f[i + 2], id) end\n"
+    "end\n"
+    "redis.call('DEL', sk, sk .. ':ev', sk .. ':notif')\n"
+    "redis.call('ZREM', KEYS[2], id)\n"
+    "redis.call('ZREM', KEYS[3], id)\n"
+    "redis.call('HDEL', KEYS[4], id)\n"
+    "return 1\n";
+
 struct store {
     struct rconn *rc; /* borrowed */
     char *prefix;
-    struct rconn_script *add, *claim, *merge, *release;
+    struct rconn_script *add, *claim, *merge, *release, *erase;
 };
 
 struct store *store_new(struct rconn *rc, const char *prefix)
@@ -201,6 +227,7 @@ struct store *store_new(struct rconn *rc, const char *prefix)
     st->claim = rconn_script_new(lua_claim);
     st->merge = rconn_script_new(lua_merge);
     st->release = rconn_script_new(lua_release);
+    st->erase = rconn_script_new(lua_erase);
     return st;
 }
 
@@ -212,6 +239,7 @@ void store_free(struct store *st)
     rconn_script_free(st->claim);
     rconn_script_free(st->merge);
     rconn_script_free(st->release);
+    rconn_script_free(st->erase);
     free(st->prefix);
     free(st);
 }
@@ -848,4 +876,116 @@ int store_stats(struct store *st, int64_t now_ms, store_stats_cb *cb, void *arg)
     if (rc != 0)
         s->err = rc;
     return 0;
+}
+
+/* --- erase, index look-ups, listing --- */
+
+static void on_erased(void *arg, int err, redisReply *r)
+{
+    struct call *c = arg;
+    store_done_cb *cb = (store_done_cb *)c->cb;
+
+    err = reply_error(err, r, "erase");
+    if (err == 0 && r->type == REDIS_REPLY_INTEGER && r->integer == 0)
+        err = WM_ENOTFOUND;
+    cb(c->arg, err);
+    free(c);
+}
+
+int store_erase(struct store *st, const char *id, store_done_cb *cb, void *arg)
+{
+    struct args a = {0};
+    struct call *c;
+    int rc;
+
+    args_fmt_key(&a, st->prefix, "idx:num", NULL);
+    args_fmt_key(&a, st->prefix, "due", NULL);
+    args_fmt_key(&a, st->prefix, "lease", NULL);
+    args_fmt_key(&a, st->prefix, "lease:owner", NULL);
+    args_add(&a, st->prefix);
+    args_add(&a, id);
+    c = call_new(st, (void *)cb, arg);
+    rc = rconn_eval(st->rc, st->erase, on_erased, c, 4, 2, a.v, a.len);
+    if (rc != 0)
+        free(c);
+    args_clear(&a);
+    return rc;
+}
+
+static void on_ids(void *arg, int err, redisReply *r)
+{
+    struct call *c = arg;
+    store_ids_cb *cb = (store_ids_cb *)c->cb;
+    const char **ids = NULL;
+    const char *cursor = NULL;
+    redisReply *list = r;
+    size_t n = 0;
+
+    err = reply_error(err, r, "ids");
+    /* SSCAN/HSCAN answer {cursor, list}; SUNION a plain list. */
+    if (err == 0 && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+        r->element[0]->type == REDIS_REPLY_STRING &&
+        r->element[1]->type == REDIS_REPLY_ARRAY) {
+        cursor = r->element[0]->str;
+        list = r->element[1];
+    }
+    if (err == 0 && list->type == REDIS_REPLY_ARRAY) {
+        ids = wm_xcalloc(list->elements + 1, sizeof(*ids));
+        for (size_t i = 0; i < list->elements; i++) {
+            redisReply *e = list->element[i];
+            /* HSCAN gives field, value pairs: the value is the id. */
+            if (cursor != NULL && c->st == NULL && i % 2 == 0)
+                continue;
+            if (e->type == REDIS_REPLY_STRING)
+                ids[n++] = e->str;
+        }
+    } else if (err == 0) {
+        err = WM_EPROTO;
+    }
+    cb(c->arg, err, cursor, ids, n);
+    free(ids);
+    free(c);
+}
+
+int store_find(struct store *st, const char *field, const char *value,
+               store_ids_cb *cb, void *arg)
+{
+    struct args a = {0};
+    struct call *c;
+    char *key;
+    size_t n;
+    int rc;
+
+    n = strlen(st->prefix) + strlen(field) + strlen(value) + 8;
+    key = wm_xmalloc(n);
+    snprintf(key, n, "%sidx:%s:%s", st->prefix, field, value);
+    args_add(&a, "SMEMBERS");
+    args_own(&a, key);
+    c = call_new(st, (void *)cb, arg);
+    rc = rconn_command(st->rc, on_ids, c, (int)a.n, a.v, a.len);
+    if (rc != 0)
+        free(c);
+    args_clear(&a);
+    return rc;
+}
+
+int store_list(struct store *st, const char *cursor, int count,
+               store_ids_cb *cb, void *arg)
+{
+    struct args a = {0};
+    struct call *c;
+    int rc;
+
+    args_add(&a, "HSCAN");
+    args_fmt_key(&a, st->prefix, "idx:num", NULL);
+    args_add(&a, cursor != NULL && cursor[0] != '\0' ? cursor : "0");
+    args_add(&a, "COUNT");
+    args_i64(&a, count);
+    /* call->st NULL marks an HSCAN: its replies are field/value pairs. */
+    c = call_new(NULL, (void *)cb, arg);
+    rc = rconn_command(st->rc, on_ids, c, (int)a.n, a.v, a.len);
+    if (rc != 0)
+        free(c);
+    args_clear(&a);
+    return rc;
 }

@@ -49,6 +49,11 @@ struct cfg {
     /* [http] */
     char *http_listen;
     size_t http_max_body;
+    char *http_cors;          /* origins allowed to call the lookup, "," list */
+    int lookup_failures;      /* failed lookups per client ... */
+    int64_t lookup_window_ms; /* ... per window before 429 */
+    int64_t cache_ttl_ms;     /* lookup answers cached at most this long */
+    int http_max_conns;
     /* [tokens] */
     char *token_shop, *token_agent, *token_admin;
     /* [schedule] */

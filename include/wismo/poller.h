@@ -33,7 +33,24 @@ struct poller_stats {
     uint64_t inflight;       /* shipments claimed and not yet merged */
 };
 
+/* Per carrier, for /metrics. Latency buckets are cumulative counts of
+ * requests that took at most POLLER_LATENCY_BOUNDS[i] seconds. */
+#define POLLER_LATENCY_BUCKETS 10
+extern const double POLLER_LATENCY_BOUNDS[POLLER_LATENCY_BUCKETS];
+struct poller_carrier_stats {
+    const char *carrier;
+    uint64_t ok, not_found, rate_limited, auth, carrier_error, invalid;
+    uint64_t transport_errors; /* timeouts, resets, refused */
+    uint64_t latency_count;
+    double latency_sum; /* seconds */
+    uint64_t latency_le[POLLER_LATENCY_BUCKETS];
+    int64_t blocked_until_ms; /* back-off, Retry-After or open circuit */
+    bool circuit_open;
+};
+
 typedef void poller_stopped_cb(void *arg);
+/* Called after each merge Redis took, with the shipment's id (borrowed). */
+typedef void poller_merged_cb(void *arg, const char *id, bool changed);
 
 /* cfg, st and fe are borrowed and must outlive the poller; owner names
  * this process in leases (copied). */
@@ -49,6 +66,12 @@ void poller_stop(struct poller *p, int64_t grace_ms, poller_stopped_cb *cb,
 /* Takes a new configuration (SIGHUP); borrowed like the first. */
 void poller_reload(struct poller *p, const struct cfg *cfg);
 void poller_get_stats(const struct poller *p, struct poller_stats *out);
+/* Stats of carrier i (0 <= i < poller_carrier_count): false past the end. */
+bool poller_carrier_stats(const struct poller *p, size_t i,
+                          struct poller_carrier_stats *out);
+/* Until when a carrier is backing off (Unix ms); 0 when it is not. */
+int64_t poller_blocked_until(const struct poller *p, const char *carrier);
+void poller_set_merged_cb(struct poller *p, poller_merged_cb *cb, void *arg);
 /* Frees a stopped poller. */
 void poller_free(struct poller *p);
 

@@ -15,7 +15,10 @@
  *                          -> the event's canonical JSON (so a replayed or
  *                          reworded event is stored once)
  *   P idx:num       hash   "carrier:tracking_number" -> id
- *   P idx:order:<order_id>  set of ids
+ *   P idx:trk:<tracking_number>   set of ids (any carrier)
+ *   P idx:order:<order_id>        set of ids; likewise idx:email:<e>,
+ *   P idx:phone:<p>, P idx:postcode:<p>  (values as registered: the API
+ *                          normalises them first)
  *   P due           zset   id -> when to poll next (Unix ms); shared by
  *                          every wismod on this Redis
  *   P lease         zset   id -> lease expiry (Unix ms) while a process polls
@@ -111,6 +114,22 @@ int store_release(struct store *st, const char *id, const char *owner,
 int store_poll_now(struct store *st, const char *id, int64_t now_ms,
                    store_done_cb *cb, void *arg);
 int store_get(struct store *st, const char *id, store_get_cb *cb, void *arg);
+/* Removes the shipment, its events and every index entry (right to be
+ * forgotten). WM_ENOTFOUND when there is no such shipment. */
+int store_erase(struct store *st, const char *id, store_done_cb *cb, void *arg);
+
+/* ids live during the callback; cursor is the next HSCAN cursor ("0" at
+ * the end) for store_list, NULL for store_find. */
+typedef void store_ids_cb(void *arg, int err, const char *cursor,
+                          const char **ids, size_t n);
+/* The ids indexed under field ("order", "trk", "email", "phone",
+ * "postcode") = value. */
+int store_find(struct store *st, const char *field, const char *value,
+               store_ids_cb *cb, void *arg);
+/* A page of about count shipment ids from cursor ("" or "0": the start). */
+int store_list(struct store *st, const char *cursor, int count,
+               store_ids_cb *cb, void *arg);
+
 /* Counts: due now, scheduled, leased. */
 typedef void store_stats_cb(void *arg, int err, long due_now, long scheduled,
                             long leased);
