@@ -55,6 +55,8 @@ static const struct key keys[] = {
     {"http", "lookup_window", K_DUR, C(lookup_window_ms), 0, 0},
     {"http", "cache_ttl", K_DUR, C(cache_ttl_ms), 0, 0},
     {"http", "max_conns", K_INT, C(http_max_conns), 1, 1000000},
+    {"http", "header_timeout", K_DUR, C(http_header_timeout_ms), 0, 0},
+    {"http", "idle_timeout", K_DUR, C(http_idle_timeout_ms), 0, 0},
     {"tokens", "shop", K_SECRET, C(token_shop), 0, 0},
     {"tokens", "agent", K_SECRET, C(token_agent), 0, 0},
     {"tokens", "admin", K_SECRET, C(token_admin), 0, 0},
@@ -381,7 +383,9 @@ static void set_defaults(struct cfg *cfg)
     cfg->lookup_failures = 10;
     cfg->lookup_window_ms = 60 * 1000;
     cfg->cache_ttl_ms = 5000;
-    cfg->http_max_conns = 20000;
+    cfg->http_max_conns = 16000;
+    cfg->http_header_timeout_ms = 10 * 1000;
+    cfg->http_idle_timeout_ms = 60 * 1000;
     cfg->interval_ms[MODEL_PENDING] = 1 * h;
     cfg->interval_ms[MODEL_INFO_RECEIVED] = 6 * h;
     cfg->interval_ms[MODEL_IN_TRANSIT] = 3 * h;

@@ -19,6 +19,7 @@
 #include <libxml/parser.h>
 #include <uv.h>
 
+#include "wismo/api.h"
 #include "wismo/cfg.h"
 #include "wismo/fetch.h"
 #include "wismo/log.h"
@@ -45,6 +46,8 @@ struct daemon {
     struct store *st;
     struct fetch_engine *fe;
     struct poller *poller;
+    struct api *api;
+    int stops_pending; /* the poller and the API drain side by side */
     char owner[128];
     char *redis_url; /* owned: configured or embedded */
     /* embedded redis-server */
@@ -178,11 +181,12 @@ static void on_deadline(uv_timer_t *t)
     exit(d->exit_code ? d->exit_code : 1);
 }
 
-static void on_poller_stopped(void *arg)
+static void shutdown_finish(struct daemon *d)
 {
-    struct daemon *d = arg;
     struct poller_stats s;
 
+    api_free(d->api);
+    d->api = NULL;
     poller_get_stats(d->poller, &s);
     log_info("msg=\"stopped polling\" refreshed=%llu released=%llu",
              (unsigned long long)s.refreshed, (unsigned long long)s.released);
@@ -211,6 +215,14 @@ static void on_poller_stopped(void *arg)
     /* The deadline timer is unref'd: it does not keep the loop alive. */
 }
 
+static void on_stopped(void *arg)
+{
+    struct daemon *d = arg;
+
+    if (--d->stops_pending == 0)
+        shutdown_finish(d);
+}
+
 static void shutdown_begin(struct daemon *d, int signum)
 {
     if (d->stopping)
@@ -220,7 +232,9 @@ static void shutdown_begin(struct daemon *d, int signum)
     uv_timer_start(&d->deadline, on_deadline, DEADLINE_MS, 0);
     uv_unref((uv_handle_t *)&d->deadline);
     uv_timer_stop(&d->redis_restart);
-    poller_stop(d->poller, GRACE_MS, on_poller_stopped, d);
+    d->stops_pending = 2;
+    api_drain(d->api, GRACE_MS, on_stopped, d);
+    poller_stop(d->poller, GRACE_MS, on_stopped, d);
 }
 
 static void on_signal(uv_signal_t *s, int signum)
@@ -253,6 +267,7 @@ static void on_signal(uv_signal_t *s, int signum)
     d->cfg = fresh;
     log_min_level = d->cfg.log_level;
     poller_reload(d->poller, &d->cfg);
+    api_reload(d->api, &d->cfg);
     log_info("msg=\"configuration reloaded\" file=%s", d->cfg_path);
 }
 
@@ -282,6 +297,14 @@ static void on_stats(uv_timer_t *t)
     if (d->st != NULL && !d->stopping &&
         store_stats(d->st, (int64_t)time(NULL) * 1000, on_stats_store, d) != 0)
         on_stats_store(d, WM_EIO, 0, 0, 0);
+}
+
+static void on_merged(void *arg, const char *id, bool changed)
+{
+    struct daemon *d = arg;
+
+    if (changed && d->api != NULL)
+        api_invalidate(d->api, id);
 }
 
 static void on_redis_state(void *arg, bool up)
@@ -395,6 +418,14 @@ int main(int argc, char **argv)
     host[sizeof(host) - 1] = '\0';
     snprintf(d.owner, sizeof(d.owner), "%s:%d", host, (int)getpid());
     d.poller = poller_new(d.loop, &d.cfg, d.st, d.fe, d.owner);
+    d.api = api_new(d.loop, &d.cfg, d.st, d.rc, d.poller);
+    poller_set_merged_cb(d.poller, on_merged, &d);
+    if (api_start(d.api) != 0) {
+        fprintf(stderr, "wismod: cannot listen on [http] listen %s\n",
+                d.cfg.http_listen);
+        d.exit_code = EX_SOFTWARE;
+        goto out;
+    }
     poller_start(d.poller);
 
     uv_signal_init(d.loop, &d.sigterm);
@@ -405,12 +436,14 @@ int main(int argc, char **argv)
     uv_signal_start(&d.sigint, on_signal, SIGINT);
     uv_signal_start(&d.sighup, on_signal, SIGHUP);
     uv_timer_start(&d.stats, on_stats, STATS_MS, STATS_MS);
-    log_info("msg=ready owner=%s redis=%s carriers=%zu", d.owner,
-             d.embedded ? "embedded" : "configured", d.cfg.n_carriers);
+    log_info("msg=ready owner=%s redis=%s carriers=%zu http=%s port=%d",
+             d.owner, d.embedded ? "embedded" : "configured", d.cfg.n_carriers,
+             d.cfg.http_listen, api_port(d.api));
 
     uv_run(d.loop, UV_RUN_DEFAULT);
 out:
     if (d.poller != NULL) { /* a start-up failure: tear down in order */
+        api_free(d.api);
         fetch_engine_free(d.fe);
         poller_free(d.poller);
         d.fe = NULL;

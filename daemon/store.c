@@ -39,6 +39,7 @@ static const char lua_add[] =
     "    'event_count', 0)\n"
     "  redis.call('ZADD', KEYS[2], ARGV[4], id)\n"
     "  redis.call('SADD', ARGV[6] .. 'idx:trk:' .. ARGV[2], id)\n"
+    "  redis.call('ZADD', ARGV[6] .. 'idx:created', ARGV[4], id)\n"
     "end\n"
     "local indexed = {order_id = 'order', email = 'email', phone = 'phone',\n"
     "  postcode = 'postcode'}\n"
@@ -206,6 +207,7 @@ static const char lua_erase[] =
     "    f[i + 2], id) end\n"
     "end\n"
     "redis.call('DEL', sk, sk .. ':ev', sk .. ':notif')\n"
+    "redis.call('ZREM', p .. 'idx:created', id)\n"
     "redis.call('ZREM', KEYS[2], id)\n"
     "redis.call('ZREM', KEYS[3], id)\n"
     "redis.call('HDEL', KEYS[4], id)\n"
@@ -917,32 +919,18 @@ static void on_ids(void *arg, int err, redisReply *r)
     struct call *c = arg;
     store_ids_cb *cb = (store_ids_cb *)c->cb;
     const char **ids = NULL;
-    const char *cursor = NULL;
-    redisReply *list = r;
     size_t n = 0;
 
     err = reply_error(err, r, "ids");
-    /* SSCAN/HSCAN answer {cursor, list}; SUNION a plain list. */
-    if (err == 0 && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
-        r->element[0]->type == REDIS_REPLY_STRING &&
-        r->element[1]->type == REDIS_REPLY_ARRAY) {
-        cursor = r->element[0]->str;
-        list = r->element[1];
-    }
-    if (err == 0 && list->type == REDIS_REPLY_ARRAY) {
-        ids = wm_xcalloc(list->elements + 1, sizeof(*ids));
-        for (size_t i = 0; i < list->elements; i++) {
-            redisReply *e = list->element[i];
-            /* HSCAN gives field, value pairs: the value is the id. */
-            if (cursor != NULL && c->st == NULL && i % 2 == 0)
-                continue;
-            if (e->type == REDIS_REPLY_STRING)
-                ids[n++] = e->str;
-        }
+    if (err == 0 && r->type == REDIS_REPLY_ARRAY) {
+        ids = wm_xcalloc(r->elements + 1, sizeof(*ids));
+        for (size_t i = 0; i < r->elements; i++)
+            if (r->element[i]->type == REDIS_REPLY_STRING)
+                ids[n++] = r->element[i]->str;
     } else if (err == 0) {
         err = WM_EPROTO;
     }
-    cb(c->arg, err, cursor, ids, n);
+    cb(c->arg, err, NULL, ids, n);
     free(ids);
     free(c);
 }
@@ -969,23 +957,57 @@ int store_find(struct store *st, const char *field, const char *value,
     return rc;
 }
 
+/* A listing: ids by registration time; the cursor is the next rank. */
+struct list_call {
+    store_ids_cb *cb;
+    void *arg;
+    long offset, count;
+};
+
+static void on_list(void *arg, int err, redisReply *r)
+{
+    struct list_call *l = arg;
+    const char **ids = NULL;
+    char cursor[24];
+    size_t n = 0;
+
+    err = reply_error(err, r, "list");
+    if (err == 0 && r->type == REDIS_REPLY_ARRAY) {
+        ids = wm_xcalloc(r->elements + 1, sizeof(*ids));
+        for (size_t i = 0; i < r->elements; i++)
+            if (r->element[i]->type == REDIS_REPLY_STRING)
+                ids[n++] = r->element[i]->str;
+        /* A full page may have more behind it; a short one is the end. */
+        snprintf(cursor, sizeof(cursor), "%ld",
+                 r->elements == (size_t)l->count ? l->offset + l->count : 0);
+    } else if (err == 0) {
+        err = WM_EPROTO;
+    }
+    l->cb(l->arg, err, err == 0 ? cursor : NULL, ids, n);
+    free(ids);
+    free(l);
+}
+
 int store_list(struct store *st, const char *cursor, int count,
                store_ids_cb *cb, void *arg)
 {
     struct args a = {0};
-    struct call *c;
+    struct list_call *l = wm_xcalloc(1, sizeof(*l));
     int rc;
 
-    args_add(&a, "HSCAN");
-    args_fmt_key(&a, st->prefix, "idx:num", NULL);
-    args_add(&a, cursor != NULL && cursor[0] != '\0' ? cursor : "0");
-    args_add(&a, "COUNT");
-    args_i64(&a, count);
-    /* call->st NULL marks an HSCAN: its replies are field/value pairs. */
-    c = call_new(NULL, (void *)cb, arg);
-    rc = rconn_command(st->rc, on_ids, c, (int)a.n, a.v, a.len);
+    l->cb = cb;
+    l->arg = arg;
+    l->offset = cursor != NULL ? strtol(cursor, NULL, 10) : 0;
+    l->count = count > 0 ? count : 1;
+    if (l->offset < 0)
+        l->offset = 0;
+    args_add(&a, "ZRANGE");
+    args_fmt_key(&a, st->prefix, "idx:created", NULL);
+    args_i64(&a, l->offset);
+    args_i64(&a, l->offset + l->count - 1);
+    rc = rconn_command(st->rc, on_list, l, (int)a.n, a.v, a.len);
     if (rc != 0)
-        free(c);
+        free(l);
     args_clear(&a);
     return rc;
 }

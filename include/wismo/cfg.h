@@ -54,6 +54,8 @@ struct cfg {
     int64_t lookup_window_ms; /* ... per window before 429 */
     int64_t cache_ttl_ms;     /* lookup answers cached at most this long */
     int http_max_conns;
+    int64_t http_header_timeout_ms; /* a request head must arrive in this */
+    int64_t http_idle_timeout_ms;   /* idle keep-alive connections close */
     /* [tokens] */
     char *token_shop, *token_agent, *token_admin;
     /* [schedule] */

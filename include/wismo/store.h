@@ -16,6 +16,7 @@
  *                          reworded event is stored once)
  *   P idx:num       hash   "carrier:tracking_number" -> id
  *   P idx:trk:<tracking_number>   set of ids (any carrier)
+ *   P idx:created   zset   id -> registration time (Unix ms): listing
  *   P idx:order:<order_id>        set of ids; likewise idx:email:<e>,
  *   P idx:phone:<p>, P idx:postcode:<p>  (values as registered: the API
  *                          normalises them first)
@@ -118,7 +119,7 @@ int store_get(struct store *st, const char *id, store_get_cb *cb, void *arg);
  * forgotten). WM_ENOTFOUND when there is no such shipment. */
 int store_erase(struct store *st, const char *id, store_done_cb *cb, void *arg);
 
-/* ids live during the callback; cursor is the next HSCAN cursor ("0" at
+/* ids live during the callback; cursor is the next page's cursor ("0" at
  * the end) for store_list, NULL for store_find. */
 typedef void store_ids_cb(void *arg, int err, const char *cursor,
                           const char **ids, size_t n);
@@ -126,7 +127,8 @@ typedef void store_ids_cb(void *arg, int err, const char *cursor,
  * "postcode") = value. */
 int store_find(struct store *st, const char *field, const char *value,
                store_ids_cb *cb, void *arg);
-/* A page of about count shipment ids from cursor ("" or "0": the start). */
+/* A page of count shipment ids in registration order from cursor (""
+ * or "0": the start). */
 int store_list(struct store *st, const char *cursor, int count,
                store_ids_cb *cb, void *arg);
 

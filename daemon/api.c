@@ -1,0 +1,1553 @@
+/*
+ * The HTTP API (see api.h and DESIGN.md "HTTP API"). Every handler is a
+ * small state machine over store callbacks: a request context holds what
+ * the answer needs and is freed right after httpd_respond.
+ */
+#include "wismo/api.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "wismo/carrier.h"
+#include "wismo/detect.h"
+#include "wismo/httpd.h"
+#include "wismo/log.h"
+#include "wismo/wm.h"
+#include "wismo/wmtime.h"
+
+#define JSON_TYPE     "application/json"
+#define LIST_MAX      200
+#define RATE_SLOTS    4096 /* clients tracked for the lookup rate limit */
+#define CACHE_BUCKETS 1024
+
+enum route {
+    R_HEALTH,
+    R_READY,
+    R_METRICS,
+    R_TRACK,
+    R_SHIP_CREATE,
+    R_SHIP_LIST,
+    R_SHIP_GET,
+    R_SHIP_DELETE,
+    R_SHIP_REFRESH,
+    R_PUSH,
+    R_NOT_FOUND,
+    R_COUNT
+};
+
+static const char *const route_names[R_COUNT] = {
+    "healthz",           "readyz",         "metrics",       "track",
+    "shipments_create",  "shipments_list", "shipments_get", "shipments_delete",
+    "shipments_refresh", "carrier_push",   "not_found"};
+
+enum role { ROLE_NONE, ROLE_SHOP, ROLE_AGENT, ROLE_ADMIN };
+
+#define API_LAT_BUCKETS 8
+static const double api_lat_bounds[API_LAT_BUCKETS] = {
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1};
+
+struct rate_slot {
+    char ip[48];
+    int64_t window_start;
+    int failures;
+};
+
+/* A cached public lookup: the stored shipments of one order, and the
+ * generation of each shipment's slot when it was cached. A merge bumps its
+ * shipment's slot, which makes every entry holding it stale: invalidation
+ * is O(1), the check O(shipments of the order). */
+#define GEN_SLOTS 65536
+struct cache_entry {
+    char *order;
+    json_t *ships; /* array of stored shipment objects */
+    int64_t at;    /* ms */
+    size_t n;
+    uint32_t slot[8], gen[8]; /* the first 8 shipments; more: not cached */
+    char *body[4];            /* the rendered answer per language, or NULL */
+    size_t len[4];
+    char etag[4][40];
+    struct cache_entry *next;
+};
+
+struct api_stats {
+    uint64_t by_status[R_COUNT][6]; /* 1xx..5xx, [0] unused */
+    uint64_t lat_le[R_COUNT][API_LAT_BUCKETS];
+    uint64_t lat_count[R_COUNT];
+    double lat_sum[R_COUNT];
+    uint64_t cache_hits, cache_misses, rate_limited;
+};
+
+struct api {
+    uv_loop_t *loop;
+    const struct cfg *cfg;
+    struct store *st;
+    struct rconn *rc;
+    struct poller *poller;
+    struct httpd *h;
+    struct rate_slot rate[RATE_SLOTS];
+    struct cache_entry *cache[CACHE_BUCKETS];
+    uint32_t gen[GEN_SLOTS];
+    struct api_stats stats;
+};
+
+/* One request in flight. */
+struct rq {
+    struct api *a;
+    struct httpd_req *req;
+    enum route route;
+    uint64_t t0;
+    int pending;
+    int status;
+    /* lookups and lists */
+    json_t *acc; /* shipments gathered */
+    char *order; /* track: order id */
+    char *want_postcode, *want_email;
+    const char *lang;
+    char *cursor; /* list: next cursor */
+    char *id;     /* shipment id */
+    bool created;
+    bool failed;
+    /* list filters */
+    char *f_status, *f_carrier;
+    int f_delayed; /* -1 any, 0 no, 1 yes */
+    int limit;
+};
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static uint64_t fnv64(const char *s, size_t n)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+
+/* --- answers --- */
+
+static void rq_free(struct rq *q)
+{
+    json_decref(q->acc);
+    free(q->order);
+    free(q->want_postcode);
+    free(q->want_email);
+    free(q->cursor);
+    free(q->id);
+    free(q->f_status);
+    free(q->f_carrier);
+    free(q);
+}
+
+static void count(struct api *a, enum route r, int status, uint64_t t0)
+{
+    double secs = (double)(uv_hrtime() - t0) / 1e9;
+    int cls = status / 100;
+
+    if (cls >= 1 && cls <= 5)
+        a->stats.by_status[r][cls]++;
+    a->stats.lat_count[r]++;
+    a->stats.lat_sum[r] += secs;
+    for (int i = 0; i < API_LAT_BUCKETS; i++)
+        if (secs <= api_lat_bounds[i])
+            a->stats.lat_le[r][i]++;
+}
+
+static void respond(struct rq *q, int status, const char *type,
+                    const char *body, size_t len, const char *headers)
+{
+    count(q->a, q->route, status, q->t0);
+    httpd_respond(q->req, status, type, body, len, headers);
+    rq_free(q);
+}
+
+static void respond_json(struct rq *q, int status, json_t *j,
+                         const char *headers)
+{
+    char *text = json_dumps(j, JSON_COMPACT);
+
+    json_decref(j);
+    if (text == NULL) {
+        respond(q, 500, JSON_TYPE,
+                "{\"error\":\"internal\",\"message\":\"encoding failed\"}", 50,
+                NULL);
+        return;
+    }
+    respond(q, status, JSON_TYPE, text, strlen(text), headers);
+    free(text);
+}
+
+static void respond_error(struct rq *q, int status, const char *error,
+                          const char *message, const char *headers)
+{
+    respond_json(q, status,
+                 json_pack("{s:s, s:s}", "error", error, "message", message),
+                 headers);
+}
+
+static void respond_store_error(struct rq *q, int err)
+{
+    if (err == WM_ENOTFOUND)
+        respond_error(q, 404, "not_found", "no such shipment", NULL);
+    else
+        respond_error(q, 503, "unavailable", "the store is not reachable",
+                      "Retry-After: 1\r\n");
+}
+
+/* --- auth --- */
+
+/* Constant-time string equality (the lengths may leak; the content not). */
+static bool ct_equal(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    unsigned char diff = (unsigned char)(la != lb);
+
+    for (size_t i = 0; i < la; i++)
+        diff |= (unsigned char)(a[i] ^ b[lb ? i % lb : 0]);
+    return diff == 0;
+}
+
+static enum role role_of(const struct api *a, const struct httpd_req *r)
+{
+    const char *h = httpd_req_header(r, "Authorization");
+    enum role found = ROLE_NONE;
+
+    if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0)
+        return ROLE_NONE;
+    h += 7;
+    while (*h == ' ')
+        h++;
+    if (*h == '\0')
+        return ROLE_NONE;
+    /* Compare with every token so the time does not tell which matched. */
+    if (a->cfg->token_admin && ct_equal(h, a->cfg->token_admin))
+        found = ROLE_ADMIN;
+    if (a->cfg->token_agent && ct_equal(h, a->cfg->token_agent) &&
+        found == ROLE_NONE)
+        found = ROLE_AGENT;
+    if (a->cfg->token_shop && ct_equal(h, a->cfg->token_shop) &&
+        found == ROLE_NONE)
+        found = ROLE_SHOP;
+    return found;
+}
+
+/* True when the request may go on; otherwise answers 401/403. */
+static bool authorize(struct rq *q, enum role need)
+{
+    enum role have = role_of(q->a, q->req);
+
+    if (have == ROLE_NONE) {
+        respond_error(q, 401, "unauthorized", "a valid bearer token is needed",
+                      "WWW-Authenticate: Bearer\r\n");
+        return false;
+    }
+    if (have != ROLE_ADMIN && have != need) {
+        respond_error(q, 403, "forbidden", "this token's role may not do this",
+                      NULL);
+        return false;
+    }
+    return true;
+}
+
+/* --- normalisation --- */
+
+char *api_norm_postcode(const char *s)
+{
+    char *out = wm_xmalloc(strlen(s) + 1), *o = out;
+
+    for (; *s; s++)
+        if (!isspace((unsigned char)*s))
+            *o++ = (char)toupper((unsigned char)*s);
+    *o = '\0';
+    return out;
+}
+
+char *api_norm_email(const char *s)
+{
+    char *out, *o;
+    size_t n;
+
+    while (isspace((unsigned char)*s))
+        s++;
+    n = strlen(s);
+    while (n > 0 && isspace((unsigned char)s[n - 1]))
+        n--;
+    out = o = wm_xmalloc(n + 1);
+    for (size_t i = 0; i < n; i++)
+        *o++ = (char)tolower((unsigned char)s[i]);
+    *o = '\0';
+    return out;
+}
+
+static bool printable(const char *s, size_t min, size_t max)
+{
+    size_t n = strlen(s);
+
+    if (n < min || n > max)
+        return false;
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            return false;
+    return true;
+}
+
+/* --- localisation --- */
+
+static const char *const status_text[4][MODEL_STATUS_COUNT] = {
+    /* en */
+    {"Waiting for the carrier", "Label created", "On its way",
+     "Out for delivery", "Ready for pickup", "Delivered",
+     "Delivery attempt failed", "Problem with the shipment",
+     "Returning to the sender", "Returned to the sender", "No longer tracked"},
+    /* nl */
+    {"Wacht op de vervoerder", "Label aangemaakt", "Onderweg",
+     "Wordt vandaag bezorgd", "Ligt klaar om op te halen", "Bezorgd",
+     "Bezorgpoging mislukt", "Probleem met de zending",
+     "Onderweg terug naar de afzender", "Terug bij de afzender",
+     "Wordt niet meer gevolgd"},
+    /* de */
+    {"Wartet auf den Versanddienst", "Etikett erstellt", "Unterwegs",
+     "In Zustellung", "Zur Abholung bereit", "Zugestellt",
+     "Zustellversuch fehlgeschlagen", "Problem mit der Sendung",
+     "Auf dem Weg zum Absender", "An den Absender zurückgesandt",
+     "Nicht mehr verfolgt"},
+    /* fr */
+    {"En attente du transporteur", "Étiquette créée", "En cours d'acheminement",
+     "En cours de livraison", "Disponible au point de retrait", "Livré",
+     "Tentative de livraison échouée", "Problème avec l'envoi",
+     "En retour vers l'expéditeur", "Retourné à l'expéditeur", "Plus suivi"},
+};
+static const char *const langs[4] = {"en", "nl", "de", "fr"};
+
+/* ?lang= wins, then the first supported Accept-Language tag, then en. */
+static int pick_lang(const struct httpd_req *r)
+{
+    const char *p = httpd_req_param(r, "lang");
+    const char *al = httpd_req_header(r, "Accept-Language");
+
+    if (p != NULL)
+        for (int i = 0; i < 4; i++)
+            if (strncasecmp(p, langs[i], 2) == 0)
+                return i;
+    while (al != NULL && *al != '\0') {
+        while (*al == ' ' || *al == ',')
+            al++;
+        for (int i = 0; i < 4; i++)
+            if (strncasecmp(al, langs[i], 2) == 0 &&
+                (al[2] == '\0' || al[2] == '-' || al[2] == ',' ||
+                 al[2] == ';' || al[2] == ' '))
+                return i;
+        al = strchr(al, ',');
+    }
+    return 0;
+}
+
+/* --- shipment shapes --- */
+
+static const char *jstr(json_t *o, const char *k)
+{
+    return json_string_value(json_object_get(o, k));
+}
+
+/* delay: {reason, since} from what is stored, or null. */
+static json_t *delay_of(json_t *s)
+{
+    const char *st = jstr(s, "status"), *eta = jstr(s, "estimated_delivery");
+    const char *promised = jstr(s, "promised_delivery");
+    const char *since = jstr(s, "updated_at");
+    const char *reason = NULL;
+    char now[WMTIME_BUFSZ];
+
+    wmtime_format(now_ms() / 1000, now);
+    if (st == NULL)
+        return json_null();
+    if (strcmp(st, "exception") == 0 || strcmp(st, "failed_attempt") == 0 ||
+        strcmp(st, "returning") == 0)
+        reason = st;
+    else if (strcmp(st, "delivered") != 0 && strcmp(st, "returned") != 0 &&
+             promised != NULL && promised[0] != '\0') {
+        if (strcmp(promised, now) < 0)
+            reason = "promise_missed";
+        else if (eta != NULL && strcmp(eta, promised) > 0)
+            reason = "eta_late";
+    }
+    if (reason == NULL)
+        return json_null();
+    return json_pack("{s:s, s:s?}", "reason", reason, "since", since);
+}
+
+/* The answer shape: canonical fields first, then ours. full: for agents
+ * (contact data, notifications, errors); else the public shape. */
+static json_t *shape(json_t *s, bool full, int lang)
+{
+    json_t *o = json_object();
+    const char *st = jstr(s, "status");
+    enum model_status mst = MODEL_PENDING;
+    static const char *const canon[] = {"carrier", "tracking_number", "status",
+                                        "estimated_delivery", "delivered_at"};
+    static const char *const agent_only[] = {
+        "email",      "phone",        "postcode",   "locale", "notify",
+        "created_at", "last_poll_at", "last_error", "polls"};
+
+    json_object_set_new(o, "id", json_incref(json_object_get(s, "id")));
+    for (size_t i = 0; i < WM_ARRAY_LEN(canon); i++) {
+        json_t *v = json_object_get(s, canon[i]);
+        json_object_set_new(o, canon[i], v ? json_incref(v) : json_null());
+    }
+    json_object_set_new(o, "events", json_incref(json_object_get(s, "events")));
+    json_object_set(o, "order_id", json_object_get(s, "order_id"));
+    json_object_set_new(o, "substatus",
+                        json_incref(json_object_get(s, "substatus")));
+    if (json_object_get(o, "substatus") == NULL)
+        json_object_set_new(o, "substatus", json_null());
+    json_object_set_new(o, "promised_delivery",
+                        jstr(s, "promised_delivery")
+                            ? json_string(jstr(s, "promised_delivery"))
+                            : json_null());
+    json_object_set_new(o, "delay", delay_of(s));
+    json_object_set_new(o, "updated_at",
+                        json_incref(json_object_get(s, "updated_at")));
+    if (st != NULL)
+        model_status_parse(st, &mst);
+    json_object_set_new(o, "status_text", json_string(status_text[lang][mst]));
+    if (full) {
+        for (size_t i = 0; i < WM_ARRAY_LEN(agent_only); i++) {
+            json_t *v = json_object_get(s, agent_only[i]);
+            json_object_set_new(o, agent_only[i],
+                                v ? json_incref(v) : json_null());
+        }
+        json_object_set_new(o, "notifications", json_array());
+    }
+    /* A key jansson could not take (NULL) would have been skipped. */
+    return o;
+}
+
+/* --- the cache --- */
+
+static unsigned bucket_of(const char *s)
+{
+    return (unsigned)(fnv64(s, strlen(s)) % CACHE_BUCKETS);
+}
+
+static uint32_t gen_slot(const char *id)
+{
+    return (uint32_t)(fnv64(id, strlen(id)) % GEN_SLOTS);
+}
+
+static void entry_free(struct cache_entry *e)
+{
+    for (int i = 0; i < 4; i++)
+        free(e->body[i]);
+    json_decref(e->ships);
+    free(e->order);
+    free(e);
+}
+
+static struct cache_entry *cache_get(struct api *a, const char *order)
+{
+    struct cache_entry **pp = &a->cache[bucket_of(order)];
+    int64_t now = now_ms();
+
+    for (; *pp != NULL; pp = &(*pp)->next) {
+        struct cache_entry *e = *pp;
+        bool fresh = now - e->at <= a->cfg->cache_ttl_ms;
+
+        if (strcmp(e->order, order) != 0)
+            continue;
+        for (size_t i = 0; i < e->n && fresh; i++)
+            fresh = a->gen[e->slot[i]] == e->gen[i];
+        if (fresh)
+            return e;
+        *pp = e->next;
+        entry_free(e);
+        return NULL;
+    }
+    return NULL;
+}
+
+static struct cache_entry *cache_put(struct api *a, const char *order,
+                                     json_t *ships)
+{
+    struct cache_entry *e, **pp;
+    unsigned b = bucket_of(order);
+    size_t i;
+    json_t *s;
+
+    if (a->cfg->cache_ttl_ms <= 0 || json_array_size(ships) > 8)
+        return NULL;
+    for (pp = &a->cache[b]; *pp != NULL; pp = &(*pp)->next) {
+        if (strcmp((*pp)->order, order) == 0) { /* replace a stale one */
+            e = *pp;
+            *pp = e->next;
+            entry_free(e);
+            break;
+        }
+    }
+    e = wm_xcalloc(1, sizeof(*e));
+    e->order = wm_xstrdup(order);
+    e->ships = json_incref(ships);
+    e->at = now_ms();
+    json_array_foreach(ships, i, s)
+    {
+        const char *id = jstr(s, "id");
+        e->slot[e->n] = gen_slot(id ? id : "");
+        e->gen[e->n] = a->gen[e->slot[e->n]];
+        e->n++;
+    }
+    e->next = a->cache[b];
+    a->cache[b] = e;
+    return e;
+}
+
+void api_invalidate(struct api *a, const char *id)
+{
+    a->gen[gen_slot(id)]++;
+}
+
+static void cache_clear(struct api *a)
+{
+    for (unsigned b = 0; b < CACHE_BUCKETS; b++) {
+        while (a->cache[b] != NULL) {
+            struct cache_entry *e = a->cache[b];
+            a->cache[b] = e->next;
+            entry_free(e);
+        }
+    }
+}
+
+/* --- the public lookup --- */
+
+static struct rate_slot *rate_slot(struct api *a, const char *ip)
+{
+    struct rate_slot *s = &a->rate[fnv64(ip, strlen(ip)) % RATE_SLOTS];
+    int64_t now = now_ms();
+
+    if (strcmp(s->ip, ip) != 0 ||
+        now - s->window_start >= a->cfg->lookup_window_ms) {
+        snprintf(s->ip, sizeof(s->ip), "%s", ip);
+        s->window_start = now;
+        s->failures = 0;
+    }
+    return s;
+}
+
+/* 429 when the client used up its failures; true when it may go on. */
+static bool rate_ok(struct rq *q)
+{
+    struct rate_slot *s = rate_slot(q->a, httpd_req_peer(q->req));
+    char hdr[64];
+    int64_t left;
+
+    if (s->failures < q->a->cfg->lookup_failures)
+        return true;
+    left =
+        (s->window_start + q->a->cfg->lookup_window_ms - now_ms() + 999) / 1000;
+    snprintf(hdr, sizeof(hdr), "Retry-After: %lld\r\n",
+             (long long)(left > 0 ? left : 1));
+    q->a->stats.rate_limited++;
+    respond_error(q, 429, "rate_limited",
+                  "too many failed lookups; try again later", hdr);
+    return false;
+}
+
+static void lookup_miss(struct rq *q)
+{
+    rate_slot(q->a, httpd_req_peer(q->req))->failures++;
+    /* One answer for "no such order" and "wrong postcode or e-mail". */
+    respond_error(q, 404, "not_found",
+                  "no order matches this order number and postcode or e-mail",
+                  NULL);
+}
+
+/* Answers the lookup from the order's stored shipments. */
+static void track_answer(struct rq *q, json_t *ships, struct cache_entry *e)
+{
+    json_t *out, *list;
+    bool match = false;
+    size_t i;
+    json_t *s;
+    char *text = NULL, etag[40], headers[512];
+    const char *inm, *origin;
+    size_t hl = 0, len;
+    int lang = pick_lang(q->req);
+
+    json_array_foreach(ships, i, s)
+    {
+        const char *pc = jstr(s, "postcode"), *em = jstr(s, "email");
+        /* Stored values were normalised at registration. */
+        if (q->want_postcode != NULL && pc != NULL &&
+            ct_equal(q->want_postcode, pc))
+            match = true;
+        if (q->want_email != NULL && em != NULL && ct_equal(q->want_email, em))
+            match = true;
+    }
+    if (!match) {
+        lookup_miss(q);
+        return;
+    }
+    if (e != NULL && e->body[lang] != NULL) {
+        /* Rendered before and nothing merged since: the hot path. */
+        len = e->len[lang];
+        memcpy(etag, e->etag[lang], sizeof(e->etag[lang]));
+    } else {
+        list = json_array();
+        json_array_foreach(ships, i, s)
+            json_array_append_new(list, shape(s, false, lang));
+        out = json_pack("{s:s, s:o}", "order_id", q->order, "shipments", list);
+        text = json_dumps(out, JSON_COMPACT);
+        json_decref(out);
+        if (text == NULL) {
+            respond_error(q, 500, "internal", "encoding failed", NULL);
+            return;
+        }
+        len = strlen(text);
+        snprintf(etag, sizeof(etag), "\"%016llx\"",
+                 (unsigned long long)fnv64(text, len));
+        if (e != NULL) {
+            e->body[lang] = text;
+            e->len[lang] = len;
+            snprintf(e->etag[lang], sizeof(e->etag[lang]), "%s", etag);
+            text = NULL;
+        }
+    }
+    hl += (size_t)snprintf(headers + hl, sizeof(headers) - hl,
+                           "ETag: %s\r\nCache-Control: no-cache\r\n"
+                           "Vary: Accept-Language, Origin\r\n",
+                           etag);
+    origin = httpd_req_header(q->req, "Origin");
+    if (origin != NULL && q->a->cfg->http_cors != NULL) {
+        const char *p = q->a->cfg->http_cors;
+        size_t ol = strlen(origin);
+        while (*p) {
+            size_t n;
+            while (*p == ' ' || *p == ',')
+                p++;
+            n = strcspn(p, ", ");
+            if (n == ol && n > 0 && strncmp(p, origin, n) == 0 &&
+                printable(origin, 1, 200)) {
+                hl += (size_t)snprintf(headers + hl, sizeof(headers) - hl,
+                                       "Access-Control-Allow-Origin: %s\r\n",
+                                       origin);
+                break;
+            }
+            p += n;
+        }
+    }
+    inm = httpd_req_header(q->req, "If-None-Match");
+    if (inm != NULL && strcmp(inm, etag) == 0)
+        respond(q, 304, NULL, NULL, 0, headers);
+    else
+        respond(q, 200, JSON_TYPE, text ? text : e->body[lang], len, headers);
+    free(text);
+}
+
+static void on_track_got(void *arg, int err, json_t *ship)
+{
+    struct rq *q = arg;
+
+    if (err == 0 && ship != NULL)
+        json_array_append(q->acc, ship);
+    else if (err != 0 && err != WM_ENOTFOUND)
+        q->failed = true;
+    if (--q->pending > 0)
+        return;
+    if (q->failed) {
+        respond_store_error(q, WM_EIO);
+        return;
+    }
+    track_answer(q, q->acc, cache_put(q->a, q->order, q->acc));
+}
+
+static void on_track_ids(void *arg, int err, const char *cursor,
+                         const char **ids, size_t n)
+{
+    struct rq *q = arg;
+
+    (void)cursor;
+    if (err != 0) {
+        respond_store_error(q, err);
+        return;
+    }
+    if (n == 0) {
+        lookup_miss(q);
+        return;
+    }
+    q->acc = json_array();
+    q->pending = (int)n;
+    for (size_t i = 0; i < n; i++)
+        if (store_get(q->a->st, ids[i], on_track_got, q) != 0) {
+            q->failed = true;
+            if (--q->pending == 0) {
+                respond_store_error(q, WM_EIO);
+                return;
+            }
+        }
+}
+
+static void handle_track(struct rq *q, const char *order)
+{
+    const char *pc = httpd_req_param(q->req, "postcode");
+    const char *em = httpd_req_param(q->req, "email");
+    struct cache_entry *e;
+
+    if (!printable(order, 1, 128)) {
+        respond_error(q, 400, "invalid", "bad order number", NULL);
+        return;
+    }
+    if ((pc == NULL || pc[0] == '\0') && (em == NULL || em[0] == '\0')) {
+        respond_error(q, 400, "invalid", "give postcode or email", NULL);
+        return;
+    }
+    if (!rate_ok(q))
+        return;
+    q->order = wm_xstrdup(order);
+    q->want_postcode = pc && pc[0] ? api_norm_postcode(pc) : NULL;
+    q->want_email = em && em[0] ? api_norm_email(em) : NULL;
+    if ((e = cache_get(q->a, order)) != NULL) {
+        q->a->stats.cache_hits++;
+        track_answer(q, e->ships, e);
+        return;
+    }
+    q->a->stats.cache_misses++;
+    if (store_find(q->a->st, "order", order, on_track_ids, q) != 0)
+        respond_store_error(q, WM_EIO);
+}
+
+/* --- registration --- */
+
+static void on_created_got(void *arg, int err, json_t *ship)
+{
+    struct rq *q = arg;
+
+    if (err != 0 || ship == NULL) {
+        respond_store_error(q, err ? err : WM_EIO);
+        return;
+    }
+    respond_json(q, q->created ? 201 : 200, shape(ship, true, 0), NULL);
+}
+
+static void on_added(void *arg, int err, const char *id, bool created)
+{
+    struct rq *q = arg;
+
+    if (err != 0) {
+        respond_store_error(q, WM_EIO);
+        return;
+    }
+    q->created = created;
+    api_invalidate(q->a, id);
+    if (store_get(q->a->st, id, on_created_got, q) != 0)
+        respond_store_error(q, WM_EIO);
+}
+
+/* Detects the carrier: exactly one registered candidate, or 422. */
+static const char *detect_carrier(struct rq *q, const char *number)
+{
+    struct detect_match m[DETECT_MAX];
+    const char *found[DETECT_MAX];
+    int n = detect_number(number, m, DETECT_MAX), k = 0;
+
+    for (int i = 0; i < n; i++)
+        if (carrier_find(m[i].carrier) != NULL)
+            found[k++] = m[i].carrier;
+    if (k == 1)
+        return found[0];
+    if (k == 0) {
+        respond_error(q, 422, "unknown_carrier",
+                      "no supported carrier uses this tracking number format; "
+                      "give carrier",
+                      NULL);
+    } else {
+        json_t *c = json_array();
+        for (int i = 0; i < k; i++)
+            json_array_append_new(c, json_string(found[i]));
+        respond_json(q, 422,
+                     json_pack("{s:s, s:s, s:o}", "error", "ambiguous_carrier",
+                               "message",
+                               "several carriers use this format; give "
+                               "carrier",
+                               "candidates", c),
+                     NULL);
+    }
+    return NULL;
+}
+
+static void handle_create(struct rq *q)
+{
+    static const char *const allowed[] = {
+        "tracking_number", "carrier", "order_id",          "postcode", "email",
+        "phone",           "locale",  "promised_delivery", "notify"};
+    size_t len;
+    const char *body = httpd_req_body(q->req, &len), *key;
+    json_error_t jerr;
+    json_t *root = json_loadb(body ? body : "", len, 0, &jerr), *v;
+    struct store_add_in in = {0};
+    char *postcode = NULL, *email = NULL, notify[64] = "", promised[32] = "";
+    char msg[200];
+    int64_t t;
+
+    if (!json_is_object(root)) {
+        snprintf(msg, sizeof(msg), "body must be a JSON object%s%s",
+                 root ? "" : ": ", root ? "" : jerr.text);
+        respond_error(q, 400, "invalid", msg, NULL);
+        goto out;
+    }
+    json_object_foreach(root, key, v)
+    {
+        bool ok = false;
+        for (size_t i = 0; i < WM_ARRAY_LEN(allowed); i++)
+            ok |= strcmp(key, allowed[i]) == 0;
+        if (!ok) {
+            snprintf(msg, sizeof(msg), "unknown field '%.60s'", key);
+            respond_error(q, 400, "invalid", msg, NULL);
+            goto out;
+        }
+        if (strcmp(key, "notify") != 0 && !json_is_string(v) &&
+            !json_is_null(v)) {
+            snprintf(msg, sizeof(msg), "field '%s' must be a string", key);
+            respond_error(q, 400, "invalid", msg, NULL);
+            goto out;
+        }
+    }
+    in.tracking_number = jstr(root, "tracking_number");
+    in.order_id = jstr(root, "order_id");
+    in.carrier = jstr(root, "carrier");
+    if (in.tracking_number == NULL || !printable(in.tracking_number, 4, 64)) {
+        respond_error(q, 400, "invalid",
+                      "tracking_number: 4-64 printable characters", NULL);
+        goto out;
+    }
+    if (in.order_id == NULL || !printable(in.order_id, 1, 128)) {
+        respond_error(q, 400, "invalid", "order_id: 1-128 printable characters",
+                      NULL);
+        goto out;
+    }
+    if (in.carrier != NULL && carrier_find(in.carrier) == NULL) {
+        respond_error(q, 400, "invalid", "carrier: not a supported carrier",
+                      NULL);
+        goto out;
+    }
+    if (in.carrier == NULL &&
+        (in.carrier = detect_carrier(q, in.tracking_number)) == NULL)
+        goto out;
+    if ((v = json_object_get(root, "postcode")) && json_is_string(v)) {
+        postcode = api_norm_postcode(json_string_value(v));
+        if (!printable(postcode, 2, 16)) {
+            respond_error(q, 400, "invalid", "postcode: 2-16 characters", NULL);
+            goto out;
+        }
+        in.postcode = postcode;
+    }
+    if ((v = json_object_get(root, "email")) && json_is_string(v)) {
+        email = api_norm_email(json_string_value(v));
+        if (!printable(email, 3, 254) || strchr(email, '@') == NULL ||
+            strchr(email, ' ') != NULL) {
+            respond_error(q, 400, "invalid", "email: not an e-mail address",
+                          NULL);
+            goto out;
+        }
+        in.email = email;
+    }
+    if ((in.phone = jstr(root, "phone")) != NULL) {
+        const char *p = in.phone;
+        size_t digits = 0;
+        bool ok = *p == '+';
+        for (p++; ok && *p; p++, digits++)
+            ok = isdigit((unsigned char)*p);
+        if (!ok || digits < 8 || digits > 15) {
+            respond_error(q, 400, "invalid", "phone: E.164 (+ and 8-15 digits)",
+                          NULL);
+            goto out;
+        }
+    }
+    if ((in.locale = jstr(root, "locale")) != NULL) {
+        bool ok = false;
+        for (int i = 0; i < 4; i++)
+            ok |= strncasecmp(in.locale, langs[i], 2) == 0 &&
+                  (in.locale[2] == '\0' || in.locale[2] == '-' ||
+                   in.locale[2] == '_');
+        if (!ok) {
+            respond_error(q, 400, "invalid", "locale: nl, en, de or fr", NULL);
+            goto out;
+        }
+    }
+    if ((v = json_object_get(root, "promised_delivery")) && json_is_string(v)) {
+        /* A bare date is the end of that day; the destination's zone is
+         * not known at registration, so the Netherlands' is assumed. */
+        if (wmtime_parse_iso(json_string_value(v), "Europe/Amsterdam", &t) !=
+            0) {
+            respond_error(q, 400, "invalid",
+                          "promised_delivery: ISO-8601 date or date-time",
+                          NULL);
+            goto out;
+        }
+        wmtime_format(t, promised);
+        in.promised_delivery = promised;
+    }
+    if ((v = json_object_get(root, "notify")) != NULL && !json_is_null(v)) {
+        size_t i;
+        json_t *c;
+        if (!json_is_array(v)) {
+            respond_error(q, 400, "invalid", "notify: a list of channels",
+                          NULL);
+            goto out;
+        }
+        json_array_foreach(v, i, c)
+        {
+            const char *ch = json_string_value(c);
+            if (ch == NULL ||
+                (strcmp(ch, "email") != 0 && strcmp(ch, "sms") != 0 &&
+                 strcmp(ch, "webhook") != 0) ||
+                strlen(notify) + strlen(ch) + 2 > sizeof(notify)) {
+                respond_error(q, 400, "invalid",
+                              "notify: channels are email, sms, webhook", NULL);
+                goto out;
+            }
+            if (notify[0])
+                strcat(notify, ",");
+            strcat(notify, ch);
+        }
+        in.notify = notify[0] ? notify : NULL;
+    }
+    if (store_add(q->a->st, &in, now_ms(), on_added, q) != 0)
+        respond_store_error(q, WM_EIO);
+out:
+    free(postcode);
+    free(email);
+    json_decref(root);
+}
+
+/* --- one shipment --- */
+
+static void on_poll_queued(void *arg, int err)
+{
+    (void)arg;
+    if (err != 0)
+        log_warn("msg=\"refresh not queued\" error=\"%s\"", wm_strerror(err));
+}
+
+static void on_got(void *arg, int err, json_t *ship)
+{
+    struct rq *q = arg;
+
+    if (err != 0 || ship == NULL) {
+        respond_store_error(q, err ? err : WM_ENOTFOUND);
+        return;
+    }
+    if (q->route == R_SHIP_REFRESH) {
+        const char *st = jstr(ship, "status"), *c = jstr(ship, "carrier");
+        enum model_status mst = MODEL_PENDING;
+        int64_t until = c ? poller_blocked_until(q->a->poller, c) : 0;
+        char hdr[64];
+
+        if (st != NULL)
+            model_status_parse(st, &mst);
+        if (model_status_is_terminal(mst)) {
+            respond_error(q, 409, "conflict",
+                          "the shipment is final and no longer polled", NULL);
+            return;
+        }
+        if (until > 0) {
+            snprintf(hdr, sizeof(hdr), "Retry-After: %lld\r\n",
+                     (long long)((until - now_ms() + 999) / 1000));
+            respond_error(q, 429, "rate_limited",
+                          "the carrier is backing off; try again later", hdr);
+            return;
+        }
+        /* Due now: the poller claims it within a claim interval. */
+        if (store_poll_now(q->a->st, q->id, now_ms(), on_poll_queued, NULL) !=
+            0) {
+            respond_store_error(q, WM_EIO);
+            return;
+        }
+        respond_json(
+            q, 202,
+            json_pack("{s:s, s:s}", "id", q->id, "status", "refresh_queued"),
+            NULL);
+        return;
+    }
+    respond_json(q, 200, shape(ship, true, pick_lang(q->req)), NULL);
+}
+
+static void on_erased(void *arg, int err)
+{
+    struct rq *q = arg;
+
+    if (err != 0) {
+        respond_store_error(q, err);
+        return;
+    }
+    api_invalidate(q->a, q->id);
+    respond(q, 204, NULL, NULL, 0, NULL);
+}
+
+/* --- search and list --- */
+
+static bool matches(struct rq *q, json_t *s)
+{
+    const char *st = jstr(s, "status");
+
+    if (q->f_status && (st == NULL || strcmp(st, q->f_status) != 0))
+        return false;
+    if (q->f_carrier && (jstr(s, "carrier") == NULL ||
+                         strcmp(jstr(s, "carrier"), q->f_carrier) != 0))
+        return false;
+    if (q->f_delayed >= 0) {
+        json_t *d = delay_of(s);
+        bool delayed = !json_is_null(d);
+        json_decref(d);
+        if (delayed != (q->f_delayed == 1))
+            return false;
+    }
+    return true;
+}
+
+static void list_answer(struct rq *q)
+{
+    json_t *items = json_array(), *out;
+    size_t i;
+    json_t *s;
+
+    json_array_foreach(q->acc, i, s)
+    {
+        if (matches(q, s) && (int)json_array_size(items) < q->limit)
+            json_array_append_new(items, shape(s, true, 0));
+    }
+    out =
+        json_pack("{s:o, s:s?}", "shipments", items, "cursor",
+                  q->cursor && strcmp(q->cursor, "0") != 0 ? q->cursor : NULL);
+    if (json_object_get(out, "cursor") == NULL)
+        json_object_set_new(out, "cursor", json_null());
+    respond_json(q, 200, out, NULL);
+}
+
+static void on_list_got(void *arg, int err, json_t *ship)
+{
+    struct rq *q = arg;
+
+    if (err == 0 && ship != NULL)
+        json_array_append(q->acc, ship);
+    else if (err != 0 && err != WM_ENOTFOUND)
+        q->failed = true;
+    if (--q->pending > 0)
+        return;
+    if (q->failed)
+        respond_store_error(q, WM_EIO);
+    else
+        list_answer(q);
+}
+
+/* Fetches the shipments of ids not yet gathered, then answers. */
+static void gather(struct rq *q, const char **ids, size_t n)
+{
+    int asked = 0;
+
+    if (q->acc == NULL)
+        q->acc = json_array();
+    q->pending++; /* held while asking */
+    for (size_t i = 0; i < n; i++) {
+        q->pending++;
+        if (store_get(q->a->st, ids[i], on_list_got, q) != 0) {
+            q->pending--;
+            q->failed = true;
+        }
+        asked++;
+    }
+    (void)asked;
+    on_list_got(q, 0, NULL);
+}
+
+static void on_list_ids(void *arg, int err, const char *cursor,
+                        const char **ids, size_t n)
+{
+    struct rq *q = arg;
+
+    if (err != 0) {
+        respond_store_error(q, err);
+        return;
+    }
+    free(q->cursor);
+    q->cursor = wm_xstrdup_or_null(cursor);
+    gather(q, ids, n);
+}
+
+/* q search: the union of the order, tracking number, e-mail, phone and
+ * postcode indexes, fetched one after another. */
+struct search {
+    struct rq *q;
+    char *value[5];
+    int step;
+    json_t *seen; /* id -> true */
+};
+
+static const char *const search_fields[5] = {"order", "trk", "email", "phone",
+                                             "postcode"};
+
+static void search_next(struct search *s);
+
+static void on_search_ids(void *arg, int err, const char *cursor,
+                          const char **ids, size_t n)
+{
+    struct search *s = arg;
+
+    (void)cursor;
+    if (err != 0) {
+        s->q->failed = true;
+    } else {
+        for (size_t i = 0; i < n; i++)
+            json_object_set_new(s->seen, ids[i], json_true());
+    }
+    s->step++;
+    search_next(s);
+}
+
+static void search_next(struct search *s)
+{
+    struct rq *q = s->q;
+
+    while (s->step < 5 && !q->failed) {
+        if (store_find(q->a->st, search_fields[s->step], s->value[s->step],
+                       on_search_ids, s) == 0)
+            return;
+        q->failed = true;
+    }
+    if (q->failed) {
+        respond_store_error(q, WM_EIO);
+    } else {
+        size_t n = json_object_size(s->seen), k = 0;
+        const char **ids = wm_xcalloc(n + 1, sizeof(*ids));
+        const char *key;
+        json_t *v;
+        json_object_foreach(s->seen, key, v) ids[k++] = key;
+        gather(q, ids, k);
+        free(ids);
+    }
+    for (int i = 0; i < 5; i++)
+        free(s->value[i]);
+    json_decref(s->seen);
+    free(s);
+}
+
+static void handle_list(struct rq *q)
+{
+    const char *status = httpd_req_param(q->req, "status");
+    const char *carrier = httpd_req_param(q->req, "carrier");
+    const char *delayed = httpd_req_param(q->req, "delayed");
+    const char *qq = httpd_req_param(q->req, "q");
+    const char *cursor = httpd_req_param(q->req, "cursor");
+    const char *limit = httpd_req_param(q->req, "limit");
+    enum model_status mst;
+
+    q->limit = 50;
+    q->f_delayed = -1;
+    if (limit != NULL) {
+        char *end;
+        long l = strtol(limit, &end, 10);
+        if (*end != '\0' || l < 1 || l > LIST_MAX) {
+            respond_error(q, 400, "invalid", "limit: 1-200", NULL);
+            return;
+        }
+        q->limit = (int)l;
+    }
+    if (status != NULL && model_status_parse(status, &mst) != 0) {
+        respond_error(q, 400, "invalid", "status: not a status", NULL);
+        return;
+    }
+    if (carrier != NULL && carrier_find(carrier) == NULL) {
+        respond_error(q, 400, "invalid", "carrier: not a supported carrier",
+                      NULL);
+        return;
+    }
+    if (delayed != NULL) {
+        if (strcmp(delayed, "true") == 0 || strcmp(delayed, "1") == 0)
+            q->f_delayed = 1;
+        else if (strcmp(delayed, "false") == 0 || strcmp(delayed, "0") == 0)
+            q->f_delayed = 0;
+        else {
+            respond_error(q, 400, "invalid", "delayed: true or false", NULL);
+            return;
+        }
+    }
+    if (cursor != NULL && (cursor[0] == '\0' || strlen(cursor) > 20 ||
+                           strspn(cursor, "0123456789") != strlen(cursor))) {
+        respond_error(q, 400, "invalid", "cursor: as returned", NULL);
+        return;
+    }
+    q->f_status = wm_xstrdup_or_null(status);
+    q->f_carrier = wm_xstrdup_or_null(carrier);
+    if (qq != NULL && qq[0] != '\0') {
+        struct search *s = wm_xcalloc(1, sizeof(*s));
+
+        if (!printable(qq, 1, 254)) {
+            free(s);
+            respond_error(q, 400, "invalid", "q: 1-254 printable characters",
+                          NULL);
+            return;
+        }
+        s->q = q;
+        s->value[0] = wm_xstrdup(qq);
+        s->value[1] = wm_xstrdup(qq);
+        s->value[2] = api_norm_email(qq);
+        s->value[3] = wm_xstrdup(qq);
+        s->value[4] = api_norm_postcode(qq);
+        s->seen = json_object();
+        search_next(s);
+        return;
+    }
+    if (store_list(q->a->st, cursor ? cursor : "0", q->limit, on_list_ids, q) !=
+        0)
+        respond_store_error(q, WM_EIO);
+}
+
+/* --- metrics --- */
+
+struct buf {
+    char *p;
+    size_t len, cap;
+};
+
+static void bprintf(struct buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void bprintf(struct buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    for (;;) {
+        va_start(ap, fmt);
+        n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+        va_end(ap);
+        if (n >= 0 && (size_t)n < b->cap - b->len) {
+            b->len += (size_t)n;
+            return;
+        }
+        b->cap = b->cap * 2 + (size_t)(n > 0 ? n : 0) + 256;
+        b->p = wm_xrealloc(b->p, b->cap);
+    }
+}
+
+struct metrics_rq {
+    struct rq *q;
+};
+
+static void on_metrics_stats(void *arg, int err, long due_now, long scheduled,
+                             long leased)
+{
+    struct rq *q = arg;
+    struct api *a = q->a;
+    struct buf b = {wm_xmalloc(8192), 0, 8192};
+    struct poller_stats ps;
+    struct poller_carrier_stats cs;
+    static const char *const outcomes[] = {
+        "ok",      "not_found",      "rate_limited", "auth", "carrier_error",
+        "invalid", "transport_error"};
+
+    poller_get_stats(a->poller, &ps);
+    bprintf(&b, "# HELP wismo_polls_total Shipments polled, by carrier and "
+                "outcome.\n# TYPE wismo_polls_total counter\n");
+    for (size_t i = 0; poller_carrier_stats(a->poller, i, &cs); i++) {
+        uint64_t v[] = {cs.ok,
+                        cs.not_found,
+                        cs.rate_limited,
+                        cs.auth,
+                        cs.carrier_error,
+                        cs.invalid,
+                        cs.transport_errors};
+        for (size_t k = 0; k < WM_ARRAY_LEN(outcomes); k++)
+            bprintf(&b,
+                    "wismo_polls_total{carrier=\"%s\",outcome=\"%s\"} %llu\n",
+                    cs.carrier, outcomes[k], (unsigned long long)v[k]);
+    }
+    bprintf(&b, "# HELP wismo_poll_duration_seconds Carrier request "
+                "latency.\n# TYPE wismo_poll_duration_seconds histogram\n");
+    for (size_t i = 0; poller_carrier_stats(a->poller, i, &cs); i++) {
+        for (int k = 0; k < POLLER_LATENCY_BUCKETS; k++)
+            bprintf(
+                &b,
+                "wismo_poll_duration_seconds_bucket{carrier=\"%s\",le=\"%g\"}"
+                " %llu\n",
+                cs.carrier, POLLER_LATENCY_BOUNDS[k],
+                (unsigned long long)cs.latency_le[k]);
+        bprintf(&b,
+                "wismo_poll_duration_seconds_bucket{carrier=\"%s\",le=\"+Inf\"}"
+                " %llu\nwismo_poll_duration_seconds_sum{carrier=\"%s\"} %.6f\n"
+                "wismo_poll_duration_seconds_count{carrier=\"%s\"} %llu\n",
+                cs.carrier, (unsigned long long)cs.latency_count, cs.carrier,
+                cs.latency_sum, cs.carrier,
+                (unsigned long long)cs.latency_count);
+    }
+    bprintf(&b, "# HELP wismo_carrier_backoff Whether the carrier is backing "
+                "off (1) or its circuit is open (2).\n"
+                "# TYPE wismo_carrier_backoff gauge\n");
+    for (size_t i = 0; poller_carrier_stats(a->poller, i, &cs); i++)
+        bprintf(&b, "wismo_carrier_backoff{carrier=\"%s\"} %d\n", cs.carrier,
+                cs.circuit_open                  ? 2
+                : cs.blocked_until_ms > now_ms() ? 1
+                                                 : 0);
+    bprintf(
+        &b,
+        "# HELP wismo_events_stored_total New carrier events stored.\n"
+        "# TYPE wismo_events_stored_total counter\n"
+        "wismo_events_stored_total %llu\n"
+        "# HELP wismo_changes_total Change-stream entries written.\n"
+        "# TYPE wismo_changes_total counter\nwismo_changes_total %llu\n"
+        "# HELP wismo_carrier_requests_total Tracking requests sent.\n"
+        "# TYPE wismo_carrier_requests_total counter\n"
+        "wismo_carrier_requests_total %llu\n"
+        "# HELP wismo_token_fetches_total Token and login requests.\n"
+        "# TYPE wismo_token_fetches_total counter\n"
+        "wismo_token_fetches_total %llu\n"
+        "# HELP wismo_polls_inflight Shipments claimed, not yet merged.\n"
+        "# TYPE wismo_polls_inflight gauge\nwismo_polls_inflight %llu\n"
+        "# HELP wismo_store_failures_total Merges Redis did not take.\n"
+        "# TYPE wismo_store_failures_total counter\n"
+        "wismo_store_failures_total %llu\n",
+        (unsigned long long)ps.events_added, (unsigned long long)ps.changes,
+        (unsigned long long)ps.requests, (unsigned long long)ps.token_fetches,
+        (unsigned long long)ps.inflight, (unsigned long long)ps.store_failures);
+    if (err == 0)
+        bprintf(&b,
+                "# HELP wismo_due_backlog Shipments due now, not claimed.\n"
+                "# TYPE wismo_due_backlog gauge\nwismo_due_backlog %ld\n"
+                "# HELP wismo_scheduled Shipments on the schedule.\n"
+                "# TYPE wismo_scheduled gauge\nwismo_scheduled %ld\n"
+                "# HELP wismo_leased Shipments being polled (all processes).\n"
+                "# TYPE wismo_leased gauge\nwismo_leased %ld\n",
+                due_now, scheduled, leased);
+    bprintf(&b,
+            "# HELP wismo_redis_up Whether Redis is reachable.\n"
+            "# TYPE wismo_redis_up gauge\nwismo_redis_up %d\n",
+            err == 0 && rconn_is_up(a->rc));
+    bprintf(&b, "# HELP wismo_notifications_total Notifications, by "
+                "channel and outcome.\n"
+                "# TYPE wismo_notifications_total counter\n");
+    bprintf(&b, "# HELP wismo_http_requests_total API requests by route "
+                "and status class.\n"
+                "# TYPE wismo_http_requests_total counter\n");
+    for (int r = 0; r < R_COUNT; r++)
+        for (int c = 1; c <= 5; c++)
+            if (a->stats.by_status[r][c] > 0)
+                bprintf(&b,
+                        "wismo_http_requests_total{route=\"%s\",status="
+                        "\"%dxx\"} %llu\n",
+                        route_names[r], c,
+                        (unsigned long long)a->stats.by_status[r][c]);
+    bprintf(&b, "# HELP wismo_http_request_duration_seconds API latency.\n"
+                "# TYPE wismo_http_request_duration_seconds histogram\n");
+    for (int r = 0; r < R_COUNT; r++) {
+        if (a->stats.lat_count[r] == 0)
+            continue;
+        for (int k = 0; k < API_LAT_BUCKETS; k++)
+            bprintf(&b,
+                    "wismo_http_request_duration_seconds_bucket{route=\"%s\","
+                    "le=\"%g\"} %llu\n",
+                    route_names[r], api_lat_bounds[k],
+                    (unsigned long long)a->stats.lat_le[r][k]);
+        bprintf(&b,
+                "wismo_http_request_duration_seconds_bucket{route=\"%s\","
+                "le=\"+Inf\"} %llu\n"
+                "wismo_http_request_duration_seconds_sum{route=\"%s\"} %.6f\n"
+                "wismo_http_request_duration_seconds_count{route=\"%s\"} "
+                "%llu\n",
+                route_names[r], (unsigned long long)a->stats.lat_count[r],
+                route_names[r], a->stats.lat_sum[r], route_names[r],
+                (unsigned long long)a->stats.lat_count[r]);
+    }
+    bprintf(&b,
+            "# HELP wismo_lookup_cache_total Public lookups served from the "
+            "cache or the store.\n# TYPE wismo_lookup_cache_total counter\n"
+            "wismo_lookup_cache_total{result=\"hit\"} %llu\n"
+            "wismo_lookup_cache_total{result=\"miss\"} %llu\n"
+            "# HELP wismo_lookup_rate_limited_total Lookups refused with "
+            "429.\n# TYPE wismo_lookup_rate_limited_total counter\n"
+            "wismo_lookup_rate_limited_total %llu\n",
+            (unsigned long long)a->stats.cache_hits,
+            (unsigned long long)a->stats.cache_misses,
+            (unsigned long long)a->stats.rate_limited);
+    respond(q, 200, "text/plain; version=0.0.4", b.p, b.len, NULL);
+    free(b.p);
+}
+
+/* --- routing --- */
+
+/* Splits "/v1/shipments/{id}/refresh" style paths. */
+static bool path_id(const char *path, const char *prefix, char *id, size_t size,
+                    const char **rest)
+{
+    size_t pl = strlen(prefix), n;
+
+    if (strncmp(path, prefix, pl) != 0)
+        return false;
+    path += pl;
+    n = strcspn(path, "/");
+    if (n == 0 || n >= size)
+        return false;
+    memcpy(id, path, n);
+    id[n] = '\0';
+    *rest = path + n;
+    return true;
+}
+
+static void method_not_allowed(struct rq *q, const char *allow)
+{
+    char hdr[64];
+
+    snprintf(hdr, sizeof(hdr), "Allow: %s\r\n", allow);
+    respond_error(q, 405, "method_not_allowed", "method not allowed", hdr);
+}
+
+static void on_request(void *arg, struct httpd_req *req)
+{
+    struct api *a = arg;
+    struct rq *q = wm_xcalloc(1, sizeof(*q));
+    const char *m = httpd_req_method(req), *path = httpd_req_path(req);
+    const char *rest;
+    char id[160];
+    bool get = strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0;
+    bool post = strcmp(m, "POST") == 0;
+
+    q->a = a;
+    q->req = req;
+    q->t0 = uv_hrtime();
+    q->route = R_NOT_FOUND;
+    if (strcmp(path, "/healthz") == 0) {
+        q->route = R_HEALTH;
+        if (!get)
+            return method_not_allowed(q, "GET");
+        respond(q, 200, JSON_TYPE, "{\"status\":\"ok\"}", 15, NULL);
+    } else if (strcmp(path, "/readyz") == 0) {
+        q->route = R_READY;
+        if (!get)
+            return method_not_allowed(q, "GET");
+        if (rconn_is_up(a->rc))
+            respond(q, 200, JSON_TYPE, "{\"status\":\"ready\"}", 18, NULL);
+        else
+            respond_error(q, 503, "unavailable", "Redis is not reachable",
+                          "Retry-After: 1\r\n");
+    } else if (strcmp(path, "/metrics") == 0) {
+        q->route = R_METRICS;
+        if (!get)
+            return method_not_allowed(q, "GET");
+        if (store_stats(a->st, now_ms(), on_metrics_stats, q) != 0)
+            on_metrics_stats(q, WM_EIO, 0, 0, 0);
+    } else if (path_id(path, "/v1/track/", id, sizeof(id), &rest) &&
+               *rest == '\0') {
+        q->route = R_TRACK;
+        if (!get)
+            return method_not_allowed(q, "GET");
+        handle_track(q, id);
+    } else if (strcmp(path, "/v1/shipments") == 0) {
+        q->route = post ? R_SHIP_CREATE : R_SHIP_LIST;
+        if (!post && !get)
+            return method_not_allowed(q, "GET, POST");
+        if (!authorize(q, post ? ROLE_SHOP : ROLE_AGENT))
+            return;
+        if (post)
+            handle_create(q);
+        else
+            handle_list(q);
+    } else if (path_id(path, "/v1/shipments/", id, sizeof(id), &rest)) {
+        bool del = strcmp(m, "DELETE") == 0;
+        if (strcmp(rest, "/refresh") == 0) {
+            q->route = R_SHIP_REFRESH;
+            if (!post)
+                return method_not_allowed(q, "POST");
+        } else if (*rest == '\0') {
+            q->route = del ? R_SHIP_DELETE : R_SHIP_GET;
+            if (!get && !del)
+                return method_not_allowed(q, "GET, DELETE");
+        } else {
+            respond_error(q, 404, "not_found", "no such route", NULL);
+            return;
+        }
+        if (!authorize(q, del ? ROLE_SHOP : ROLE_AGENT))
+            return;
+        q->id = wm_xstrdup(id);
+        if ((del ? store_erase(a->st, id, on_erased, q)
+                 : store_get(a->st, id, on_got, q)) != 0)
+            respond_store_error(q, WM_EIO);
+    } else if (path_id(path, "/v1/carriers/", id, sizeof(id), &rest) &&
+               strcmp(rest, "/webhook") == 0) {
+        q->route = R_PUSH;
+        if (!post)
+            return method_not_allowed(q, "POST");
+        /* The carriers README documents no push format for any carrier:
+         * every push is refused rather than trusted unverified. */
+        respond_error(q, 404, "not_found",
+                      carrier_find(id) ? "this carrier has no documented push "
+                                         "format; wismo polls it"
+                                       : "no such carrier",
+                      NULL);
+    } else {
+        respond_error(q, 404, "not_found", "no such route", NULL);
+    }
+}
+
+/* --- life cycle --- */
+
+struct api *api_new(uv_loop_t *loop, const struct cfg *cfg, struct store *st,
+                    struct rconn *rc, struct poller *poller)
+{
+    struct api *a = wm_xcalloc(1, sizeof(*a));
+    struct httpd_opts o = {0};
+
+    a->loop = loop;
+    a->cfg = cfg;
+    a->st = st;
+    a->rc = rc;
+    a->poller = poller;
+    o.listen = cfg->http_listen;
+    o.max_body = cfg->http_max_body;
+    o.max_conns = cfg->http_max_conns;
+    o.header_timeout_ms = (long)cfg->http_header_timeout_ms;
+    o.idle_timeout_ms = (long)cfg->http_idle_timeout_ms;
+    a->h = httpd_new(loop, &o, on_request, a);
+    detect_init();
+    return a;
+}
+
+int api_start(struct api *a)
+{
+    return httpd_start(a->h);
+}
+
+int api_port(const struct api *a)
+{
+    return httpd_port(a->h);
+}
+
+void api_reload(struct api *a, const struct cfg *cfg)
+{
+    a->cfg = cfg;
+    cache_clear(a);
+}
+
+void api_drain(struct api *a, long timeout_ms, api_drained_cb *cb, void *arg)
+{
+    httpd_drain(a->h, timeout_ms, cb, arg);
+}
+
+void api_free(struct api *a)
+{
+    if (a == NULL)
+        return;
+    httpd_free(a->h);
+    cache_clear(a);
+    free(a);
+}

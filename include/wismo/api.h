@@ -1,0 +1,41 @@
+/*
+ * The HTTP API of DESIGN.md on wismod's loop: shop registration and
+ * erasure, the public "where is my order" lookup (postcode or e-mail,
+ * constant-time compare, the same 404 for every miss, per-client rate
+ * limit, localised status text, ETag, CORS allow-list, a small cache
+ * invalidated on every merge), agent search and refresh, carrier push,
+ * health, readiness and Prometheus metrics.
+ */
+#ifndef WISMO_API_H
+#define WISMO_API_H
+
+#include <stdbool.h>
+
+#include <uv.h>
+
+#include "wismo/cfg.h"
+#include "wismo/poller.h"
+#include "wismo/rconn.h"
+#include "wismo/store.h"
+
+struct api;
+
+/* Everything borrowed; cfg may be swapped with api_reload. */
+struct api *api_new(uv_loop_t *loop, const struct cfg *cfg, struct store *st,
+                    struct rconn *rc, struct poller *poller);
+/* Listens on [http] listen. 0 or a negative WM_E*. */
+int api_start(struct api *a);
+int api_port(const struct api *a);
+void api_reload(struct api *a, const struct cfg *cfg);
+/* Forgets cached answers that hold shipment id (a merge changed it). */
+void api_invalidate(struct api *a, const char *id);
+typedef void api_drained_cb(void *arg);
+void api_drain(struct api *a, long timeout_ms, api_drained_cb *cb, void *arg);
+void api_free(struct api *a);
+
+/* Normalisations the lookup compares with (exposed for tests): postcode
+ * without spaces, upper case; e-mail trimmed, lower case. New strings. */
+char *api_norm_postcode(const char *s);
+char *api_norm_email(const char *s);
+
+#endif

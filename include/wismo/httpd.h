@@ -1,0 +1,111 @@
+/*
+ * A small HTTP/1.1 (and 1.0) server on the libuv loop (Debian's
+ * http-parser): keep-alive and pipelining (answers leave in request order
+ * even when handlers answer asynchronously and out of order), chunked
+ * request bodies, limits on header and body size, header, body and idle
+ * timeouts so a slow client cannot hold a slot, a connection cap, and a
+ * graceful drain. Single-threaded: everything runs on the loop's thread.
+ *
+ * Client errors are answered by httpd itself, as JSON
+ * {"error":...,"message":...} followed by a close: 400 malformed request
+ * or bad percent-escape (%00 included), 413 body over max_body, 431 head
+ * over max_header_bytes. Timeouts close without an answer.
+ *
+ * The process must ignore SIGPIPE (wismod's main does).
+ */
+#ifndef WISMO_HTTPD_H
+#define WISMO_HTTPD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <uv.h>
+
+struct httpd;
+struct httpd_req; /* one request, owned by httpd; valid until httpd_respond */
+
+/* Zero (or negative) fields take the default shown. */
+struct httpd_opts {
+    const char *listen;      /* "127.0.0.1:8080", "[::1]:8080", "*:8080";
+                                port 0 picks one; copied; NULL: 127.0.0.1:8080 */
+    size_t max_header_bytes; /* request line + headers (and chunked
+                                trailers); 0: 16 KiB (431) */
+    size_t max_body;         /* Content-Length or chunked total; 0: 1 MiB
+                                (413) */
+    long header_timeout_ms;  /* the whole head must arrive in, counted from
+                                accept, then from each request's first byte;
+                                0: 10000 */
+    long idle_timeout_ms;    /* keep-alive idle, and how long writing may
+                                stall on a client that does not read;
+                                0: 60000 */
+    long body_timeout_ms;    /* the body must arrive in, from the end of the
+                                head; 0: 30000 */
+    int max_conns;           /* open connections; over it a new one gets 503
+                                and is closed at once; 0: 20000 */
+    int max_pipeline;        /* answers owed per connection before reading
+                                stops until they drain; 0: 32 */
+};
+
+/*
+ * Called from the loop once per complete request, in each connection's
+ * order. The handler must call httpd_respond exactly once, at once or
+ * later (after a Redis reply), and must not block. If the client goes
+ * away first, httpd_respond still must be called and just frees the
+ * request (httpd_req_gone tells; the accessors keep working until then).
+ */
+typedef void httpd_handler(void *arg, struct httpd_req *req);
+
+/* A server, not listening yet; opts is copied. Never NULL. */
+struct httpd *httpd_new(uv_loop_t *loop, const struct httpd_opts *opts,
+                        httpd_handler *handler, void *arg);
+/* Raises RLIMIT_NOFILE to its hard limit, binds and listens: 0, WM_EINVAL
+ * (bad listen address) or WM_EIO (bind or listen failed); logged. */
+int httpd_start(struct httpd *h);
+/* The port actually bound (after httpd_start). */
+int httpd_port(const struct httpd *h);
+/*
+ * Stops accepting, closes idle connections, answers what is queued (with
+ * "Connection: close") and closes each connection after its last answer;
+ * then calls cb once, from the loop (never from inside httpd_drain), at
+ * most timeout_ms later: what is left by then is closed and its requests
+ * become gone. Once per server; httpd_free before cb cancels cb.
+ */
+typedef void httpd_drained_cb(void *arg);
+void httpd_drain(struct httpd *h, long timeout_ms, httpd_drained_cb *cb,
+                 void *arg);
+/* Frees the server, drained or not (open connections are closed, their
+ * requests become gone). NULL-safe; may be called from the drained
+ * callback. The memory goes once the loop has run the close callbacks. */
+void httpd_free(struct httpd *h);
+
+/* Request accessors; strings are NUL-terminated and live as long as req. */
+const char *httpd_req_method(const struct httpd_req *r); /* "GET" */
+const char *httpd_req_path(const struct httpd_req *r);   /* percent-decoded,
+                                                            no query */
+const char *httpd_req_query(const struct httpd_req *r);  /* raw, or "" */
+/* The decoded value (+ is a space) of the first query parameter called
+ * name: "" for "?name" or "?name=", NULL when absent. */
+const char *httpd_req_param(const struct httpd_req *r, const char *name);
+/* The first header called name (case-insensitive), or NULL. */
+const char *httpd_req_header(const struct httpd_req *r, const char *name);
+/* The body (chunked: reassembled), NUL-terminated, "" when none; *len
+ * gets its length when len is not NULL. */
+const char *httpd_req_body(const struct httpd_req *r, size_t *len);
+/* The client's address as text, no port ("127.0.0.1", "::1"). */
+const char *httpd_req_peer(const struct httpd_req *r);
+/* True once the client went away: the answer will be dropped. */
+bool httpd_req_gone(const struct httpd_req *r);
+
+/*
+ * Answers req and releases it (req and its strings are invalid after).
+ * body (len bytes; it may point into req) and content_type (NULL: no
+ * Content-Type) are borrowed for the call only. extra_headers: NULL or
+ * "Name: value\r\n" lines. The server adds Server, Date, Content-Length
+ * and Connection. HEAD gets the Content-Length of body but no body; 1xx
+ * and 204 get neither, 304 no body. A status outside 100..999 is sent as
+ * 500.
+ */
+void httpd_respond(struct httpd_req *req, int status, const char *content_type,
+                   const char *body, size_t len, const char *extra_headers);
+
+#endif

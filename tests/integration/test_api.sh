@@ -1,0 +1,270 @@
+#!/usr/bin/env bash
+# The HTTP API end to end, loopback only: a private redis-server, the fake
+# carrier and wismod. Every documented route and status of
+# contrib/openapi.json is exercised, and every answer seen must be
+# documented (the document is walked at the end).
+#   test_api.sh FAKECARRIER WISMOD WISMOCTL OPENAPI
+set -euo pipefail
+
+FAKE=${1:?usage: $0 FAKECARRIER WISMOD WISMOCTL OPENAPI}
+WISMOD=${2:?}
+CTL=${3:?}
+OPENAPI=${4:?}
+SPEED=20000
+work=$(mktemp -d "${TMPDIR:-/tmp}/wismo-api-test.XXXXXX")
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=../../contrib/fakerun.sh
+. "$here/../../contrib/fakerun.sh"
+pids=()
+cleanup() {
+    local p
+    for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+failures=0
+checks=0
+fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
+ok() { checks=$((checks + 1)); echo "ok: $*"; }
+expect() { # expect WHAT GOT WANT
+    if [ "$2" = "$3" ]; then ok "$1"; else fail "$1: got '$2', want '$3'"; fi
+}
+
+# --- processes ---
+mkdir -p "$work/redis"
+REDIS_SOCK=$work/redis/redis.sock
+start_redis() {
+    redis-server --port 0 --unixsocket "$REDIS_SOCK" --dir "$work/redis" \
+        --save '' --appendonly yes >/dev/null 2>&1 &
+    REDIS_PID=$!
+    pids+=("$REDIS_PID")
+    for _ in $(seq 100); do rcli ping >/dev/null 2>&1 && return; sleep 0.05; done
+    echo "redis did not start" >&2
+    exit 1
+}
+start_redis
+"$FAKE" --listen 127.0.0.1:0 --speed "$SPEED" >"$work/fake.out" 2>"$work/fake.err" &
+pids+=($!)
+for _ in $(seq 100); do [ -s "$work/fake.out" ] && break; sleep 0.05; done
+FAKE_URL="http://$(head -n1 "$work/fake.out" | sed 's/^listening on //')"
+write_config "$work/w.ini" "[http]
+listen = 127.0.0.1:0
+cors = https://shop.example
+lookup_failures = 10
+lookup_window = 60s
+header_timeout = 1s
+max_body = 4K
+[tokens]
+shop = shop-token
+agent = agent-token
+admin = admin-token"
+"$WISMOD" -c "$work/w.ini" 2>"$work/wismod.log" &
+WPID=$!
+pids+=("$WPID")
+for _ in $(seq 100); do grep -q 'msg=ready' "$work/wismod.log" && break; sleep 0.05; done
+PORT=$(sed -n 's/.*msg=ready.* port=\([0-9]*\).*/\1/p' "$work/wismod.log")
+[ -n "$PORT" ] || { echo "wismod did not start" >&2; cat "$work/wismod.log" >&2; exit 1; }
+API=http://127.0.0.1:$PORT
+
+# call METHOD TEMPLATE PATH [curl args...]: prints the body to $work/body,
+# the status to stdout, and records "METHOD TEMPLATE STATUS".
+call() {
+    local m=$1 tpl=$2 path=$3 code
+    shift 3
+    code=$(curl -s -o "$work/body" -D "$work/headers" -w '%{http_code}' \
+        -X "$m" "$@" "$API$path")
+    echo "$m $tpl $code" >>"$work/seen"
+    echo "$code"
+}
+SHOP=(-H "Authorization: Bearer shop-token")
+AGENT=(-H "Authorization: Bearer agent-token")
+ADMIN=(-H "Authorization: Bearer admin-token")
+J=(-H "Content-Type: application/json")
+
+# --- registration ---
+body='{"tracking_number":"1Z4E96F70398760001","carrier":"ups","order_id":"A-1","postcode":"1234 ab","email":"Jan@Example.NL","phone":"+31612345678","locale":"nl","promised_delivery":"2030-01-01"}'
+expect "POST creates (201)" "$(call POST /v1/shipments /v1/shipments "${SHOP[@]}" "${J[@]}" -d "$body")" 201
+ID=$(jq -r .id "$work/body")
+expect "the answer carries the id and canonical fields" \
+    "$(jq -r '[.carrier, .tracking_number, .status, .order_id, (.events|type)] | join(" ")' "$work/body")" \
+    "ups 1Z4E96F70398760001 pending A-1 array"
+expect "the same registration answers 200 with the same id" \
+    "$(call POST /v1/shipments /v1/shipments "${ADMIN[@]}" "${J[@]}" -d "$body")" 200
+expect "same id" "$(jq -r .id "$work/body")" "$ID"
+sleep 1
+expect "a new shipment is polled within a second" \
+    "$(call GET '/v1/shipments/{id}' "/v1/shipments/$ID" "${AGENT[@]}" >/dev/null; jq '.polls >= 1' "$work/body")" true
+detected=$(call POST /v1/shipments /v1/shipments "${SHOP[@]}" "${J[@]}" \
+    -d '{"tracking_number":"1Z5R89390357567127","order_id":"A-2","postcode":"9999ZZ"}')
+expect "carrier detected when absent (201)" "$detected" 201
+expect "detected as ups" "$(jq -r .carrier "$work/body")" ups
+expect "ambiguous number: 422" "$(call POST /v1/shipments /v1/shipments "${SHOP[@]}" "${J[@]}" \
+    -d '{"tracking_number":"05212345678901","order_id":"A-3"}')" 422
+expect "candidates listed" "$(jq -c .candidates "$work/body")" '["dpd","dhl"]'
+expect "unknown format: 422" "$(call POST /v1/shipments /v1/shipments "${SHOP[@]}" "${J[@]}" \
+    -d '{"tracking_number":"not a number","order_id":"A-3"}')" 422
+for bad in '{' '[]' '"x"' '{"tracking_number":5,"order_id":"A"}' '{"order_id":"A"}' \
+    '{"tracking_number":"1Z5R89390357567127"}' '{"tracking_number":"1Z5R89390357567127","order_id":"A","bogus":1}' \
+    '{"tracking_number":"abc","order_id":"A","carrier":"ups"}' '{"tracking_number":"1Z5R89390357567127","order_id":"A","carrier":"acme"}' \
+    '{"tracking_number":"1Z5R89390357567127","order_id":"A","email":"no-at-sign"}' \
+    '{"tracking_number":"1Z5R89390357567127","order_id":"A","phone":"0612"}' \
+    '{"tracking_number":"1Z5R89390357567127","order_id":"A","notify":["pigeon"]}' \
+    '{"tracking_number":"1Z5R89390357567127","order_id":"A","promised_delivery":"soon"}' \
+    "$(printf '{"tracking_number":"1Z5R89390357567127","order_id":"A\\u0001"}')"; do
+    code=$(call POST /v1/shipments /v1/shipments "${SHOP[@]}" "${J[@]}" -d "$bad")
+    [ "$code" = 400 ] && [ "$(jq -r .error "$work/body")" = invalid ] || fail "bad body $bad: $code"
+done
+ok "bad JSON, wrong types, missing and unknown fields: 400 {error, message}"
+big=$(head -c 6000 /dev/zero | tr '\0' 'x')
+expect "oversized body: 413" "$(call POST /v1/shipments /v1/shipments "${SHOP[@]}" "${J[@]}" -d "{\"order_id\":\"$big\"}")" 413
+expect "no token: 401" "$(call POST /v1/shipments /v1/shipments "${J[@]}" -d "$body")" 401
+expect "unknown token: 401" "$(call POST /v1/shipments /v1/shipments -H 'Authorization: Bearer nope' "${J[@]}" -d "$body")" 401
+expect "agent token on a shop route: 403" "$(call POST /v1/shipments /v1/shipments "${AGENT[@]}" "${J[@]}" -d "$body")" 403
+
+# --- agent routes ---
+expect "GET one: 200" "$(call GET '/v1/shipments/{id}' "/v1/shipments/$ID" "${AGENT[@]}")" 200
+expect "agents see contact data and notifications" \
+    "$(jq -r '[.email, .phone, .postcode, (.notifications|type)] | join(" ")' "$work/body")" \
+    "jan@example.nl +31612345678 1234AB array"
+expect "shop token on an agent route: 403" "$(call GET '/v1/shipments/{id}' "/v1/shipments/$ID" "${SHOP[@]}")" 403
+expect "no token: 401" "$(call GET '/v1/shipments/{id}' "/v1/shipments/$ID")" 401
+expect "unknown id: 404" "$(call GET '/v1/shipments/{id}' /v1/shipments/nosuchid "${AGENT[@]}")" 404
+# 60 more shipments for listing and search.
+for i in $(seq 10 69); do
+    printf '{"tracking_number":"%s","carrier":"dhl","order_id":"B-%d","email":"b%d@example.com"}\n' \
+        "$(number dhl "$i")" "$i" "$i"
+done >"$work/more"
+while read -r line; do
+    curl -s -o /dev/null "${SHOP[@]}" "${J[@]}" -d "$line" "$API/v1/shipments"
+done <"$work/more"
+cursor=""
+total=0
+pages=0
+while :; do
+    expect_code=$(call GET /v1/shipments "/v1/shipments?limit=7${cursor:+&cursor=$cursor}" "${AGENT[@]}")
+    [ "$expect_code" = 200 ] || { fail "list page: $expect_code"; break; }
+    total=$((total + $(jq '.shipments | length' "$work/body")))
+    pages=$((pages + 1))
+    cursor=$(jq -r '.cursor // empty' "$work/body")
+    [ -n "$cursor" ] && [ $pages -lt 100 ] || break
+done
+expect "cursor pagination visits every shipment once ($pages pages)" "$total" 62
+expect "filter carrier=ups" "$(call GET /v1/shipments '/v1/shipments?carrier=ups&limit=200' "${AGENT[@]}" >/dev/null; jq '.shipments | length' "$work/body")" 2
+expect "search by e-mail (q, any case)" "$(call GET /v1/shipments '/v1/shipments?q=B42@Example.com' "${AGENT[@]}" >/dev/null; jq -r '.shipments[0].order_id' "$work/body")" B-42
+expect "search by order id" "$(call GET /v1/shipments '/v1/shipments?q=A-1' "${AGENT[@]}" >/dev/null; jq -r '.shipments[0].id' "$work/body")" "$ID"
+expect "search by tracking number" "$(call GET /v1/shipments '/v1/shipments?q=1Z5R89390357567127' "${AGENT[@]}" >/dev/null; jq -r '.shipments[0].order_id' "$work/body")" A-2
+expect "search by phone" "$(call GET /v1/shipments '/v1/shipments?q=%2B31612345678' "${AGENT[@]}" >/dev/null; jq -r '.shipments[0].id' "$work/body")" "$ID"
+expect "bad status filter: 400" "$(call GET /v1/shipments '/v1/shipments?status=lost' "${AGENT[@]}")" 400
+expect "list without token: 401" "$(call GET /v1/shipments /v1/shipments)" 401
+expect "list with a shop token: 403" "$(call GET /v1/shipments /v1/shipments "${SHOP[@]}")" 403
+
+# --- the public lookup ---
+expect "lookup by postcode (spaces, case): 200" "$(call GET '/v1/track/{order_id}' '/v1/track/A-1?postcode=1234%20AB' -H 'Accept-Language: nl-NL,nl;q=0.9')" 200
+expect "no contact data in the answer" "$(jq '[.shipments[] | has("email") or has("phone") or has("postcode") or has("notifications")] | any' "$work/body")" false
+expect "status text in Dutch" "$(jq -r '.shipments[0].status_text' "$work/body" | grep -c -E 'Wacht|Label|Onderweg|Wordt|Ligt|Bezorg|Probleem|Terug')" 1
+etag=$(sed -n 's/^ETag: \(.*\)\r$/\1/p' "$work/headers")
+expect "If-None-Match: 304" "$(call GET '/v1/track/{order_id}' '/v1/track/A-1?postcode=1234AB' -H 'Accept-Language: nl' -H "If-None-Match: $etag")" 304
+expect "?lang=de wins" "$(call GET '/v1/track/{order_id}' '/v1/track/A-1?email=JAN@example.nl&lang=de' >/dev/null; jq -r '.shipments[0].status_text' "$work/body" | grep -c -E 'Wartet|Etikett|Unterwegs|Zustell|Zugestellt|Problem|Absender|Abholung')" 1
+expect "CORS: an allowed origin is echoed" "$(call GET '/v1/track/{order_id}' '/v1/track/A-1?postcode=1234AB' -H 'Origin: https://shop.example' >/dev/null; grep -c '^Access-Control-Allow-Origin: https://shop.example' "$work/headers")" 1
+expect "CORS: another origin is not" "$(call GET '/v1/track/{order_id}' '/v1/track/A-1?postcode=1234AB' -H 'Origin: https://evil.example' >/dev/null; grep -c '^Access-Control-Allow-Origin' "$work/headers" || true)" 0
+expect "neither postcode nor email: 400" "$(call GET '/v1/track/{order_id}' /v1/track/A-1)" 400
+code=$(call GET '/v1/track/{order_id}' '/v1/track/A-1?postcode=0000XX' -H 'X-Forwarded-For: 1.2.3.4')
+cp "$work/body" "$work/wrong"
+call GET '/v1/track/{order_id}' '/v1/track/NO-SUCH?postcode=1234AB' >/dev/null
+expect "wrong postcode: 404" "$code" 404
+expect "wrong postcode and no such order answer alike" "$(cmp -s "$work/wrong" "$work/body" && echo same)" same
+# Enumeration: 1,000 guesses from one client.
+codes=$(for i in $(seq 1000); do
+    curl -s -o /dev/null -w '%{http_code}\n' "$API/v1/track/G-$i?postcode=1234AB"
+done | sort | uniq -c)
+echo "GET /v1/track/{order_id} 429" >>"$work/seen"
+n429=$(echo "$codes" | awk '$2 == 429 {print $1}')
+n404=$(echo "$codes" | awk '$2 == 404 {print $1}')
+[ "$((n404 + n429))" -eq 1000 ] && [ "$n404" -le 10 ] &&
+    ok "1,000 guesses: at most 10 answered 404, the rest 429 ($n404, $n429)" ||
+    fail "enumeration: $codes"
+curl -s -D "$work/h429" -o /dev/null "$API/v1/track/A-1?postcode=1234AB"
+expect "429 carries Retry-After" "$(grep -c '^Retry-After: [0-9]' "$work/h429")" 1
+
+# --- refresh, erase, push, health ---
+expect "refresh: 202" "$(call POST '/v1/shipments/{id}/refresh' "/v1/shipments/$ID/refresh" "${AGENT[@]}")" 202
+expect "refresh unknown: 404" "$(call POST '/v1/shipments/{id}/refresh' /v1/shipments/nope/refresh "${AGENT[@]}")" 404
+expect "refresh without token: 401" "$(call POST '/v1/shipments/{id}/refresh' "/v1/shipments/$ID/refresh")" 401
+expect "refresh with a shop token: 403" "$(call POST '/v1/shipments/{id}/refresh' "/v1/shipments/$ID/refresh" "${SHOP[@]}")" 403
+# A shipment that is final: 409. The fake carrier's script finishes.
+for _ in $(seq 60); do
+    st=$(curl -s "${AGENT[@]}" "$API/v1/shipments/$ID" | jq -r .status)
+    case $st in delivered | returned | expired) break ;; esac
+    sleep 1
+done
+expect "refresh of a final shipment ($st): 409" "$(call POST '/v1/shipments/{id}/refresh' "/v1/shipments/$ID/refresh" "${AGENT[@]}")" 409
+# A carrier backing off: 429 with Retry-After.
+curl -sf -X POST -d '["carrier=fedex,kind=429,retry_after=120"]' "$FAKE_URL/_admin/faults" >/dev/null
+curl -s -o "$work/fx" "${SHOP[@]}" "${J[@]}" -d '{"tracking_number":"781205830077","carrier":"fedex","order_id":"F-1"}' "$API/v1/shipments"
+FID=$(jq -r .id "$work/fx")
+sleep 1.5
+expect "refresh while the carrier backs off: 429" "$(call POST '/v1/shipments/{id}/refresh' "/v1/shipments/$FID/refresh" "${AGENT[@]}")" 429
+expect "with Retry-After" "$(grep -c '^Retry-After: [0-9]' "$work/headers")" 1
+expect "erase without token: 401" "$(call DELETE '/v1/shipments/{id}' "/v1/shipments/$ID")" 401
+expect "erase with an agent token: 403" "$(call DELETE '/v1/shipments/{id}' "/v1/shipments/$ID" "${AGENT[@]}")" 403
+expect "erase: 204" "$(call DELETE '/v1/shipments/{id}' "/v1/shipments/$ID" "${SHOP[@]}")" 204
+expect "erased: 404" "$(call DELETE '/v1/shipments/{id}' "/v1/shipments/$ID" "${SHOP[@]}")" 404
+expect "no key of it is left" "$(rcli --scan --pattern "*$ID*" | wc -l) $(rcli SISMEMBER wismo:idx:order:A-1 "$ID") $(rcli HEXISTS wismo:idx:num ups:1Z4E96F70398760001)" "0 0 0"
+expect "carrier push (no documented format): 404" "$(call POST /v1/carriers/{carrier}/webhook /v1/carriers/dhl/webhook -d '{}')" 404
+expect "healthz: 200" "$(call GET /healthz /healthz)" 200
+expect "readyz: 200" "$(call GET /readyz /readyz)" 200
+expect "metrics: 200" "$(call GET /metrics /metrics)" 200
+for m in wismo_polls_total wismo_poll_duration_seconds_bucket wismo_due_backlog wismo_events_stored_total \
+    wismo_http_requests_total wismo_http_request_duration_seconds_bucket wismo_redis_up; do
+    grep -q "^$m" "$work/body" || fail "metrics lack $m"
+done
+ok "metrics carry polls, latency, backlog, events, API requests, Redis"
+kill -TERM "$REDIS_PID"
+wait "$REDIS_PID" 2>/dev/null || true
+sleep 0.5
+expect "readyz without Redis: 503" "$(call GET /readyz /readyz)" 503
+start_redis
+for _ in $(seq 100); do
+    [ "$(curl -s -o /dev/null -w '%{http_code}' "$API/readyz")" = 200 ] && break
+    sleep 0.1
+done
+
+# --- HTTP behaviour ---
+exec 3<>"/dev/tcp/127.0.0.1/$PORT"
+printf 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /readyz HTTP/1.1\r\nHost: x\r\n\r\nGET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' >&3
+timeout 5 cat <&3 >"$work/pipelined" || true
+exec 3>&-
+expect "pipelined requests answered in order" \
+    "$(grep -ao 'HTTP/1.1 [0-9][0-9][0-9]' "$work/pipelined" | tr '\n' ' ')" "HTTP/1.1 200 HTTP/1.1 200 HTTP/1.1 404 "
+exec 3<>"/dev/tcp/127.0.0.1/$PORT"
+printf 'GET /healthz HTTP/1.1\r\nHost: x\r\n' >&3
+t0=$(date +%s%N)
+timeout 5 cat <&3 >/dev/null || true
+t1=$(date +%s%N)
+exec 3>&-
+ms=$(((t1 - t0) / 1000000))
+[ "$ms" -lt 3000 ] && ok "a slow-header client is cut off (after $ms ms)" || fail "slow header held $ms ms"
+
+kill -TERM "$WPID"
+rc=0
+wait "$WPID" || rc=$?
+expect "wismod exits 0 on SIGTERM" "$rc" 0
+if grep -Eq 'Sanitizer|runtime error' "$work/wismod.log"; then
+    fail "sanitizer report"
+    grep -E -A15 'Sanitizer|runtime error' "$work/wismod.log" | head -30 >&2
+fi
+
+# --- the document, walked ---
+jq -r '.paths | to_entries[] | .key as $p | .value | to_entries[] |
+    .key as $m | .value.responses | keys[] | "\($m|ascii_upcase) \($p) \(.)"' "$OPENAPI" |
+    sort -u >"$work/documented"
+sort -u "$work/seen" >"$work/seen.sorted"
+missing=$(comm -23 "$work/documented" "$work/seen.sorted")
+extra=$(comm -13 "$work/documented" "$work/seen.sorted")
+[ -z "$missing" ] && ok "every documented route and status was answered ($(wc -l <"$work/documented"))" ||
+    fail "documented but never seen: $(echo $missing)"
+[ -z "$extra" ] && ok "every answer seen is documented" || fail "seen but not documented: $(echo $extra)"
+echo "api: $checks passed, $failures failed"
+[ "$failures" -eq 0 ]
