@@ -36,6 +36,8 @@ claim_interval = 50ms
 lease = 4s
 max_inflight = 512
 $( [ -n "${REDIS_SOCK:-}" ] && printf '[redis]\nurl = unix://%s\n' "$REDIS_SOCK")
+[http]
+listen = 127.0.0.1:0
 [schedule]
 pending = 1s
 info_received = 1s

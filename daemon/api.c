@@ -82,6 +82,7 @@ struct api_stats {
     uint64_t lat_count[R_COUNT];
     double lat_sum[R_COUNT];
     uint64_t cache_hits, cache_misses, rate_limited;
+    uint64_t redis_errors, redis_connects, redis_disconnects;
 };
 
 struct api {
@@ -202,6 +203,8 @@ static void respond_error(struct rq *q, int status, const char *error,
 
 static void respond_store_error(struct rq *q, int err)
 {
+    if (err != WM_ENOTFOUND)
+        q->a->stats.redis_errors++;
     if (err == WM_ENOTFOUND)
         respond_error(q, 404, "not_found", "no such shipment", NULL);
     else
@@ -1334,6 +1337,19 @@ static void on_metrics_stats(void *arg, int err, long due_now, long scheduled,
             "# HELP wismo_redis_up Whether Redis is reachable.\n"
             "# TYPE wismo_redis_up gauge\nwismo_redis_up %d\n",
             err == 0 && rconn_is_up(a->rc));
+    bprintf(&b,
+            "# HELP wismo_redis_connects_total Redis links established.\n"
+            "# TYPE wismo_redis_connects_total counter\n"
+            "wismo_redis_connects_total %llu\n"
+            "# HELP wismo_redis_disconnects_total Redis links lost.\n"
+            "# TYPE wismo_redis_disconnects_total counter\n"
+            "wismo_redis_disconnects_total %llu\n"
+            "# HELP wismo_redis_errors_total Requests and merges that failed "
+            "for want of Redis.\n# TYPE wismo_redis_errors_total counter\n"
+            "wismo_redis_errors_total %llu\n",
+            (unsigned long long)a->stats.redis_connects,
+            (unsigned long long)a->stats.redis_disconnects,
+            (unsigned long long)(a->stats.redis_errors + ps.store_failures));
     bprintf(&b, "# HELP wismo_notifications_total Notifications, by "
                 "channel and outcome.\n"
                 "# TYPE wismo_notifications_total counter\n");
@@ -1530,6 +1546,14 @@ int api_start(struct api *a)
 int api_port(const struct api *a)
 {
     return httpd_port(a->h);
+}
+
+void api_redis_state(struct api *a, bool up)
+{
+    if (up)
+        a->stats.redis_connects++;
+    else
+        a->stats.redis_disconnects++;
 }
 
 void api_reload(struct api *a, const struct cfg *cfg)

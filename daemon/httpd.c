@@ -75,7 +75,7 @@
 #define HTTPD_DEF_PIPELINE   32
 #define HTTPD_READ_BUFSZ     65536
 #define HTTPD_BACKLOG        4096  /* the kernel caps it at somaxconn */
-#define HTTPD_LINGER_MS      2000  /* after a last answer */
+#define HTTPD_LINGER_MS      2000  /* waiting for EOF after dropping input */
 #define HTTPD_SPARE_REQS     2     /* recycled requests kept per connection */
 #define HTTPD_KEEP_BUF       65536 /* larger buffers are freed on recycle */
 #define HTTPD_REQ_LINE_EXTRA 16    /* method, spaces, version, CRLF */

@@ -217,10 +217,19 @@ expect "healthz: 200" "$(call GET /healthz /healthz)" 200
 expect "readyz: 200" "$(call GET /readyz /readyz)" 200
 expect "metrics: 200" "$(call GET /metrics /metrics)" 200
 for m in wismo_polls_total wismo_poll_duration_seconds_bucket wismo_due_backlog wismo_events_stored_total \
-    wismo_http_requests_total wismo_http_request_duration_seconds_bucket wismo_redis_up; do
+    wismo_http_requests_total wismo_http_request_duration_seconds_bucket wismo_redis_up \
+    wismo_redis_connects_total wismo_redis_errors_total; do
     grep -q "^$m" "$work/body" || fail "metrics lack $m"
 done
 ok "metrics carry polls, latency, backlog, events, API requests, Redis"
+# Every series the Grafana dashboard draws is one /metrics exposes.
+dash=$(dirname "$OPENAPI")/grafana-dashboard.json
+for m in $(jq -r '.panels[].targets[].expr' "$dash" | grep -o 'wismo_[a-z_]*' | sort -u); do
+    base=${m%_bucket}
+    grep -q "^# TYPE ${base%_total}\(_total\)\? \|^# TYPE $base " "$work/body" ||
+        fail "the dashboard uses $m, which /metrics lacks"
+done
+ok "the Grafana dashboard uses only exposed metrics"
 kill -TERM "$REDIS_PID"
 wait "$REDIS_PID" 2>/dev/null || true
 sleep 0.5

@@ -35,7 +35,7 @@ cleanup() {
     local p
     for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
     wait 2>/dev/null || true
-    rm -rf "$work"
+    [ -n "${KEEP:-}" ] || rm -rf "$work"
 }
 trap cleanup EXIT
 
@@ -263,7 +263,9 @@ phase_two() {
     REDIS_DIR=$work/r5
     redis_start "$REDIS_DIR"
     fake_start
-    write_config "$work/w.ini"
+    # Small claims, so that the two processes share the work.
+    write_config "$work/w.ini" "[daemon]
+max_inflight = 48"
     wismod_start a "$work/w.ini"
     wismod_start b "$work/w.ini"
     register "$work/w.ini" 500 40
@@ -283,6 +285,10 @@ phase_two() {
     [ "$extra" -eq 0 ] && ok "no shipment was polled by both processes at once" ||
         fail "$extra shipments were polled more often than merged"
     # Each process fetches its own carrier tokens when it polls: both did.
+    for _ in $(seq 50); do
+        grep -q 'token fetched' "$work/a.log" && grep -q 'token fetched' "$work/b.log" && break
+        sleep 0.2
+    done
     if grep -q 'token fetched' "$work/a.log" && grep -q 'token fetched' "$work/b.log"; then
         ok "both processes polled carriers"
     else

@@ -763,6 +763,150 @@ static void test_send_timeout(void **state)
     tsrv_stop(ts);
 }
 
+/* Pieces of random size, a few ms apart: every parser callback gets split
+ * somewhere, and the pipeline limit pauses and resumes parsing. */
+struct pieces {
+    struct tc *t;
+    const char *data;
+    size_t len, off;
+    uv_timer_t timer;
+};
+
+static void on_piece(uv_timer_t *timer)
+{
+    struct pieces *p = timer->data;
+    size_t n = 1 + (size_t)(rand() % 150);
+
+    if (p->off >= p->len) {
+        uv_timer_stop(timer);
+        return;
+    }
+    if (n > p->len - p->off)
+        n = p->len - p->off;
+    tc_send(p->t, p->data + p->off, n);
+    p->off += n;
+}
+
+static void test_split_and_pause(void **state)
+{
+    struct httpd_opts o = {.max_pipeline = 4};
+    struct tsrv *ts = tsrv_start(&o);
+    struct pieces p = {0};
+    struct tresp r[30];
+    char *req = wm_xmalloc(16384), want[64];
+    size_t len = 0;
+    int i;
+
+    (void)state;
+    srand(42);
+    for (i = 0; i < 30; i++) {
+        char body[32];
+        int bl = snprintf(body, sizeof(body), "body_%d", i);
+
+        if (i % 3 == 0)
+            len += (size_t)snprintf(req + len, 16384 - len,
+                                    "GET /slow?ms=%d&i=%d HTTP/1.1\r\n"
+                                    "Host: x\r\n\r\n",
+                                    i % 4, i);
+        else if (i % 3 == 1)
+            len += (size_t)snprintf(req + len, 16384 - len,
+                                    "POST /echo HTTP/1.1\r\nHost: x\r\n"
+                                    "Content-Length: %d\r\n\r\n%s",
+                                    bl, body);
+        else
+            len += (size_t)snprintf(req + len, 16384 - len,
+                                    "POST /echo HTTP/1.1\r\nHost: x\r\n"
+                                    "Transfer-Encoding: chunked\r\n\r\n"
+                                    "3\r\nchu\r\n%x\r\n%s\r\n0\r\n\r\n",
+                                    bl, body);
+    }
+    p.t = tc_open(ts);
+    p.data = req;
+    p.len = len;
+    uv_timer_init(&ts->loop, &p.timer);
+    p.timer.data = &p;
+    uv_timer_start(&p.timer, on_piece, 1, 2);
+    assert_int_equal(tc_wait(p.t, 30, r, 10000), 30);
+    for (i = 0; i < 30; i++) {
+        if (i % 3 == 0)
+            snprintf(want, sizeof(want), "ms=%d&i=%d", i % 4, i);
+        else if (i % 3 == 1)
+            snprintf(want, sizeof(want), "POST /echo body_%d", i);
+        else
+            snprintf(want, sizeof(want), "POST /echo chubody_%d", i);
+        assert_int_equal(r[i].status, 200);
+        assert_body(&r[i], want);
+    }
+    assert_true(ts->max_outstanding <= 4);
+    uv_close((uv_handle_t *)&p.timer, NULL);
+    free(req);
+    tsrv_stop(ts);
+}
+
+/* Random bits of HTTP: the server answers or closes, never crashes. */
+static void test_garbage(void **state)
+{
+    static const char *const bits[] = {"GET ",
+                                       "POST ",
+                                       "HEAD ",
+                                       "/",
+                                       "/a%2",
+                                       "%00",
+                                       "%41",
+                                       "?x=1&y",
+                                       "+",
+                                       " HTTP/1.1\r\n",
+                                       " HTTP/1.0\r\n",
+                                       "Host: x\r\n",
+                                       "Content-Length: 5\r\n",
+                                       "Content-Length: -1\r\n",
+                                       "Transfer-Encoding: chunked\r\n",
+                                       "Expect: 100-continue\r\n",
+                                       "Connection: close\r\n",
+                                       "\r\n",
+                                       "\r\n\r\n",
+                                       "5\r\nhello\r\n",
+                                       "0\r\n\r\n",
+                                       "zz\r\n",
+                                       ":",
+                                       " ",
+                                       "\t",
+                                       "\n",
+                                       "x",
+                                       "\x80",
+                                       "\x00"};
+    struct httpd_opts o = {.header_timeout_ms = 100,
+                           .body_timeout_ms = 100,
+                           .max_header_bytes = 256,
+                           .max_body = 16};
+    struct tsrv *ts = tsrv_start(&o);
+    char buf[512];
+
+    (void)state;
+    srand(7);
+    for (int i = 0; i < 150; i++) {
+        struct tc *t = tc_open(ts);
+        size_t len = 0;
+        int n = 1 + rand() % 20;
+
+        for (int k = 0; k < n; k++) {
+            const char *b = bits[(size_t)rand() % WM_ARRAY_LEN(bits)];
+            size_t bl = *b != '\0' ? strlen(b) : 1;
+
+            if (len + bl > sizeof(buf))
+                break;
+            memcpy(buf + len, b, bl);
+            len += bl;
+        }
+        tc_send(t, buf, len);
+        tc_wait_eof(t, i % 10 == 0 ? 300 : 30);
+        tc_close(t);
+    }
+    run_for(&ts->loop, 150);
+    one_shot(ts, "GET /still HTTP/1.1\r\nHost: x\r\n\r\n", 200, false);
+    tsrv_stop(ts);
+}
+
 static void test_chunked(void **state)
 {
     struct tsrv *ts = tsrv_start(NULL);
@@ -1439,6 +1583,8 @@ int main(void)
         cmocka_unit_test(test_many_requests),
         cmocka_unit_test(test_big_answers),
         cmocka_unit_test(test_send_timeout),
+        cmocka_unit_test(test_split_and_pause),
+        cmocka_unit_test(test_garbage),
         cmocka_unit_test(test_chunked),
         cmocka_unit_test(test_body_too_large),
         cmocka_unit_test(test_header_too_large),
