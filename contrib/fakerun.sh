@@ -38,6 +38,8 @@ max_inflight = 512
 $( [ -n "${REDIS_SOCK:-}" ] && printf '[redis]\nurl = unix://%s\n' "$REDIS_SOCK")
 [http]
 listen = 127.0.0.1:0
+[notify]
+templates = $(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/templates
 [schedule]
 pending = 1s
 info_received = 1s

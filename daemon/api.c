@@ -19,6 +19,7 @@
 #include "wismo/detect.h"
 #include "wismo/httpd.h"
 #include "wismo/log.h"
+#include "wismo/notify.h"
 #include "wismo/wm.h"
 #include "wismo/wmtime.h"
 
@@ -91,6 +92,7 @@ struct api {
     struct store *st;
     struct rconn *rc;
     struct poller *poller;
+    struct notify *notify; /* borrowed, may be NULL */
     struct httpd *h;
     struct rate_slot rate[RATE_SLOTS];
     struct cache_entry *cache[CACHE_BUCKETS];
@@ -944,6 +946,21 @@ static void on_poll_queued(void *arg, int err)
         log_warn("msg=\"refresh not queued\" error=\"%s\"", wm_strerror(err));
 }
 
+static void on_notifs(void *arg, int err, json_t *list)
+{
+    struct rq *q = arg;
+    json_t *ship = q->acc;
+
+    q->acc = NULL;
+    if (err != 0) {
+        json_decref(ship);
+        respond_store_error(q, err);
+        return;
+    }
+    json_object_set(ship, "notifications", list);
+    respond_json(q, 200, ship, NULL);
+}
+
 static void on_got(void *arg, int err, json_t *ship)
 {
     struct rq *q = arg;
@@ -984,7 +1001,9 @@ static void on_got(void *arg, int err, json_t *ship)
             NULL);
         return;
     }
-    respond_json(q, 200, shape(ship, true, pick_lang(q->req)), NULL);
+    q->acc = shape(ship, true, pick_lang(q->req));
+    if (store_notifications(q->a->st, q->id, on_notifs, q) != 0)
+        respond_store_error(q, WM_EIO);
 }
 
 static void on_erased(void *arg, int err)
@@ -1353,6 +1372,19 @@ static void on_metrics_stats(void *arg, int err, long due_now, long scheduled,
     bprintf(&b, "# HELP wismo_notifications_total Notifications, by "
                 "channel and outcome.\n"
                 "# TYPE wismo_notifications_total counter\n");
+    if (a->notify != NULL) {
+        struct notify_stats ns;
+
+        notify_stats(a->notify, &ns);
+        for (int c = 0; c < NOTIFY_CHANNELS; c++)
+            for (int o = 0; o < NOTIFY_OUTCOMES; o++)
+                bprintf(&b,
+                        "wismo_notifications_total{channel=\"%s\",outcome="
+                        "\"%s\"} %llu\n",
+                        notify_channel_name((enum notify_channel)c),
+                        notify_outcome_name((enum notify_outcome)o),
+                        (unsigned long long)ns.by[c][o]);
+    }
     bprintf(&b, "# HELP wismo_http_requests_total API requests by route "
                 "and status class.\n"
                 "# TYPE wismo_http_requests_total counter\n");
@@ -1546,6 +1578,11 @@ int api_start(struct api *a)
 int api_port(const struct api *a)
 {
     return httpd_port(a->h);
+}
+
+void api_set_notify(struct api *a, struct notify *n)
+{
+    a->notify = n;
 }
 
 void api_redis_state(struct api *a, bool up)

@@ -82,6 +82,7 @@ static const struct key keys[] = {
     {"notify", "daily_cap", K_INT, C(daily_cap), 0, 1000},
     {"notify", "tick", K_DUR, C(notify_tick_ms), 0, 0},
     {"notify", "positive", K_STR, C(positive), 0, 0},
+    {"notify", "templates", K_STR, C(templates_dir), 0, 0},
     {"smtp", "url", K_STR, C(smtp_url), 0, 0},
     {"smtp", "from", K_STR, C(smtp_from), 0, 0},
     {"smtp", "username", K_SECRET, C(smtp_username), 0, 0},
@@ -512,7 +513,7 @@ void cfg_clear(struct cfg *cfg)
         &cfg->smtp_from,      &cfg->smtp_username, &cfg->smtp_password,
         &cfg->sms_provider,   &cfg->sms_base_url,  &cfg->sms_account,
         &cfg->sms_token,      &cfg->sms_from,      &cfg->webhook_url,
-        &cfg->webhook_secret, &cfg->http_cors};
+        &cfg->webhook_secret, &cfg->http_cors,     &cfg->templates_dir};
 
     for (size_t i = 0; i < WM_ARRAY_LEN(strs); i++)
         free(*strs[i]);

@@ -23,6 +23,7 @@
 #include "wismo/cfg.h"
 #include "wismo/fetch.h"
 #include "wismo/log.h"
+#include "wismo/notify.h"
 #include "wismo/poller.h"
 #include "wismo/rconn.h"
 #include "wismo/store.h"
@@ -47,6 +48,7 @@ struct daemon {
     struct fetch_engine *fe;
     struct poller *poller;
     struct api *api;
+    struct notify *notify;
     int stops_pending; /* the poller and the API drain side by side */
     char owner[128];
     char *redis_url; /* owned: configured or embedded */
@@ -187,6 +189,8 @@ static void shutdown_finish(struct daemon *d)
 
     api_free(d->api);
     d->api = NULL;
+    notify_free(d->notify); /* before the fetch engine it sends through */
+    d->notify = NULL;
     poller_get_stats(d->poller, &s);
     log_info("msg=\"stopped polling\" refreshed=%llu released=%llu",
              (unsigned long long)s.refreshed, (unsigned long long)s.released);
@@ -232,8 +236,9 @@ static void shutdown_begin(struct daemon *d, int signum)
     uv_timer_start(&d->deadline, on_deadline, DEADLINE_MS, 0);
     uv_unref((uv_handle_t *)&d->deadline);
     uv_timer_stop(&d->redis_restart);
-    d->stops_pending = 2;
+    d->stops_pending = 3;
     api_drain(d->api, GRACE_MS, on_stopped, d);
+    notify_stop(d->notify, on_stopped, d);
     poller_stop(d->poller, GRACE_MS, on_stopped, d);
 }
 
@@ -268,6 +273,7 @@ static void on_signal(uv_signal_t *s, int signum)
     log_min_level = d->cfg.log_level;
     poller_reload(d->poller, &d->cfg);
     api_reload(d->api, &d->cfg);
+    notify_reload(d->notify, &d->cfg);
     log_info("msg=\"configuration reloaded\" file=%s", d->cfg_path);
 }
 
@@ -422,6 +428,19 @@ int main(int argc, char **argv)
     d.poller = poller_new(d.loop, &d.cfg, d.st, d.fe, d.owner);
     d.api = api_new(d.loop, &d.cfg, d.st, d.rc, d.poller);
     poller_set_merged_cb(d.poller, on_merged, &d);
+    {
+        struct notify_opts no = {0};
+
+        no.redis_url = d.redis_url; /* its own blocking stream reader */
+        no.templates_dir = d.cfg.templates_dir;
+        d.notify = notify_new(d.loop, &d.cfg, d.st, d.rc, d.fe, &no);
+    }
+    if (d.notify == NULL || notify_start(d.notify) != 0) {
+        fprintf(stderr, "wismod: cannot start the notifier\n");
+        d.exit_code = EX_SOFTWARE;
+        goto out;
+    }
+    api_set_notify(d.api, d.notify);
     if (api_start(d.api) != 0) {
         fprintf(stderr, "wismod: cannot listen on [http] listen %s\n",
                 d.cfg.http_listen);
@@ -446,6 +465,7 @@ int main(int argc, char **argv)
 out:
     if (d.poller != NULL) { /* a start-up failure: tear down in order */
         api_free(d.api);
+        notify_free(d.notify);
         fetch_engine_free(d.fe);
         poller_free(d.poller);
         d.fe = NULL;

@@ -206,7 +206,7 @@ static const char lua_erase[] =
     "  if f[i + 2] then redis.call('SREM', p .. 'idx:' .. ix[i] .. ':' ..\n"
     "    f[i + 2], id) end\n"
     "end\n"
-    "redis.call('DEL', sk, sk .. ':ev', sk .. ':notif')\n"
+    "redis.call('DEL', sk, sk .. ':ev', sk .. ':notif', sk .. ':nst')\n"
     "redis.call('ZREM', p .. 'idx:created', id)\n"
     "redis.call('ZREM', KEYS[2], id)\n"
     "redis.call('ZREM', KEYS[3], id)\n"
@@ -1008,6 +1008,53 @@ int store_list(struct store *st, const char *cursor, int count,
     rc = rconn_command(st->rc, on_list, l, (int)a.n, a.v, a.len);
     if (rc != 0)
         free(l);
+    args_clear(&a);
+    return rc;
+}
+
+/* The notification records of a shipment (newest first in Redis). */
+struct notif_call {
+    store_json_cb *cb;
+    void *arg;
+};
+
+static void on_notifs(void *arg, int err, redisReply *r)
+{
+    struct notif_call *c = arg;
+    json_t *list = json_array();
+
+    err = reply_error(err, r, "notifications");
+    if (err == 0 && r->type == REDIS_REPLY_ARRAY) {
+        for (size_t i = r->elements; i > 0; i--) { /* oldest first */
+            redisReply *e = r->element[i - 1];
+            json_t *j = e->type == REDIS_REPLY_STRING
+                            ? json_loadb(e->str, e->len, 0, NULL)
+                            : NULL;
+            if (j != NULL)
+                json_array_append_new(list, j);
+        }
+    }
+    c->cb(c->arg, err, list);
+    json_decref(list);
+    free(c);
+}
+
+int store_notifications(struct store *st, const char *id, store_json_cb *cb,
+                        void *arg)
+{
+    struct args a = {0};
+    struct notif_call *c = wm_xcalloc(1, sizeof(*c));
+    int rc;
+
+    c->cb = cb;
+    c->arg = arg;
+    args_add(&a, "LRANGE");
+    args_fmt_key(&a, st->prefix, "s:{%s}:notif", id);
+    args_add(&a, "0");
+    args_add(&a, "199");
+    rc = rconn_command(st->rc, on_notifs, c, (int)a.n, a.v, a.len);
+    if (rc != 0)
+        free(c);
     args_clear(&a);
     return rc;
 }

@@ -27,6 +27,9 @@ struct api *api_new(uv_loop_t *loop, const struct cfg *cfg, struct store *st,
 int api_start(struct api *a);
 int api_port(const struct api *a);
 void api_reload(struct api *a, const struct cfg *cfg);
+struct notify;
+/* The notifier whose counts /metrics shows (borrowed), or NULL. */
+void api_set_notify(struct api *a, struct notify *n);
 /* Counts Redis links made and lost, for /metrics. */
 void api_redis_state(struct api *a, bool up);
 /* Forgets cached answers that hold shipment id (a merge changed it). */

@@ -71,6 +71,7 @@ struct cfg {
     char *quiet_hours;
     int daily_cap;
     char *positive;
+    char *templates_dir; /* [notify] templates; NULL: the notifier's default */
     /* [smtp] [sms] [webhook] */
     char *smtp_url, *smtp_from, *smtp_username, *smtp_password;
     char *sms_provider, *sms_base_url, *sms_account, *sms_token, *sms_from;

@@ -11,6 +11,8 @@
  *                          created_at updated_at last_event_at last_poll_at
  *                          last_error not_found_since polls event_count
  *                          digest (of the last full merge)
+ *   P s:{id}:notif  list   the notifier's records (JSON), newest first;
+ *   P s:{id}:nst    hash   the notifier's episode state
  *   P s:{id}:ev     hash   event identity "time|code|city|postcode|country"
  *                          -> the event's canonical JSON (so a replayed or
  *                          reworded event is stored once)
@@ -131,6 +133,12 @@ int store_find(struct store *st, const char *field, const char *value,
  * or "0": the start). */
 int store_list(struct store *st, const char *cursor, int count,
                store_ids_cb *cb, void *arg);
+
+/* The notifier's records of a shipment (P s:{id}:notif), oldest first:
+ * list is borrowed for the callback, empty when there are none. */
+typedef void store_json_cb(void *arg, int err, json_t *list);
+int store_notifications(struct store *st, const char *id, store_json_cb *cb,
+                        void *arg);
 
 /* Counts: due now, scheduled, leased. */
 typedef void store_stats_cb(void *arg, int err, long due_now, long scheduled,

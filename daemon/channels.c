@@ -1,0 +1,481 @@
+/*
+ * Notification channels (see wismo/channels.h): webhook signing, SMS
+ * provider requests, e-mail formatting and SMTP on the thread pool.
+ */
+#include "wismo/channels.h"
+
+#include <ctype.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/sha.h>
+
+#include "wismo/ntmpl.h"
+#include "wismo/wm.h"
+
+bool chan_e164_valid(const char *p)
+{
+    size_t n = 0;
+
+    if (p == NULL || p[0] != '+' || p[1] < '1' || p[1] > '9')
+        return false;
+    for (p++; *p != '\0'; p++, n++)
+        if (*p < '0' || *p > '9')
+            return false;
+    return n >= 8 && n <= 15;
+}
+
+void chan_webhook_sign(const char *secret, long long ts, const char *body,
+                       size_t len, char out[65])
+{
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int maclen = 0;
+    char head[32];
+    int hl = snprintf(head, sizeof(head), "%lld.", ts);
+    unsigned char *msg = wm_xmalloc((size_t)hl + len + 1);
+
+    memcpy(msg, head, (size_t)hl);
+    memcpy(msg + hl, body, len);
+    HMAC(EVP_sha256(), secret != NULL ? secret : "",
+         (int)(secret != NULL ? strlen(secret) : 0), msg, (size_t)hl + len, mac,
+         &maclen);
+    free(msg);
+    for (unsigned int i = 0; i < maclen && i < 32; i++)
+        snprintf(out + 2 * i, 3, "%02x", mac[i]);
+    out[64] = '\0';
+}
+
+int chan_webhook_request(const char *url, const char *secret, long long ts,
+                         const char *idem_key, const char *body,
+                         struct carrier_req *req)
+{
+    char sig[65], hv[80], tsb[24];
+
+    if (url == NULL || url[0] == '\0')
+        return WM_EINVAL;
+    carrier_req_init(req);
+    req->method = "POST";
+    req->url = wm_xstrdup(url);
+    chan_webhook_sign(secret, ts, body, strlen(body), sig);
+    snprintf(hv, sizeof(hv), "v1=%s", sig);
+    snprintf(tsb, sizeof(tsb), "%lld", ts);
+    carrier_req_header(req, "Content-Type", "application/json");
+    carrier_req_header(req, "Wismo-Timestamp", tsb);
+    carrier_req_header(req, "Wismo-Signature", hv);
+    carrier_req_header(req, "Wismo-Idempotency-Key", idem_key);
+    carrier_req_body(req, wm_xstrdup(body));
+    return 0;
+}
+
+static char *form_escape(const char *s)
+{
+    char *e = carrier_url_escape(s);
+
+    return e != NULL ? e : wm_xstrdup("");
+}
+
+int chan_sms_request(const char *provider, const char *base_url,
+                     const char *account, const char *token, const char *from,
+                     const char *to, const char *text, const char *idem_key,
+                     struct carrier_req *req)
+{
+    char *url = NULL, *body = NULL;
+    size_t ul;
+
+    if (provider == NULL || base_url == NULL || !chan_e164_valid(to) ||
+        token == NULL || from == NULL)
+        return WM_EINVAL;
+    ul = strlen(base_url);
+    while (ul > 0 && base_url[ul - 1] == '/')
+        ul--;
+    carrier_req_init(req);
+    req->method = "POST";
+    if (strcmp(provider, "twilio") == 0) {
+        char *acc, *a, *b, *c, *auth;
+        size_t n;
+
+        if (account == NULL || account[0] == '\0')
+            return WM_EINVAL;
+        acc = form_escape(account);
+        n = ul + strlen(acc) + 64;
+        url = wm_xmalloc(n);
+        snprintf(url, n, "%.*s/2010-04-01/Accounts/%s/Messages.json", (int)ul,
+                 base_url, acc);
+        free(acc);
+        a = form_escape(to);
+        b = form_escape(from);
+        c = form_escape(text);
+        n = strlen(a) + strlen(b) + strlen(c) + 32;
+        body = wm_xmalloc(n);
+        snprintf(body, n, "To=%s&From=%s&Body=%s", a, b, c);
+        free(a);
+        free(b);
+        free(c);
+        auth = carrier_basic_auth(account, token);
+        carrier_req_header(req, "Authorization", auth);
+        free(auth);
+        carrier_req_header(req, "Content-Type",
+                           "application/x-www-form-urlencoded");
+    } else if (strcmp(provider, "messagebird") == 0) {
+        json_t *o = json_pack("{s:s, s:[s], s:s}", "originator", from,
+                              "recipients", to, "body", text);
+        char auth[512];
+
+        if (o == NULL)
+            return WM_EINVAL;
+        body = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        json_decref(o);
+        url = wm_xmalloc(ul + 16);
+        snprintf(url, ul + 16, "%.*s/messages", (int)ul, base_url);
+        snprintf(auth, sizeof(auth), "AccessKey %s", token);
+        carrier_req_header(req, "Authorization", auth);
+        carrier_req_header(req, "Content-Type", "application/json");
+    } else {
+        return WM_EINVAL;
+    }
+    req->url = url;
+    carrier_req_header(req, "Idempotency-Key", idem_key);
+    carrier_req_body(req, body);
+    return 0;
+}
+
+enum chan_verdict chan_http_verdict(int error, long st)
+{
+    if (error != 0 || st == 0)
+        return CHAN_RETRY;
+    if (st >= 200 && st < 300)
+        return CHAN_SENT;
+    if (st == 408 || st == 409 || st == 425 || st == 429 || st >= 500)
+        return CHAN_RETRY;
+    return CHAN_PERMANENT;
+}
+
+/* --- e-mail --- */
+
+char *chan_mail_addr(const char *from)
+{
+    const char *lt = strchr(from, '<'), *gt;
+
+    if (lt != NULL && (gt = strchr(lt, '>')) != NULL)
+        return wm_xstrndup(lt + 1, (size_t)(gt - lt - 1));
+    return wm_xstrdup(from);
+}
+
+char *chan_mail_name(const char *from)
+{
+    const char *lt = strchr(from, '<');
+    size_t n;
+
+    if (lt == NULL)
+        return NULL;
+    n = (size_t)(lt - from);
+    while (n > 0 && from[n - 1] == ' ')
+        n--;
+    while (n > 0 && (*from == ' ' || *from == '"')) {
+        from++;
+        n--;
+    }
+    if (n > 0 && from[n - 1] == '"')
+        n--;
+    return n > 0 ? wm_xstrndup(from, n) : NULL;
+}
+
+static const char b64[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/* base64 of s into a new string, lines of 76 with CRLF when wrap. */
+static char *base64(const unsigned char *s, size_t n, bool wrap)
+{
+    size_t cap = (n + 2) / 3 * 4 + (n / 57 + 2) * 2 + 1, o = 0, col = 0;
+    char *out = wm_xmalloc(cap);
+
+    for (size_t i = 0; i < n; i += 3) {
+        unsigned v = (unsigned)s[i] << 16;
+        if (i + 1 < n)
+            v |= (unsigned)s[i + 1] << 8;
+        if (i + 2 < n)
+            v |= s[i + 2];
+        out[o++] = b64[(v >> 18) & 63];
+        out[o++] = b64[(v >> 12) & 63];
+        out[o++] = i + 1 < n ? b64[(v >> 6) & 63] : '=';
+        out[o++] = i + 2 < n ? b64[v & 63] : '=';
+        col += 4;
+        if (wrap && col >= 76) {
+            out[o++] = '\r';
+            out[o++] = '\n';
+            col = 0;
+        }
+    }
+    if (wrap && col > 0) {
+        out[o++] = '\r';
+        out[o++] = '\n';
+    }
+    out[o] = '\0';
+    return out;
+}
+
+/* An RFC 2047 encoded word when s is not plain ASCII (owned). */
+static char *header_word(const char *s)
+{
+    bool ascii = true;
+    char *e, *out;
+    size_t n;
+
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p >= 0x80 || *p < 0x20)
+            ascii = false;
+    if (ascii)
+        return wm_xstrdup(s);
+    e = base64((const unsigned char *)s, strlen(s), false);
+    n = strlen(e) + 16;
+    out = wm_xmalloc(n);
+    snprintf(out, n, "=?UTF-8?B?%s?=", e);
+    free(e);
+    return out;
+}
+
+/* Plain text with CRLF line ends (owned). */
+static char *crlf(const char *s)
+{
+    size_t n = strlen(s), o = 0;
+    char *out = wm_xmalloc(2 * n + 3);
+
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '\n' && (i == 0 || s[i - 1] != '\r'))
+            out[o++] = '\r';
+        out[o++] = s[i];
+    }
+    out[o++] = '\r';
+    out[o++] = '\n';
+    out[o] = '\0';
+    return out;
+}
+
+char *chan_mail_format(const struct chan_mail *m)
+{
+    char *addr = chan_mail_addr(m->from), *dom, *subj, *t, *h, *tb, *hb;
+    char date[64], mid[128], *out;
+    unsigned char dg[SHA256_DIGEST_LENGTH];
+    char hex[33];
+    time_t now = (time_t)m->now;
+    struct tm tm;
+    size_t n;
+
+    dom = strchr(addr, '@');
+    dom = dom != NULL ? dom + 1 : "localhost";
+    SHA256((const unsigned char *)m->idem_key, strlen(m->idem_key), dg);
+    for (int i = 0; i < 16; i++)
+        snprintf(hex + 2 * i, 3, "%02x", dg[i]);
+    snprintf(mid, sizeof(mid), "<%s.wismo@%.40s>", hex, dom);
+    gmtime_r(&now, &tm);
+    strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
+    subj = header_word(m->subject);
+    t = crlf(m->text);
+    h = ntmpl_html(m->text);
+    tb = base64((const unsigned char *)t, strlen(t), true);
+    hb = base64((const unsigned char *)h, strlen(h), true);
+    n = strlen(tb) + strlen(hb) + strlen(subj) + strlen(m->from) +
+        strlen(m->to) + 3 * strlen(m->idem_key) + strlen(addr) + 1024;
+    out = wm_xmalloc(n);
+    snprintf(out, n,
+             "Date: %s\r\n"
+             "From: %s\r\n"
+             "To: <%s>\r\n"
+             "Subject: %s\r\n"
+             "Message-ID: %s\r\n"
+             "Wismo-Idempotency-Key: %s\r\n"
+             "List-Unsubscribe: <mailto:%s?subject=unsubscribe%%20%s>\r\n"
+             "Auto-Submitted: auto-generated\r\n"
+             "MIME-Version: 1.0\r\n"
+             "Content-Type: multipart/alternative; "
+             "boundary=\"=_wismo_%s\"\r\n"
+             "\r\n"
+             "--=_wismo_%s\r\n"
+             "Content-Type: text/plain; charset=utf-8\r\n"
+             "Content-Transfer-Encoding: base64\r\n"
+             "\r\n%s"
+             "--=_wismo_%s\r\n"
+             "Content-Type: text/html; charset=utf-8\r\n"
+             "Content-Transfer-Encoding: base64\r\n"
+             "\r\n%s"
+             "--=_wismo_%s--\r\n",
+             date, m->from, m->to, subj, mid, m->idem_key, addr, m->idem_key,
+             hex, hex, tb, hex, hb, hex);
+    free(addr);
+    free(subj);
+    free(t);
+    free(h);
+    free(tb);
+    free(hb);
+    return out;
+}
+
+/* --- SMTP on the thread pool --- */
+
+struct chan_smtp_job {
+    uv_work_t work;
+    char *url, *user, *pass, *from, *rcpt, *msg;
+    size_t msg_len, off;
+    long timeout_ms;
+    int insecure;
+    atomic_int abort;
+    chan_smtp_cb *cb;
+    void *arg;
+    /* results, written by the worker */
+    CURLcode res;
+    long code;
+    char err[CURL_ERROR_SIZE];
+};
+
+static size_t smtp_read(char *buf, size_t size, size_t nmemb, void *arg)
+{
+    struct chan_smtp_job *j = arg;
+    size_t n = size * nmemb, left = j->msg_len - j->off;
+
+    if (n > left)
+        n = left;
+    memcpy(buf, j->msg + j->off, n);
+    j->off += n;
+    return n;
+}
+
+static int smtp_progress(void *arg, curl_off_t a, curl_off_t b, curl_off_t c,
+                         curl_off_t d)
+{
+    struct chan_smtp_job *j = arg;
+
+    (void)a;
+    (void)b;
+    (void)c;
+    (void)d;
+    return atomic_load(&j->abort) ? 1 : 0;
+}
+
+static void smtp_work(uv_work_t *w)
+{
+    struct chan_smtp_job *j = w->data;
+    struct curl_slist *rc = NULL;
+    CURL *e = curl_easy_init();
+
+    if (e == NULL) {
+        j->res = CURLE_OUT_OF_MEMORY;
+        return;
+    }
+    rc = curl_slist_append(rc, j->rcpt);
+    curl_easy_setopt(e, CURLOPT_URL, j->url);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
+    curl_easy_setopt(e, CURLOPT_MAIL_FROM, j->from);
+    curl_easy_setopt(e, CURLOPT_MAIL_RCPT, rc);
+    curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
+    curl_easy_setopt(e, CURLOPT_READFUNCTION, smtp_read);
+    curl_easy_setopt(e, CURLOPT_READDATA, j);
+    curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, (curl_off_t)j->msg_len);
+    curl_easy_setopt(e, CURLOPT_USE_SSL, (long)CURLUSESSL_TRY);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, j->timeout_ms);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+    curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, smtp_progress);
+    curl_easy_setopt(e, CURLOPT_XFERINFODATA, j);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, j->err);
+    if (j->insecure) {
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
+    if (j->user != NULL) {
+        curl_easy_setopt(e, CURLOPT_USERNAME, j->user);
+        curl_easy_setopt(e, CURLOPT_PASSWORD, j->pass ? j->pass : "");
+    }
+    j->res = curl_easy_perform(e);
+    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &j->code);
+    curl_easy_cleanup(e);
+    curl_slist_free_all(rc);
+}
+
+static void smtp_after(uv_work_t *w, int status)
+{
+    struct chan_smtp_job *j = w->data;
+    enum chan_verdict v;
+    char detail[160];
+
+    if (status == UV_ECANCELED) {
+        v = CHAN_RETRY;
+        snprintf(detail, sizeof(detail), "canceled");
+    } else if (j->res == CURLE_OK) {
+        v = CHAN_SENT;
+        snprintf(detail, sizeof(detail), "smtp %ld", j->code);
+    } else {
+        /* 5xx on RCPT or DATA: permanent; the rest is worth a retry */
+        v = (j->code >= 500 && j->code < 600 &&
+             (j->res == CURLE_SEND_ERROR || j->res == CURLE_RECV_ERROR ||
+              j->res == CURLE_LOGIN_DENIED || j->res == CURLE_UPLOAD_FAILED ||
+              j->res == CURLE_QUOTE_ERROR))
+                ? CHAN_PERMANENT
+                : CHAN_RETRY;
+        snprintf(detail, sizeof(detail), "smtp %ld: %.100s", j->code,
+                 j->err[0] != '\0' ? j->err : curl_easy_strerror(j->res));
+    }
+    j->cb(j->arg, v, detail);
+    free(j->url);
+    free(j->user);
+    free(j->pass);
+    free(j->from);
+    free(j->rcpt);
+    free(j->msg);
+    free(j);
+}
+
+struct chan_smtp_job *chan_smtp_send(uv_loop_t *loop,
+                                     const struct chan_smtp_opts *o,
+                                     const char *mail_from, const char *rcpt,
+                                     const char *message, chan_smtp_cb *cb,
+                                     void *arg)
+{
+    struct chan_smtp_job *j;
+    char *r;
+
+    if (o->url == NULL || mail_from == NULL || rcpt == NULL ||
+        strchr(rcpt, '@') == NULL || strpbrk(rcpt, "\r\n<>") != NULL)
+        return NULL;
+    j = wm_xcalloc(1, sizeof(*j));
+    j->work.data = j;
+    j->url = wm_xstrdup(o->url);
+    j->user = wm_xstrdup_or_null(o->username);
+    j->pass = wm_xstrdup_or_null(o->password);
+    j->from = wm_xmalloc(strlen(mail_from) + 3);
+    sprintf(j->from, "<%s>", mail_from);
+    r = wm_xmalloc(strlen(rcpt) + 3);
+    sprintf(r, "<%s>", rcpt);
+    j->rcpt = r;
+    j->msg = wm_xstrdup(message);
+    j->msg_len = strlen(message);
+    j->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 30000;
+    j->insecure = o->insecure;
+    atomic_init(&j->abort, 0);
+    j->cb = cb;
+    j->arg = arg;
+    if (uv_queue_work(loop, &j->work, smtp_work, smtp_after) != 0) {
+        free(j->url);
+        free(j->user);
+        free(j->pass);
+        free(j->from);
+        free(j->rcpt);
+        free(j->msg);
+        free(j);
+        return NULL;
+    }
+    return j;
+}
+
+void chan_smtp_abort(struct chan_smtp_job *job)
+{
+    if (job != NULL)
+        atomic_store(&job->abort, 1);
+}

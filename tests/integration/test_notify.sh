@@ -1,0 +1,213 @@
+#!/bin/bash
+# Notifications end to end: notify_harness against a private redis-server
+# and loopback sinks (notify_sink.py: SMTP, SMS provider, webhook).
+# usage: test_notify.sh NOTIFY_HARNESS TEMPLATES_DIR
+set -euo pipefail
+# Debian's python3, which has python3-aiosmtpd (a pyenv one on PATH may not).
+PY=/usr/bin/python3
+python3() { "$PY" "$@"; }
+HARNESS=$1
+export WISMO_TEMPLATES_DIR=$2
+HERE=$(cd "$(dirname "$0")" && pwd)
+T=$(mktemp -d /tmp/wismo-notify.XXXXXX)
+PIDS=()
+cleanup() {
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    [ -n "${KEEP:-}" ] || rm -rf "$T"
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+RP=$(port); HP=$(port); SP=$(port)
+redis-server --bind 127.0.0.1 --port "$RP" --save '' --appendonly no --dir "$T" >"$T/redis.log" 2>&1 &
+PIDS+=($!)
+R="redis-cli -p $RP"
+for _ in $(seq 50); do $R ping >/dev/null 2>&1 && break; sleep 0.1; done
+"$PY" "$HERE/notify_sink.py" "$HP" "$SP" "$T/sink" 2>"$T/sink.log" &
+PIDS+=($!)
+for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$HP/" && break; sleep 0.1; done
+# quiet hours: now in Tokyo is quiet, now in Amsterdam is not
+QUIET=$(python3 -c '
+import datetime, zoneinfo
+t = datetime.datetime.now(zoneinfo.ZoneInfo("Asia/Tokyo"))
+a = (t - datetime.timedelta(hours=1)).strftime("%H:%M")
+b = (t + datetime.timedelta(hours=2)).strftime("%H:%M")
+print(a + "-" + b)')
+cat >"$T/wismo.ini" <<INI
+[daemon]
+log_level = info
+[redis]
+url = redis://127.0.0.1:$RP
+[notify]
+stall_after = 48h
+eta_slip = 12h
+quiet_hours = $QUIET
+daily_cap = 50
+tick = 1s
+[smtp]
+url = smtp://127.0.0.1:$SP
+from = Acme Shop <noreply@shop.example>
+[sms]
+provider = twilio
+base_url = http://127.0.0.1:$HP/sms
+account = AC123
+token = tok
+from = +3197010000000
+[webhook]
+url = http://127.0.0.1:$HP/hook
+secret = hooksecret
+INI
+export NOTIFY_RETRY_MIN_MS=300 NOTIFY_RETRY_MAX_MS=1000 NOTIFY_CLAIM_IDLE_MS=1500 NOTIFY_SEND_TIMEOUT_MS=2000
+start_harness() {
+    "$HARNESS" "$T/wismo.ini" >>"$T/harness.out" 2>>"$T/harness.log" &
+    HPID=$!
+    PIDS+=($HPID)
+}
+iso() { python3 -c "import datetime,sys; print((datetime.datetime.now(datetime.timezone.utc)+datetime.timedelta(hours=float(sys.argv[1]))).strftime('%Y-%m-%dT%H:%M:%SZ'))" "$1"; }
+# ship ID STATUS LOCALE ETA_H PROMISED_H LAST_EVENT_H [phone] : writes the
+# shipment hash as the store does and appends a change entry
+ship() {
+    local id=$1 st=$2 loc=$3 eta="" prom="" last phone=${7:-+31612345678}
+    [ "$4" != - ] && eta=$(iso "$4")
+    [ "$5" != - ] && prom=$(iso "$5")
+    last=$(iso "$6")
+    $R hset "wismo:s:{$id}" id "$id" carrier dhl tracking_number "JJD$id" \
+        order_id "ORD-$id" postcode "1234 AB" email "$id@example.com" \
+        phone "$phone" locale "$loc" promised_delivery "$prom" status "$st" \
+        substatus "" estimated_delivery "$eta" delivered_at "" \
+        created_at "$(iso -100)" updated_at "$(iso 0)" last_event_at "$last" >/dev/null
+    $R hset "wismo:s:{$id}:ev" "$last|X1|Utrecht||NL" \
+        "{\"time\":\"$last\",\"status\":\"$st\",\"code\":\"X1\",\"description\":\"e\",\"location\":{\"city\":\"Utrecht\",\"country\":\"NL\"}}" >/dev/null
+    $R xadd wismo:changes '*' id "$id" carrier dhl tracking_number "JJD$id" \
+        order_id "ORD-$id" status "$st" previous_status in_transit substatus "" \
+        estimated_delivery "$eta" delivered_at "" events_added 1 at "$(iso 0)" >/dev/null
+}
+hooks() { grep -c "\"path\": \"/hook\"" "$T/sink/http.jsonl" 2>/dev/null || echo 0; }
+ok_keys() { # path: idempotency keys of 2xx answers, one a line
+    python3 - "$T/sink/http.jsonl" "$1" <<'PY'
+import json, sys
+for l in open(sys.argv[1]):
+    r = json.loads(l)
+    if r["path"].startswith(sys.argv[2]) and r["status"] < 300:
+        h = {k.lower(): v for k, v in r["headers"].items()}
+        print(h.get("wismo-idempotency-key") or h.get("idempotency-key"))
+PY
+}
+cnt_ge() { [ "$(ok_keys "$1" | grep "$2" | sort -u | wc -l)" -ge "$3" ]; }
+wait_for() { # seconds command...
+    local n=$(( $1 * 10 )); shift
+    for _ in $(seq "$n"); do "$@" && return 0; sleep 0.1; done
+    return 1
+}
+start_harness; T0=$(date +%s)
+sleep 1
+# --- every reason once; on-time shipment nothing ---
+ship a1 exception nl-NL - - -1
+ship b1 in_transit en - 72 -1            # on time: nothing
+$R hset "wismo:s:{b1}" estimated_delivery "$(iso 24)" >/dev/null
+ship c1 failed_attempt de-DE - - -1
+ship d1 in_transit fr-FR 48 24 -1        # eta_late
+ship e1 in_transit en-GB - - -72         # stalled
+ship f1 in_transit nl - -2 -1            # promise_missed (+ eta none)
+ship g1 returning en - - -1
+ship h1 available_for_pickup nl - - -1
+ship i1 in_transit de 24 200 -1          # eta base
+ship j1 exception ja-JP - - -1 +819012345678   # quiet hours in Tokyo
+wait_for 15 cnt_ge /hook . 8 || fail "webhooks: $(ok_keys /hook | wc -l)"
+sleep 1
+ship i1 in_transit de 48 200 -1          # ETA +24h: eta_slip
+ship c1 failed_attempt de-DE - - -1      # reworded event: nothing new
+wait_for 10 sh -c "grep -q 'i1:eta_slip:1:webhook' '$T/sink/http.jsonl'" || fail "no eta_slip"
+# a cleared and returning exception is a new episode
+ship a1 in_transit nl-NL - - -1
+sleep 1.5
+ship a1 exception nl-NL - - -1
+wait_for 10 sh -c "grep -q 'a1:exception:2:webhook' '$T/sink/http.jsonl'" || fail "no second episode"
+sleep 2
+ok_keys /hook | sort >"$T/hook.keys"
+for k in a1:exception:1 a1:exception:2 c1:failed_attempt:1 d1:eta_late:1 \
+    e1:stalled:1 f1:promise_missed:1 g1:returning:1 h1:available_for_pickup:1 \
+    i1:eta_slip:1 j1:exception:1; do
+    [ "$(grep -c "^$k:webhook$" "$T/hook.keys")" = 1 ] || fail "webhook $k not exactly once"
+done
+grep -q '^b1:' "$T/hook.keys" && fail "on-time shipment notified"
+[ "$(sort "$T/hook.keys" | uniq -d | wc -l)" = 0 ] || fail "duplicate webhook"
+[ "$(wc -l <"$T/hook.keys")" = 10 ] || fail "unexpected webhooks: $(cat "$T/hook.keys")"
+echo "ok: every reason once per episode, none for on-time, reworded re-sends nothing"
+# signature
+python3 - "$T/sink/http.jsonl" <<'PY' || fail "bad webhook signature"
+import hmac, hashlib, json, sys
+for l in open(sys.argv[1]):
+    r = json.loads(l)
+    if r["path"] != "/hook": continue
+    h = {k.lower(): v for k, v in r["headers"].items()}
+    mac = hmac.new(b"hooksecret", (h["wismo-timestamp"] + "." + r["body"]).encode(), hashlib.sha256).hexdigest()
+    assert h["wismo-signature"] == "v1=" + mac, h
+    b = json.loads(r["body"])
+    assert b["id"] == h["wismo-idempotency-key"] and b["shipment_id"] and "episode" in b
+PY
+echo "ok: webhook signatures"
+# quiet hours: j1's SMS deferred, its e-mail sent
+ok_keys /sms | grep -q '^j1:' && fail "SMS sent in quiet hours"
+[ "$($R zcard wismo:outbox:later)" -ge 1 ] || fail "nothing deferred"
+$R lrange "wismo:s:{j1}:notif" 0 -1 | grep -q '"outcome":"deferred"' || fail "no deferred record"
+echo "ok: quiet hours defer SMS"
+# SMS: all four locales, no placeholder left, segments within 2
+ok_keys /sms | grep -q '^a1:exception:1:sms$' || fail "no SMS for a1"
+python3 - "$T/sink/http.jsonl" <<'PY' || fail "SMS text"
+import json, sys, urllib.parse
+n = 0
+for l in open(sys.argv[1]):
+    r = json.loads(l)
+    if not r["path"].startswith("/sms"): continue
+    assert r["path"] == "/sms/2010-04-01/Accounts/AC123/Messages.json", r["path"]
+    f = urllib.parse.parse_qs(r["body"])
+    body = f["Body"][0]
+    assert "{{" not in body and "}}" not in body, body
+    assert f["To"][0].startswith("+") and f["From"][0] == "+3197010000000"
+    assert r["headers"]["Authorization"].startswith("Basic ")
+    n += 1
+assert n >= 8, n
+PY
+# e-mail
+wait_for 10 sh -c "ls '$T/sink/mail' | grep -q eml" || fail "no mail"
+python3 - "$T/sink/mail" <<'PY' || fail "mail"
+import email, email.policy, os, sys
+seen = {}
+for fn in sorted(os.listdir(sys.argv[1])):
+    m = email.message_from_binary_file(open(os.path.join(sys.argv[1], fn), "rb"), policy=email.policy.default)
+    k = m["Wismo-Idempotency-Key"]
+    assert k and m["Message-ID"] and m["List-Unsubscribe"], fn
+    seen[k] = seen.get(k, 0) + 1
+    text = m.get_body(("plain",)).get_content()
+    html = m.get_body(("html",)).get_content()
+    assert "{{" not in text + html + m["Subject"], text
+assert "a1:exception:1:email" in seen and "j1:exception:1:email" in seen, seen
+assert max(seen.values()) == 1, seen
+langs = {"c1": "Bestellung", "d1": "commande", "a1": "bestelling", "g1": "order"}
+PY
+echo "ok: e-mail (MIME text+HTML, Message-ID, no placeholders)"
+# --- SMS provider fails for a stretch, then recovers ---
+echo "/sms 6" >"$T/sink/fail"
+for i in 1 2 3 4 5; do ship "k$i" exception en - - -1 "+3161111111$i"; done
+wait_for 20 cnt_ge /sms ^k 5 || fail "SMS after outage: $(ok_keys /sms | grep -c '^k')"
+sleep 1
+[ "$(ok_keys /sms | grep '^k' | sort | uniq -d | wc -l)" = 0 ] || fail "SMS twice"
+echo "ok: SMS outage then recovery, each once"
+# --- kill -9 between send and ack ---
+kill -9 "$HPID"; wait "$HPID" 2>/dev/null || true
+for i in $(seq 1 20); do ship "m$i" exception en - - -1 "+3162222222$(printf %02d "$i")"; done
+start_harness; T0=$(date +%s)
+sleep 0.7
+kill -9 "$HPID"; wait "$HPID" 2>/dev/null || true
+start_harness; T0=$(date +%s)
+wait_for 30 cnt_ge /hook ^m 20 || fail "lost webhooks after kill: $(ok_keys /hook | grep -c '^m')"
+wait_for 30 cnt_ge /sms ^m 20 || fail "lost SMS after kill"
+[ "$(ok_keys /hook | grep '^m' | sort | uniq -c | awk '$1>2' | wc -l)" = 0 ] || fail "a key more than twice"
+echo "kill phase took $(( $(date +%s) - T0 ))s"; echo "ok: kill -9: nothing lost, a key at most twice ($(ok_keys /hook | grep '^m' | sort | uniq -d | wc -l) duplicates)"
+kill -TERM "$HPID"
+wait "$HPID" || fail "harness exit status"
+grep -q Sanitizer "$T/harness.log" && fail "sanitizer: $(grep -A5 Sanitizer "$T/harness.log")"
+tail -1 "$T/harness.out"
+echo "PASS"
