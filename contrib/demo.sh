@@ -48,7 +48,9 @@ for _ in $(seq 100); do
     sleep 0.05
 done
 FAKE_URL="http://$(head -n1 "$work/fake.out" | sed 's/^listening on //')"
-write_config "$work/wismo.ini"
+write_config "$work/wismo.ini" "[tokens]
+shop = demo-shop-token
+agent = demo-agent-token"
 "$WISMOD" -c "$work/wismo.ini" 2>"$work/wismod.log" &
 WISMOD_PID=$!
 pids+=("$WISMOD_PID")
@@ -58,7 +60,13 @@ for _ in $(seq 100); do
     sleep 0.1
 done
 register "$work/wismo.ini" 0 22
-echo "   registered: $(cat "$work/reg.out")"
+echo "   registered with wismoctl add: $(cat "$work/reg.out")"
+API="http://127.0.0.1:$(sed -n 's/.*msg=ready.* port=\([0-9]*\).*/\1/p' "$work/wismod.log")"
+curl -s -o /dev/null -H 'Authorization: Bearer demo-shop-token' -H 'Content-Type: application/json' \
+    -d "{\"tracking_number\":\"$(number postnl 99)\",\"carrier\":\"postnl\",\"order_id\":\"DEMO-1\",\"postcode\":\"1234 AB\"}" \
+    "$API/v1/shipments"
+echo "$(number postnl 99)" | sed 's/^/postnl:/' >>"$KEYS_FILE"
+echo "   and one through the API: POST $API/v1/shipments (order DEMO-1)"
 
 # One line per carrier: statuses, carrier requests, events stored.
 TABLE_LUA='local t = {}
@@ -117,6 +125,9 @@ for _, e in ipairs(redis.call("XREVRANGE", "wismo:changes", "+", "-", "COUNT", 3
     f.previous_status .. " -> " .. f.status .. " (+" .. f.events_added .. " events)"
 end
 return out' 0 | sed 's/^/   /'
+echo "== the shopper's view: curl '$API/v1/track/DEMO-1?postcode=1234ab&lang=nl'"
+curl -s "$API/v1/track/DEMO-1?postcode=1234ab&lang=nl" |
+    jq -c '.shipments[] | {carrier, tracking_number, status, status_text, estimated_delivery, events: (.events | length)}'
 echo "== stopping wismod (SIGTERM)"
 kill -TERM "$WISMOD_PID"
 wait "$WISMOD_PID" && echo "   wismod exited 0"

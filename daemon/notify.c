@@ -609,7 +609,7 @@ static void on_decided(void *arg, int err, redisReply *r)
             *oc++ = '\0';
             if (strcmp(oc, "episode") == 0) {
                 n->stats.episodes++;
-                log_info("notify: episode id=%s reason=%s", e->id, buf);
+                log_info("msg=\"notify: episode\" id=%s reason=%s", e->id, buf);
                 continue;
             }
             for (int c = 0; c < NOTIFY_CHANNELS; c++)
@@ -620,7 +620,7 @@ static void on_decided(void *arg, int err, redisReply *r)
         }
         ack_change(n, e->ack);
     } else if (err == 0) {
-        log_warn("notify: decide failed id=%s err=%s", e->id,
+        log_warn("msg=\"notify: decide failed\" id=%s err=%s", e->id,
                  r->type == REDIS_REPLY_ERROR ? r->str : "?");
     }
     neval_free(e);
@@ -842,8 +842,8 @@ static void on_done_written(void *arg, int err, redisReply *r)
 
     (void)r;
     if (err != 0)
-        log_warn("notify: outbox ack failed key=%s err=%s", jstr(s->m, "key"),
-                 wm_strerror(err));
+        log_warn("msg=\"notify: outbox ack failed\" key=%s err=%s",
+                 jstr(s->m, "key"), wm_strerror(err));
     nsend_unlink(n, s);
     n->inflight--;
     nsend_free(s);
@@ -879,8 +879,8 @@ static void finish(struct nsend *s, enum chan_verdict v, const char *detail)
                    !n->webhook_disabled && detail != NULL &&
                    strcmp(detail, "channel_disabled") != 0) {
             n->webhook_disabled = true;
-            log_warn("notify: webhook disabled after %d consecutive failures "
-                     "(re-enabled on reload)",
+            log_warn("msg=\"notify: webhook disabled until a reload\" "
+                     "consecutive_failures=%d",
                      n->webhook_fails);
         }
     }
@@ -923,11 +923,12 @@ static void finish(struct nsend *s, enum chan_verdict v, const char *detail)
     json_decref(rj);
     n->stats.by[s->channel][oc]++;
     if (oc == NOTIFY_DEAD)
-        log_warn("notify: dead key=%s channel=%s why=\"%s\"", jstr(s->m, "key"),
-                 channel_names[s->channel], detail != NULL ? detail : "");
+        log_warn("msg=\"notify: dead\" key=%s channel=%s why=\"%s\"",
+                 jstr(s->m, "key"), channel_names[s->channel],
+                 detail != NULL ? detail : "");
     else
-        log_debug("notify: %s key=%s detail=\"%s\"", what, jstr(s->m, "key"),
-                  detail != NULL ? detail : "");
+        log_debug("msg=\"notify: %s\" key=%s detail=\"%s\"", what,
+                  jstr(s->m, "key"), detail != NULL ? detail : "");
     snprintf(due, sizeof(due), "%lld", (long long)(now + delay));
     snprintf(keys[0], sizeof(keys[0]), "%ss:{%s}", n->prefix, id);
     snprintf(keys[1], sizeof(keys[1]), "%ss:{%s}:notif", n->prefix, id);
@@ -1212,7 +1213,7 @@ static void on_read(void *arg, int err, redisReply *r)
             n->groups_ok = false;
             ensure_groups(n);
         } else {
-            log_warn("notify: read failed: %s", r->str);
+            log_warn("msg=\"notify: read failed: %s\"", r->str);
         }
         err = WM_EPROTO;
     }
@@ -1249,7 +1250,12 @@ static void read_next(struct notify *n)
             uv_timer_start(&n->poll, (uv_timer_cb)read_next, 200, 0);
         return;
     }
-    snprintf(count, sizeof(count), "%d", free_slots > 0 ? free_slots : 50);
+    /* Every send slot busy: read nothing. A blocking read of the changes
+     * alone would hold the link for a second while sends finish; each
+     * ack calls read_next again instead. */
+    if (free_slots <= 0)
+        return;
+    snprintf(count, sizeof(count), "%d", free_slots);
     argv[argc++] = "XREADGROUP";
     argv[argc++] = "GROUP";
     argv[argc++] = "notify";
@@ -1293,7 +1299,7 @@ static void on_group_first(void *arg, int err, redisReply *r)
     (void)arg;
     if (err != 0 ||
         (r->type == REDIS_REPLY_ERROR && strstr(r->str, "BUSYGROUP") == NULL))
-        log_warn("notify: XGROUP CREATE failed: %s",
+        log_warn("msg=\"notify: XGROUP CREATE failed: %s\"",
                  err != 0 ? wm_strerror(err) : r->str);
 }
 
@@ -1466,8 +1472,9 @@ struct notify *notify_new(uv_loop_t *loop, const struct cfg *cfg,
     nconf_load(&n->c, cfg, n->shop_opt);
     n->tm = ntmpl_load(n->templates_dir);
     if (ntmpl_count(n->tm) == 0)
-        log_warn("notify: no templates in %s, built-in English texts only",
-                 n->templates_dir);
+        log_warn(
+            "msg=\"notify: no templates in %s, built-in English texts only\"",
+            n->templates_dir);
     n->s_decide = rconn_script_new(lua_decide);
     n->s_done = rconn_script_new(lua_done);
     n->s_move = rconn_script_new(lua_move);
@@ -1512,7 +1519,7 @@ int notify_start(struct notify *n)
         ro.command_timeout_ms = 5000; /* > BLOCK 1000 */
         n->brc = rconn_new(n->loop, &ro, on_brc_state, n);
         if (n->brc == NULL)
-            log_warn("notify: bad reader URL, polling the shared link");
+            log_warn("msg=\"notify: bad reader URL, polling the shared link\"");
     }
     if (claim_every < 200)
         claim_every = 200;
@@ -1521,8 +1528,9 @@ int notify_start(struct notify *n)
     uv_timer_start(&n->move, on_move, (uint64_t)move_every,
                    (uint64_t)move_every);
     ensure_groups(n);
-    log_info("notify: started consumer=%s mode=%s templates=%zu", n->consumer,
-             n->brc != NULL ? "block" : "poll", ntmpl_count(n->tm));
+    log_info("msg=\"notify: started\" consumer=%s mode=%s templates=%zu",
+             n->consumer, n->brc != NULL ? "block" : "poll",
+             ntmpl_count(n->tm));
     return 0;
 }
 
@@ -1572,7 +1580,8 @@ static void on_deadline(uv_timer_t *t)
     /* hand back whatever is still in flight: the entries stay pending in
      * the outbox and another consumer (or our next start) claims them */
     n->hard_stop = true;
-    log_info("notify: stop deadline, handing back %d sends", n->inflight);
+    log_info("msg=\"notify: stop deadline, handing back %d sends\"",
+             n->inflight);
     for (s = n->sends; s != NULL; s = next) {
         next = s->next;
         if (s->job != NULL) {
