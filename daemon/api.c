@@ -927,7 +927,8 @@ static void handle_create(struct rq *q)
                 strcat(notify, ",");
             strcat(notify, ch);
         }
-        in.notify = notify[0] ? notify : NULL;
+        /* An empty list opts the shipment out of every message. */
+        in.notify = notify[0] ? notify : "none";
     }
     if (store_add(q->a->st, &in, now_ms(), on_added, q) != 0)
         respond_store_error(q, WM_EIO);

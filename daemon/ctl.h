@@ -7,5 +7,7 @@
 /* argv[0] is the command name. Each returns the process exit status. */
 int ctl_cmd_add(const char *cfg_path, int argc, char **argv);
 int ctl_cmd_store(const char *cfg_path, int argc, char **argv);
+/* opt-out / opt-in email|sms ADDRESS: no notification to that recipient. */
+int ctl_cmd_optout(const char *cfg_path, int argc, char **argv);
 
 #endif

@@ -6,6 +6,7 @@
  */
 #include "ctl.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -358,6 +359,59 @@ int ctl_cmd_store(const char *cfg_path, int argc, char **argv)
     } else {
         s.status = 69;
     }
+    rc = s.status;
+    session_end(&s);
+    return rc;
+}
+
+/* --- opt-out --- */
+
+static void on_optout(void *arg, int err, struct redisReply *r)
+{
+    struct session *s = arg;
+
+    s->pending--;
+    if (err != 0 || r == NULL) {
+        fprintf(stderr, "wismoctl: %s\n", wm_strerror(err ? err : WM_EIO));
+        s->status = 69;
+    }
+}
+
+int ctl_cmd_optout(const char *cfg_path, int argc, char **argv)
+{
+    struct session s;
+    bool out = strcmp(argv[0], "opt-out") == 0;
+    char key[256], member[320];
+    const char *args[3];
+    size_t lens[3];
+    int rc;
+
+    if (argc != 3 ||
+        (strcmp(argv[1], "email") != 0 && strcmp(argv[1], "sms") != 0)) {
+        fprintf(stderr, "usage: wismoctl %s email|sms ADDRESS\n", argv[0]);
+        return 64;
+    }
+    if ((rc = session_begin(&s, cfg_path)) != 0)
+        return rc;
+    /* E-mail addresses are compared in lower case, as registered. */
+    snprintf(member, sizeof(member), "%s:%s", argv[1], argv[2]);
+    if (strcmp(argv[1], "email") == 0)
+        for (char *p = member; *p; p++)
+            *p = (char)tolower((unsigned char)*p);
+    snprintf(key, sizeof(key), "%soptout", s.cfg.redis_prefix);
+    args[0] = out ? "SADD" : "SREM";
+    args[1] = key;
+    args[2] = member;
+    for (int i = 0; i < 3; i++)
+        lens[i] = strlen(args[i]);
+    if (rconn_command(s.rc, on_optout, &s, 3, args, lens) == 0) {
+        s.pending = 1;
+        session_wait(&s, 10000);
+    } else {
+        s.status = 69;
+    }
+    if (s.status == 0)
+        printf("{\"%s\":\"%s\"}\n", out ? "opted_out" : "opted_in", member);
     rc = s.status;
     session_end(&s);
     return rc;

@@ -418,6 +418,9 @@ static const char lua_decide[] =
     "        channel = ch, key = key}\n"
     "      if string.sub(nb, 1, 2) == 'x:' then\n"
     "        rec.outcome = 'suppressed'; rec.why = string.sub(nb, 3)\n"
+    "      elseif ch ~= 'webhook' and redis.call('SISMEMBER',\n"
+    "          ARGV[11] .. 'optout', ch .. ':' .. to) == 1 then\n"
+    "        rec.outcome = 'suppressed'; rec.why = 'opt_out'\n"
     "      else\n"
     "        local capped = false\n"
     "        if ch ~= 'webhook' and tonumber(ARGV[5]) > 0 then\n"
@@ -626,6 +629,8 @@ static void on_decided(void *arg, int err, redisReply *r)
     neval_free(e);
 }
 
+/* The shipment's channels ("email,sms"); empty: every channel with
+ * contact data; "none": the shipment opted out. */
 static bool channel_wanted(const char *notify, const char *ch)
 {
     return notify == NULL || notify[0] == '\0' || strstr(notify, ch) != NULL;
@@ -766,9 +771,12 @@ static void on_got(void *arg, int err, json_t *ship)
             k++;
         }
         if (k == 0) {
+            /* notify "none": the shop registered it with notify []. */
+            bool opted = notify_ch != NULL && strcmp(notify_ch, "none") == 0;
+
             argv[argc++] = "none";
             argv[argc++] = "";
-            argv[argc++] = "x:no_recipient";
+            argv[argc++] = opted ? "x:opt_out" : "x:no_recipient";
         }
     }
     if (neval(n, n->s_decide, on_decided, e, 6, argc - 6, argv, NULL) != 0)

@@ -135,6 +135,18 @@ grep -q '^b1:' "$T/hook.keys" && fail "on-time shipment notified"
 [ "$(sort "$T/hook.keys" | uniq -d | wc -l)" = 0 ] || fail "duplicate webhook"
 [ "$(wc -l <"$T/hook.keys")" = 10 ] || fail "unexpected webhooks: $(cat "$T/hook.keys")"
 echo "ok: every reason once per episode, none for on-time, reworded re-sends nothing"
+# --- opt-out: a recipient (wismoctl opt-out writes this set), a shipment ---
+$R sadd wismo:optout sms:+31611112222 >/dev/null
+ship o1 exception nl - - -1 +31611112222
+$R hset "wismo:s:{o2}" notify none >/dev/null
+ship o2 exception nl - - -1
+wait_for 10 sh -c "grep -q 'o1:exception:1:webhook' '$T/sink/http.jsonl'" || fail "no webhook for o1"
+sleep 1
+grep -q '+31611112222' "$T/sink/http.jsonl" && fail "SMS sent to an opted-out recipient"
+grep -q '"o2:' "$T/sink/http.jsonl" && fail "an opted-out shipment was notified"
+$R lrange "wismo:s:{o1}:notif" 0 -1 | grep -q '"why":"opt_out"' || fail "o1: no opt_out record"
+$R lrange "wismo:s:{o2}:notif" 0 -1 | grep -q '"why":"opt_out"' || fail "o2: no opt_out record"
+echo "ok: opted-out recipients and shipments get nothing, and the record says why"
 # signature
 python3 - "$T/sink/http.jsonl" <<'PY' || fail "bad webhook signature"
 import hmac, hashlib, json, sys
