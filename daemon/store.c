@@ -40,6 +40,9 @@ static const char lua_add[] =
     "  redis.call('ZADD', KEYS[2], ARGV[4], id)\n"
     "  redis.call('SADD', ARGV[6] .. 'idx:trk:' .. ARGV[2], id)\n"
     "  redis.call('ZADD', ARGV[6] .. 'idx:created', ARGV[4], id)\n"
+    /* The notifier's time-based rules (promise missed) also watch a
+     * shipment the carrier never answers for. */
+    "  redis.call('ZADD', ARGV[6] .. 'notify:watch', 'NX', ARGV[4], id)\n"
     "end\n"
     "local indexed = {order_id = 'order', email = 'email', phone = 'phone',\n"
     "  postcode = 'postcode'}\n"
@@ -208,6 +211,7 @@ static const char lua_erase[] =
     "end\n"
     "redis.call('DEL', sk, sk .. ':ev', sk .. ':notif', sk .. ':nst')\n"
     "redis.call('ZREM', p .. 'idx:created', id)\n"
+    "redis.call('ZREM', p .. 'notify:watch', id)\n"
     "redis.call('ZREM', KEYS[2], id)\n"
     "redis.call('ZREM', KEYS[3], id)\n"
     "redis.call('HDEL', KEYS[4], id)\n"

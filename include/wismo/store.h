@@ -19,6 +19,8 @@
  *   P idx:num       hash   "carrier:tracking_number" -> id
  *   P idx:trk:<tracking_number>   set of ids (any carrier)
  *   P idx:created   zset   id -> registration time (Unix ms): listing
+ *   P notify:watch  zset   id -> when the notifier's time-based rules
+ *                          look at it next (registration adds it)
  *   P idx:order:<order_id>        set of ids; likewise idx:email:<e>,
  *   P idx:phone:<p>, P idx:postcode:<p>  (values as registered: the API
  *                          normalises them first)
