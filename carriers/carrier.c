@@ -228,6 +228,24 @@ out:
     return rc;
 }
 
+bool carrier_same_number(const char *a, const char *b)
+{
+    if (a == NULL || b == NULL)
+        return false;
+    for (;;) {
+        while (isspace((unsigned char)*a))
+            a++;
+        while (isspace((unsigned char)*b))
+            b++;
+        if (*a == '\0' || *b == '\0')
+            return *a == *b;
+        if (toupper((unsigned char)*a) != toupper((unsigned char)*b))
+            return false;
+        a++;
+        b++;
+    }
+}
+
 int carrier_retry_after(const char *value)
 {
     long v;

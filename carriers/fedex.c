@@ -60,25 +60,6 @@ static json_t *fedex_at(json_t *v, size_t i)
     return json_is_array(v) ? json_array_get(v, i) : v;
 }
 
-/* Same tracking number, ignoring case and white space. */
-static bool fedex_same_number(const char *a, const char *b)
-{
-    if (a == NULL || b == NULL)
-        return false;
-    for (;;) {
-        while (isspace((unsigned char)*a))
-            a++;
-        while (isspace((unsigned char)*b))
-            b++;
-        if (*a == '\0' || *b == '\0')
-            return *a == *b;
-        if (toupper((unsigned char)*a) != toupper((unsigned char)*b))
-            return false;
-        a++;
-        b++;
-    }
-}
-
 /* --- requests --- */
 
 static int fedex_build_request(const struct carrier_conf *conf,
@@ -468,8 +449,9 @@ static const char *fedex_resolve(const struct carrier_resp *resp, bool *seen,
                                  const char *cnum, const char *num)
 {
     for (size_t k = 0; k < resp->n_numbers; k++) {
-        if (resp->n_numbers == 1 || fedex_same_number(resp->numbers[k], cnum) ||
-            fedex_same_number(resp->numbers[k], num)) {
+        if (resp->n_numbers == 1 ||
+            carrier_same_number(resp->numbers[k], cnum) ||
+            carrier_same_number(resp->numbers[k], num)) {
             seen[k] = true;
             return resp->numbers[k];
         }

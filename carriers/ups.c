@@ -88,25 +88,6 @@ static json_t *ups_at(json_t *v, size_t i)
     return json_is_array(v) ? json_array_get(v, i) : v;
 }
 
-/* Same tracking number, ignoring case and white space. */
-static bool ups_same_number(const char *a, const char *b)
-{
-    if (a == NULL || b == NULL)
-        return false;
-    for (;;) {
-        while (isspace((unsigned char)*a))
-            a++;
-        while (isspace((unsigned char)*b))
-            b++;
-        if (*a == '\0' || *b == '\0')
-            return *a == *b;
-        if (toupper((unsigned char)*a) != toupper((unsigned char)*b))
-            return false;
-        a++;
-        b++;
-    }
-}
-
 /* --- requests --- */
 
 static int ups_build_request(const struct carrier_conf *conf,
@@ -752,7 +733,7 @@ static int ups_parse_response(const struct carrier_resp *resp,
         number = NULL;
         for (size_t k = 0; k < resp->n_numbers && number == NULL; k++) {
             if (resp->n_numbers == 1 ||
-                ups_same_number(resp->numbers[k], inq)) {
+                carrier_same_number(resp->numbers[k], inq)) {
                 seen[k] = true;
                 number = resp->numbers[k];
             }

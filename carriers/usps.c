@@ -55,25 +55,6 @@ static const char *usps_jstr(json_t *obj, const char *key)
     return json_string_value(json_object_get(obj, key));
 }
 
-/* Same tracking number, ignoring case and white space. */
-static bool usps_same_number(const char *a, const char *b)
-{
-    if (a == NULL || b == NULL)
-        return false;
-    for (;;) {
-        while (isspace((unsigned char)*a))
-            a++;
-        while (isspace((unsigned char)*b))
-            b++;
-        if (*a == '\0' || *b == '\0')
-            return *a == *b;
-        if (toupper((unsigned char)*a) != toupper((unsigned char)*b))
-            return false;
-        a++;
-        b++;
-    }
-}
-
 /* The requested number an answer for echoed belongs to (marking it seen),
  * the only one asked for, or NULL. */
 static const char *usps_resolve(const struct carrier_resp *resp, bool *seen,
@@ -81,7 +62,7 @@ static const char *usps_resolve(const struct carrier_resp *resp, bool *seen,
 {
     for (size_t k = 0; k < resp->n_numbers; k++) {
         if (resp->n_numbers == 1 ||
-            usps_same_number(resp->numbers[k], echoed)) {
+            carrier_same_number(resp->numbers[k], echoed)) {
             seen[k] = true;
             return resp->numbers[k];
         }

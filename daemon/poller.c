@@ -330,23 +330,6 @@ static void batch_link(struct poller *p, struct batch *b)
 
 static void dispatch(struct poller *p, struct cstate *cs);
 
-/* Compares tracking numbers ignoring case and spaces. */
-static bool same_number(const char *a, const char *b)
-{
-    for (;;) {
-        while (*a == ' ')
-            a++;
-        while (*b == ' ')
-            b++;
-        if (*a == '\0' || *b == '\0')
-            return *a == *b;
-        if (toupper((unsigned char)*a) != toupper((unsigned char)*b))
-            return false;
-        a++;
-        b++;
-    }
-}
-
 /* The shipment answering number: among several, the newest event wins. */
 static const struct model_shipment *
 match_shipment(const struct model_result *r, const char *number, size_t batch)
@@ -355,7 +338,7 @@ match_shipment(const struct model_result *r, const char *number, size_t batch)
 
     for (size_t i = 0; i < r->n_shipments; i++) {
         const struct model_shipment *s = &r->shipments[i];
-        if (!same_number(s->tracking_number, number))
+        if (!carrier_same_number(s->tracking_number, number))
             continue;
         if (best == NULL ||
             (s->n_events > 0 && (best->n_events == 0 ||
@@ -381,7 +364,7 @@ match_shipment(const struct model_result *r, const char *number, size_t batch)
 static int find_error(const struct model_result *r, const char *number)
 {
     for (size_t i = 0; i < r->n_errors; i++)
-        if (same_number(r->errors[i].tracking_number, number))
+        if (carrier_same_number(r->errors[i].tracking_number, number))
             return (int)r->errors[i].error;
     return -1;
 }

@@ -150,6 +150,10 @@ int carrier_oauth2_request(const struct carrier_conf *conf,
 int carrier_oauth2_parse(const struct carrier_resp *resp,
                          struct carrier_token *tok);
 
+/* Whether two tracking numbers are the same, ignoring case and white
+ * space ("1z 4e96" = "1Z4E96"); NULL never matches. */
+bool carrier_same_number(const char *a, const char *b);
+
 /* Retry-After as seconds (delta-seconds only), or -1. */
 int carrier_retry_after(const char *value);
 /* The error a bare HTTP status means (400 invalid, 401/403 auth, 404

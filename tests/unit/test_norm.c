@@ -267,6 +267,10 @@ static void test_http_errors(void **state)
     assert_int_equal(carrier_http_error(429), MODEL_ERR_RATE_LIMITED);
     assert_int_equal(carrier_http_error(500), MODEL_ERR_CARRIER);
     assert_int_equal(carrier_http_error(503), MODEL_ERR_CARRIER);
+    assert_true(carrier_same_number("1z 4e96\t01", "1Z4E9601"));
+    assert_false(carrier_same_number("1Z4E9601", "1Z4E960"));
+    assert_false(carrier_same_number(NULL, "1"));
+    assert_true(carrier_same_number("", "  "));
     assert_int_equal(carrier_retry_after("30"), 30);
     assert_int_equal(carrier_retry_after("Wed, 21 Oct 2026 07:28:00 GMT"), -1);
     assert_int_equal(carrier_retry_after("-5"), -1);
