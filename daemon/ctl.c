@@ -42,6 +42,8 @@ static void usage(FILE *f)
           "       wismoctl [-c FILE] add -     (lines: carrier number "
           "[order_id])\n"
           "       wismoctl [-c FILE] show ID | refresh ID | stats\n"
+          "       wismoctl [-c FILE] list [--limit N] [--cursor C]\n"
+          "       wismoctl [-c FILE] watch [--count N] [--from-start]\n"
           "       wismoctl [-c FILE] opt-out | opt-in email|sms ADDRESS\n"
           "\n"
           "add/show/refresh/stats talk to the Redis of the wismod that reads\n"
@@ -247,6 +249,10 @@ int main(int argc, char **argv)
                strcmp(argv[1], "refresh") == 0 ||
                strcmp(argv[1], "stats") == 0) {
         status = ctl_cmd_store(cfg_path, argc - 1, argv + 1);
+    } else if (strcmp(argv[1], "list") == 0) {
+        status = ctl_cmd_list(cfg_path, argc - 1, argv + 1);
+    } else if (strcmp(argv[1], "watch") == 0) {
+        status = ctl_cmd_watch(cfg_path, argc - 1, argv + 1);
     } else if (strcmp(argv[1], "opt-out") == 0 ||
                strcmp(argv[1], "opt-in") == 0) {
         status = ctl_cmd_optout(cfg_path, argc - 1, argv + 1);

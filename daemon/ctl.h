@@ -7,6 +7,10 @@
 /* argv[0] is the command name. Each returns the process exit status. */
 int ctl_cmd_add(const char *cfg_path, int argc, char **argv);
 int ctl_cmd_store(const char *cfg_path, int argc, char **argv);
+/* list [--limit N] [--cursor C]: one JSON line per shipment. */
+int ctl_cmd_list(const char *cfg_path, int argc, char **argv);
+/* watch [--count N] [--from-start]: change-stream entries as JSON lines. */
+int ctl_cmd_watch(const char *cfg_path, int argc, char **argv);
 /* opt-out / opt-in email|sms ADDRESS: no notification to that recipient. */
 int ctl_cmd_optout(const char *cfg_path, int argc, char **argv);
 

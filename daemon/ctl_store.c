@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <hiredis/hiredis.h>
 #include <uv.h>
 
 #include "wismo/cfg.h"
@@ -412,6 +413,192 @@ int ctl_cmd_optout(const char *cfg_path, int argc, char **argv)
     }
     if (s.status == 0)
         printf("{\"%s\":\"%s\"}\n", out ? "opted_out" : "opted_in", member);
+    rc = s.status;
+    session_end(&s);
+    return rc;
+}
+
+/* --- list --- */
+
+static void on_list_got(void *arg, int err, json_t *ship)
+{
+    struct session *s = arg;
+    json_t *o;
+    char *line;
+
+    s->pending--;
+    if (err != 0 || ship == NULL)
+        return; /* erased meanwhile */
+    o = json_pack("{s:O?, s:O?, s:O?, s:O?, s:O?, s:O?}", "id",
+                  json_object_get(ship, "id"), "carrier",
+                  json_object_get(ship, "carrier"), "tracking_number",
+                  json_object_get(ship, "tracking_number"), "order_id",
+                  json_object_get(ship, "order_id"), "status",
+                  json_object_get(ship, "status"), "updated_at",
+                  json_object_get(ship, "updated_at"));
+    line = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
+    if (line != NULL)
+        puts(line);
+    free(line);
+    json_decref(o);
+}
+
+static void on_list_ids(void *arg, int err, const char *cursor,
+                        const char **ids, size_t n)
+{
+    struct session *s = arg;
+
+    s->pending--;
+    if (err != 0) {
+        fprintf(stderr, "wismoctl: %s\n", wm_strerror(err));
+        s->status = 69;
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (store_get(s->st, ids[i], on_list_got, s) == 0)
+            s->pending++;
+    if (cursor != NULL && strcmp(cursor, "0") != 0)
+        fprintf(stderr, "wismoctl: more: --cursor %s\n", cursor);
+}
+
+int ctl_cmd_list(const char *cfg_path, int argc, char **argv)
+{
+    struct session s;
+    const char *cursor = "0";
+    long limit = 50;
+    int rc;
+
+    for (int i = 1; i < argc; i++) {
+        char *end;
+        if (strcmp(argv[i], "--cursor") == 0 && i + 1 < argc) {
+            cursor = argv[++i];
+        } else if (strcmp(argv[i], "--limit") == 0 && i + 1 < argc) {
+            limit = strtol(argv[++i], &end, 10);
+            if (*end != '\0' || limit < 1 || limit > 10000) {
+                fprintf(stderr, "wismoctl list: --limit 1-10000\n");
+                return 64;
+            }
+        } else {
+            fprintf(stderr, "usage: wismoctl list [--limit N] [--cursor C]\n");
+            return 64;
+        }
+    }
+    if ((rc = session_begin(&s, cfg_path)) != 0)
+        return rc;
+    if (store_list(s.st, cursor, (int)limit, on_list_ids, &s) == 0) {
+        s.pending = 1;
+        session_wait(&s, 30000);
+    } else {
+        s.status = 69;
+    }
+    rc = s.status;
+    session_end(&s);
+    return rc;
+}
+
+/* --- watch: the change stream, one JSON line per entry --- */
+
+struct watch {
+    struct session *s;
+    char last[64];
+    long left; /* entries still to print; <= 0: forever */
+    char key[160];
+};
+
+static void watch_next(struct watch *w);
+
+static void on_watch(void *arg, int err, struct redisReply *r)
+{
+    struct watch *w = arg;
+    struct session *s = w->s;
+
+    s->pending--;
+    if (err != 0 || r == NULL) {
+        fprintf(stderr, "wismoctl: %s\n", wm_strerror(err ? err : WM_EIO));
+        s->status = 69;
+        return;
+    }
+    /* [[stream, [[id, [f, v, ...]], ...]]] or nil after the block. */
+    if (r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
+        r->element[0]->type == REDIS_REPLY_ARRAY &&
+        r->element[0]->elements == 2) {
+        redisReply *entries = r->element[0]->element[1];
+
+        for (size_t i = 0; i < entries->elements && w->left != 0; i++) {
+            redisReply *e = entries->element[i], *f;
+            json_t *o = json_object();
+            char *line;
+
+            if (e->type != REDIS_REPLY_ARRAY || e->elements != 2)
+                continue;
+            snprintf(w->last, sizeof(w->last), "%s", e->element[0]->str);
+            json_object_set_new(o, "entry", json_string(w->last));
+            f = e->element[1];
+            for (size_t k = 0; k + 1 < f->elements; k += 2)
+                json_object_set_new(o, f->element[k]->str,
+                                    json_string(f->element[k + 1]->str));
+            line = json_dumps(o, JSON_COMPACT);
+            if (line != NULL)
+                puts(line);
+            fflush(stdout);
+            free(line);
+            json_decref(o);
+            if (w->left > 0)
+                w->left--;
+        }
+    }
+    if (w->left != 0)
+        watch_next(w);
+}
+
+static void watch_next(struct watch *w)
+{
+    const char *argv[] = {"XREAD", "COUNT",   "100",  "BLOCK",
+                          "1000",  "STREAMS", w->key, w->last};
+    size_t lens[8];
+
+    for (int i = 0; i < 8; i++)
+        lens[i] = strlen(argv[i]);
+    if (rconn_command(w->s->rc, on_watch, w, 8, argv, lens) == 0)
+        w->s->pending++;
+    else
+        w->s->status = 69;
+}
+
+int ctl_cmd_watch(const char *cfg_path, int argc, char **argv)
+{
+    struct session s;
+    struct watch w = {0};
+    int rc;
+
+    w.left = -1;
+    /* Entries from now on. Not "$": a read that times out would lose what
+     * arrives before the next one; stream ids are Redis' clock in ms. */
+    snprintf(w.last, sizeof(w.last), "%lld-0", (long long)now_ms());
+    for (int i = 1; i < argc; i++) {
+        char *end;
+        if (strcmp(argv[i], "--count") == 0 && i + 1 < argc) {
+            w.left = strtol(argv[++i], &end, 10);
+            if (*end != '\0' || w.left < 1) {
+                fprintf(stderr, "wismoctl watch: --count N (N >= 1)\n");
+                return 64;
+            }
+        } else if (strcmp(argv[i], "--from-start") == 0) {
+            snprintf(w.last, sizeof(w.last), "0-0");
+        } else {
+            fprintf(stderr,
+                    "usage: wismoctl watch [--count N] [--from-start]\n");
+            return 64;
+        }
+    }
+    if ((rc = session_begin(&s, cfg_path)) != 0)
+        return rc;
+    /* Its own connection: the blocking read stalls nothing else. */
+    w.s = &s;
+    snprintf(w.key, sizeof(w.key), "%schanges", s.cfg.redis_prefix);
+    watch_next(&w);
+    while (s.pending > 0 && s.status == 0)
+        uv_run(&s.loop, UV_RUN_ONCE);
     rc = s.status;
     session_end(&s);
     return rc;

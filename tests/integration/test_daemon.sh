@@ -331,8 +331,22 @@ phase_ops() {
     for i in $(seq 100); do rcli ping >/dev/null 2>&1 && break; sleep 0.1; done
     grep -q 'started a private redis-server' "$work/e.log" &&
         ok "no [redis] url: a private redis-server was started" || fail "no embedded redis"
+    "$CTL" -c "$work/e.ini" watch --count 5 >"$work/watch.out" 2>"$work/watch.err" &
+    local wpid=$!
     register "$work/e.ini" 600 12
     sleep 2
+    local listed wrc=0
+    "$CTL" -c "$work/e.ini" list --limit 10 >"$work/list.out" 2>"$work/list.err" ||
+        fail "wismoctl list exit status: $(cat "$work/list.err")"
+    listed=$(jq -r .id "$work/list.out" | grep -c .)
+    [ "$listed" -eq 10 ] && ok "wismoctl list pages through shipments" || fail "wismoctl list: $listed lines"
+    timeout 20 tail --pid="$wpid" -f /dev/null || true
+    wait "$wpid" || wrc=$?
+    if [ "$wrc" -eq 0 ] && [ "$(jq -r .status "$work/watch.out" | grep -c .)" -eq 5 ]; then
+        ok "wismoctl watch prints change-stream entries"
+    else
+        fail "wismoctl watch: $(cat "$work/watch.out" "$work/watch.err")"
+    fi
     # Reload: a good file is taken, a broken one refused.
     sed -i 's/^log_level = info/log_level = debug/' "$work/e.ini"
     kill -HUP "$PID_e"
