@@ -138,6 +138,23 @@ static void session_wait(struct session *s, long ms)
     }
 }
 
+/* Waits for the one request just sent (sent: what sending returned), then
+ * ends the session; returns the command's exit status. */
+static int session_finish(struct session *s, int sent, long wait_ms)
+{
+    int rc;
+
+    if (sent == 0) {
+        s->pending = 1;
+        session_wait(s, wait_ms);
+    } else {
+        s->status = 69;
+    }
+    rc = s->status;
+    session_end(s);
+    return rc;
+}
+
 /* --- add --- */
 
 static void on_added_one(void *arg, int err, const char *id, bool created)
@@ -270,15 +287,12 @@ int ctl_cmd_add(const char *cfg_path, int argc, char **argv)
                s.existing, s.failed);
         if (s.failed > 0 && s.status == 0)
             s.status = 65;
-    } else if (store_add(s.st, &in, now_ms(), on_added_one, &s) == 0) {
-        s.pending = 1;
-        session_wait(&s, 10000);
-    } else {
-        s.status = 69;
+        rc = s.status;
+        session_end(&s);
+        return rc;
     }
-    rc = s.status;
-    session_end(&s);
-    return rc;
+    return session_finish(&s, store_add(s.st, &in, now_ms(), on_added_one, &s),
+                          10000);
 }
 
 /* --- show, refresh, stats --- */
@@ -354,15 +368,7 @@ int ctl_cmd_store(const char *cfg_path, int argc, char **argv)
         rc = store_poll_now(s.st, argv[1], now_ms(), on_done, &s);
     else
         rc = store_stats(s.st, now_ms(), on_stats, &s);
-    if (rc == 0) {
-        s.pending = 1;
-        session_wait(&s, 10000);
-    } else {
-        s.status = 69;
-    }
-    rc = s.status;
-    session_end(&s);
-    return rc;
+    return session_finish(&s, rc, 10000);
 }
 
 /* --- opt-out --- */
@@ -405,16 +411,10 @@ int ctl_cmd_optout(const char *cfg_path, int argc, char **argv)
     args[2] = member;
     for (int i = 0; i < 3; i++)
         lens[i] = strlen(args[i]);
-    if (rconn_command(s.rc, on_optout, &s, 3, args, lens) == 0) {
-        s.pending = 1;
-        session_wait(&s, 10000);
-    } else {
-        s.status = 69;
-    }
-    if (s.status == 0)
+    rc = session_finish(&s, rconn_command(s.rc, on_optout, &s, 3, args, lens),
+                        10000);
+    if (rc == 0)
         printf("{\"%s\":\"%s\"}\n", out ? "opted_out" : "opted_in", member);
-    rc = s.status;
-    session_end(&s);
     return rc;
 }
 
@@ -485,15 +485,8 @@ int ctl_cmd_list(const char *cfg_path, int argc, char **argv)
     }
     if ((rc = session_begin(&s, cfg_path)) != 0)
         return rc;
-    if (store_list(s.st, cursor, (int)limit, on_list_ids, &s) == 0) {
-        s.pending = 1;
-        session_wait(&s, 30000);
-    } else {
-        s.status = 69;
-    }
-    rc = s.status;
-    session_end(&s);
-    return rc;
+    return session_finish(
+        &s, store_list(s.st, cursor, (int)limit, on_list_ids, &s), 30000);
 }
 
 /* --- watch: the change stream, one JSON line per entry --- */

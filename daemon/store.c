@@ -423,6 +423,25 @@ static struct call *call_new(struct store *st, void *cb, void *arg)
     return c;
 }
 
+/* Sends a's command (nkeys >= 0: EVALSHA of script with nkeys keys) with
+ * a call context for cb, then releases a. On a send error the context is
+ * freed here and cb is never called. */
+static int call_send(struct store *st, struct rconn_script *script, int nkeys,
+                     struct args *a, rconn_reply_cb *on_reply, void *cb,
+                     void *arg)
+{
+    struct call *c = call_new(st, cb, arg);
+    int rc = script != NULL
+                 ? rconn_eval(st->rc, script, on_reply, c, nkeys,
+                              (int)a->n - nkeys, a->v, a->len)
+                 : rconn_command(st->rc, on_reply, c, (int)a->n, a->v, a->len);
+
+    if (rc != 0)
+        free(c);
+    args_clear(a);
+    return rc;
+}
+
 /* 0 when reply is usable, else the error to report. */
 static int reply_error(int err, redisReply *r, const char *what)
 {
@@ -477,8 +496,6 @@ int store_add(struct store *st, const struct store_add_in *in, int64_t now_ms,
 {
     struct args a = {0};
     char id[STORE_ID_LEN + 1];
-    struct call *c;
-    int rc;
 
     if (in->carrier == NULL || in->tracking_number == NULL)
         return WM_EINVAL;
@@ -502,12 +519,7 @@ int store_add(struct store *st, const struct store_add_in *in, int64_t now_ms,
         args_add(&a, fields[i][0]);
         args_add(&a, fields[i][1]);
     }
-    c = call_new(st, (void *)cb, arg);
-    rc = rconn_eval(st->rc, st->add, on_add, c, 2, (int)a.n - 2, a.v, a.len);
-    if (rc != 0)
-        free(c);
-    args_clear(&a);
-    return rc;
+    return call_send(st, st->add, 2, &a, on_add, (void *)cb, arg);
 }
 
 static void on_claim(void *arg, int err, redisReply *r)
@@ -545,8 +557,6 @@ int store_claim_due(struct store *st, const char *owner, int64_t now_ms,
                     int64_t lease_ms, int max, store_claim_cb *cb, void *arg)
 {
     struct args a = {0};
-    struct call *c;
-    int rc;
 
     args_fmt_key(&a, st->prefix, "due", NULL);
     args_fmt_key(&a, st->prefix, "lease", NULL);
@@ -556,12 +566,7 @@ int store_claim_due(struct store *st, const char *owner, int64_t now_ms,
     args_i64(&a, max);
     args_add(&a, owner);
     args_add(&a, st->prefix);
-    c = call_new(st, (void *)cb, arg);
-    rc = rconn_eval(st->rc, st->claim, on_claim, c, 3, 5, a.v, a.len);
-    if (rc != 0)
-        free(c);
-    args_clear(&a);
-    return rc;
+    return call_send(st, st->claim, 3, &a, on_claim, (void *)cb, arg);
 }
 
 static void on_merge(void *arg, int err, redisReply *r)
@@ -593,8 +598,6 @@ int store_merge(struct store *st, const struct store_merge_in *in,
     struct args a = {0};
     const struct model_shipment *s = in->ship;
     int64_t newest = 0;
-    struct call *c;
-    int rc;
 
     args_fmt_key(&a, st->prefix, "s:{%s}", in->id);
     args_fmt_key(&a, st->prefix, "s:{%s}:ev", in->id);
@@ -640,13 +643,7 @@ int store_merge(struct store *st, const struct store_merge_in *in,
         json_decref(j);
         args_own(&a, text ? text : wm_xstrdup("{}"));
     }
-    c = call_new(st, (void *)cb, arg);
-    rc =
-        rconn_eval(st->rc, st->merge, on_merge, c, 6, (int)a.n - 6, a.v, a.len);
-    if (rc != 0)
-        free(c);
-    args_clear(&a);
-    return rc;
+    return call_send(st, st->merge, 6, &a, on_merge, (void *)cb, arg);
 }
 
 static void on_done(void *arg, int err, redisReply *r)
@@ -662,8 +659,6 @@ int store_release(struct store *st, const char *id, const char *owner,
                   int64_t due_ms, store_done_cb *cb, void *arg)
 {
     struct args a = {0};
-    struct call *c;
-    int rc;
 
     args_fmt_key(&a, st->prefix, "due", NULL);
     args_fmt_key(&a, st->prefix, "lease", NULL);
@@ -671,32 +666,20 @@ int store_release(struct store *st, const char *id, const char *owner,
     args_add(&a, id);
     args_add(&a, owner);
     args_i64(&a, due_ms);
-    c = call_new(st, (void *)cb, arg);
-    rc = rconn_eval(st->rc, st->release, on_done, c, 3, 3, a.v, a.len);
-    if (rc != 0)
-        free(c);
-    args_clear(&a);
-    return rc;
+    return call_send(st, st->release, 3, &a, on_done, (void *)cb, arg);
 }
 
 int store_poll_now(struct store *st, const char *id, int64_t now_ms,
                    store_done_cb *cb, void *arg)
 {
     struct args a = {0};
-    struct call *c;
-    int rc;
 
     args_add(&a, "ZADD");
     args_fmt_key(&a, st->prefix, "due", NULL);
     args_add(&a, "XX"); /* terminal or leased shipments are left alone */
     args_i64(&a, now_ms);
     args_add(&a, id);
-    c = call_new(st, (void *)cb, arg);
-    rc = rconn_command(st->rc, on_done, c, (int)a.n, a.v, a.len);
-    if (rc != 0)
-        free(c);
-    args_clear(&a);
-    return rc;
+    return call_send(st, NULL, 0, &a, on_done, (void *)cb, arg);
 }
 
 /* store_get: HGETALL the hash, then HVALS the events. */
@@ -901,8 +884,6 @@ static void on_erased(void *arg, int err, redisReply *r)
 int store_erase(struct store *st, const char *id, store_done_cb *cb, void *arg)
 {
     struct args a = {0};
-    struct call *c;
-    int rc;
 
     args_fmt_key(&a, st->prefix, "idx:num", NULL);
     args_fmt_key(&a, st->prefix, "due", NULL);
@@ -910,12 +891,7 @@ int store_erase(struct store *st, const char *id, store_done_cb *cb, void *arg)
     args_fmt_key(&a, st->prefix, "lease:owner", NULL);
     args_add(&a, st->prefix);
     args_add(&a, id);
-    c = call_new(st, (void *)cb, arg);
-    rc = rconn_eval(st->rc, st->erase, on_erased, c, 4, 2, a.v, a.len);
-    if (rc != 0)
-        free(c);
-    args_clear(&a);
-    return rc;
+    return call_send(st, st->erase, 4, &a, on_erased, (void *)cb, arg);
 }
 
 static void on_ids(void *arg, int err, redisReply *r)
@@ -943,22 +919,15 @@ int store_find(struct store *st, const char *field, const char *value,
                store_ids_cb *cb, void *arg)
 {
     struct args a = {0};
-    struct call *c;
     char *key;
     size_t n;
-    int rc;
 
     n = strlen(st->prefix) + strlen(field) + strlen(value) + 8;
     key = wm_xmalloc(n);
     snprintf(key, n, "%sidx:%s:%s", st->prefix, field, value);
     args_add(&a, "SMEMBERS");
     args_own(&a, key);
-    c = call_new(st, (void *)cb, arg);
-    rc = rconn_command(st->rc, on_ids, c, (int)a.n, a.v, a.len);
-    if (rc != 0)
-        free(c);
-    args_clear(&a);
-    return rc;
+    return call_send(st, NULL, 0, &a, on_ids, (void *)cb, arg);
 }
 
 /* A listing: ids by registration time; the cursor is the next rank. */
