@@ -95,7 +95,7 @@ static const struct bpost_range *bpost_code_find(const char *code)
 
 static int bpost_build_request(const struct carrier_conf *conf,
                                const char *const *numbers, size_t n,
-                               struct carrier_req *req)
+                               struct httpreq *req)
 {
     char *item = NULL, *path = NULL, *auth = NULL;
     int rc = WM_EINVAL;
@@ -105,17 +105,17 @@ static int bpost_build_request(const struct carrier_conf *conf,
     if (norm_blank(conf->username) || conf->password == NULL ||
         conf->password[0] == '\0')
         goto out;
-    item = carrier_url_escape(numbers[0]);
+    item = httpreq_url_escape(numbers[0]);
     path = wm_xmalloc(strlen(item) +
                       sizeof("/services/trackedmail/item//trackingInfo"));
     strcpy(path, "/services/trackedmail/item/");
     strcat(path, item);
     strcat(path, "/trackingInfo");
-    auth = carrier_basic_auth(conf->username, conf->password);
+    auth = httpreq_basic_auth(conf->username, conf->password);
 
     req->method = "GET";
     carrier_req_url(req, conf, BPOST_BASE_URL, path);
-    rc = carrier_req_header(req, "Authorization", auth);
+    rc = httpreq_header(req, "Authorization", auth);
 out:
     free(item);
     free(path);

@@ -135,7 +135,7 @@ static bool cp_abbr_offset(const char *abbr, int *offset)
 
 static int cp_build_request(const struct carrier_conf *conf,
                             const char *const *numbers, size_t n,
-                            struct carrier_req *req)
+                            struct httpreq *req)
 {
     char *pin = NULL, *path = NULL, *auth = NULL;
     const char *lang;
@@ -146,12 +146,12 @@ static int cp_build_request(const struct carrier_conf *conf,
     if (norm_blank(conf->username) || conf->password == NULL ||
         conf->password[0] == '\0')
         goto out;
-    pin = carrier_url_escape(numbers[0]);
+    pin = httpreq_url_escape(numbers[0]);
     path = wm_xmalloc(strlen(pin) + sizeof("/vis/track/pin//detail"));
     strcpy(path, "/vis/track/pin/");
     strcat(path, pin);
     strcat(path, "/detail");
-    auth = carrier_basic_auth(conf->username, conf->password);
+    auth = httpreq_basic_auth(conf->username, conf->password);
     /* Descriptions come back in the Accept-language: en-CA or fr-CA. */
     lang = conf->language != NULL && strncasecmp(conf->language, "fr", 2) == 0
                ? "fr-CA"
@@ -159,11 +159,11 @@ static int cp_build_request(const struct carrier_conf *conf,
 
     req->method = "GET";
     carrier_req_url(req, conf, CP_BASE_URL, path);
-    rc = carrier_req_header(req, "Authorization", auth);
+    rc = httpreq_header(req, "Authorization", auth);
     if (rc == 0)
-        rc = carrier_req_header(req, "Accept", CP_ACCEPT);
+        rc = httpreq_header(req, "Accept", CP_ACCEPT);
     if (rc == 0)
-        rc = carrier_req_header(req, "Accept-language", lang);
+        rc = httpreq_header(req, "Accept-language", lang);
 out:
     free(pin);
     free(path);

@@ -1,7 +1,7 @@
 /*
- * Helpers shared by the carrier adapters: request assembly, URL and Basic
- * auth encoding, OAuth2 client credentials, HTTP status classification and
- * JSON access. Pure functions: no I/O, no clock.
+ * Helpers shared by the carrier adapters: request URLs, OAuth2 client
+ * credentials, HTTP status classification and JSON access. Pure functions: no
+ * I/O, no clock.
  */
 #include "wismo/carrier.h"
 
@@ -14,24 +14,7 @@
 
 #include "wismo/wm.h"
 
-void carrier_req_init(struct carrier_req *req)
-{
-    memset(req, 0, sizeof(*req));
-    req->method = "GET";
-}
-
-void carrier_req_clear(struct carrier_req *req)
-{
-    for (size_t i = 0; i < req->n_headers; i++) {
-        free(req->headers[i].name);
-        free(req->headers[i].value);
-    }
-    free(req->url);
-    free(req->body);
-    carrier_req_init(req);
-}
-
-void carrier_req_url(struct carrier_req *req, const struct carrier_conf *conf,
+void carrier_req_url(struct httpreq *req, const struct carrier_conf *conf,
                      const char *default_base, const char *path)
 {
     const char *base =
@@ -48,92 +31,6 @@ void carrier_req_url(struct carrier_req *req, const struct carrier_conf *conf,
     strcpy(req->url + blen, path);
 }
 
-int carrier_req_header(struct carrier_req *req, const char *name,
-                       const char *value)
-{
-    if (req->n_headers == CARRIER_MAX_HEADERS)
-        return WM_EINVAL;
-    req->headers[req->n_headers].name = wm_xstrdup(name);
-    req->headers[req->n_headers].value = wm_xstrdup(value);
-    req->n_headers++;
-    return 0;
-}
-
-void carrier_req_body(struct carrier_req *req, char *body)
-{
-    free(req->body);
-    req->body = body;
-    req->body_len = body != NULL ? strlen(body) : 0;
-}
-
-const char *carrier_req_find_header(const struct carrier_req *req,
-                                    const char *name)
-{
-    for (size_t i = 0; i < req->n_headers; i++)
-        if (strcasecmp(req->headers[i].name, name) == 0)
-            return req->headers[i].value;
-    return NULL;
-}
-
-char *carrier_url_escape(const char *s)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    size_t n = strlen(s);
-    char *out = wm_xmalloc(3 * n + 1), *o = out;
-
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (isalnum(*p) || *p == '-' || *p == '.' || *p == '_' || *p == '~') {
-            *o++ = (char)*p;
-        } else {
-            *o++ = '%';
-            *o++ = hex[*p >> 4];
-            *o++ = hex[*p & 15];
-        }
-    }
-    *o = '\0';
-    return out;
-}
-
-static char *base64(const unsigned char *in, size_t n)
-{
-    static const char tab[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    char *out = wm_xmalloc((n + 2) / 3 * 4 + 1), *o = out;
-
-    for (size_t i = 0; i < n; i += 3) {
-        unsigned v = (unsigned)in[i] << 16;
-        if (i + 1 < n)
-            v |= (unsigned)in[i + 1] << 8;
-        if (i + 2 < n)
-            v |= in[i + 2];
-        *o++ = tab[v >> 18 & 63];
-        *o++ = tab[v >> 12 & 63];
-        *o++ = i + 1 < n ? tab[v >> 6 & 63] : '=';
-        *o++ = i + 2 < n ? tab[v & 63] : '=';
-    }
-    *o = '\0';
-    return out;
-}
-
-char *carrier_basic_auth(const char *user, const char *pass)
-{
-    size_t ul = strlen(user), pl = strlen(pass);
-    char *plain = wm_xmalloc(ul + pl + 2), *b64, *out;
-
-    memcpy(plain, user, ul);
-    plain[ul] = ':';
-    memcpy(plain + ul + 1, pass, pl + 1);
-    b64 = base64((const unsigned char *)plain, ul + pl + 1);
-    out = wm_xmalloc(strlen(b64) + 7);
-    strcpy(out, "Basic ");
-    strcat(out, b64);
-    free(b64);
-    /* The plain credentials must not linger in freed memory. */
-    memset(plain, 0, ul + pl + 1);
-    free(plain);
-    return out;
-}
-
 void carrier_token_clear(struct carrier_token *tok)
 {
     free(tok->access_token);
@@ -148,8 +45,7 @@ static bool have(const char *s)
 
 int carrier_oauth2_request(const struct carrier_conf *conf,
                            const char *default_base, const char *default_path,
-                           bool in_body, const char *extra,
-                           struct carrier_req *req)
+                           bool in_body, const char *extra, struct httpreq *req)
 {
     char *id = NULL, *secret = NULL, *body = NULL, *auth = NULL;
     size_t len;
@@ -164,8 +60,8 @@ int carrier_oauth2_request(const struct carrier_conf *conf,
     } else {
         carrier_req_url(req, conf, default_base, default_path);
     }
-    id = carrier_url_escape(conf->client_id);
-    secret = carrier_url_escape(conf->client_secret);
+    id = httpreq_url_escape(conf->client_id);
+    secret = httpreq_url_escape(conf->client_secret);
     len = strlen(id) + strlen(secret) + (extra ? strlen(extra) : 0) + 80;
     body = wm_xmalloc(len);
     if (in_body)
@@ -176,14 +72,13 @@ int carrier_oauth2_request(const struct carrier_conf *conf,
     else
         snprintf(body, len, "grant_type=client_credentials%s%s",
                  extra ? "&" : "", extra ? extra : "");
-    carrier_req_body(req, body);
+    httpreq_body(req, body);
     body = NULL;
-    carrier_req_header(req, "Content-Type",
-                       "application/x-www-form-urlencoded");
-    carrier_req_header(req, "Accept", "application/json");
+    httpreq_header(req, "Content-Type", "application/x-www-form-urlencoded");
+    httpreq_header(req, "Accept", "application/json");
     if (!in_body) {
-        auth = carrier_basic_auth(conf->client_id, conf->client_secret);
-        carrier_req_header(req, "Authorization", auth);
+        auth = httpreq_basic_auth(conf->client_id, conf->client_secret);
+        httpreq_header(req, "Authorization", auth);
     }
     rc = 0;
 out:

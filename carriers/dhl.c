@@ -297,7 +297,7 @@ static json_t *dhl_address_of(json_t *obj)
 
 static int dhl_build_request(const struct carrier_conf *conf,
                              const char *const *numbers, size_t n,
-                             struct carrier_req *req)
+                             struct httpreq *req)
 {
     char *num = NULL, *lang = NULL, *path = NULL;
     size_t len;
@@ -306,11 +306,11 @@ static int dhl_build_request(const struct carrier_conf *conf,
     if (n != 1 || numbers == NULL || norm_blank(numbers[0]) ||
         norm_blank(conf->api_key))
         goto out;
-    num = carrier_url_escape(numbers[0]);
+    num = httpreq_url_escape(numbers[0]);
     if (num == NULL)
         goto out;
     if (!norm_blank(conf->language) &&
-        (lang = carrier_url_escape(conf->language)) == NULL)
+        (lang = httpreq_url_escape(conf->language)) == NULL)
         goto out;
     len = strlen(DHL_TRACK_PATH) + strlen(num) +
           (lang != NULL ? strlen("&language=") + strlen(lang) : 0) + 1;
@@ -319,8 +319,8 @@ static int dhl_build_request(const struct carrier_conf *conf,
              lang != NULL ? "&language=" : "", lang != NULL ? lang : "");
     req->method = "GET";
     carrier_req_url(req, conf, DHL_DEFAULT_BASE, path);
-    if (carrier_req_header(req, "DHL-API-Key", conf->api_key) != 0 ||
-        carrier_req_header(req, "Accept", "application/json") != 0)
+    if (httpreq_header(req, "DHL-API-Key", conf->api_key) != 0 ||
+        httpreq_header(req, "Accept", "application/json") != 0)
         goto out;
     rc = 0;
 out:

@@ -131,19 +131,19 @@ static char *dpd_printf(const char *fmt, ...)
     return s;
 }
 
-static int dpd_soap_headers(struct carrier_req *req, const char *action)
+static int dpd_soap_headers(struct httpreq *req, const char *action)
 {
     int rc;
 
-    rc = carrier_req_header(req, "Content-Type", DPD_CONTENT_TYPE);
+    rc = httpreq_header(req, "Content-Type", DPD_CONTENT_TYPE);
     if (rc == 0)
-        rc = carrier_req_header(req, "SOAPAction", action);
+        rc = httpreq_header(req, "SOAPAction", action);
     return rc;
 }
 
 static int dpd_build_request(const struct carrier_conf *conf,
                              const char *const *numbers, size_t n,
-                             struct carrier_req *req)
+                             struct httpreq *req)
 {
     char *id = NULL, *token = NULL, *number = NULL;
     int rc = WM_EINVAL;
@@ -162,7 +162,7 @@ static int dpd_build_request(const struct carrier_conf *conf,
     rc = dpd_soap_headers(req, "\"" DPD_NS_PLC "/getTrackingData\"");
     if (rc != 0)
         goto out;
-    carrier_req_body(
+    httpreq_body(
         req, dpd_printf(
                  "<?xml version=\"1.0\" encoding=\"UTF-8\"?>"
                  "<soapenv:Envelope"
@@ -188,7 +188,7 @@ out:
 }
 
 static int dpd_build_token_request(const struct carrier_conf *conf,
-                                   struct carrier_req *req)
+                                   struct httpreq *req)
 {
     char *id = NULL, *pass = NULL;
     int rc = WM_EINVAL;
@@ -209,7 +209,7 @@ static int dpd_build_token_request(const struct carrier_conf *conf,
     rc = dpd_soap_headers(req, "\"" DPD_NS_LOGIN "/getAuth\"");
     if (rc != 0)
         goto out;
-    carrier_req_body(
+    httpreq_body(
         req, dpd_printf(
                  "<?xml version=\"1.0\" encoding=\"UTF-8\"?>"
                  "<soapenv:Envelope"

@@ -64,7 +64,7 @@ static json_t *fedex_at(json_t *v, size_t i)
 
 static int fedex_build_request(const struct carrier_conf *conf,
                                const char *const *numbers, size_t n,
-                               struct carrier_req *req)
+                               struct httpreq *req)
 {
     json_t *body = NULL, *list = NULL;
     char *text = NULL, *auth = NULL;
@@ -97,17 +97,16 @@ static int fedex_build_request(const struct carrier_conf *conf,
     snprintf(auth, len, "Bearer %s", conf->access_token);
     req->method = "POST";
     carrier_req_url(req, conf, FEDEX_BASE, FEDEX_TRACK_PATH);
-    carrier_req_body(req, text);
+    httpreq_body(req, text);
     text = NULL;
-    if ((rc = carrier_req_header(req, "Authorization", auth)) != 0 ||
-        (rc = carrier_req_header(req, "Content-Type", "application/json")) !=
-            0 ||
-        (rc = carrier_req_header(req, "Accept", "application/json")) != 0 ||
-        (rc = carrier_req_header(req, "X-locale", "en_US")) != 0)
+    if ((rc = httpreq_header(req, "Authorization", auth)) != 0 ||
+        (rc = httpreq_header(req, "Content-Type", "application/json")) != 0 ||
+        (rc = httpreq_header(req, "Accept", "application/json")) != 0 ||
+        (rc = httpreq_header(req, "X-locale", "en_US")) != 0)
         goto out;
     /* FedEx echoes this id back: handy for matching logs, never required. */
     if (rid != NULL &&
-        (rc = carrier_req_header(req, "x-customer-transaction-id", rid)) != 0)
+        (rc = httpreq_header(req, "x-customer-transaction-id", rid)) != 0)
         goto out;
     rc = 0;
 out:
@@ -119,7 +118,7 @@ out:
 }
 
 static int fedex_build_token_request(const struct carrier_conf *conf,
-                                     struct carrier_req *req)
+                                     struct httpreq *req)
 {
     /* FedEx takes client_id (the API key) and secret as form fields. */
     return carrier_oauth2_request(conf, FEDEX_BASE, FEDEX_TOKEN_PATH, true,

@@ -201,7 +201,7 @@ static bool gls_all_digits(const char *const *numbers, size_t n)
 
 static int gls_build_request(const struct carrier_conf *conf,
                              const char *const *numbers, size_t n,
-                             struct carrier_req *req)
+                             struct httpreq *req)
 {
     char *escaped[GLS_BATCH_MAX] = {NULL};
     char *path = NULL, *auth = NULL, *p;
@@ -216,7 +216,7 @@ static int gls_build_request(const struct carrier_conf *conf,
         /* A comma would split one number into two. */
         if (norm_blank(numbers[i]) || strchr(numbers[i], ',') != NULL)
             goto out;
-        if ((escaped[i] = carrier_url_escape(numbers[i])) == NULL)
+        if ((escaped[i] = httpreq_url_escape(numbers[i])) == NULL)
             goto out;
         len += strlen(escaped[i]) + 1;
     }
@@ -233,13 +233,13 @@ static int gls_build_request(const struct carrier_conf *conf,
     auth = wm_xmalloc(auth_len);
     snprintf(auth, auth_len, "Bearer %s", conf->access_token);
     /* Event descriptions follow Accept-Language: EN or DE. */
-    if (carrier_req_header(req, "Authorization", auth) != 0 ||
-        carrier_req_header(req, "Accept", "application/json") != 0 ||
-        carrier_req_header(req, "Accept-Language",
-                           conf->language != NULL &&
-                                   strncasecmp(conf->language, "de", 2) == 0
-                               ? "DE"
-                               : "EN") != 0)
+    if (httpreq_header(req, "Authorization", auth) != 0 ||
+        httpreq_header(req, "Accept", "application/json") != 0 ||
+        httpreq_header(req, "Accept-Language",
+                       conf->language != NULL &&
+                               strncasecmp(conf->language, "de", 2) == 0
+                           ? "DE"
+                           : "EN") != 0)
         goto out;
     rc = 0;
 out:
@@ -251,7 +251,7 @@ out:
 }
 
 static int gls_build_token_request(const struct carrier_conf *conf,
-                                   struct carrier_req *req)
+                                   struct httpreq *req)
 {
     if (norm_blank(conf->client_id) || norm_blank(conf->client_secret))
         return WM_EINVAL;

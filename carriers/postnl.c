@@ -495,7 +495,7 @@ static const char *pnl_language(const char *lang)
 
 static int pnl_build_request(const struct carrier_conf *conf,
                              const char *const *numbers, size_t n,
-                             struct carrier_req *req)
+                             struct httpreq *req)
 {
     char *num = NULL, *path = NULL;
     const char *lang = pnl_language(conf->language);
@@ -505,7 +505,7 @@ static int pnl_build_request(const struct carrier_conf *conf,
     if (n != 1 || numbers == NULL || norm_blank(numbers[0]) ||
         norm_blank(conf->api_key))
         goto out;
-    if ((num = carrier_url_escape(numbers[0])) == NULL)
+    if ((num = httpreq_url_escape(numbers[0])) == NULL)
         goto out;
     len = strlen(PNL_BARCODE_PATH) + strlen(num) + 64;
     path = wm_xmalloc(len);
@@ -513,8 +513,8 @@ static int pnl_build_request(const struct carrier_conf *conf,
              lang != NULL ? "&language=" : "", lang != NULL ? lang : "");
     req->method = "GET";
     carrier_req_url(req, conf, PNL_DEFAULT_BASE, path);
-    if (carrier_req_header(req, "apikey", conf->api_key) != 0 ||
-        carrier_req_header(req, "Accept", "application/json") != 0)
+    if (httpreq_header(req, "apikey", conf->api_key) != 0 ||
+        httpreq_header(req, "Accept", "application/json") != 0)
         goto out;
     rc = 0;
 out:

@@ -92,7 +92,7 @@ static json_t *ups_at(json_t *v, size_t i)
 
 static int ups_build_request(const struct carrier_conf *conf,
                              const char *const *numbers, size_t n,
-                             struct carrier_req *req)
+                             struct httpreq *req)
 {
     char *num = NULL, *path = NULL, *auth = NULL;
     char transid[UPS_TRANSID_MAX + 1];
@@ -113,7 +113,7 @@ static int ups_build_request(const struct carrier_conf *conf,
     else
         snprintf(transid, sizeof(transid), "wismo-%s", numbers[0]);
 
-    num = carrier_url_escape(numbers[0]);
+    num = httpreq_url_escape(numbers[0]);
     len = strlen(UPS_TRACK_PATH) + strlen(num) + strlen(UPS_TRACK_QUERY) + 1;
     path = wm_xmalloc(len);
     snprintf(path, len, "%s%s%s", UPS_TRACK_PATH, num, UPS_TRACK_QUERY);
@@ -123,10 +123,10 @@ static int ups_build_request(const struct carrier_conf *conf,
 
     req->method = "GET";
     carrier_req_url(req, conf, UPS_BASE, path);
-    if ((rc = carrier_req_header(req, "Authorization", auth)) != 0 ||
-        (rc = carrier_req_header(req, "transId", transid)) != 0 ||
-        (rc = carrier_req_header(req, "transactionSrc", "wismo")) != 0 ||
-        (rc = carrier_req_header(req, "Accept", "application/json")) != 0)
+    if ((rc = httpreq_header(req, "Authorization", auth)) != 0 ||
+        (rc = httpreq_header(req, "transId", transid)) != 0 ||
+        (rc = httpreq_header(req, "transactionSrc", "wismo")) != 0 ||
+        (rc = httpreq_header(req, "Accept", "application/json")) != 0)
         goto out;
     rc = 0;
 out:
@@ -137,7 +137,7 @@ out:
 }
 
 static int ups_build_token_request(const struct carrier_conf *conf,
-                                   struct carrier_req *req)
+                                   struct httpreq *req)
 {
     /* UPS wants the client credentials as HTTP Basic, not form fields. */
     return carrier_oauth2_request(conf, UPS_BASE, UPS_TOKEN_PATH, false, NULL,

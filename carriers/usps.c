@@ -74,7 +74,7 @@ static const char *usps_resolve(const struct carrier_resp *resp, bool *seen,
 
 static int usps_build_request(const struct carrier_conf *conf,
                               const char *const *numbers, size_t n,
-                              struct carrier_req *req)
+                              struct httpreq *req)
 {
     char *num = NULL, *path = NULL, *auth = NULL;
     size_t len;
@@ -85,7 +85,7 @@ static int usps_build_request(const struct carrier_conf *conf,
         goto out;
     if (norm_blank(conf->access_token) || !usps_printable(conf->access_token))
         goto out;
-    num = carrier_url_escape(numbers[0]);
+    num = httpreq_url_escape(numbers[0]);
     len = strlen(USPS_TRACK_PATH) + strlen(num) + strlen(USPS_TRACK_QUERY) + 1;
     path = wm_xmalloc(len);
     snprintf(path, len, "%s%s%s", USPS_TRACK_PATH, num, USPS_TRACK_QUERY);
@@ -94,8 +94,8 @@ static int usps_build_request(const struct carrier_conf *conf,
     snprintf(auth, len, "Bearer %s", conf->access_token);
     req->method = "GET";
     carrier_req_url(req, conf, USPS_BASE, path);
-    if ((rc = carrier_req_header(req, "Authorization", auth)) != 0 ||
-        (rc = carrier_req_header(req, "Accept", "application/json")) != 0)
+    if ((rc = httpreq_header(req, "Authorization", auth)) != 0 ||
+        (rc = httpreq_header(req, "Accept", "application/json")) != 0)
         goto out;
     rc = 0;
 out:
@@ -106,7 +106,7 @@ out:
 }
 
 static int usps_build_token_request(const struct carrier_conf *conf,
-                                    struct carrier_req *req)
+                                    struct httpreq *req)
 {
     return carrier_oauth2_request(conf, USPS_BASE, USPS_TOKEN_PATH, true,
                                   "scope=tracking", req);

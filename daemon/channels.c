@@ -54,29 +54,29 @@ void chan_webhook_sign(const char *secret, long long ts, const char *body,
 
 int chan_webhook_request(const char *url, const char *secret, long long ts,
                          const char *idem_key, const char *body,
-                         struct carrier_req *req)
+                         struct httpreq *req)
 {
     char sig[65], hv[80], tsb[24];
 
     if (url == NULL || url[0] == '\0')
         return WM_EINVAL;
-    carrier_req_init(req);
+    httpreq_init(req);
     req->method = "POST";
     req->url = wm_xstrdup(url);
     chan_webhook_sign(secret, ts, body, strlen(body), sig);
     snprintf(hv, sizeof(hv), "v1=%s", sig);
     snprintf(tsb, sizeof(tsb), "%lld", ts);
-    carrier_req_header(req, "Content-Type", "application/json");
-    carrier_req_header(req, "Wismo-Timestamp", tsb);
-    carrier_req_header(req, "Wismo-Signature", hv);
-    carrier_req_header(req, "Wismo-Idempotency-Key", idem_key);
-    carrier_req_body(req, wm_xstrdup(body));
+    httpreq_header(req, "Content-Type", "application/json");
+    httpreq_header(req, "Wismo-Timestamp", tsb);
+    httpreq_header(req, "Wismo-Signature", hv);
+    httpreq_header(req, "Wismo-Idempotency-Key", idem_key);
+    httpreq_body(req, wm_xstrdup(body));
     return 0;
 }
 
 static char *form_escape(const char *s)
 {
-    char *e = carrier_url_escape(s);
+    char *e = httpreq_url_escape(s);
 
     return e != NULL ? e : wm_xstrdup("");
 }
@@ -84,7 +84,7 @@ static char *form_escape(const char *s)
 int chan_sms_request(const char *provider, const char *base_url,
                      const char *account, const char *token, const char *from,
                      const char *to, const char *text, const char *idem_key,
-                     struct carrier_req *req)
+                     struct httpreq *req)
 {
     char *url = NULL, *body = NULL;
     size_t ul;
@@ -95,7 +95,7 @@ int chan_sms_request(const char *provider, const char *base_url,
     ul = strlen(base_url);
     while (ul > 0 && base_url[ul - 1] == '/')
         ul--;
-    carrier_req_init(req);
+    httpreq_init(req);
     req->method = "POST";
     if (strcmp(provider, "twilio") == 0) {
         char *acc, *a, *b, *c, *auth;
@@ -118,11 +118,11 @@ int chan_sms_request(const char *provider, const char *base_url,
         free(a);
         free(b);
         free(c);
-        auth = carrier_basic_auth(account, token);
-        carrier_req_header(req, "Authorization", auth);
+        auth = httpreq_basic_auth(account, token);
+        httpreq_header(req, "Authorization", auth);
         free(auth);
-        carrier_req_header(req, "Content-Type",
-                           "application/x-www-form-urlencoded");
+        httpreq_header(req, "Content-Type",
+                       "application/x-www-form-urlencoded");
     } else if (strcmp(provider, "messagebird") == 0) {
         json_t *o = json_pack("{s:s, s:[s], s:s}", "originator", from,
                               "recipients", to, "body", text);
@@ -135,14 +135,14 @@ int chan_sms_request(const char *provider, const char *base_url,
         url = wm_xmalloc(ul + 16);
         snprintf(url, ul + 16, "%.*s/messages", (int)ul, base_url);
         snprintf(auth, sizeof(auth), "AccessKey %s", token);
-        carrier_req_header(req, "Authorization", auth);
-        carrier_req_header(req, "Content-Type", "application/json");
+        httpreq_header(req, "Authorization", auth);
+        httpreq_header(req, "Content-Type", "application/json");
     } else {
         return WM_EINVAL;
     }
     req->url = url;
-    carrier_req_header(req, "Idempotency-Key", idem_key);
-    carrier_req_body(req, body);
+    httpreq_header(req, "Idempotency-Key", idem_key);
+    httpreq_body(req, body);
     return 0;
 }
 

@@ -286,15 +286,15 @@ static bool method_ok(const char *m)
 
 /* Builds the header list: "Name: value", or "Name;" for an empty value
  * (curl's way to send one), plus "Expect:" to skip 100-continue rounds. */
-static int xfer_headers(struct fetch_xfer *x, const struct carrier_req *req)
+static int xfer_headers(struct fetch_xfer *x, const struct httpreq *req)
 {
     bool expect = false;
     size_t i;
 
-    if (req->n_headers > CARRIER_MAX_HEADERS)
+    if (req->n_headers > HTTPREQ_MAX_HEADERS)
         return WM_EINVAL;
     for (i = 0; i < req->n_headers; i++) {
-        const struct carrier_header *h = &req->headers[i];
+        const struct httpreq_header *h = &req->headers[i];
         struct curl_slist *l;
         size_t nl, vl;
         char *line;
@@ -339,7 +339,7 @@ static int xfer_headers(struct fetch_xfer *x, const struct carrier_req *req)
 
 /* Sets every option of one request on x's (fresh or reset) easy handle. */
 static int xfer_setup(struct fetch_engine *fe, struct fetch_xfer *x,
-                      const struct carrier_req *req)
+                      const struct httpreq *req)
 {
     const char *method = req->method != NULL ? req->method : "GET";
     CURL *e = x->easy;
@@ -671,7 +671,7 @@ void fetch_engine_free(struct fetch_engine *fe)
     uv_close((uv_handle_t *)&fe->timer, fetch_engine_closed);
 }
 
-int fetch_submit(struct fetch_engine *fe, const struct carrier_req *req,
+int fetch_submit(struct fetch_engine *fe, const struct httpreq *req,
                  fetch_done_cb *cb, void *arg)
 {
     struct fetch_xfer *x;

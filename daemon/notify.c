@@ -648,7 +648,7 @@ static void tracking_url(const char *carrier, const char *number, char *buf,
         return;
     fmt = c->tracking_url;
     p = strstr(fmt, "%s");
-    esc = carrier_url_escape(number);
+    esc = httpreq_url_escape(number);
     if (p != NULL && esc != NULL)
         snprintf(buf, size, "%.*s%s%s", (int)(p - fmt), fmt, esc, p + 2);
     free(esc);
@@ -1039,7 +1039,7 @@ static void send_msg(struct notify *n, const char *entry, const char *msg)
     struct nsend *s;
     json_t *ctx = NULL, *vars = NULL;
     const char *ch, *key, *to;
-    struct carrier_req req;
+    struct httpreq req;
     char *text = NULL, *subject = NULL;
     int rv;
 
@@ -1070,7 +1070,7 @@ static void send_msg(struct notify *n, const char *entry, const char *msg)
     if (ctx == NULL)
         ctx = json_object();
     vars = render_vars(n, ctx);
-    carrier_req_init(&req);
+    httpreq_init(&req);
     if (s->channel == NOTIFY_WEBHOOK) {
         json_t *b;
         char *body;
@@ -1149,7 +1149,7 @@ static void send_msg(struct notify *n, const char *entry, const char *msg)
     if (fetch_submit(n->fe, &req, on_http_done, s) != 0)
         finish(s, CHAN_RETRY, "submit_failed");
 out:
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
     free(text);
     free(subject);
     json_decref(vars);

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "wismo/carrier.h"
 #include "wismo/log.h"
 #include "wismo/norm.h"
 #include "wismo/wm.h"
@@ -620,17 +621,17 @@ static void on_token(void *arg, const struct fetch_result *res)
 
 static bool start_token(struct poller *p, struct cstate *cs)
 {
-    struct carrier_req req;
+    struct httpreq req;
     struct carrier_conf conf;
     struct batch *b;
     char reqid[40];
 
     if (cs->token_fetching)
         return true;
-    carrier_req_init(&req);
+    httpreq_init(&req);
     fill_conf(cs, &conf, reqid, sizeof(reqid));
     if (cs->c->build_token_request(&conf, &req) != 0) {
-        carrier_req_clear(&req);
+        httpreq_clear(&req);
         return false;
     }
     req.timeout_ms = (long)cs->cc->timeout_ms;
@@ -640,13 +641,13 @@ static bool start_token(struct poller *p, struct cstate *cs)
     b->token = true;
     if (fetch_submit(p->fe, &req, on_token, b) != 0) {
         free(b);
-        carrier_req_clear(&req);
+        httpreq_clear(&req);
         return false;
     }
     batch_link(p, b);
     cs->token_fetching = true;
     p->stats.token_fetches++;
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
     return true;
 }
 
@@ -683,7 +684,7 @@ static void dispatch(struct poller *p, struct cstate *cs)
     int64_t now = wall_ms();
 
     while (cs->queued > 0 && !p->stopping) {
-        struct carrier_req req;
+        struct httpreq req;
         struct carrier_conf conf;
         const char *numbers[64];
         struct batch *b;
@@ -742,13 +743,13 @@ static void dispatch(struct poller *p, struct cstate *cs)
         if (cs->head == NULL)
             cs->tail = NULL;
         b->n = n;
-        carrier_req_init(&req);
+        httpreq_init(&req);
         fill_conf(cs, &conf, reqid, sizeof(reqid));
         rc = cs->c->build_request(&conf, numbers, n, &req);
         req.timeout_ms = (long)cs->cc->timeout_ms;
         if (rc == 0)
             rc = fetch_submit(p->fe, &req, on_fetched, b);
-        carrier_req_clear(&req);
+        httpreq_clear(&req);
         if (rc != 0) {
             log_error("msg=\"cannot build or send the request\" carrier=%s "
                       "error=\"%s\"",

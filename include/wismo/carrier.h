@@ -17,6 +17,7 @@
 
 #include <jansson.h>
 
+#include "wismo/httpreq.h"
 #include "wismo/model.h"
 
 /* Everything an adapter needs to build a request. All borrowed. */
@@ -31,24 +32,6 @@ struct carrier_conf {
     const char *access_token; /* the current token where auth needs one */
     const char *request_id;   /* unique per request (UPS transId) or NULL */
     const char *language;     /* preferred language ("en"), or NULL */
-};
-
-#define CARRIER_MAX_HEADERS 8
-
-struct carrier_header {
-    char *name;  /* owned */
-    char *value; /* owned */
-};
-
-/* An HTTP request to make. */
-struct carrier_req {
-    const char *method; /* static: "GET" or "POST" */
-    char *url;          /* owned */
-    struct carrier_header headers[CARRIER_MAX_HEADERS];
-    size_t n_headers;
-    char *body; /* owned, or NULL */
-    size_t body_len;
-    long timeout_ms; /* whole request; 0: the HTTP engine's default */
 };
 
 /* An HTTP response to parse. All borrowed. */
@@ -91,10 +74,10 @@ struct carrier {
      * 0 or WM_EINVAL (missing credential, bad number). */
     int (*build_request)(const struct carrier_conf *conf,
                          const char *const *numbers, size_t n,
-                         struct carrier_req *req);
+                         struct httpreq *req);
     /* Builds the token or login request; NULL without CARRIER_CAP_TOKEN. */
     int (*build_token_request)(const struct carrier_conf *conf,
-                               struct carrier_req *req);
+                               struct httpreq *req);
     /* Parses the token answer: 0, WM_EPROTO or WM_EINVAL (refused:
      * bad credentials). NULL without CARRIER_CAP_TOKEN. */
     int (*parse_token)(const struct carrier_resp *resp,
@@ -118,24 +101,9 @@ const struct carrier *carrier_find(const char *name);
 
 /* --- helpers for adapters and their callers (carriers/carrier.c) --- */
 
-void carrier_req_init(struct carrier_req *req);
-void carrier_req_clear(struct carrier_req *req);
 /* Sets the URL to base (conf->base_url or the default) + path. */
-void carrier_req_url(struct carrier_req *req, const struct carrier_conf *conf,
+void carrier_req_url(struct httpreq *req, const struct carrier_conf *conf,
                      const char *default_base, const char *path);
-/* Adds a header (copied). WM_EINVAL when the table is full. */
-int carrier_req_header(struct carrier_req *req, const char *name,
-                       const char *value);
-/* Takes ownership of body (NUL-terminated). */
-void carrier_req_body(struct carrier_req *req, char *body);
-/* The value of header name (case-insensitive), or NULL. */
-const char *carrier_req_find_header(const struct carrier_req *req,
-                                    const char *name);
-
-/* Percent-encodes s for a URL path segment or query value (new string). */
-char *carrier_url_escape(const char *s);
-/* "Basic " + base64(user ":" pass) (new string). */
-char *carrier_basic_auth(const char *user, const char *pass);
 
 void carrier_token_clear(struct carrier_token *tok);
 
@@ -145,7 +113,7 @@ void carrier_token_clear(struct carrier_token *tok);
 int carrier_oauth2_request(const struct carrier_conf *conf,
                            const char *default_base, const char *default_path,
                            bool in_body, const char *extra,
-                           struct carrier_req *req);
+                           struct httpreq *req);
 /* Parses {"access_token":…, "expires_in":…} (expires_in number or string). */
 int carrier_oauth2_parse(const struct carrier_resp *resp,
                          struct carrier_token *tok);

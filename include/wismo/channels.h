@@ -1,6 +1,6 @@
 /*
  * Notification channels: how one rendered message becomes a request.
- * Webhook and SMS build an HTTP request (struct carrier_req) for the fetch
+ * Webhook and SMS build an HTTP request (struct httpreq) for the fetch
  * engine and classify its answer; e-mail goes over SMTP with libcurl's
  * easy interface on libuv's thread pool (the fetch engine only speaks
  * HTTP), so the loop never blocks on a mail server.
@@ -14,7 +14,7 @@
 
 #include <uv.h>
 
-#include "wismo/carrier.h"
+#include "wismo/httpreq.h"
 
 /* The outcome of one send attempt. */
 enum chan_verdict {
@@ -33,14 +33,14 @@ void chan_webhook_sign(const char *secret, long long ts, const char *body,
 /* A signed webhook POST of body (copied) to url. 0 or WM_EINVAL. */
 int chan_webhook_request(const char *url, const char *secret, long long ts,
                          const char *idem_key, const char *body,
-                         struct carrier_req *req);
+                         struct httpreq *req);
 
 /* An SMS request for provider "twilio" or "messagebird". 0, or WM_EINVAL
  * (unknown provider, missing setting, invalid number). */
 int chan_sms_request(const char *provider, const char *base_url,
                      const char *account, const char *token, const char *from,
                      const char *to, const char *text, const char *idem_key,
-                     struct carrier_req *req);
+                     struct httpreq *req);
 
 /* Maps an HTTP answer (status 0: transport error) to a verdict. */
 enum chan_verdict chan_http_verdict(int error, long http_status);

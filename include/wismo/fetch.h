@@ -11,7 +11,7 @@
 
 #include <uv.h>
 
-#include "wismo/carrier.h"
+#include "wismo/httpreq.h"
 
 struct fetch_engine;
 
@@ -55,7 +55,7 @@ void fetch_engine_free(struct fetch_engine *fe);
  * line), WM_ECANCELED (the engine is being freed); on error cb is never
  * called. Only http:// and https:// URLs are fetched; redirects are
  * returned as they are, never followed. */
-int fetch_submit(struct fetch_engine *fe, const struct carrier_req *req,
+int fetch_submit(struct fetch_engine *fe, const struct httpreq *req,
                  fetch_done_cb *cb, void *arg);
 
 /* Transfers in flight. */

@@ -43,7 +43,7 @@
 
 struct bench {
     struct fetch_engine *fe; /* owned; freed by the last callback */
-    struct carrier_req req;
+    struct httpreq req;
     double seconds;    /* measured run length, s */
     long max;          /* measured requests at most */
     long done;         /* measured requests finished */
@@ -171,10 +171,10 @@ int main(int argc, char **argv)
         curl_global_cleanup();
         return 1;
     }
-    carrier_req_init(&b.req);
+    httpreq_init(&b.req);
     b.req.method = "GET";
     b.req.url = wm_xstrdup(argv[2]);
-    if (!keepalive && carrier_req_header(&b.req, "Connection", "close") != 0)
+    if (!keepalive && httpreq_header(&b.req, "Connection", "close") != 0)
         abort(); /* the table is empty: our bug */
 
     b.fe = fetch_engine_new(&loop, &opts);
@@ -207,7 +207,7 @@ int main(int argc, char **argv)
         rc = WM_EIO;
     }
 out:
-    carrier_req_clear(&b.req);
+    httpreq_clear(&b.req);
     if (uv_loop_close(&loop) != 0) {
         fprintf(stderr, "bench_tls: handles left open on the loop\n");
         rc = rc != 0 ? rc : WM_EIO;

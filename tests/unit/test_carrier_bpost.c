@@ -140,30 +140,30 @@ static void test_build_request(void **state_)
                                   .password = "p"};
     const char *numbers[] = {NUM};
     const char *odd[] = {"3232 9994/56?7"};
-    struct carrier_req req;
+    struct httpreq req;
 
     (void)state_;
     assert_int_equal(bpost()->batch_max, 1);
     assert_false(bpost()->caps & CARRIER_CAP_TOKEN);
-    carrier_req_init(&req);
+    httpreq_init(&req);
     assert_int_equal(bpost()->build_request(&conf, numbers, 1, &req), 0);
     assert_string_equal(req.method, "GET");
     assert_string_equal(req.url,
                         "https://api.parcel.bpost.cloud/services/trackedmail/"
                         "item/" NUM "/trackingInfo");
-    assert_string_equal(carrier_req_find_header(&req, "authorization"),
+    assert_string_equal(httpreq_find_header(&req, "authorization"),
                         "Basic MTA3NDIzOk15UGFzc1BocmFzZQ==");
     assert_null(req.body);
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
 
     assert_int_equal(bpost()->build_request(&old, odd, 1, &req), 0);
     assert_string_equal(req.url, "https://api.bpost.be/services/trackedmail/"
                                  "item/3232%209994%2F56%3F7/trackingInfo");
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
     assert_int_equal(bpost()->build_request(&prefix, numbers, 1, &req), 0);
     assert_string_equal(req.url, "http://127.0.0.1:7000/fake/bp/services/"
                                  "trackedmail/item/" NUM "/trackingInfo");
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
 }
 
 static void test_build_request_missing(void **state_)
@@ -173,20 +173,20 @@ static void test_build_request_missing(void **state_)
     struct carrier_conf ok = {.username = "u", .password = "p"};
     const char *numbers[] = {NUM, NUM};
     const char *empty[] = {""};
-    struct carrier_req req;
+    struct httpreq req;
 
     (void)state_;
-    carrier_req_init(&req);
+    httpreq_init(&req);
     assert_int_equal(bpost()->build_request(&no_user, numbers, 1, &req),
                      WM_EINVAL);
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
     assert_int_equal(bpost()->build_request(&no_pass, numbers, 1, &req),
                      WM_EINVAL);
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
     assert_int_equal(bpost()->build_request(&ok, numbers, 2, &req), WM_EINVAL);
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
     assert_int_equal(bpost()->build_request(&ok, empty, 1, &req), WM_EINVAL);
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
 }
 
 /* --- classification ------------------------------------------------------ */

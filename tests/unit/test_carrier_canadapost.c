@@ -143,39 +143,36 @@ static void test_build_request(void **state)
                                   .language = "en"};
     const char *numbers[] = {NUM};
     const char *odd[] = {"70 23/21?0#4&"};
-    struct carrier_req req;
+    struct httpreq req;
 
     (void)state;
     assert_int_equal(cp()->batch_max, 1);
     assert_false(cp()->caps & CARRIER_CAP_TOKEN);
-    carrier_req_init(&req);
+    httpreq_init(&req);
     assert_int_equal(cp()->build_request(&conf, numbers, 1, &req), 0);
     assert_string_equal(req.method, "GET");
     assert_string_equal(req.url, "https://soa-gw.canadapost.ca/vis/track/pin/"
                                  "7023210045678912/detail");
-    assert_string_equal(carrier_req_find_header(&req, "Authorization"),
+    assert_string_equal(httpreq_find_header(&req, "Authorization"),
                         "Basic NmU5M2Q1Mzk2ODg4MTcxNDowYmZhOWZjYjk4NTNkMWY1"
                         "MWVlNTdh");
-    assert_string_equal(carrier_req_find_header(&req, "Accept"),
+    assert_string_equal(httpreq_find_header(&req, "Accept"),
                         "application/vnd.cpc.track-v2+xml");
-    assert_string_equal(carrier_req_find_header(&req, "Accept-Language"),
-                        "en-CA");
+    assert_string_equal(httpreq_find_header(&req, "Accept-Language"), "en-CA");
     assert_null(req.body);
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
 
     assert_int_equal(cp()->build_request(&fr, odd, 1, &req), 0);
     assert_string_equal(req.url, "https://ct.soa-gw.canadapost.ca/vis/track/"
                                  "pin/70%2023%2F21%3F0%234%26/detail");
-    assert_string_equal(carrier_req_find_header(&req, "Accept-language"),
-                        "fr-CA");
-    carrier_req_clear(&req);
+    assert_string_equal(httpreq_find_header(&req, "Accept-language"), "fr-CA");
+    httpreq_clear(&req);
 
     assert_int_equal(cp()->build_request(&prefix, numbers, 1, &req), 0);
     assert_string_equal(req.url, "http://127.0.0.1:9000/cp/v2/vis/track/pin/"
                                  "7023210045678912/detail");
-    assert_string_equal(carrier_req_find_header(&req, "Accept-language"),
-                        "en-CA");
-    carrier_req_clear(&req);
+    assert_string_equal(httpreq_find_header(&req, "Accept-language"), "en-CA");
+    httpreq_clear(&req);
 }
 
 static void test_build_request_missing(void **state)
@@ -186,23 +183,23 @@ static void test_build_request_missing(void **state)
     struct carrier_conf ok = {.username = "u", .password = "p"};
     const char *numbers[] = {NUM, NUM};
     const char *blank[] = {"  "};
-    struct carrier_req req;
+    struct httpreq req;
 
     (void)state;
-    carrier_req_init(&req);
+    httpreq_init(&req);
     assert_int_equal(cp()->build_request(&no_user, numbers, 1, &req),
                      WM_EINVAL);
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
     assert_int_equal(cp()->build_request(&no_pass, numbers, 1, &req),
                      WM_EINVAL);
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
     assert_int_equal(cp()->build_request(&empty_pass, numbers, 1, &req),
                      WM_EINVAL);
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
     assert_int_equal(cp()->build_request(&ok, numbers, 2, &req), WM_EINVAL);
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
     assert_int_equal(cp()->build_request(&ok, blank, 1, &req), WM_EINVAL);
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
 }
 
 /* --- classification ------------------------------------------------------ */

@@ -111,20 +111,20 @@ static void test_request_default(void **state)
 {
     struct carrier_conf conf = {.api_key = "k3y"};
     const char *nums[] = {"00340434163456789012"};
-    struct carrier_req req;
+    struct httpreq req;
 
     (void)state;
-    carrier_req_init(&req);
+    httpreq_init(&req);
     assert_int_equal(dhl()->build_request(&conf, nums, 1, &req), 0);
     assert_string_equal(req.method, "GET");
     assert_string_equal(req.url, "https://api-eu.dhl.com/track/shipments"
                                  "?trackingNumber=00340434163456789012");
-    assert_string_equal(carrier_req_find_header(&req, "DHL-API-Key"), "k3y");
-    assert_string_equal(carrier_req_find_header(&req, "Accept"),
+    assert_string_equal(httpreq_find_header(&req, "DHL-API-Key"), "k3y");
+    assert_string_equal(httpreq_find_header(&req, "Accept"),
                         "application/json");
-    assert_null(carrier_req_find_header(&req, "Authorization"));
+    assert_null(httpreq_find_header(&req, "Authorization"));
     assert_null(req.body);
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
 }
 
 static void test_request_escape_prefix_language(void **state)
@@ -133,16 +133,16 @@ static void test_request_escape_prefix_language(void **state)
                                 .base_url = "http://127.0.0.1:8099/fake/dhl",
                                 .language = "de"};
     const char *nums[] = {"ORDER 2026/88&x=1"};
-    struct carrier_req req;
+    struct httpreq req;
 
     (void)state;
-    carrier_req_init(&req);
+    httpreq_init(&req);
     assert_int_equal(dhl()->build_request(&conf, nums, 1, &req), 0);
     assert_string_equal(req.url,
                         "http://127.0.0.1:8099/fake/dhl/track/shipments"
                         "?trackingNumber=ORDER%202026%2F88%26x%3D1"
                         "&language=de");
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
 }
 
 static void test_request_refused(void **state)
@@ -151,21 +151,21 @@ static void test_request_refused(void **state)
                         blank = {.api_key = "  "};
     const char *nums[] = {"4827159630", "7360192846"};
     const char *empty[] = {""};
-    struct carrier_req req;
+    struct httpreq req;
 
     (void)state;
-    carrier_req_init(&req);
+    httpreq_init(&req);
     assert_int_equal(dhl()->build_request(&nokey, nums, 1, &req), WM_EINVAL);
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
     assert_int_equal(dhl()->build_request(&blank, nums, 1, &req), WM_EINVAL);
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
     /* One number per call: DHL has no documented batch. */
     assert_int_equal(dhl()->build_request(&conf, nums, 2, &req), WM_EINVAL);
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
     assert_int_equal(dhl()->build_request(&conf, nums, 0, &req), WM_EINVAL);
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
     assert_int_equal(dhl()->build_request(&conf, empty, 1, &req), WM_EINVAL);
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
 }
 
 /* --- errors ------------------------------------------------------------- */

@@ -149,7 +149,7 @@ static void test_build_request(void **state)
     struct carrier_conf conf = {.username = "delis&1",
                                 .access_token = "tok<en>"};
     const char *numbers[] = {"0521<2345>&'\""};
-    struct carrier_req req;
+    struct httpreq req;
     xmlDoc *doc = NULL;
     xmlNode *hdr, *body;
     char *v;
@@ -157,14 +157,14 @@ static void test_build_request(void **state)
     (void)state;
     assert_int_equal(dpd()->batch_max, 1);
     assert_true(dpd()->caps & CARRIER_CAP_TOKEN);
-    carrier_req_init(&req);
+    httpreq_init(&req);
     assert_int_equal(dpd()->build_request(&conf, numbers, 1, &req), 0);
     assert_string_equal(req.method, "POST");
     assert_string_equal(req.url, "https://wsshipper.dpd.nl/soap/services/"
                                  "ParcelLifeCycleService/V2_0");
-    assert_string_equal(carrier_req_find_header(&req, "content-type"),
+    assert_string_equal(httpreq_find_header(&req, "content-type"),
                         "text/xml; charset=utf-8");
-    assert_string_equal(carrier_req_find_header(&req, "SOAPAction"),
+    assert_string_equal(httpreq_find_header(&req, "SOAPAction"),
                         "\"http://dpd.com/common/service/types/"
                         "ParcelLifeCycleService/2.0/getTrackingData\"");
     assert_non_null(req.body);
@@ -188,7 +188,7 @@ static void test_build_request(void **state)
     assert_string_equal(v, "0521<2345>&'\"");
     free(v);
     xmlFreeDoc(doc);
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
 }
 
 static void test_build_request_base_url(void **state)
@@ -197,14 +197,14 @@ static void test_build_request_base_url(void **state)
                                 .username = "d",
                                 .access_token = "t"};
     const char *numbers[] = {NUM};
-    struct carrier_req req;
+    struct httpreq req;
 
     (void)state;
-    carrier_req_init(&req);
+    httpreq_init(&req);
     assert_int_equal(dpd()->build_request(&conf, numbers, 1, &req), 0);
     assert_string_equal(req.url, "http://127.0.0.1:8081/dpd/be/soap/services/"
                                  "ParcelLifeCycleService/V2_0");
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
 }
 
 static void test_build_request_missing(void **state)
@@ -215,23 +215,23 @@ static void test_build_request_missing(void **state)
     struct carrier_conf ok = {.username = "d", .access_token = "t"};
     const char *numbers[] = {NUM, NUM};
     const char *empty[] = {""};
-    struct carrier_req req;
+    struct httpreq req;
 
     (void)state;
-    carrier_req_init(&req);
+    httpreq_init(&req);
     assert_int_equal(dpd()->build_request(&no_user, numbers, 1, &req),
                      WM_EINVAL);
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
     assert_int_equal(dpd()->build_request(&no_token, numbers, 1, &req),
                      WM_EINVAL);
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
     assert_int_equal(dpd()->build_request(&blank, numbers, 1, &req), WM_EINVAL);
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
     /* No batch: one parcel per call. */
     assert_int_equal(dpd()->build_request(&ok, numbers, 2, &req), WM_EINVAL);
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
     assert_int_equal(dpd()->build_request(&ok, empty, 1, &req), WM_EINVAL);
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
 }
 
 /* --- token --------------------------------------------------------------- */
@@ -245,21 +245,21 @@ static void test_build_token_request(void **state)
                                 .password = "p"};
     struct carrier_conf no_pass = {.username = "u"};
     struct carrier_conf no_user = {.password = "p"};
-    struct carrier_req req;
+    struct httpreq req;
     xmlDoc *doc = NULL;
     xmlNode *auth;
     char *v;
 
     (void)state;
-    carrier_req_init(&req);
+    httpreq_init(&req);
     assert_int_equal(dpd()->build_token_request(&conf, &req), 0);
     assert_string_equal(req.method, "POST");
     assert_string_equal(req.url,
                         "https://wsshipper.dpd.nl/soap/services/LoginService/"
                         "V2_0");
-    assert_string_equal(carrier_req_find_header(&req, "Content-Type"),
+    assert_string_equal(httpreq_find_header(&req, "Content-Type"),
                         "text/xml; charset=utf-8");
-    assert_string_equal(carrier_req_find_header(&req, "SOAPAction"),
+    assert_string_equal(httpreq_find_header(&req, "SOAPAction"),
                         "\"http://dpd.com/common/service/types/LoginService/"
                         "2.0/getAuth\"");
     assert_int_equal(cxml_parse(req.body, req.body_len, &doc), 0);
@@ -275,15 +275,15 @@ static void test_build_token_request(void **state)
     assert_string_equal(v, "en_EN");
     free(v);
     xmlFreeDoc(doc);
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
 
     assert_int_equal(dpd()->build_token_request(&over, &req), 0);
     assert_string_equal(req.url, "http://login.test/auth");
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
     assert_int_equal(dpd()->build_token_request(&no_pass, &req), WM_EINVAL);
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
     assert_int_equal(dpd()->build_token_request(&no_user, &req), WM_EINVAL);
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
 }
 
 static int token(const char *body, long status, struct carrier_token *tok)

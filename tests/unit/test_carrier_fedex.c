@@ -129,27 +129,27 @@ static void test_request_default(void **state)
 {
     struct carrier_conf conf = {.access_token = "t0k"};
     const char *nums[] = {"774829163052", "781205839467"};
-    struct carrier_req req;
+    struct httpreq req;
 
     (void)state;
-    carrier_req_init(&req);
+    httpreq_init(&req);
     assert_int_equal(fedex()->build_request(&conf, nums, 2, &req), 0);
     assert_string_equal(req.method, "POST");
     assert_string_equal(req.url,
                         "https://apis.fedex.com/track/v1/trackingnumbers");
-    assert_string_equal(carrier_req_find_header(&req, "Authorization"),
+    assert_string_equal(httpreq_find_header(&req, "Authorization"),
                         "Bearer t0k");
-    assert_string_equal(carrier_req_find_header(&req, "Content-Type"),
+    assert_string_equal(httpreq_find_header(&req, "Content-Type"),
                         "application/json");
-    assert_string_equal(carrier_req_find_header(&req, "X-locale"), "en_US");
-    assert_null(carrier_req_find_header(&req, "x-customer-transaction-id"));
+    assert_string_equal(httpreq_find_header(&req, "X-locale"), "en_US");
+    assert_null(httpreq_find_header(&req, "x-customer-transaction-id"));
     assert_string_equal(req.body,
                         "{\"includeDetailedScans\":true,\"trackingInfo\":["
                         "{\"trackingNumberInfo\":{\"trackingNumber\":"
                         "\"774829163052\"}},{\"trackingNumberInfo\":{"
                         "\"trackingNumber\":\"781205839467\"}}]}");
     assert_int_equal(req.body_len, strlen(req.body));
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
 }
 
 static void test_request_batch_prefix_id(void **state)
@@ -159,7 +159,7 @@ static void test_request_batch_prefix_id(void **state)
                                 .base_url = "http://127.0.0.1:8099/fake/fx"};
     const char *nums[31];
     char store[31][16];
-    struct carrier_req req;
+    struct httpreq req;
     json_t *body, *list;
 
     (void)state;
@@ -168,13 +168,12 @@ static void test_request_batch_prefix_id(void **state)
         nums[i] = store[i];
     }
     nums[3] = "77 \"q\"\\/x"; /* JSON-escaped in the body */
-    carrier_req_init(&req);
+    httpreq_init(&req);
     assert_int_equal(fedex()->build_request(&conf, nums, 30, &req), 0);
     assert_string_equal(req.url, "http://127.0.0.1:8099/fake/fx/track/v1/"
                                  "trackingnumbers");
-    assert_string_equal(
-        carrier_req_find_header(&req, "x-customer-transaction-id"),
-        "wismo-poll-0001");
+    assert_string_equal(httpreq_find_header(&req, "x-customer-transaction-id"),
+                        "wismo-poll-0001");
     body = json_loads(req.body, 0, NULL);
     assert_non_null(body);
     assert_true(json_is_true(json_object_get(body, "includeDetailedScans")));
@@ -187,10 +186,10 @@ static void test_request_batch_prefix_id(void **state)
                 "trackingNumber")),
             nums[i]);
     json_decref(body);
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
     /* 31 is one too many. */
     assert_int_equal(fedex()->build_request(&conf, nums, 31, &req), WM_EINVAL);
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
 }
 
 static void test_request_refused(void **state)
@@ -201,24 +200,24 @@ static void test_request_refused(void **state)
                         badid = {.access_token = "t", .request_id = "a\rb"};
     const char *nums[] = {"774829163052", ""};
     const char *bad[] = {"77482\xc3\xa9"};
-    struct carrier_req req;
+    struct httpreq req;
 
     (void)state;
-    carrier_req_init(&req);
+    httpreq_init(&req);
     assert_int_equal(fedex()->build_request(&none, nums, 1, &req), WM_EINVAL);
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
     assert_int_equal(fedex()->build_request(&blank, nums, 1, &req), WM_EINVAL);
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
     assert_int_equal(fedex()->build_request(&crlf, nums, 1, &req), WM_EINVAL);
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
     assert_int_equal(fedex()->build_request(&badid, nums, 1, &req), WM_EINVAL);
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
     assert_int_equal(fedex()->build_request(&conf, nums, 0, &req), WM_EINVAL);
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
     assert_int_equal(fedex()->build_request(&conf, nums, 2, &req), WM_EINVAL);
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
     assert_int_equal(fedex()->build_request(&conf, bad, 1, &req), WM_EINVAL);
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
 }
 
 /* --- token -------------------------------------------------------------- */
@@ -232,25 +231,25 @@ static void test_token_request(void **state)
                                    .base_url =
                                        "https://apis-sandbox.fedex.com"};
     struct carrier_conf noid = {.client_secret = "s"};
-    struct carrier_req req;
+    struct httpreq req;
 
     (void)state;
-    carrier_req_init(&req);
+    httpreq_init(&req);
     assert_int_equal(fedex()->build_token_request(&conf, &req), 0);
     assert_string_equal(req.method, "POST");
     assert_string_equal(req.url, "https://apis.fedex.com/oauth/token");
     /* Credentials as form fields, escaped; no Basic header. */
     assert_string_equal(req.body, "grant_type=client_credentials&client_id="
                                   "l7xx%26key&client_secret=s%3D3");
-    assert_null(carrier_req_find_header(&req, "Authorization"));
-    assert_string_equal(carrier_req_find_header(&req, "Content-Type"),
+    assert_null(httpreq_find_header(&req, "Authorization"));
+    assert_string_equal(httpreq_find_header(&req, "Content-Type"),
                         "application/x-www-form-urlencoded");
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
     assert_int_equal(fedex()->build_token_request(&sandbox, &req), 0);
     assert_string_equal(req.url, "https://apis-sandbox.fedex.com/oauth/token");
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
     assert_int_equal(fedex()->build_token_request(&noid, &req), WM_EINVAL);
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
 }
 
 static int token(const char *body, long status, struct carrier_token *tok)

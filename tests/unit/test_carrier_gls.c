@@ -113,22 +113,22 @@ static void test_request_trackids(void **state)
 {
     struct carrier_conf conf = {.access_token = "tok-123"};
     const char *nums[] = {"62341179028"};
-    struct carrier_req req;
+    struct httpreq req;
 
     (void)state;
-    carrier_req_init(&req);
+    httpreq_init(&req);
     assert_int_equal(gls()->build_request(&conf, nums, 1, &req), 0);
     assert_string_equal(req.method, "GET");
     assert_string_equal(req.url, "https://api.gls-group.net/"
                                  "track-and-trace-v1/tracking/simple/"
                                  "trackids/62341179028");
-    assert_string_equal(carrier_req_find_header(&req, "Authorization"),
+    assert_string_equal(httpreq_find_header(&req, "Authorization"),
                         "Bearer tok-123");
-    assert_string_equal(carrier_req_find_header(&req, "Accept"),
+    assert_string_equal(httpreq_find_header(&req, "Accept"),
                         "application/json");
-    assert_string_equal(carrier_req_find_header(&req, "Accept-Language"), "EN");
+    assert_string_equal(httpreq_find_header(&req, "Accept-Language"), "EN");
     assert_null(req.body);
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
 }
 
 /* A full batch of ten, comma-separated in the path. */
@@ -141,18 +141,18 @@ static void test_request_batch_of_ten(void **state)
                           "62341179059", "62341179066", "62341179073",
                           "62341179080", "62341179097", "62341179103",
                           "62341179110"};
-    struct carrier_req req;
+    struct httpreq req;
 
     (void)state;
-    carrier_req_init(&req);
+    httpreq_init(&req);
     assert_int_equal(gls()->build_request(&conf, nums, 10, &req), 0);
     assert_string_equal(req.url,
                         "http://127.0.0.1:8081/gls/track-and-trace-v1/tracking/"
                         "simple/trackids/62341179028,62341179035,62341179042,"
                         "62341179059,62341179066,62341179073,62341179080,"
                         "62341179097,62341179103,62341179110");
-    assert_string_equal(carrier_req_find_header(&req, "Accept-Language"), "DE");
-    carrier_req_clear(&req);
+    assert_string_equal(httpreq_find_header(&req, "Accept-Language"), "DE");
+    httpreq_clear(&req);
 }
 
 /* Track IDs and other references go to /references/, escaped. */
@@ -160,15 +160,15 @@ static void test_request_references(void **state)
 {
     struct carrier_conf conf = {.access_token = "t"};
     const char *nums[] = {"ZQ8M3KXA", "62341179073", "A B/C"};
-    struct carrier_req req;
+    struct httpreq req;
 
     (void)state;
-    carrier_req_init(&req);
+    httpreq_init(&req);
     assert_int_equal(gls()->build_request(&conf, nums, 3, &req), 0);
     assert_string_equal(req.url, "https://api.gls-group.net/"
                                  "track-and-trace-v1/tracking/simple/"
                                  "references/ZQ8M3KXA,62341179073,A%20B%2FC");
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
 }
 
 static void test_request_refused(void **state)
@@ -178,21 +178,21 @@ static void test_request_refused(void **state)
                               "7", "8", "9", "10", "11"};
     const char *comma[] = {"62341179028,62341179035"};
     const char *blank[] = {"62341179028", ""};
-    struct carrier_req req;
+    struct httpreq req;
 
     (void)state;
-    carrier_req_init(&req);
+    httpreq_init(&req);
     assert_int_equal(gls()->build_request(&notoken, eleven, 1, &req),
                      WM_EINVAL);
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
     assert_int_equal(gls()->build_request(&conf, eleven, 11, &req), WM_EINVAL);
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
     assert_int_equal(gls()->build_request(&conf, eleven, 0, &req), WM_EINVAL);
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
     assert_int_equal(gls()->build_request(&conf, comma, 1, &req), WM_EINVAL);
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
     assert_int_equal(gls()->build_request(&conf, blank, 2, &req), WM_EINVAL);
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
 }
 
 /* --- token -------------------------------------------------------------- */
@@ -203,37 +203,37 @@ static void test_token_request(void **state)
                                 .client_secret = "s3cret",
                                 .base_url =
                                     "https://api-sandbox.gls-group.net"};
-    struct carrier_req req;
+    struct httpreq req;
 
     (void)state;
-    carrier_req_init(&req);
+    httpreq_init(&req);
     assert_int_equal(gls()->build_token_request(&conf, &req), 0);
     assert_string_equal(req.method, "POST");
     assert_string_equal(req.url,
                         "https://api-sandbox.gls-group.net/oauth2/v2/token");
     /* base64("id:s3cret") */
-    assert_string_equal(carrier_req_find_header(&req, "Authorization"),
+    assert_string_equal(httpreq_find_header(&req, "Authorization"),
                         "Basic aWQ6czNjcmV0");
-    assert_string_equal(carrier_req_find_header(&req, "Content-Type"),
+    assert_string_equal(httpreq_find_header(&req, "Content-Type"),
                         "application/x-www-form-urlencoded");
     assert_string_equal(req.body, "grant_type=client_credentials");
     assert_int_equal(req.body_len, strlen(req.body));
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
 
     conf.token_url = "https://auth.example/oauth2/v1/token";
     assert_int_equal(gls()->build_token_request(&conf, &req), 0);
     assert_string_equal(req.url, "https://auth.example/oauth2/v1/token");
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
 
     conf.base_url = NULL;
     conf.token_url = NULL;
     assert_int_equal(gls()->build_token_request(&conf, &req), 0);
     assert_string_equal(req.url, "https://api.gls-group.net/oauth2/v2/token");
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
 
     conf.client_secret = NULL;
     assert_int_equal(gls()->build_token_request(&conf, &req), WM_EINVAL);
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
 }
 
 static int token(const char *body, long status, struct carrier_token *tok)

@@ -109,19 +109,19 @@ static void test_request_default(void **state)
 {
     struct carrier_conf conf = {.api_key = "pnl-key"};
     const char *nums[] = {"3SWISM482913801"};
-    struct carrier_req req;
+    struct httpreq req;
 
     (void)state;
-    carrier_req_init(&req);
+    httpreq_init(&req);
     assert_int_equal(postnl()->build_request(&conf, nums, 1, &req), 0);
     assert_string_equal(req.method, "GET");
     assert_string_equal(req.url, "https://api.postnl.nl/shipment/v2/status/"
                                  "barcode/3SWISM482913801?detail=true");
-    assert_string_equal(carrier_req_find_header(&req, "apikey"), "pnl-key");
-    assert_string_equal(carrier_req_find_header(&req, "Accept"),
+    assert_string_equal(httpreq_find_header(&req, "apikey"), "pnl-key");
+    assert_string_equal(httpreq_find_header(&req, "Accept"),
                         "application/json");
     assert_null(req.body);
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
 }
 
 static void test_request_prefix_escape_language(void **state)
@@ -130,20 +130,20 @@ static void test_request_prefix_escape_language(void **state)
                                 .base_url = "http://127.0.0.1:9/pnl/",
                                 .language = "en-GB"};
     const char *nums[] = {"3S WISM/48?"};
-    struct carrier_req req;
+    struct httpreq req;
 
     (void)state;
-    carrier_req_init(&req);
+    httpreq_init(&req);
     assert_int_equal(postnl()->build_request(&conf, nums, 1, &req), 0);
     assert_string_equal(req.url, "http://127.0.0.1:9/pnl/shipment/v2/status/"
                                  "barcode/3S%20WISM%2F48%3F?detail=true"
                                  "&language=EN");
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
     /* A language PostNL does not offer is left to its default (NL). */
     conf.language = "es";
     assert_int_equal(postnl()->build_request(&conf, nums, 1, &req), 0);
     assert_null(strstr(req.url, "language"));
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
 }
 
 static void test_request_refused(void **state)
@@ -151,16 +151,16 @@ static void test_request_refused(void **state)
     struct carrier_conf conf = {.api_key = "k"}, nokey = {0};
     const char *nums[] = {"3SWISM1", "3SWISM2"};
     const char *blank[] = {" "};
-    struct carrier_req req;
+    struct httpreq req;
 
     (void)state;
-    carrier_req_init(&req);
+    httpreq_init(&req);
     assert_int_equal(postnl()->build_request(&nokey, nums, 1, &req), WM_EINVAL);
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
     assert_int_equal(postnl()->build_request(&conf, nums, 2, &req), WM_EINVAL);
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
     assert_int_equal(postnl()->build_request(&conf, blank, 1, &req), WM_EINVAL);
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
 }
 
 /* --- errors ------------------------------------------------------------- */

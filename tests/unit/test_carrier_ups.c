@@ -129,24 +129,22 @@ static void test_request_default(void **state)
     struct carrier_conf conf = {.access_token = "t0k",
                                 .request_id = "r-2026-0001"};
     const char *nums[] = {"1Z4E96F70312345678"};
-    struct carrier_req req;
+    struct httpreq req;
 
     (void)state;
-    carrier_req_init(&req);
+    httpreq_init(&req);
     assert_int_equal(ups()->build_request(&conf, nums, 1, &req), 0);
     assert_string_equal(req.method, "GET");
     assert_string_equal(req.url,
                         "https://onlinetools.ups.com/api/track/v1/details/"
                         "1Z4E96F70312345678?locale=en_US&returnSignature="
                         "false&returnMilestones=false&returnPOD=false");
-    assert_string_equal(carrier_req_find_header(&req, "Authorization"),
+    assert_string_equal(httpreq_find_header(&req, "Authorization"),
                         "Bearer t0k");
-    assert_string_equal(carrier_req_find_header(&req, "transId"),
-                        "r-2026-0001");
-    assert_string_equal(carrier_req_find_header(&req, "transactionSrc"),
-                        "wismo");
+    assert_string_equal(httpreq_find_header(&req, "transId"), "r-2026-0001");
+    assert_string_equal(httpreq_find_header(&req, "transactionSrc"), "wismo");
     assert_null(req.body);
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
 }
 
 static void test_request_prefix_escape(void **state)
@@ -154,19 +152,19 @@ static void test_request_prefix_escape(void **state)
     struct carrier_conf conf = {.access_token = "t",
                                 .base_url = "http://127.0.0.1:8099/fake/ups/"};
     const char *nums[] = {"1Z 4E9/6&x=1"};
-    struct carrier_req req;
+    struct httpreq req;
 
     (void)state;
-    carrier_req_init(&req);
+    httpreq_init(&req);
     assert_int_equal(ups()->build_request(&conf, nums, 1, &req), 0);
     assert_string_equal(req.url,
                         "http://127.0.0.1:8099/fake/ups/api/track/v1/details/"
                         "1Z%204E9%2F6%26x%3D1?locale=en_US&returnSignature="
                         "false&returnMilestones=false&returnPOD=false");
     /* No request id: the fixed "wismo-" prefix and the number. */
-    assert_string_equal(carrier_req_find_header(&req, "transId"),
+    assert_string_equal(httpreq_find_header(&req, "transId"),
                         "wismo-1Z 4E9/6&x=1");
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
 }
 
 static void test_request_transid_limit(void **state)
@@ -176,19 +174,19 @@ static void test_request_transid_limit(void **state)
                                     "0123456789abcdef0123456789abcdefXYZ"};
     struct carrier_conf blank = {.access_token = "t", .request_id = "  "};
     const char *nums[] = {"1Z4E96F70312345678901234567890ABCD"};
-    struct carrier_req req;
+    struct httpreq req;
 
     (void)state;
-    carrier_req_init(&req);
+    httpreq_init(&req);
     assert_int_equal(ups()->build_request(&conf, nums, 1, &req), 0);
-    assert_string_equal(carrier_req_find_header(&req, "transId"),
+    assert_string_equal(httpreq_find_header(&req, "transId"),
                         "0123456789abcdef0123456789abcdef");
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
     assert_int_equal(ups()->build_request(&blank, nums, 1, &req), 0);
-    assert_string_equal(carrier_req_find_header(&req, "transId"),
+    assert_string_equal(httpreq_find_header(&req, "transId"),
                         "wismo-1Z4E96F7031234567890123456");
-    assert_int_equal(strlen(carrier_req_find_header(&req, "transId")), 32);
-    carrier_req_clear(&req);
+    assert_int_equal(strlen(httpreq_find_header(&req, "transId")), 32);
+    httpreq_clear(&req);
 }
 
 static void test_request_refused(void **state)
@@ -199,27 +197,27 @@ static void test_request_refused(void **state)
                         badid = {.access_token = "t", .request_id = "a\nb"};
     const char *nums[] = {"1Z4E96F70312345678", "1Z4E96F70287654321"};
     const char *empty[] = {""}, *ctl[] = {"1Z4E96\n"};
-    struct carrier_req req;
+    struct httpreq req;
 
     (void)state;
-    carrier_req_init(&req);
+    httpreq_init(&req);
     assert_int_equal(ups()->build_request(&none, nums, 1, &req), WM_EINVAL);
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
     assert_int_equal(ups()->build_request(&blank, nums, 1, &req), WM_EINVAL);
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
     assert_int_equal(ups()->build_request(&crlf, nums, 1, &req), WM_EINVAL);
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
     assert_int_equal(ups()->build_request(&badid, nums, 1, &req), WM_EINVAL);
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
     /* One inquiry number per call. */
     assert_int_equal(ups()->build_request(&conf, nums, 2, &req), WM_EINVAL);
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
     assert_int_equal(ups()->build_request(&conf, nums, 0, &req), WM_EINVAL);
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
     assert_int_equal(ups()->build_request(&conf, empty, 1, &req), WM_EINVAL);
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
     assert_int_equal(ups()->build_request(&conf, ctl, 1, &req), WM_EINVAL);
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
 }
 
 /* --- token -------------------------------------------------------------- */
@@ -234,31 +232,31 @@ static void test_token_request(void **state)
                                 .client_secret = "s3c",
                                 .token_url = "http://127.0.0.1:9/tok"};
     struct carrier_conf nosecret = {.client_id = "id"};
-    struct carrier_req req;
+    struct httpreq req;
 
     (void)state;
-    carrier_req_init(&req);
+    httpreq_init(&req);
     assert_int_equal(ups()->build_token_request(&conf, &req), 0);
     assert_string_equal(req.method, "POST");
     assert_string_equal(req.url,
                         "https://onlinetools.ups.com/security/v1/oauth/token");
     /* base64("id:s3c"): credentials as Basic, not in the form. */
-    assert_string_equal(carrier_req_find_header(&req, "Authorization"),
+    assert_string_equal(httpreq_find_header(&req, "Authorization"),
                         "Basic aWQ6czNj");
-    assert_string_equal(carrier_req_find_header(&req, "Content-Type"),
+    assert_string_equal(httpreq_find_header(&req, "Content-Type"),
                         "application/x-www-form-urlencoded");
     assert_string_equal(req.body, "grant_type=client_credentials");
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
 
     assert_int_equal(ups()->build_token_request(&cie, &req), 0);
     assert_string_equal(req.url,
                         "https://wwwcie.ups.com/security/v1/oauth/token");
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
     assert_int_equal(ups()->build_token_request(&over, &req), 0);
     assert_string_equal(req.url, "http://127.0.0.1:9/tok");
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
     assert_int_equal(ups()->build_token_request(&nosecret, &req), WM_EINVAL);
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
 }
 
 static int token(const char *body, long status, struct carrier_token *tok)

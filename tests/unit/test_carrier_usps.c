@@ -147,22 +147,22 @@ static void test_request(void **state)
                                .base_url = "https://apis-tem.usps.com/x"};
     const char *nums[] = {"9400111206213877665544"};
     const char *odd[] = {"94 00/11?#"};
-    struct carrier_req req;
+    struct httpreq req;
 
     (void)state;
-    carrier_req_init(&req);
+    httpreq_init(&req);
     assert_int_equal(usps()->build_request(&conf, nums, 1, &req), 0);
     assert_string_equal(req.method, "GET");
     assert_string_equal(req.url, "https://apis.usps.com/tracking/v3/tracking/"
                                  "9400111206213877665544?expand=DETAIL");
-    assert_string_equal(carrier_req_find_header(&req, "Authorization"),
+    assert_string_equal(httpreq_find_header(&req, "Authorization"),
                         "Bearer t0k");
     assert_null(req.body);
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
     assert_int_equal(usps()->build_request(&tem, odd, 1, &req), 0);
     assert_string_equal(req.url, "https://apis-tem.usps.com/x/tracking/v3/"
                                  "tracking/94%2000%2F11%3F%23?expand=DETAIL");
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
 }
 
 static void test_request_refused(void **state)
@@ -172,22 +172,22 @@ static void test_request_refused(void **state)
                         crlf = {.access_token = "a\r\nb"};
     const char *nums[] = {"9400111206213877665544", "9400111206213870012345"};
     const char *empty[] = {""};
-    struct carrier_req req;
+    struct httpreq req;
 
     (void)state;
-    carrier_req_init(&req);
+    httpreq_init(&req);
     assert_int_equal(usps()->build_request(&none, nums, 1, &req), WM_EINVAL);
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
     assert_int_equal(usps()->build_request(&blank, nums, 1, &req), WM_EINVAL);
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
     assert_int_equal(usps()->build_request(&crlf, nums, 1, &req), WM_EINVAL);
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
     assert_int_equal(usps()->build_request(&conf, nums, 2, &req), WM_EINVAL);
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
     assert_int_equal(usps()->build_request(&conf, nums, 0, &req), WM_EINVAL);
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
     assert_int_equal(usps()->build_request(&conf, empty, 1, &req), WM_EINVAL);
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
 }
 
 /* --- token -------------------------------------------------------------- */
@@ -199,22 +199,22 @@ static void test_token_request(void **state)
                                .client_secret = "sec",
                                .base_url = "https://apis-tem.usps.com"};
     struct carrier_conf none = {0};
-    struct carrier_req req;
+    struct httpreq req;
 
     (void)state;
-    carrier_req_init(&req);
+    httpreq_init(&req);
     assert_int_equal(usps()->build_token_request(&conf, &req), 0);
     assert_string_equal(req.method, "POST");
     assert_string_equal(req.url, "https://apis.usps.com/oauth2/v3/token");
     assert_string_equal(req.body, "grant_type=client_credentials&client_id="
                                   "cid&client_secret=sec&scope=tracking");
-    assert_null(carrier_req_find_header(&req, "Authorization"));
-    carrier_req_clear(&req);
+    assert_null(httpreq_find_header(&req, "Authorization"));
+    httpreq_clear(&req);
     assert_int_equal(usps()->build_token_request(&tem, &req), 0);
     assert_string_equal(req.url, "https://apis-tem.usps.com/oauth2/v3/token");
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
     assert_int_equal(usps()->build_token_request(&none, &req), WM_EINVAL);
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
 }
 
 static int token(const char *body, long status, struct carrier_token *tok)

@@ -419,11 +419,11 @@ static void on_done(void *arg, const struct fetch_result *r)
 }
 
 /* A GET of path on the test server (or on port when not 0). */
-static void req_get(struct carrier_req *req, int port, const char *path)
+static void req_get(struct httpreq *req, int port, const char *path)
 {
     char url[256];
 
-    carrier_req_init(req);
+    httpreq_init(req);
     snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path);
     req->url = strdup(url);
     assert_non_null(req->url);
@@ -432,11 +432,11 @@ static void req_get(struct carrier_req *req, int port, const char *path)
 /* Submits GET path and waits for its one callback. */
 static void get(struct fx *f, const char *path, struct res *r)
 {
-    struct carrier_req req;
+    struct httpreq req;
 
     req_get(&req, f->srv.port, path);
     assert_int_equal(fetch_submit(f->fe, &req, on_done, r), 0);
-    carrier_req_clear(&req); /* the engine copied it */
+    httpreq_clear(&req); /* the engine copied it */
     assert_true(run_until(f, &r->calls, 1, 5000));
     assert_int_equal(r->calls, 1);
 }
@@ -446,16 +446,16 @@ static void get(struct fx *f, const char *path, struct res *r)
 static void test_get(void **state)
 {
     struct fx *f = *state;
-    struct carrier_req req;
+    struct httpreq req;
     struct res r = {0};
     char v[128], host[64];
 
     engine(f, NULL);
     req_get(&req, f->srv.port, "/hello");
-    assert_int_equal(carrier_req_header(&req, "X-Test", "abc def"), 0);
-    assert_int_equal(carrier_req_header(&req, "Accept", "application/json"), 0);
+    assert_int_equal(httpreq_header(&req, "X-Test", "abc def"), 0);
+    assert_int_equal(httpreq_header(&req, "Accept", "application/json"), 0);
     assert_int_equal(fetch_submit(f->fe, &req, on_done, &r), 0);
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
     assert_int_equal(fetch_inflight(f->fe), 1);
     assert_true(run_until(f, &r.calls, 1, 5000));
 
@@ -486,22 +486,22 @@ static void test_post(void **state)
 {
     static const char body[] = "{\"n\":\"1Z\0binary\r\n\"}";
     struct fx *f = *state;
-    struct carrier_req req;
+    struct httpreq req;
     struct res r = {0};
     char v[128];
 
     engine(f, NULL);
     req_get(&req, f->srv.port, "/echo");
     req.method = "POST";
-    assert_int_equal(
-        carrier_req_header(&req, "Content-Type", "application/json"), 0);
-    assert_int_equal(carrier_req_header(&req, "Authorization", "Bearer t"), 0);
+    assert_int_equal(httpreq_header(&req, "Content-Type", "application/json"),
+                     0);
+    assert_int_equal(httpreq_header(&req, "Authorization", "Bearer t"), 0);
     req.body = malloc(sizeof(body) - 1);
     assert_non_null(req.body);
     memcpy(req.body, body, sizeof(body) - 1);
     req.body_len = sizeof(body) - 1;
     assert_int_equal(fetch_submit(f->fe, &req, on_done, &r), 0);
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
     assert_true(run_until(f, &r.calls, 1, 5000));
 
     assert_int_equal(r.error, 0);
@@ -523,9 +523,9 @@ static void test_post(void **state)
     /* Another verb keeps the body. */
     req_get(&req, f->srv.port, "/echo");
     req.method = "PUT";
-    carrier_req_body(&req, strdup("put-body"));
+    httpreq_body(&req, strdup("put-body"));
     assert_int_equal(fetch_submit(f->fe, &req, on_done, &r), 0);
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
     assert_true(run_until(f, &r.calls, 1, 5000));
     assert_string_equal(f->srv.method, "PUT");
     assert_string_equal(f->srv.body, "put-body");
@@ -581,12 +581,12 @@ static void on_chain(void *arg, const struct fetch_result *r)
 
 static void chain_next(struct chain *c)
 {
-    struct carrier_req req;
+    struct httpreq req;
 
     c->left--;
     req_get(&req, c->f->srv.port, "/hello");
     assert_int_equal(fetch_submit(c->f->fe, &req, on_chain, c), 0);
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
 }
 
 static void test_keepalive(void **state)
@@ -614,11 +614,11 @@ static void test_concurrent(void **state)
     memset(r, 0, sizeof(r));
     engine(f, NULL);
     for (i = 0; i < NCONC; i++) {
-        struct carrier_req req;
+        struct httpreq req;
 
         req_get(&req, f->srv.port, i % 2 ? "/hello" : "/big/20000");
         assert_int_equal(fetch_submit(f->fe, &req, on_done, &r[i]), 0);
-        carrier_req_clear(&req);
+        httpreq_clear(&req);
     }
     assert_int_equal(fetch_inflight(f->fe), NCONC);
     assert_true(run_until(f, &g_done, NCONC, 10000));
@@ -647,11 +647,11 @@ static void test_max_connections(void **state)
     memset(r, 0, sizeof(r));
     engine(f, &o);
     for (i = 0; i < 10; i++) {
-        struct carrier_req req;
+        struct httpreq req;
 
         req_get(&req, f->srv.port, "/hello");
         assert_int_equal(fetch_submit(f->fe, &req, on_done, &r[i]), 0);
-        carrier_req_clear(&req);
+        httpreq_clear(&req);
     }
     assert_true(run_until(f, &g_done, 10, 5000));
     for (i = 0; i < 10; i++) {
@@ -730,13 +730,13 @@ static int closed_port(void)
 static void test_refused(void **state)
 {
     struct fx *f = *state;
-    struct carrier_req req;
+    struct httpreq req;
     struct res r = {0};
 
     engine(f, NULL);
     req_get(&req, closed_port(), "/hello");
     assert_int_equal(fetch_submit(f->fe, &req, on_done, &r), 0);
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
     assert_true(run_until(f, &r.calls, 1, 5000));
     assert_int_equal(r.calls, 1);
     assert_int_equal(r.error, WM_EIO);
@@ -776,7 +776,7 @@ struct cancel_slot {
 static void on_cancel(void *arg, const struct fetch_result *r)
 {
     struct cancel_slot *s = arg;
-    struct carrier_req req;
+    struct httpreq req;
 
     s->c->calls[s->i]++;
     s->c->errors[s->i] = r->error;
@@ -784,7 +784,7 @@ static void on_cancel(void *arg, const struct fetch_result *r)
         return;
     req_get(&req, s->c->f->srv.port, "/hello");
     s->c->resubmit = fetch_submit(s->c->f->fe, &req, on_cancel, arg);
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
 }
 
 static void test_free_inflight(void **state)
@@ -796,13 +796,13 @@ static void test_free_inflight(void **state)
 
     engine(f, NULL);
     for (i = 0; i < 10; i++) {
-        struct carrier_req req;
+        struct httpreq req;
 
         slots[i].c = &c;
         slots[i].i = i;
         req_get(&req, f->srv.port, i < 5 ? "/hang" : "/hello");
         assert_int_equal(fetch_submit(f->fe, &req, on_cancel, &slots[i]), 0);
-        carrier_req_clear(&req);
+        httpreq_clear(&req);
     }
     /* The five hanging ones reach the server, the others may finish. */
     assert_true(run_until(f, &f->srv.requests, 5, 5000));
@@ -843,18 +843,18 @@ static void test_free_in_callback(void **state)
 {
     struct fx *f = *state;
     struct freer fr = {.f = f};
-    struct carrier_req req;
+    struct httpreq req;
     int i;
 
     engine(f, NULL);
     for (i = 0; i < 3; i++) {
         req_get(&req, f->srv.port, "/hang");
         assert_int_equal(fetch_submit(f->fe, &req, on_free_engine, &fr), 0);
-        carrier_req_clear(&req);
+        httpreq_clear(&req);
     }
     req_get(&req, f->srv.port, "/hello");
     assert_int_equal(fetch_submit(f->fe, &req, on_free_engine, &fr), 0);
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
     assert_true(run_until(f, &fr.calls, 4, 5000));
     assert_int_equal(fr.calls, 4);
     assert_int_equal(fr.cancelled, 3);
@@ -871,25 +871,25 @@ static void on_never(void *arg, const struct fetch_result *r)
 static void test_bad_requests(void **state)
 {
     struct fx *f = *state;
-    struct carrier_req req;
+    struct httpreq req;
 
     engine(f, NULL);
     req_get(&req, f->srv.port, "/hello");
-    assert_int_equal(carrier_req_header(&req, "X-Evil", "a\r\nHost: b"), 0);
+    assert_int_equal(httpreq_header(&req, "X-Evil", "a\r\nHost: b"), 0);
     assert_int_equal(fetch_submit(f->fe, &req, on_never, NULL), WM_EINVAL);
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
 
     req_get(&req, f->srv.port, "/hello");
-    assert_int_equal(carrier_req_header(&req, "Bad Name", "x"), 0);
+    assert_int_equal(httpreq_header(&req, "Bad Name", "x"), 0);
     assert_int_equal(fetch_submit(f->fe, &req, on_never, NULL), WM_EINVAL);
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
 
     req_get(&req, f->srv.port, "/hello");
     req.method = "GET /x";
     assert_int_equal(fetch_submit(f->fe, &req, on_never, NULL), WM_EINVAL);
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
 
-    carrier_req_init(&req);
+    httpreq_init(&req);
     assert_int_equal(fetch_submit(f->fe, &req, on_never, NULL), WM_EINVAL);
     assert_int_equal(fetch_inflight(f->fe), 0);
     uv_run(&f->loop, UV_RUN_NOWAIT);
@@ -898,14 +898,14 @@ static void test_bad_requests(void **state)
 static void test_non_http_scheme(void **state)
 {
     struct fx *f = *state;
-    struct carrier_req req;
+    struct httpreq req;
     struct res r = {0};
 
     engine(f, NULL);
-    carrier_req_init(&req);
+    httpreq_init(&req);
     req.url = strdup("file:///etc/passwd");
     assert_int_equal(fetch_submit(f->fe, &req, on_done, &r), 0);
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
     assert_true(run_until(f, &r.calls, 1, 5000));
     assert_int_equal(r.error, WM_EIO);
     assert_int_equal(r.body_len, 0);

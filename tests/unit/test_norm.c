@@ -159,32 +159,32 @@ static void test_xml_billion_laughs_is_fast(void **state)
 
 static void test_request_helpers(void **state)
 {
-    struct carrier_req req;
+    struct httpreq req;
     struct carrier_conf conf = {.base_url = "http://127.0.0.1:9/pfx/"};
     char *s;
 
     (void)state;
-    carrier_req_init(&req);
+    httpreq_init(&req);
     carrier_req_url(&req, &conf, "https://default", "/track/x");
     assert_string_equal(req.url, "http://127.0.0.1:9/pfx/track/x");
     conf.base_url = NULL;
     carrier_req_url(&req, &conf, "https://default", "/track/x");
     assert_string_equal(req.url, "https://default/track/x");
-    for (int i = 0; i < CARRIER_MAX_HEADERS; i++)
-        assert_int_equal(carrier_req_header(&req, "X-H", "v"), 0);
-    assert_int_equal(carrier_req_header(&req, "X-Over", "v"), WM_EINVAL);
-    assert_string_equal(carrier_req_find_header(&req, "x-h"), "v");
-    assert_null(carrier_req_find_header(&req, "nope"));
-    carrier_req_clear(&req);
+    for (int i = 0; i < HTTPREQ_MAX_HEADERS; i++)
+        assert_int_equal(httpreq_header(&req, "X-H", "v"), 0);
+    assert_int_equal(httpreq_header(&req, "X-Over", "v"), WM_EINVAL);
+    assert_string_equal(httpreq_find_header(&req, "x-h"), "v");
+    assert_null(httpreq_find_header(&req, "nope"));
+    httpreq_clear(&req);
     assert_null(req.url);
 
-    s = carrier_url_escape("A B/ü?&=~.-_");
+    s = httpreq_url_escape("A B/ü?&=~.-_");
     assert_string_equal(s, "A%20B%2F%C3%BC%3F%26%3D~.-_");
     free(s);
-    s = carrier_basic_auth("Aladdin", "open sesame");
+    s = httpreq_basic_auth("Aladdin", "open sesame");
     assert_string_equal(s, "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==");
     free(s);
-    s = carrier_basic_auth("a", "");
+    s = httpreq_basic_auth("a", "");
     assert_string_equal(s, "Basic YTo=");
     free(s);
 }
@@ -194,14 +194,14 @@ static void test_oauth2(void **state)
     struct carrier_conf conf = {.base_url = "http://127.0.0.1:1",
                                 .client_id = "id 1",
                                 .client_secret = "s&2"};
-    struct carrier_req req;
+    struct httpreq req;
     struct carrier_token tok;
     struct carrier_resp resp = {.http_status = 200};
     const char *good = "{\"access_token\":\"abc\",\"expires_in\":3599}";
     const char *strexp = "{\"access_token\":\"abc\",\"expires_in\":\"14399\"}";
 
     (void)state;
-    carrier_req_init(&req);
+    httpreq_init(&req);
     assert_int_equal(carrier_oauth2_request(&conf, "https://x", "/oauth/token",
                                             true, "scope=tracking", &req),
                      0);
@@ -209,21 +209,21 @@ static void test_oauth2(void **state)
     assert_string_equal(req.url, "http://127.0.0.1:1/oauth/token");
     assert_string_equal(req.body, "grant_type=client_credentials&client_id="
                                   "id%201&client_secret=s%262&scope=tracking");
-    assert_null(carrier_req_find_header(&req, "Authorization"));
-    carrier_req_clear(&req);
+    assert_null(httpreq_find_header(&req, "Authorization"));
+    httpreq_clear(&req);
     conf.token_url = "http://127.0.0.1:2/tok";
     assert_int_equal(carrier_oauth2_request(&conf, "https://x", "/oauth/token",
                                             false, NULL, &req),
                      0);
     assert_string_equal(req.url, "http://127.0.0.1:2/tok");
     assert_string_equal(req.body, "grant_type=client_credentials");
-    assert_non_null(carrier_req_find_header(&req, "Authorization"));
-    carrier_req_clear(&req);
+    assert_non_null(httpreq_find_header(&req, "Authorization"));
+    httpreq_clear(&req);
     conf.client_secret = NULL;
     assert_int_equal(
         carrier_oauth2_request(&conf, "https://x", "/t", true, NULL, &req),
         WM_EINVAL);
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
 
     resp.body = good;
     resp.body_len = strlen(good);

@@ -200,7 +200,7 @@ static void test_zone_quiet(void **state)
 static void test_channels(void **state)
 {
     char sig[65];
-    struct carrier_req req;
+    struct httpreq req;
 
     (void)state;
     /* echo -n "1700000000.{}" | openssl dgst -sha256 -hmac k */
@@ -216,18 +216,18 @@ static void test_channels(void **state)
                      0);
     assert_string_equal(req.url,
                         "http://x/2010-04-01/Accounts/AC1/Messages.json");
-    assert_string_equal(carrier_req_find_header(&req, "Idempotency-Key"), "k1");
+    assert_string_equal(httpreq_find_header(&req, "Idempotency-Key"), "k1");
     assert_non_null(strstr(req.body, "Body=hi%20there"));
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
     assert_int_equal(chan_sms_request("messagebird", "http://x", NULL, "t",
                                       "Shop", "+31612345678", "hi", "k2", &req),
                      0);
     assert_string_equal(req.url, "http://x/messages");
-    assert_string_equal(carrier_req_find_header(&req, "Authorization"),
+    assert_string_equal(httpreq_find_header(&req, "Authorization"),
                         "AccessKey t");
     assert_string_equal(req.body, "{\"originator\":\"Shop\",\"recipients\":"
                                   "[\"+31612345678\"],\"body\":\"hi\"}");
-    carrier_req_clear(&req);
+    httpreq_clear(&req);
     assert_int_equal(chan_sms_request("twilio", "http://x", "A", "t", "+31",
                                       "123", "x", "k", &req),
                      WM_EINVAL);
