@@ -3,6 +3,7 @@
 # then either runs every test or shows the project doing its job.
 #
 #   contrib/bootstrap.sh test   Asan build (ASan + UBSan), every test via ctest
+#                               (npm ci in tests/web for the browser tests)
 #   contrib/bootstrap.sh demo   Release build, then the demo
 #
 # Build directories: build-asan/ and build-release/ in the checkout.
@@ -14,7 +15,8 @@ cd "$here"
 packages=(build-essential cmake pkg-config ca-certificates tzdata jq
     libcurl4-openssl-dev libuv1-dev libjansson-dev libxml2-dev
     libhiredis-dev redis-server libcmocka-dev libpcre2-dev libinih-dev
-    libhttp-parser-dev curl libssl-dev python3 python3-aiosmtpd)
+    libhttp-parser-dev curl libssl-dev python3 python3-aiosmtpd
+    chromium nodejs npm)
 
 install_missing() {
     local missing=() p
@@ -51,6 +53,10 @@ cmd=${1:-}
 case "$cmd" in
 test)
     install_missing
+    # The browser tests' driver and checker (playwright-core, axe-core) from
+    # the committed lock file; they drive Debian's chromium, never a
+    # downloaded browser.
+    (cd tests/web && npm ci --no-audit --no-fund --loglevel=error)
     build build-asan Asan
     export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
     export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1

@@ -14,12 +14,16 @@
 #include <time.h>
 
 #include <jansson.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
 
 #include "wismo/carrier.h"
 #include "wismo/detect.h"
 #include "wismo/httpd.h"
 #include "wismo/log.h"
 #include "wismo/notify.h"
+#include "wismo/web.h"
+#include "wismo/web_track.h"
 #include "wismo/wm.h"
 #include "wismo/wmtime.h"
 
@@ -39,6 +43,8 @@ enum route {
     R_SHIP_DELETE,
     R_SHIP_REFRESH,
     R_PUSH,
+    R_PAGE_TRACK,
+    R_ASSET,
     R_NOT_FOUND,
     R_COUNT
 };
@@ -46,7 +52,8 @@ enum route {
 static const char *const route_names[R_COUNT] = {
     "healthz",           "readyz",         "metrics",       "track",
     "shipments_create",  "shipments_list", "shipments_get", "shipments_delete",
-    "shipments_refresh", "carrier_push",   "not_found"};
+    "shipments_refresh", "carrier_push",   "page_track",    "asset",
+    "not_found"};
 
 enum role { ROLE_NONE, ROLE_SHOP, ROLE_AGENT, ROLE_ADMIN };
 
@@ -74,6 +81,9 @@ struct cache_entry {
     char *body[4];            /* the rendered answer per language, or NULL */
     size_t len[4];
     char etag[4][40];
+    char *page[2][4]; /* the tracking page per [embed][language], or NULL */
+    size_t plen[2][4];
+    uint64_t phash[2][4];
     struct cache_entry *next;
 };
 
@@ -98,6 +108,7 @@ struct api {
     struct cache_entry *cache[CACHE_BUCKETS];
     uint32_t gen[GEN_SLOTS];
     struct api_stats stats;
+    unsigned char track_key[WEB_TRACK_KEY_LEN]; /* signs the page's links */
 };
 
 /* One request in flight. */
@@ -121,6 +132,9 @@ struct rq {
     char *f_status, *f_carrier;
     int f_delayed; /* -1 any, 0 no, 1 yes */
     int limit;
+    int page; /* the tracking page: 0 no (JSON), 1 yes, 2 embedded */
+    enum web_lang page_lang;
+    bool verified; /* the page's signed link stands for the postcode */
 };
 
 static int64_t now_ms(void)
@@ -203,8 +217,15 @@ static void respond_error(struct rq *q, int status, const char *error,
                  headers);
 }
 
+static void page_fail(struct rq *q, int status, const char *headers);
+
 static void respond_store_error(struct rq *q, int err)
 {
+    if (q->page) {
+        q->a->stats.redis_errors++;
+        page_fail(q, 503, "Retry-After: 1\r\n");
+        return;
+    }
     if (err != WM_ENOTFOUND)
         q->a->stats.redis_errors++;
     if (err == WM_ENOTFOUND)
@@ -458,6 +479,8 @@ static void entry_free(struct cache_entry *e)
 {
     for (int i = 0; i < 4; i++)
         free(e->body[i]);
+    for (int i = 0; i < 8; i++)
+        free(e->page[i / 4][i % 4]);
     json_decref(e->ships);
     free(e->order);
     free(e);
@@ -565,6 +588,10 @@ static bool rate_ok(struct rq *q)
     snprintf(hdr, sizeof(hdr), "Retry-After: %lld\r\n",
              (long long)(left > 0 ? left : 1));
     q->a->stats.rate_limited++;
+    if (q->page) {
+        page_fail(q, 429, hdr);
+        return false;
+    }
     respond_error(q, 429, "rate_limited",
                   "too many failed lookups; try again later", hdr);
     return false;
@@ -574,16 +601,162 @@ static void lookup_miss(struct rq *q)
 {
     rate_slot(q->a, httpd_req_peer(q->req))->failures++;
     /* One answer for "no such order" and "wrong postcode or e-mail". */
+    if (q->page) {
+        page_fail(q, 404, NULL);
+        return;
+    }
     respond_error(q, 404, "not_found",
                   "no order matches this order number and postcode or e-mail",
                   NULL);
+}
+
+/* --- the tracking page (web_track.c renders; the lookup is the same) --- */
+
+static void page_fail(struct rq *q, int status, const char *headers)
+{
+    size_t len;
+    char *body =
+        web_track_form(q->a->cfg, q->page_lang, q->page == 2, status, &len);
+    char hdr[2048];
+
+    snprintf(hdr, sizeof(hdr), "%s%s",
+             web_page_headers(q->a->cfg, q->page == 2, "no-store"),
+             headers != NULL ? headers : "");
+    respond(q, status, "text/html; charset=utf-8", body, len, hdr);
+    free(body);
+}
+
+/* The verified order's page: rendered once per language and variant while
+ * the cache entry lives (it is the same for every shopper of the order). */
+static void page_answer(struct rq *q, json_t *ships, struct cache_entry *e)
+{
+    bool embed = q->page == 2;
+    int l = (int)q->page_lang;
+    char *page = NULL, etag[40], hdr[2048];
+    const char *inm;
+    size_t len;
+    uint64_t h;
+
+    if (e != NULL && e->page[embed][l] != NULL) {
+        h = e->phash[embed][l];
+        len = e->plen[embed][l];
+    } else {
+        page = web_track_render(q->a->cfg, q->a->track_key, q->order, ships,
+                                q->page_lang, embed, now_ms(), &len);
+        h = web_hash(page, len, WEB_HASH_INIT);
+        if (e != NULL) {
+            e->page[embed][l] = page;
+            e->plen[embed][l] = len;
+            e->phash[embed][l] = h;
+            page = NULL;
+        }
+    }
+    snprintf(etag, sizeof(etag), "\"p%016llx\"", (unsigned long long)h);
+    snprintf(hdr, sizeof(hdr), "%sETag: %s\r\nVary: Accept-Language\r\n",
+             web_page_headers(q->a->cfg, embed, "private, no-cache"), etag);
+    inm = httpd_req_header(q->req, "If-None-Match");
+    if (inm != NULL && strcmp(inm, etag) == 0)
+        respond(q, 304, NULL, NULL, 0, hdr);
+    else
+        respond(q, 200, "text/html; charset=utf-8",
+                page != NULL ? page : e->page[embed][l], len, hdr);
+    free(page);
+}
+
+static void handle_track(struct rq *q, const char *order);
+
+/* GET /track: the form, or with order_id the answer page. */
+static void handle_track_page(struct rq *q)
+{
+    const char *order = httpd_req_param(q->req, "order_id");
+    const char *pc = httpd_req_param(q->req, "postcode");
+    const char *em = httpd_req_param(q->req, "email");
+    const char *embed = httpd_req_param(q->req, "embed");
+    const char *sig = httpd_req_param(q->req, "sig");
+
+    q->page = embed != NULL && strcmp(embed, "1") == 0 ? 2 : 1;
+    q->page_lang = web_lang_pick(httpd_req_param(q->req, "lang"),
+                                 httpd_req_header(q->req, "Accept-Language"),
+                                 q->a->cfg->web_default_lang, 0xf);
+    if (sig != NULL) {
+        /* The language switch of an answer page: signed, no postcode. */
+        if (!rate_ok(q))
+            return;
+        if (!web_track_verify(q->a->track_key, order,
+                              httpd_req_param(q->req, "exp"), sig, now_ms())) {
+            lookup_miss(q);
+            return;
+        }
+        q->verified = true;
+    }
+    if ((order == NULL || order[0] == '\0') && (pc == NULL || pc[0] == '\0') &&
+        (em == NULL || em[0] == '\0')) {
+        page_fail(q, 200, NULL);
+        return;
+    }
+    handle_track(q, order != NULL ? order : "");
+}
+
+/* /assets/<name>, /track/theme.css, /track/logo */
+static void handle_asset(struct rq *q, const char *path)
+{
+    const struct web_asset *as = NULL;
+    const char *inm = httpd_req_header(q->req, "If-None-Match");
+    char hdr[256], etag[40];
+    char *owned = NULL;
+    const char *body, *type;
+    size_t len;
+
+    if (strncmp(path, "/assets/", 8) == 0) {
+        if ((as = web_asset_find(path + 8)) == NULL) {
+            respond_error(q, 404, "not_found", "no such asset", NULL);
+            return;
+        }
+        body = (const char *)as->data;
+        len = as->len;
+        type = as->type;
+        snprintf(etag, sizeof(etag), "%s", web_asset_etag(as));
+    } else if (strcmp(path, "/track/theme.css") == 0) {
+        body = owned = web_track_theme(q->a->cfg, &len);
+        type = "text/css; charset=utf-8";
+        snprintf(etag, sizeof(etag), "\"t%016llx\"",
+                 (unsigned long long)web_hash(body, len, WEB_HASH_INIT));
+    } else {
+        if (q->a->cfg->web_logo == NULL) {
+            respond_error(q, 404, "not_found", "no logo configured", NULL);
+            return;
+        }
+        body = q->a->cfg->web_logo;
+        len = q->a->cfg->web_logo_len;
+        /* The file was read by cfg; only SVG and the common bitmaps. */
+        type = len > 4 && memcmp(body, "\x89PNG", 4) == 0 ? "image/png"
+               : len > 3 && memcmp(body, "\xff\xd8\xff", 3) == 0
+                   ? "image/jpeg"
+                   : "image/svg+xml";
+        snprintf(etag, sizeof(etag), "\"l%016llx\"",
+                 (unsigned long long)web_hash(body, len, WEB_HASH_INIT));
+    }
+    /* Page URLs carry ?v=<tag>: a new binary or config is a new URL. */
+    snprintf(hdr, sizeof(hdr),
+             "ETag: %s\r\nCache-Control: public, max-age=%s\r\n"
+             "X-Content-Type-Options: nosniff\r\n%s",
+             etag, httpd_req_param(q->req, "v") != NULL ? "31536000" : "300",
+             strcmp(type, "image/svg+xml") == 0
+                 ? "Content-Security-Policy: default-src 'none'; "
+                   "style-src 'unsafe-inline'\r\n"
+                 : "");
+    if (inm != NULL && strcmp(inm, etag) == 0)
+        respond(q, 304, NULL, NULL, 0, hdr);
+    else
+        respond(q, 200, type, body, len, hdr);
+    free(owned);
 }
 
 /* Answers the lookup from the order's stored shipments. */
 static void track_answer(struct rq *q, json_t *ships, struct cache_entry *e)
 {
     json_t *out, *list;
-    bool match = false;
+    bool match = q->verified;
     size_t i;
     json_t *s;
     char *text = NULL, etag[40], headers[512];
@@ -603,6 +776,10 @@ static void track_answer(struct rq *q, json_t *ships, struct cache_entry *e)
     }
     if (!match) {
         lookup_miss(q);
+        return;
+    }
+    if (q->page) {
+        page_answer(q, ships, e);
         return;
     }
     if (e != NULL && e->body[lang] != NULL) {
@@ -711,14 +888,21 @@ static void handle_track(struct rq *q, const char *order)
     struct cache_entry *e;
 
     if (!printable(order, 1, 128)) {
-        respond_error(q, 400, "invalid", "bad order number", NULL);
+        if (q->page)
+            page_fail(q, 400, NULL);
+        else
+            respond_error(q, 400, "invalid", "bad order number", NULL);
         return;
     }
-    if ((pc == NULL || pc[0] == '\0') && (em == NULL || em[0] == '\0')) {
-        respond_error(q, 400, "invalid", "give postcode or email", NULL);
+    if ((pc == NULL || pc[0] == '\0') && (em == NULL || em[0] == '\0') &&
+        !q->verified) {
+        if (q->page)
+            page_fail(q, 400, NULL);
+        else
+            respond_error(q, 400, "invalid", "give postcode or email", NULL);
         return;
     }
-    if (!rate_ok(q))
+    if (!q->verified && !rate_ok(q))
         return;
     q->order = wm_xstrdup(order);
     q->want_postcode = pc && pc[0] ? api_norm_postcode(pc) : NULL;
@@ -1543,12 +1727,45 @@ static void on_request(void *arg, struct httpd_req *req)
                                          "format; wismo polls it"
                                        : "no such carrier",
                       NULL);
+    } else if (strcmp(path, "/track") == 0) {
+        q->route = R_PAGE_TRACK;
+        if (!get)
+            return method_not_allowed(q, "GET");
+        handle_track_page(q);
+    } else if (strncmp(path, "/assets/", 8) == 0 ||
+               strcmp(path, "/track/theme.css") == 0 ||
+               strcmp(path, "/track/logo") == 0) {
+        q->route = R_ASSET;
+        if (!get)
+            return method_not_allowed(q, "GET");
+        handle_asset(q, path);
     } else {
         respond_error(q, 404, "not_found", "no such route", NULL);
     }
 }
 
 /* --- life cycle --- */
+
+/* The key of the tracking page's signed links: derived from the tokens so
+ * that every wismod of one shop agrees, random when there are none. */
+static void track_key_init(struct api *a)
+{
+    const char *t[] = {a->cfg->token_shop, a->cfg->token_agent,
+                       a->cfg->token_admin};
+    unsigned int ml = 0;
+    struct web_buf b = {0};
+
+    web_buf_puts(&b, "wismo track page v1");
+    for (size_t i = 0; i < WM_ARRAY_LEN(t); i++) {
+        web_buf_puts(&b, "\n");
+        web_buf_puts(&b, t[i] != NULL ? t[i] : "");
+    }
+    if (b.len == strlen("wismo track page v1") + 3 ||
+        EVP_Digest(b.p, b.len, a->track_key, &ml, EVP_sha256(), NULL) != 1 ||
+        ml != WEB_TRACK_KEY_LEN)
+        RAND_bytes(a->track_key, WEB_TRACK_KEY_LEN);
+    web_buf_clear(&b);
+}
 
 struct api *api_new(uv_loop_t *loop, const struct cfg *cfg, struct store *st,
                     struct rconn *rc, struct poller *poller)
@@ -1567,6 +1784,7 @@ struct api *api_new(uv_loop_t *loop, const struct cfg *cfg, struct store *st,
     o.header_timeout_ms = (long)cfg->http_header_timeout_ms;
     o.idle_timeout_ms = (long)cfg->http_idle_timeout_ms;
     a->h = httpd_new(loop, &o, on_request, a);
+    track_key_init(a);
     detect_init();
     return a;
 }
@@ -1598,6 +1816,7 @@ void api_reload(struct api *a, const struct cfg *cfg)
 {
     a->cfg = cfg;
     cache_clear(a);
+    track_key_init(a);
 }
 
 void api_drain(struct api *a, long timeout_ms, api_drained_cb *cb, void *arg)

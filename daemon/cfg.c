@@ -24,7 +24,12 @@ enum key_type {
     K_DOUBLE,
     K_SIZE,
     K_LEVEL,
-    K_HOURS
+    K_HOURS,
+    K_LANG,    /* nl, en, de, fr */
+    K_COLOUR,  /* #rgb or #rrggbb */
+    K_COUNTRY, /* two letters, kept upper case */
+    K_ORIGINS, /* scheme://host[:port] ..., space or comma separated */
+    K_FILE     /* a small file read whole (web_logo + web_logo_len) */
 };
 
 struct key {
@@ -94,6 +99,14 @@ static const struct key keys[] = {
     {"sms", "from", K_STR, C(sms_from), 0, 0},
     {"webhook", "url", K_STR, C(webhook_url), 0, 0},
     {"webhook", "secret", K_SECRET, C(webhook_secret), 0, 0},
+    {"web", "shop_name", K_STR, C(web_shop_name), 0, 0},
+    {"web", "logo", K_FILE, C(web_logo), 0, 0},
+    {"web", "accent", K_COLOUR, C(web_accent), 0, 0},
+    {"web", "default_lang", K_LANG, C(web_default_lang), 0, 0},
+    {"web", "default_country", K_COUNTRY, C(web_default_country), 0, 0},
+    {"web", "frame_ancestors", K_ORIGINS, C(web_frame_ancestors), 0, 0},
+    {"web", "public_url", K_STR, C(web_public_url), 0, 0},
+    {"web", "session_ttl", K_DUR, C(web_session_ttl_ms), 0, 0},
 };
 
 static const struct key carrier_keys[] = {
@@ -199,6 +212,104 @@ struct load_ctx {
     size_t errlen;
 };
 
+/* True for "scheme://host[:port]" with a host of letters, digits, '-', '.'
+ * (or "[v6]"), nothing else: safe inside a CSP header. */
+static bool origin_ok(const char *s, size_t n)
+{
+    size_t i = strcspn(s, ":");
+
+    if (i == 0 || i + 3 > n || strncmp(s + i, "://", 3) != 0)
+        return false;
+    for (size_t j = 0; j < i; j++)
+        if (!isalpha((unsigned char)s[j]))
+            return false;
+    for (i += 3; i < n; i++)
+        if (!isalnum((unsigned char)s[i]) && strchr("-.:[]*", s[i]) == NULL)
+            return false;
+    return true;
+}
+
+/* The [web] value types. */
+static int apply_web(struct load_ctx *lc, const struct key *k, struct cfg *cfg,
+                     const char *value)
+{
+    char **slot = (char **)((char *)cfg + k->off);
+    const char *p = value;
+    size_t n = strlen(value);
+
+    switch (k->type) {
+    case K_LANG:
+        if (n != 2 || (strcmp(value, "nl") != 0 && strcmp(value, "en") != 0 &&
+                       strcmp(value, "de") != 0 && strcmp(value, "fr") != 0)) {
+            snprintf(lc->err, lc->errlen, "%s: want nl, en, de or fr, not '%s'",
+                     k->name, value);
+            return WM_EINVAL;
+        }
+        break;
+    case K_COLOUR:
+        if (value[0] != '#' || (n != 4 && n != 7) ||
+            strspn(value + 1, "0123456789abcdefABCDEF") != n - 1) {
+            snprintf(lc->err, lc->errlen, "%s: want #rgb or #rrggbb, not '%s'",
+                     k->name, value);
+            return WM_EINVAL;
+        }
+        break;
+    case K_COUNTRY:
+        if (n != 2 || !isalpha((unsigned char)value[0]) ||
+            !isalpha((unsigned char)value[1])) {
+            snprintf(lc->err, lc->errlen,
+                     "%s: want a two-letter country code, not '%s'", k->name,
+                     value);
+            return WM_EINVAL;
+        }
+        set_str(slot, value);
+        (*slot)[0] = (char)toupper((unsigned char)value[0]);
+        (*slot)[1] = (char)toupper((unsigned char)value[1]);
+        return 0;
+    case K_ORIGINS:
+        while (*p != '\0') {
+            size_t len;
+            p += strspn(p, " ,");
+            len = strcspn(p, " ,");
+            if (len > 0 && !origin_ok(p, len)) {
+                snprintf(lc->err, lc->errlen,
+                         "%s: want origins like https://shop.example, not "
+                         "'%.*s'",
+                         k->name, (int)len, p);
+                return WM_EINVAL;
+            }
+            p += len;
+        }
+        break;
+    case K_FILE: {
+        FILE *f = fopen(value, "rb");
+        char *data = wm_xmalloc(256 * 1024 + 1);
+        size_t got = f != NULL ? fread(data, 1, 256 * 1024 + 1, f) : 0;
+
+        if (f == NULL || ferror(f) || got == 0 || got > 256 * 1024) {
+            snprintf(lc->err, lc->errlen, "%s: cannot read '%s'%s", k->name,
+                     value,
+                     f == NULL  ? ": no such file or no access"
+                     : got == 0 ? ": empty"
+                                : ": over 256 KiB");
+            if (f != NULL)
+                fclose(f);
+            free(data);
+            return WM_EINVAL;
+        }
+        fclose(f);
+        free(*slot);
+        *slot = data;
+        cfg->web_logo_len = got;
+        return 0;
+    }
+    default:
+        break;
+    }
+    set_str(slot, value);
+    return 0;
+}
+
 /* Applies one key to base (struct cfg or struct cfg_carrier). */
 static int apply(struct load_ctx *lc, const struct key *k, void *base,
                  const char *value)
@@ -279,6 +390,12 @@ static int apply(struct load_ctx *lc, const struct key *k, void *base,
             return WM_EINVAL;
         }
         return 0;
+    case K_LANG:
+    case K_COLOUR:
+    case K_COUNTRY:
+    case K_ORIGINS:
+    case K_FILE:
+        return apply_web(lc, k, (struct cfg *)base, value);
     }
     return WM_EINVAL;
 }
@@ -409,6 +526,11 @@ static void set_defaults(struct cfg *cfg)
     cfg->quiet_hours = wm_xstrdup("21:00-08:00");
     cfg->daily_cap = 3;
     cfg->sms_provider = wm_xstrdup("twilio");
+    cfg->web_shop_name = wm_xstrdup("Shop");
+    cfg->web_accent = wm_xstrdup("#0b5fff");
+    cfg->web_default_lang = wm_xstrdup("nl");
+    cfg->web_default_country = wm_xstrdup("NL");
+    cfg->web_session_ttl_ms = 8 * h;
     for (cfg->n_carriers = 0; all[cfg->n_carriers] != NULL; cfg->n_carriers++)
         ;
     cfg->carriers = wm_xcalloc(cfg->n_carriers ? cfg->n_carriers : 1,
@@ -505,15 +627,37 @@ int cfg_load_string(struct cfg *cfg, const char *text, const char *name,
 
 void cfg_clear(struct cfg *cfg)
 {
-    char **strs[] = {
-        &cfg->path,           &cfg->data_dir,      &cfg->redis_server,
-        &cfg->redis_url,      &cfg->redis_prefix,  &cfg->http_listen,
-        &cfg->token_shop,     &cfg->token_agent,   &cfg->token_admin,
-        &cfg->quiet_hours,    &cfg->positive,      &cfg->smtp_url,
-        &cfg->smtp_from,      &cfg->smtp_username, &cfg->smtp_password,
-        &cfg->sms_provider,   &cfg->sms_base_url,  &cfg->sms_account,
-        &cfg->sms_token,      &cfg->sms_from,      &cfg->webhook_url,
-        &cfg->webhook_secret, &cfg->http_cors,     &cfg->templates_dir};
+    char **strs[] = {&cfg->path,
+                     &cfg->data_dir,
+                     &cfg->redis_server,
+                     &cfg->redis_url,
+                     &cfg->redis_prefix,
+                     &cfg->http_listen,
+                     &cfg->token_shop,
+                     &cfg->token_agent,
+                     &cfg->token_admin,
+                     &cfg->quiet_hours,
+                     &cfg->positive,
+                     &cfg->smtp_url,
+                     &cfg->smtp_from,
+                     &cfg->smtp_username,
+                     &cfg->smtp_password,
+                     &cfg->sms_provider,
+                     &cfg->sms_base_url,
+                     &cfg->sms_account,
+                     &cfg->sms_token,
+                     &cfg->sms_from,
+                     &cfg->webhook_url,
+                     &cfg->webhook_secret,
+                     &cfg->http_cors,
+                     &cfg->templates_dir,
+                     &cfg->web_shop_name,
+                     &cfg->web_logo,
+                     &cfg->web_accent,
+                     &cfg->web_default_lang,
+                     &cfg->web_default_country,
+                     &cfg->web_frame_ancestors,
+                     &cfg->web_public_url};
 
     for (size_t i = 0; i < WM_ARRAY_LEN(strs); i++)
         free(*strs[i]);

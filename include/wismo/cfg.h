@@ -76,6 +76,16 @@ struct cfg {
     char *smtp_url, *smtp_from, *smtp_username, *smtp_password;
     char *sms_provider, *sms_base_url, *sms_account, *sms_token, *sms_from;
     char *webhook_url, *webhook_secret;
+    /* [web] */
+    char *web_shop_name; /* shown on the pages */
+    char *web_logo;      /* the logo file's bytes (read at load), or NULL */
+    size_t web_logo_len;
+    char *web_accent;           /* "#rgb" or "#rrggbb" */
+    char *web_default_lang;     /* nl, en, de or fr */
+    char *web_default_country;  /* ISO 3166 alpha-2, upper case */
+    char *web_frame_ancestors;  /* origins that may frame /track?embed=1 */
+    char *web_public_url;       /* how the world reaches wismod */
+    int64_t web_session_ttl_ms; /* console sign-in lasts this long */
     /* [carrier.<name>] */
     struct cfg_carrier *carriers;
     size_t n_carriers;
