@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "wismo/carrier.h"
+#include "wismo/httpreq.h"
 #include "wismo/model.h"
 #include "wismo/norm.h"
 #include "wismo/notify.h"
@@ -915,7 +916,7 @@ static void put_ship(struct web_buf *b, const struct cfg *cfg, json_t *s,
     web_buf_esc(b, number);
     web_buf_puts(b, "</span>");
     if (c != NULL && c->tracking_url != NULL && number != NULL) {
-        char *esc = carrier_url_escape(number);
+        char *esc = httpreq_url_escape(number);
         const char *pct = strstr(c->tracking_url, "%s");
         if (esc != NULL && pct != NULL) {
             const char *vals[1] = {cname};
