@@ -405,7 +405,7 @@ int ctl_cmd_optout(const char *cfg_path, int argc, char **argv)
     if (strcmp(argv[1], "email") == 0)
         for (char *p = member; *p; p++)
             *p = (char)tolower((unsigned char)*p);
-    snprintf(key, sizeof(key), "%soptout", s.cfg.redis_prefix);
+    store_key(key, sizeof(key), s.cfg.redis_prefix, STORE_KEY_OPTOUT, NULL);
     args[0] = out ? "SADD" : "SREM";
     args[1] = key;
     args[2] = member;
@@ -588,7 +588,8 @@ int ctl_cmd_watch(const char *cfg_path, int argc, char **argv)
         return rc;
     /* Its own connection: the blocking read stalls nothing else. */
     w.s = &s;
-    snprintf(w.key, sizeof(w.key), "%schanges", s.cfg.redis_prefix);
+    store_key(w.key, sizeof(w.key), s.cfg.redis_prefix, STORE_KEY_CHANGES,
+              NULL);
     watch_next(&w);
     while (s.pending > 0 && s.status == 0)
         uv_run(&s.loop, UV_RUN_ONCE);

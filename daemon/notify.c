@@ -294,7 +294,8 @@ struct notify {
     struct notify_stats stats;
     notify_stopped_cb *stop_cb;
     void *stop_arg;
-    char k_changes[128], k_outbox[128], k_later[128], k_dead[128], k_watch[128];
+    char k_changes[128], k_outbox[128], k_later[128], k_dead[128], k_watch[128],
+        k_optout[128];
 };
 
 static void nconf_clear(struct nconf *c)
@@ -380,12 +381,12 @@ static void rules_for(const struct notify *n, const char *carrier,
 /* --- Lua --- */
 
 /* KEYS: 1 s:{id} 2 s:{id}:nst 3 s:{id}:notif 4 outbox 5 outbox:later
- *       6 notify:watch
+ *       6 notify:watch 7 optout
  * ARGV: 1 id 2 now_ms 3 now_iso 4 yyyymmdd 5 daily_cap 6 active reasons
  *       (comma list) 7 eta_ms|"" 8 slip_ms 9 next_check_ms|-1 10 ctx JSON
  *       11 prefix, then (channel, recipient, not_before_ms | "x:<why>")
  *       triples. Returns "reason|channel|outcome" strings. */
-static const char lua_decide[] =
+static const char lua_decide[] = STORE_LUA_KEYS
     "local id, now = ARGV[1], tonumber(ARGV[2])\n"
     "if redis.call('EXISTS', KEYS[1]) == 0 then\n"
     "  redis.call('ZREM', KEYS[6], id)\n"
@@ -419,13 +420,12 @@ static const char lua_decide[] =
     "      if string.sub(nb, 1, 2) == 'x:' then\n"
     "        rec.outcome = 'suppressed'; rec.why = string.sub(nb, 3)\n"
     "      elseif ch ~= 'webhook' and redis.call('SISMEMBER',\n"
-    "          ARGV[11] .. 'optout', ch .. ':' .. to) == 1 then\n"
+    "          KEYS[7], ch .. ':' .. to) == 1 then\n"
     "        rec.outcome = 'suppressed'; rec.why = 'opt_out'\n"
     "      else\n"
     "        local capped = false\n"
     "        if ch ~= 'webhook' and tonumber(ARGV[5]) > 0 then\n"
-    "          local ck = ARGV[11] .. 'notify:cap:' .. ch .. ':' .. to ..\n"
-    "            ':' .. ARGV[4]\n"
+    "          local ck = k_cap(ARGV[11], ch, to, ARGV[4])\n"
     "          local c = redis.call('INCR', ck)\n"
     "          redis.call('EXPIRE', ck, 172800)\n"
     "          capped = c > tonumber(ARGV[5])\n"
@@ -720,15 +720,16 @@ static void on_got(void *arg, int err, json_t *ship)
     snprintf(slip, sizeof(slip), "%lld", (long long)rules.eta_slip_ms);
     snprintf(next, sizeof(next), "%lld", (long long)ev.next_check_ms);
     snprintf(now_s, sizeof(now_s), "%lld", (long long)now);
-    snprintf(keys[0], sizeof(keys[0]), "%ss:{%s}", n->prefix, e->id);
-    snprintf(keys[1], sizeof(keys[1]), "%ss:{%s}:nst", n->prefix, e->id);
-    snprintf(keys[2], sizeof(keys[2]), "%ss:{%s}:notif", n->prefix, e->id);
+    store_key(keys[0], sizeof(keys[0]), n->prefix, STORE_KEY_SHIP, e->id);
+    store_key(keys[1], sizeof(keys[1]), n->prefix, STORE_KEY_NST, e->id);
+    store_key(keys[2], sizeof(keys[2]), n->prefix, STORE_KEY_NOTIF, e->id);
     argv[argc++] = keys[0];
     argv[argc++] = keys[1];
     argv[argc++] = keys[2];
     argv[argc++] = n->k_outbox;
     argv[argc++] = n->k_later;
     argv[argc++] = n->k_watch;
+    argv[argc++] = n->k_optout;
     argv[argc++] = e->id;
     argv[argc++] = now_s;
     argv[argc++] = nowiso;
@@ -779,7 +780,7 @@ static void on_got(void *arg, int err, json_t *ship)
             argv[argc++] = opted ? "x:opt_out" : "x:no_recipient";
         }
     }
-    if (neval(n, n->s_decide, on_decided, e, 6, argc - 6, argv, NULL) != 0)
+    if (neval(n, n->s_decide, on_decided, e, 7, argc - 7, argv, NULL) != 0)
         neval_free(e);
     free(ctxs);
     return;
@@ -938,8 +939,8 @@ static void finish(struct nsend *s, enum chan_verdict v, const char *detail)
         log_debug("msg=\"notify: %s\" key=%s detail=\"%s\"", what,
                   jstr(s->m, "key"), detail != NULL ? detail : "");
     snprintf(due, sizeof(due), "%lld", (long long)(now + delay));
-    snprintf(keys[0], sizeof(keys[0]), "%ss:{%s}", n->prefix, id);
-    snprintf(keys[1], sizeof(keys[1]), "%ss:{%s}:notif", n->prefix, id);
+    store_key(keys[0], sizeof(keys[0]), n->prefix, STORE_KEY_SHIP, id);
+    store_key(keys[1], sizeof(keys[1]), n->prefix, STORE_KEY_NOTIF, id);
     argv[0] = n->k_outbox;
     argv[1] = n->k_later;
     argv[2] = n->k_dead;
@@ -1472,11 +1473,12 @@ struct notify *notify_new(uv_loop_t *loop, const struct cfg *cfg,
         n->o.send_timeout_ms = 15000;
     p = cfg->redis_prefix != NULL ? cfg->redis_prefix : "wismo:";
     n->prefix = wm_xstrdup(p);
-    snprintf(n->k_changes, sizeof(n->k_changes), "%schanges", p);
-    snprintf(n->k_outbox, sizeof(n->k_outbox), "%soutbox", p);
-    snprintf(n->k_later, sizeof(n->k_later), "%soutbox:later", p);
-    snprintf(n->k_dead, sizeof(n->k_dead), "%soutbox:dead", p);
-    snprintf(n->k_watch, sizeof(n->k_watch), "%snotify:watch", p);
+    store_key(n->k_changes, sizeof(n->k_changes), p, STORE_KEY_CHANGES, NULL);
+    store_key(n->k_outbox, sizeof(n->k_outbox), p, STORE_KEY_OUTBOX, NULL);
+    store_key(n->k_later, sizeof(n->k_later), p, STORE_KEY_OUTBOX_LATER, NULL);
+    store_key(n->k_dead, sizeof(n->k_dead), p, STORE_KEY_OUTBOX_DEAD, NULL);
+    store_key(n->k_watch, sizeof(n->k_watch), p, STORE_KEY_WATCH, NULL);
+    store_key(n->k_optout, sizeof(n->k_optout), p, STORE_KEY_OPTOUT, NULL);
     nconf_load(&n->c, cfg, n->shop_opt);
     n->tm = ntmpl_load(n->templates_dir);
     if (ntmpl_count(n->tm) == 0)

@@ -20,9 +20,10 @@
 
 #define STREAM_MAXLEN "1000000"
 
-/* KEYS: idx:num due | ARGV: carrier number new_id now_ms now_iso prefix,
- * then field/value pairs to set when not empty. Returns {id, created}. */
-static const char lua_add[] =
+/* KEYS: idx:num due idx:created notify:watch | ARGV: carrier number new_id
+ * now_ms now_iso prefix, then field/value pairs to set when not empty.
+ * Returns {id, created}. */
+static const char lua_add[] = STORE_LUA_KEYS
     "local k = ARGV[1] .. ':' .. ARGV[2]\n"
     "local id = redis.call('HGET', KEYS[1], k)\n"
     "local created = 0\n"
@@ -30,7 +31,7 @@ static const char lua_add[] =
     "  id = ARGV[3]; created = 1\n"
     "  redis.call('HSET', KEYS[1], k, id)\n"
     "end\n"
-    "local sk = ARGV[6] .. 's:{' .. id .. '}'\n"
+    "local sk = k_ship(ARGV[6], id)\n"
     "if created == 1 then\n"
     "  redis.call('HSET', sk, 'id', id, 'carrier', ARGV[1],\n"
     "    'tracking_number', ARGV[2], 'status', 'pending', 'substatus', '',\n"
@@ -38,11 +39,11 @@ static const char lua_add[] =
     "    'created_ms', ARGV[4], 'updated_at', ARGV[5], 'polls', 0,\n"
     "    'event_count', 0)\n"
     "  redis.call('ZADD', KEYS[2], ARGV[4], id)\n"
-    "  redis.call('SADD', ARGV[6] .. 'idx:trk:' .. ARGV[2], id)\n"
-    "  redis.call('ZADD', ARGV[6] .. 'idx:created', ARGV[4], id)\n"
+    "  redis.call('SADD', k_idx(ARGV[6], 'trk', ARGV[2]), id)\n"
+    "  redis.call('ZADD', KEYS[3], ARGV[4], id)\n"
     /* The notifier's time-based rules (promise missed) also watch a
      * shipment the carrier never answers for. */
-    "  redis.call('ZADD', ARGV[6] .. 'notify:watch', 'NX', ARGV[4], id)\n"
+    "  redis.call('ZADD', KEYS[4], 'NX', ARGV[4], id)\n"
     "end\n"
     "local indexed = {order_id = 'order', email = 'email', phone = 'phone',\n"
     "  postcode = 'postcode'}\n"
@@ -52,10 +53,9 @@ static const char lua_add[] =
     "    if ix then\n"
     "      local old = redis.call('HGET', sk, ARGV[i])\n"
     "      if old and old ~= ARGV[i + 1] then\n"
-    "        redis.call('SREM', ARGV[6] .. 'idx:' .. ix .. ':' .. old, id)\n"
+    "        redis.call('SREM', k_idx(ARGV[6], ix, old), id)\n"
     "      end\n"
-    "      redis.call('SADD', ARGV[6] .. 'idx:' .. ix .. ':' .. ARGV[i + 1],\n"
-    "        id)\n"
+    "      redis.call('SADD', k_idx(ARGV[6], ix, ARGV[i + 1]), id)\n"
     "    end\n"
     "    redis.call('HSET', sk, ARGV[i], ARGV[i + 1])\n"
     "  end\n"
@@ -66,7 +66,7 @@ static const char lua_add[] =
 /* KEYS: due lease lease:owner | ARGV: now_ms lease_ms max owner prefix.
  * Expired leases (a dead process) go back to the due set first. Returns a
  * flat list id, carrier, tracking_number, status, digest. */
-static const char lua_claim[] =
+static const char lua_claim[] = STORE_LUA_KEYS
     "local now = tonumber(ARGV[1])\n"
     "local dead = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now,\n"
     "  'LIMIT', 0, 1000)\n"
@@ -80,7 +80,7 @@ static const char lua_claim[] =
     "local out = {}\n"
     "for _, id in ipairs(ids) do\n"
     "  redis.call('ZREM', KEYS[1], id)\n"
-    "  local f = redis.call('HMGET', ARGV[5] .. 's:{' .. id .. '}',\n"
+    "  local f = redis.call('HMGET', k_ship(ARGV[5], id),\n"
     "    'carrier', 'tracking_number', 'status', 'digest')\n"
     "  if f[1] and f[2] then\n"
     "    redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), id)\n"
@@ -194,24 +194,24 @@ static const char lua_release[] =
     "end\n"
     "return 0\n";
 
-/* KEYS: idx:num due lease lease:owner | ARGV: prefix id. Removes every
+/* KEYS: idx:num due lease lease:owner s:{id} s:{id}:ev s:{id}:notif
+ * s:{id}:nst idx:created notify:watch | ARGV: prefix id. Removes every
  * key of the shipment and its index entries. Returns 1, or 0 if absent. */
-static const char lua_erase[] =
+static const char lua_erase[] = STORE_LUA_KEYS
     "local p, id = ARGV[1], ARGV[2]\n"
-    "local sk = p .. 's:{' .. id .. '}'\n"
+    "local sk = KEYS[5]\n"
     "local f = redis.call('HMGET', sk, 'carrier', 'tracking_number',\n"
     "  'order_id', 'email', 'phone', 'postcode')\n"
     "if not f[1] then return 0 end\n"
     "redis.call('HDEL', KEYS[1], f[1] .. ':' .. f[2])\n"
-    "redis.call('SREM', p .. 'idx:trk:' .. f[2], id)\n"
+    "redis.call('SREM', k_idx(p, 'trk', f[2]), id)\n"
     "local ix = {'order', 'email', 'phone', 'postcode'}\n"
     "for i = 1, 4 do\n"
-    "  if f[i + 2] then redis.call('SREM', p .. 'idx:' .. ix[i] .. ':' ..\n"
-    "    f[i + 2], id) end\n"
+    "  if f[i + 2] then redis.call('SREM', k_idx(p, ix[i], f[i + 2]), id) end\n"
     "end\n"
-    "redis.call('DEL', sk, sk .. ':ev', sk .. ':notif', sk .. ':nst')\n"
-    "redis.call('ZREM', p .. 'idx:created', id)\n"
-    "redis.call('ZREM', p .. 'notify:watch', id)\n"
+    "redis.call('DEL', KEYS[5], KEYS[6], KEYS[7], KEYS[8])\n"
+    "redis.call('ZREM', KEYS[9], id)\n"
+    "redis.call('ZREM', KEYS[10], id)\n"
     "redis.call('ZREM', KEYS[2], id)\n"
     "redis.call('ZREM', KEYS[3], id)\n"
     "redis.call('HDEL', KEYS[4], id)\n"
@@ -248,6 +248,60 @@ void store_free(struct store *st)
     rconn_script_free(st->erase);
     free(st->prefix);
     free(st);
+}
+
+/* --- the key layout (store.h) --- */
+
+static const char *const key_names[] = {
+    [STORE_KEY_SHIP] = "",
+    [STORE_KEY_EVENTS] = STORE_K_EVENTS,
+    [STORE_KEY_NOTIF] = STORE_K_NOTIF,
+    [STORE_KEY_NST] = STORE_K_NST,
+    [STORE_KEY_IDX_NUM] = STORE_K_IDX_NUM,
+    [STORE_KEY_IDX_CREATED] = STORE_K_IDX_CREATED,
+    [STORE_KEY_DUE] = STORE_K_DUE,
+    [STORE_KEY_LEASE] = STORE_K_LEASE,
+    [STORE_KEY_LEASE_OWNER] = STORE_K_LEASE_OWNER,
+    [STORE_KEY_CHANGES] = STORE_K_CHANGES,
+    [STORE_KEY_OUTBOX] = STORE_K_OUTBOX,
+    [STORE_KEY_OUTBOX_LATER] = STORE_K_OUTBOX_LATER,
+    [STORE_KEY_OUTBOX_DEAD] = STORE_K_OUTBOX_DEAD,
+    [STORE_KEY_WATCH] = STORE_K_WATCH,
+    [STORE_KEY_OPTOUT] = STORE_K_OPTOUT,
+};
+
+int store_key(char *buf, size_t size, const char *prefix, enum store_key k,
+              const char *id)
+{
+    const char *name = (size_t)k < WM_ARRAY_LEN(key_names) ? key_names[k] : "";
+
+    if (k <= STORE_KEY_NST)
+        return snprintf(buf, size,
+                        "%s" STORE_K_SHIP_OPEN "%s" STORE_K_SHIP_CLOSE "%s",
+                        prefix, id != NULL ? id : "", name);
+    return snprintf(buf, size, "%s%s", prefix, name);
+}
+
+int store_key_index(char *buf, size_t size, const char *prefix,
+                    const char *field, const char *value)
+{
+    return snprintf(buf, size, "%s" STORE_K_IDX "%s:%s", prefix, field, value);
+}
+
+int store_key_cap(char *buf, size_t size, const char *prefix,
+                  const char *channel, const char *to, const char *day)
+{
+    return snprintf(buf, size, "%s" STORE_K_CAP "%s:%s:%s", prefix, channel, to,
+                    day);
+}
+
+char *store_key_dup(const char *prefix, enum store_key k, const char *id)
+{
+    int n = store_key(NULL, 0, prefix, k, id);
+    char *key = wm_xmalloc((size_t)n + 1);
+
+    store_key(key, (size_t)n + 1, prefix, k, id);
+    return key;
 }
 
 void store_new_id(char buf[STORE_ID_LEN + 1])
@@ -352,27 +406,11 @@ static void args_own(struct args *a, char *s)
     args_add(a, s);
 }
 
-/* prefix + name, where a "%s" in name stands for id (the only form used). */
-static void args_fmt_key(struct args *a, const char *prefix, const char *name,
-                         const char *id)
+/* The store's key k (id: for a shipment's keys, else NULL). */
+static void args_key(struct args *a, const struct store *st, enum store_key k,
+                     const char *id)
 {
-    const char *hole = strstr(name, "%s");
-    size_t pl = strlen(prefix), nl = strlen(name);
-    size_t il = hole != NULL && id != NULL ? strlen(id) : 0;
-    char *k = wm_xmalloc(pl + nl + il + 1), *o = k;
-
-    memcpy(o, prefix, pl);
-    o += pl;
-    if (hole != NULL) {
-        memcpy(o, name, (size_t)(hole - name));
-        o += hole - name;
-        memcpy(o, id, il);
-        o += il;
-        strcpy(o, hole + 2);
-    } else {
-        strcpy(o, name);
-    }
-    args_own(a, k);
+    args_own(a, store_key_dup(st->prefix, k, id));
 }
 
 static void args_i64(struct args *a, int64_t v)
@@ -500,8 +538,10 @@ int store_add(struct store *st, const struct store_add_in *in, int64_t now_ms,
     if (in->carrier == NULL || in->tracking_number == NULL)
         return WM_EINVAL;
     store_new_id(id);
-    args_fmt_key(&a, st->prefix, "idx:num", NULL);
-    args_fmt_key(&a, st->prefix, "due", NULL);
+    args_key(&a, st, STORE_KEY_IDX_NUM, NULL);
+    args_key(&a, st, STORE_KEY_DUE, NULL);
+    args_key(&a, st, STORE_KEY_IDX_CREATED, NULL);
+    args_key(&a, st, STORE_KEY_WATCH, NULL);
     args_add(&a, in->carrier);
     args_add(&a, in->tracking_number);
     args_add(&a, id);
@@ -519,7 +559,7 @@ int store_add(struct store *st, const struct store_add_in *in, int64_t now_ms,
         args_add(&a, fields[i][0]);
         args_add(&a, fields[i][1]);
     }
-    return call_send(st, st->add, 2, &a, on_add, (void *)cb, arg);
+    return call_send(st, st->add, 4, &a, on_add, (void *)cb, arg);
 }
 
 static void on_claim(void *arg, int err, redisReply *r)
@@ -558,9 +598,9 @@ int store_claim_due(struct store *st, const char *owner, int64_t now_ms,
 {
     struct args a = {0};
 
-    args_fmt_key(&a, st->prefix, "due", NULL);
-    args_fmt_key(&a, st->prefix, "lease", NULL);
-    args_fmt_key(&a, st->prefix, "lease:owner", NULL);
+    args_key(&a, st, STORE_KEY_DUE, NULL);
+    args_key(&a, st, STORE_KEY_LEASE, NULL);
+    args_key(&a, st, STORE_KEY_LEASE_OWNER, NULL);
     args_i64(&a, now_ms);
     args_i64(&a, lease_ms);
     args_i64(&a, max);
@@ -599,12 +639,12 @@ int store_merge(struct store *st, const struct store_merge_in *in,
     const struct model_shipment *s = in->ship;
     int64_t newest = 0;
 
-    args_fmt_key(&a, st->prefix, "s:{%s}", in->id);
-    args_fmt_key(&a, st->prefix, "s:{%s}:ev", in->id);
-    args_fmt_key(&a, st->prefix, "due", NULL);
-    args_fmt_key(&a, st->prefix, "lease", NULL);
-    args_fmt_key(&a, st->prefix, "lease:owner", NULL);
-    args_fmt_key(&a, st->prefix, "changes", NULL);
+    args_key(&a, st, STORE_KEY_SHIP, in->id);
+    args_key(&a, st, STORE_KEY_EVENTS, in->id);
+    args_key(&a, st, STORE_KEY_DUE, NULL);
+    args_key(&a, st, STORE_KEY_LEASE, NULL);
+    args_key(&a, st, STORE_KEY_LEASE_OWNER, NULL);
+    args_key(&a, st, STORE_KEY_CHANGES, NULL);
     args_add(&a, in->id);
     args_add(&a, in->owner);
     args_i64(&a, in->now_ms);
@@ -660,9 +700,9 @@ int store_release(struct store *st, const char *id, const char *owner,
 {
     struct args a = {0};
 
-    args_fmt_key(&a, st->prefix, "due", NULL);
-    args_fmt_key(&a, st->prefix, "lease", NULL);
-    args_fmt_key(&a, st->prefix, "lease:owner", NULL);
+    args_key(&a, st, STORE_KEY_DUE, NULL);
+    args_key(&a, st, STORE_KEY_LEASE, NULL);
+    args_key(&a, st, STORE_KEY_LEASE_OWNER, NULL);
     args_add(&a, id);
     args_add(&a, owner);
     args_i64(&a, due_ms);
@@ -675,7 +715,7 @@ int store_poll_now(struct store *st, const char *id, int64_t now_ms,
     struct args a = {0};
 
     args_add(&a, "ZADD");
-    args_fmt_key(&a, st->prefix, "due", NULL);
+    args_key(&a, st, STORE_KEY_DUE, NULL);
     args_add(&a, "XX"); /* terminal or leased shipments are left alone */
     args_i64(&a, now_ms);
     args_add(&a, id);
@@ -764,7 +804,7 @@ static void on_get_hash(void *arg, int err, redisReply *r)
             json_object_set_new(g->ship, times[i], json_null());
     }
     args_add(&a, "HVALS");
-    args_fmt_key(&a, g->st->prefix, "s:{%s}:ev", g->id);
+    args_key(&a, g->st, STORE_KEY_EVENTS, g->id);
     err = rconn_command(g->st->rc, on_get_events, g, (int)a.n, a.v, a.len);
     args_clear(&a);
     if (err == 0)
@@ -787,7 +827,7 @@ int store_get(struct store *st, const char *id, store_get_cb *cb, void *arg)
     g->arg = arg;
     g->id = wm_xstrdup(id);
     args_add(&a, "HGETALL");
-    args_fmt_key(&a, st->prefix, "s:{%s}", id);
+    args_key(&a, st, STORE_KEY_SHIP, id);
     rc = rconn_command(st->rc, on_get_hash, g, (int)a.n, a.v, a.len);
     args_clear(&a);
     if (rc != 0) {
@@ -845,7 +885,7 @@ int store_stats(struct store *st, int64_t now_ms, store_stats_cb *cb, void *arg)
         struct args a = {0};
 
         args_add(&a, i == 0 ? "ZCOUNT" : "ZCARD");
-        args_fmt_key(&a, st->prefix, i == 2 ? "lease" : "due", NULL);
+        args_key(&a, st, i == 2 ? STORE_KEY_LEASE : STORE_KEY_DUE, NULL);
         if (i == 0) {
             args_add(&a, "-inf");
             args_i64(&a, now_ms);
@@ -885,13 +925,19 @@ int store_erase(struct store *st, const char *id, store_done_cb *cb, void *arg)
 {
     struct args a = {0};
 
-    args_fmt_key(&a, st->prefix, "idx:num", NULL);
-    args_fmt_key(&a, st->prefix, "due", NULL);
-    args_fmt_key(&a, st->prefix, "lease", NULL);
-    args_fmt_key(&a, st->prefix, "lease:owner", NULL);
+    args_key(&a, st, STORE_KEY_IDX_NUM, NULL);
+    args_key(&a, st, STORE_KEY_DUE, NULL);
+    args_key(&a, st, STORE_KEY_LEASE, NULL);
+    args_key(&a, st, STORE_KEY_LEASE_OWNER, NULL);
+    args_key(&a, st, STORE_KEY_SHIP, id);
+    args_key(&a, st, STORE_KEY_EVENTS, id);
+    args_key(&a, st, STORE_KEY_NOTIF, id);
+    args_key(&a, st, STORE_KEY_NST, id);
+    args_key(&a, st, STORE_KEY_IDX_CREATED, NULL);
+    args_key(&a, st, STORE_KEY_WATCH, NULL);
     args_add(&a, st->prefix);
     args_add(&a, id);
-    return call_send(st, st->erase, 4, &a, on_erased, (void *)cb, arg);
+    return call_send(st, st->erase, 10, &a, on_erased, (void *)cb, arg);
 }
 
 static void on_ids(void *arg, int err, redisReply *r)
@@ -919,12 +965,10 @@ int store_find(struct store *st, const char *field, const char *value,
                store_ids_cb *cb, void *arg)
 {
     struct args a = {0};
-    char *key;
-    size_t n;
+    int n = store_key_index(NULL, 0, st->prefix, field, value);
+    char *key = wm_xmalloc((size_t)n + 1);
 
-    n = strlen(st->prefix) + strlen(field) + strlen(value) + 8;
-    key = wm_xmalloc(n);
-    snprintf(key, n, "%sidx:%s:%s", st->prefix, field, value);
+    store_key_index(key, (size_t)n + 1, st->prefix, field, value);
     args_add(&a, "SMEMBERS");
     args_own(&a, key);
     return call_send(st, NULL, 0, &a, on_ids, (void *)cb, arg);
@@ -975,7 +1019,7 @@ int store_list(struct store *st, const char *cursor, int count,
     if (l->offset < 0)
         l->offset = 0;
     args_add(&a, "ZRANGE");
-    args_fmt_key(&a, st->prefix, "idx:created", NULL);
+    args_key(&a, st, STORE_KEY_IDX_CREATED, NULL);
     args_i64(&a, l->offset);
     args_i64(&a, l->offset + l->count - 1);
     rc = rconn_command(st->rc, on_list, l, (int)a.n, a.v, a.len);
@@ -1022,7 +1066,7 @@ int store_notifications(struct store *st, const char *id, store_json_cb *cb,
     c->cb = cb;
     c->arg = arg;
     args_add(&a, "LRANGE");
-    args_fmt_key(&a, st->prefix, "s:{%s}:notif", id);
+    args_key(&a, st, STORE_KEY_NOTIF, id);
     args_add(&a, "0");
     args_add(&a, "199");
     rc = rconn_command(st->rc, on_notifs, c, (int)a.n, a.v, a.len);

@@ -3,33 +3,10 @@
  * and the change stream. Every write that touches several keys is one Lua
  * script (EVALSHA), so a crash never leaves half an update.
  *
- * Key layout (prefix P, default "wismo:"; {id} is a hash tag, so one
- * shipment's keys share a Redis Cluster slot):
- *   P s:{id}        hash   the shipment: id carrier tracking_number order_id
- *                          postcode email phone locale promised_delivery
- *                          status substatus estimated_delivery delivered_at
- *                          created_at updated_at last_event_at last_poll_at
- *                          last_error not_found_since polls event_count
- *                          digest (of the last full merge)
- *   P s:{id}:notif  list   the notifier's records (JSON), newest first;
- *   P s:{id}:nst    hash   the notifier's episode state
- *   P s:{id}:ev     hash   event identity "time|code|city|postcode|country"
- *                          -> the event's canonical JSON (so a replayed or
- *                          reworded event is stored once)
- *   P idx:num       hash   "carrier:tracking_number" -> id
- *   P idx:trk:<tracking_number>   set of ids (any carrier)
- *   P idx:created   zset   id -> registration time (Unix ms): listing
- *   P notify:watch  zset   id -> when the notifier's time-based rules
- *                          look at it next (registration adds it)
- *   P idx:order:<order_id>        set of ids; likewise idx:email:<e>,
- *   P idx:phone:<p>, P idx:postcode:<p>  (values as registered: the API
- *                          normalises them first)
- *   P due           zset   id -> when to poll next (Unix ms); shared by
- *                          every wismod on this Redis
- *   P lease         zset   id -> lease expiry (Unix ms) while a process polls
- * it P lease:owner   hash   id -> the owning process P changes       stream one
- * entry per stored change (see README) Times in hashes are ISO-8601 UTC
- * strings; "" is null.
+ * The store owns the key layout: it is written down once, here, as the
+ * STORE_K_* names below, and every module builds its keys with
+ * store_key(), store_key_index() and store_key_cap() (C) or the Lua
+ * functions of STORE_LUA_KEYS (scripts). Nobody writes a key by hand.
  */
 #ifndef WISMO_STORE_H
 #define WISMO_STORE_H
@@ -42,6 +19,115 @@
 
 #include "wismo/model.h"
 #include "wismo/rconn.h"
+
+/*
+ * Key layout. Every key starts with the configured prefix P (default
+ * "wismo:"). {id} is a hash tag, so one shipment's keys share a Redis
+ * Cluster slot. Times in hashes are ISO-8601 UTC strings; "" is null.
+ */
+/* clang-format off */
+/* P s:{id}         hash   the shipment: id carrier tracking_number
+ *                         order_id postcode email phone locale
+ *                         promised_delivery notify status substatus
+ *                         estimated_delivery delivered_at created_at
+ *                         created_ms updated_at last_event_at
+ *                         last_event_ms last_poll_at last_error
+ *                         not_found_since not_found_ms polls
+ *                         event_count digest (of the last full merge) */
+#define STORE_K_SHIP_OPEN   "s:{"
+#define STORE_K_SHIP_CLOSE  "}"
+/* P s:{id}:ev      hash   event identity "time|code|city|postcode|country"
+ *                         -> the event's canonical JSON (a replayed or
+ *                         reworded event is stored once) */
+#define STORE_K_EVENTS      ":ev"
+/* P s:{id}:notif   list   the notifier's records (JSON), newest first */
+#define STORE_K_NOTIF       ":notif"
+/* P s:{id}:nst     hash   the notifier's episode state */
+#define STORE_K_NST         ":nst"
+/* P idx:num        hash   "carrier:tracking_number" -> id */
+#define STORE_K_IDX_NUM     "idx:num"
+/* P idx:created    zset   id -> registration time (Unix ms): listing */
+#define STORE_K_IDX_CREATED "idx:created"
+/* P idx:<field>:<value>   set of ids; field is trk (any carrier), order,
+ *                         email, phone or postcode, the value as
+ *                         registered (normalised first) */
+#define STORE_K_IDX         "idx:"
+/* P due            zset   id -> when to poll next (Unix ms); shared by
+ *                         every wismod on this Redis */
+#define STORE_K_DUE         "due"
+/* P lease          zset   id -> lease expiry (Unix ms) while a process
+ *                         polls it */
+#define STORE_K_LEASE       "lease"
+/* P lease:owner    hash   id -> the owning process */
+#define STORE_K_LEASE_OWNER "lease:owner"
+/* P changes        stream one entry per stored change (see README) */
+#define STORE_K_CHANGES     "changes"
+/* P outbox         stream the notifier's messages to send (group
+ *                         "notify") */
+#define STORE_K_OUTBOX      "outbox"
+/* P outbox:later   zset   message JSON -> when it may be sent (Unix ms) */
+#define STORE_K_OUTBOX_LATER "outbox:later"
+/* P outbox:dead    stream messages given up on (m, why) */
+#define STORE_K_OUTBOX_DEAD "outbox:dead"
+/* P notify:watch   zset   id -> when the notifier's time-based rules look
+ *                         at it next (registration adds it) */
+#define STORE_K_WATCH       "notify:watch"
+/* P optout         set    "<channel>:<recipient>" that receive nothing */
+#define STORE_K_OPTOUT      "optout"
+/* P notify:cap:<channel>:<recipient>:<yyyymmdd>
+ *                  string messages sent that day (expires after 48 h) */
+#define STORE_K_CAP         "notify:cap:"
+/* clang-format on */
+
+/* The same layout for Lua scripts: prepend STORE_LUA_KEYS to a script and
+ * call k_ship(P, id), k_idx(P, field, value) or k_cap(P, channel, to, day)
+ * for the keys it finds only while it runs; a key known beforehand is
+ * built in C and passed in KEYS. */
+#define STORE_LUA_KEYS                                                         \
+    "local function k_ship(p, id)\n"                                           \
+    "  return p .. '" STORE_K_SHIP_OPEN "' .. id .. '" STORE_K_SHIP_CLOSE      \
+    "'\n"                                                                      \
+    "end\n"                                                                    \
+    "local function k_idx(p, f, v)\n"                                          \
+    "  return p .. '" STORE_K_IDX "' .. f .. ':' .. v\n"                       \
+    "end\n"                                                                    \
+    "local function k_cap(p, ch, to, day)\n"                                   \
+    "  return p .. '" STORE_K_CAP "' .. ch .. ':' .. to .. ':' .. day\n"       \
+    "end\n"
+
+/* The keys store_key() builds: the first four belong to one shipment
+ * (id required), the others are global (id ignored). */
+enum store_key {
+    STORE_KEY_SHIP,   /* P s:{id} */
+    STORE_KEY_EVENTS, /* P s:{id}:ev */
+    STORE_KEY_NOTIF,  /* P s:{id}:notif */
+    STORE_KEY_NST,    /* P s:{id}:nst */
+    STORE_KEY_IDX_NUM,
+    STORE_KEY_IDX_CREATED,
+    STORE_KEY_DUE,
+    STORE_KEY_LEASE,
+    STORE_KEY_LEASE_OWNER,
+    STORE_KEY_CHANGES,
+    STORE_KEY_OUTBOX,
+    STORE_KEY_OUTBOX_LATER,
+    STORE_KEY_OUTBOX_DEAD,
+    STORE_KEY_WATCH,
+    STORE_KEY_OPTOUT,
+};
+
+/* Key builders. Each writes the key into buf (NUL-terminated) and returns
+ * its length, as snprintf does: a result >= size means buf was too small
+ * and holds a truncated key that must not be used. */
+int store_key(char *buf, size_t size, const char *prefix, enum store_key k,
+              const char *id);
+/* P idx:<field>:<value> */
+int store_key_index(char *buf, size_t size, const char *prefix,
+                    const char *field, const char *value);
+/* P notify:cap:<channel>:<recipient>:<day> */
+int store_key_cap(char *buf, size_t size, const char *prefix,
+                  const char *channel, const char *to, const char *day);
+/* An allocated key (free()). */
+char *store_key_dup(const char *prefix, enum store_key k, const char *id);
 
 struct store;
 

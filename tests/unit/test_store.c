@@ -213,6 +213,51 @@ static struct model_shipment *make(struct model_result *r, int n,
     return s;
 }
 
+/* The layout is a contract with data already stored: the builders must
+ * keep producing exactly these keys. */
+static void test_key_layout(void **state)
+{
+    static const struct {
+        enum store_key k;
+        const char *want;
+    } keys[] = {
+        {STORE_KEY_SHIP, "p:s:{abc}"},
+        {STORE_KEY_EVENTS, "p:s:{abc}:ev"},
+        {STORE_KEY_NOTIF, "p:s:{abc}:notif"},
+        {STORE_KEY_NST, "p:s:{abc}:nst"},
+        {STORE_KEY_IDX_NUM, "p:idx:num"},
+        {STORE_KEY_IDX_CREATED, "p:idx:created"},
+        {STORE_KEY_DUE, "p:due"},
+        {STORE_KEY_LEASE, "p:lease"},
+        {STORE_KEY_LEASE_OWNER, "p:lease:owner"},
+        {STORE_KEY_CHANGES, "p:changes"},
+        {STORE_KEY_OUTBOX, "p:outbox"},
+        {STORE_KEY_OUTBOX_LATER, "p:outbox:later"},
+        {STORE_KEY_OUTBOX_DEAD, "p:outbox:dead"},
+        {STORE_KEY_WATCH, "p:notify:watch"},
+        {STORE_KEY_OPTOUT, "p:optout"},
+    };
+    char buf[64], small[8];
+    char *dup;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        assert_int_equal(store_key(buf, sizeof(buf), "p:", keys[i].k, "abc"),
+                         (int)strlen(keys[i].want));
+        assert_string_equal(buf, keys[i].want);
+        dup = store_key_dup("p:", keys[i].k, "abc");
+        assert_string_equal(dup, keys[i].want);
+        free(dup);
+    }
+    store_key_index(buf, sizeof(buf), "p:", "order", "WS-1");
+    assert_string_equal(buf, "p:idx:order:WS-1");
+    store_key_cap(buf, sizeof(buf), "p:", "email", "a@b.nl", "20261207");
+    assert_string_equal(buf, "p:notify:cap:email:a@b.nl:20261207");
+    /* too small: reported, never silently used */
+    assert_true(store_key(small, sizeof(small), "p:", STORE_KEY_EVENTS,
+                          "abc") >= (int)sizeof(small));
+}
+
 static void test_add_is_idempotent(void **state)
 {
     struct fx *f = *state;
@@ -434,6 +479,7 @@ static int group_teardown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_key_layout),
         cmocka_unit_test_setup_teardown(test_add_is_idempotent, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_claim_leases, setup, teardown),
