@@ -21,15 +21,16 @@
 #include "wismo/detect.h"
 #include "wismo/httpd.h"
 #include "wismo/log.h"
+#include "wismo/netaddr.h"
 #include "wismo/notify.h"
 #include "wismo/web.h"
 #include "wismo/web_track.h"
+#include "wismo/ratelimit.h"
 #include "wismo/wm.h"
 #include "wismo/wmtime.h"
 
 #define JSON_TYPE     "application/json"
 #define LIST_MAX      200
-#define RATE_SLOTS    4096 /* clients tracked for the lookup rate limit */
 #define CACHE_BUCKETS 1024
 
 enum route {
@@ -60,12 +61,6 @@ enum role { ROLE_NONE, ROLE_SHOP, ROLE_AGENT, ROLE_ADMIN };
 #define API_LAT_BUCKETS 8
 static const double api_lat_bounds[API_LAT_BUCKETS] = {
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1};
-
-struct rate_slot {
-    char ip[48];
-    int64_t window_start;
-    int failures;
-};
 
 /* A cached public lookup: the stored shipments of one order, and the
  * generation of each shipment's slot when it was cached. A merge bumps its
@@ -104,7 +99,8 @@ struct api {
     struct poller *poller;
     struct notify *notify; /* borrowed, may be NULL */
     struct httpd *h;
-    struct rate_slot rate[RATE_SLOTS];
+    struct ratelimit *lookups;   /* owned: failed lookups per client */
+    struct netaddr_set *proxies; /* owned: [http] trusted_proxies */
     struct cache_entry *cache[CACHE_BUCKETS];
     uint32_t gen[GEN_SLOTS];
     struct api_stats stats;
@@ -124,8 +120,9 @@ struct rq {
     char *order; /* track: order id */
     char *want_postcode, *want_email;
     const char *lang;
-    char *cursor; /* list: next cursor */
-    char *id;     /* shipment id */
+    char *cursor;                /* list: next cursor */
+    char client[NETADDR_STRLEN]; /* track: the rate limit's key */
+    char *id;                    /* shipment id */
     bool created;
     bool failed;
     /* list filters */
@@ -560,31 +557,23 @@ static void cache_clear(struct api *a)
 
 /* --- the public lookup --- */
 
-static struct rate_slot *rate_slot(struct api *a, const char *ip)
-{
-    struct rate_slot *s = &a->rate[fnv64(ip, strlen(ip)) % RATE_SLOTS];
-    int64_t now = now_ms();
-
-    if (strcmp(s->ip, ip) != 0 ||
-        now - s->window_start >= a->cfg->lookup_window_ms) {
-        snprintf(s->ip, sizeof(s->ip), "%s", ip);
-        s->window_start = now;
-        s->failures = 0;
-    }
-    return s;
-}
-
-/* 429 when the client used up its failures; true when it may go on. */
+/*
+ * 429 when the client used up its failures; true when it may go on. A
+ * client that is refused is refused for every lookup, right or wrong:
+ * answering correct guesses would turn the 429 itself into the oracle the
+ * limit is there to deny. Clients never share a counter (see ratelimit.h),
+ * and behind [http] trusted_proxies each shopper is its own client.
+ */
 static bool rate_ok(struct rq *q)
 {
-    struct rate_slot *s = rate_slot(q->a, httpd_req_peer(q->req));
     char hdr[64];
     int64_t left;
 
-    if (s->failures < q->a->cfg->lookup_failures)
+    netaddr_client_key(httpd_req_client(q->req), q->client);
+    left = ratelimit_blocked(q->a->lookups, q->client, now_ms());
+    if (left == 0)
         return true;
-    left =
-        (s->window_start + q->a->cfg->lookup_window_ms - now_ms() + 999) / 1000;
+    left = (left + 999) / 1000;
     snprintf(hdr, sizeof(hdr), "Retry-After: %lld\r\n",
              (long long)(left > 0 ? left : 1));
     q->a->stats.rate_limited++;
@@ -599,7 +588,7 @@ static bool rate_ok(struct rq *q)
 
 static void lookup_miss(struct rq *q)
 {
-    rate_slot(q->a, httpd_req_peer(q->req))->failures++;
+    ratelimit_fail(q->a->lookups, q->client, now_ms());
     /* One answer for "no such order" and "wrong postcode or e-mail". */
     if (q->page) {
         page_fail(q, 404, NULL);
@@ -1767,6 +1756,20 @@ static void track_key_init(struct api *a)
     web_buf_clear(&b);
 }
 
+/* [http] trusted_proxies, checked when the configuration was loaded. */
+static void api_set_proxies(struct api *a, const struct cfg *cfg)
+{
+    struct netaddr_set *set = NULL;
+    char err[160];
+
+    if (netaddr_set_parse(cfg->http_trusted_proxies, &set, err, sizeof(err)) !=
+        0)
+        log_error("msg=\"bad trusted_proxies\" error=\"%s\"", err);
+    httpd_set_proxies(a->h, set, (enum netaddr_header)cfg->http_proxy_header);
+    netaddr_set_free(a->proxies);
+    a->proxies = set;
+}
+
 struct api *api_new(uv_loop_t *loop, const struct cfg *cfg, struct store *st,
                     struct rconn *rc, struct poller *poller)
 {
@@ -1785,6 +1788,9 @@ struct api *api_new(uv_loop_t *loop, const struct cfg *cfg, struct store *st,
     o.idle_timeout_ms = (long)cfg->http_idle_timeout_ms;
     a->h = httpd_new(loop, &o, on_request, a);
     track_key_init(a);
+    a->lookups = ratelimit_new(cfg->lookup_failures, cfg->lookup_window_ms,
+                               (size_t)cfg->lookup_clients);
+    api_set_proxies(a, cfg);
     detect_init();
     return a;
 }
@@ -1815,6 +1821,9 @@ void api_redis_state(struct api *a, bool up)
 void api_reload(struct api *a, const struct cfg *cfg)
 {
     a->cfg = cfg;
+    ratelimit_configure(a->lookups, cfg->lookup_failures, cfg->lookup_window_ms,
+                        (size_t)cfg->lookup_clients);
+    api_set_proxies(a, cfg);
     cache_clear(a);
     track_key_init(a);
 }
@@ -1830,5 +1839,7 @@ void api_free(struct api *a)
         return;
     httpd_free(a->h);
     cache_clear(a);
+    ratelimit_free(a->lookups);
+    netaddr_set_free(a->proxies);
     free(a);
 }

@@ -10,10 +10,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <ini.h>
 
 #include "wismo/carrier.h"
+#include "wismo/netaddr.h"
 #include "wismo/wm.h"
 
 enum key_type {
@@ -25,11 +27,13 @@ enum key_type {
     K_SIZE,
     K_LEVEL,
     K_HOURS,
-    K_LANG,    /* nl, en, de, fr */
-    K_COLOUR,  /* #rgb or #rrggbb */
-    K_COUNTRY, /* two letters, kept upper case */
-    K_ORIGINS, /* scheme://host[:port] ..., space or comma separated */
-    K_FILE     /* a small file read whole (web_logo + web_logo_len) */
+    K_LANG,     /* nl, en, de, fr */
+    K_COLOUR,   /* #rgb or #rrggbb */
+    K_COUNTRY,  /* two letters, kept upper case */
+    K_ORIGINS,  /* scheme://host[:port] ..., space or comma separated */
+    K_FILE,     /* a small file read whole (web_logo + web_logo_len) */
+    K_CIDRS,    /* a list of CIDR blocks, kept as text */
+    K_PROXY_HDR /* x-forwarded-for or forwarded */
 };
 
 struct key {
@@ -58,6 +62,9 @@ static const struct key keys[] = {
     {"http", "cors", K_STR, C(http_cors), 0, 0},
     {"http", "lookup_failures", K_INT, C(lookup_failures), 1, 1000000},
     {"http", "lookup_window", K_DUR, C(lookup_window_ms), 0, 0},
+    {"http", "lookup_clients", K_INT, C(lookup_clients), 16, 16777216},
+    {"http", "trusted_proxies", K_CIDRS, C(http_trusted_proxies), 0, 0},
+    {"http", "proxy_header", K_PROXY_HDR, C(http_proxy_header), 0, 0},
     {"http", "cache_ttl", K_DUR, C(cache_ttl_ms), 0, 0},
     {"http", "max_conns", K_INT, C(http_max_conns), 1, 1000000},
     {"http", "header_timeout", K_DUR, C(http_header_timeout_ms), 0, 0},
@@ -396,6 +403,30 @@ static int apply(struct load_ctx *lc, const struct key *k, void *base,
     case K_ORIGINS:
     case K_FILE:
         return apply_web(lc, k, (struct cfg *)base, value);
+    case K_CIDRS: {
+        struct netaddr_set *set;
+        char why[160];
+
+        if (netaddr_set_parse(value, &set, why, sizeof(why)) != 0) {
+            snprintf(lc->err, lc->errlen, "%s: %s", k->name, why);
+            return WM_EINVAL;
+        }
+        netaddr_set_free(set);
+        set_str((char **)slot, value);
+        return 0;
+    }
+    case K_PROXY_HDR:
+        if (strcasecmp(value, "x-forwarded-for") == 0)
+            *(int *)slot = NETADDR_XFF;
+        else if (strcasecmp(value, "forwarded") == 0)
+            *(int *)slot = NETADDR_FORWARDED;
+        else {
+            snprintf(lc->err, lc->errlen,
+                     "%s: want x-forwarded-for or forwarded, not '%s'", k->name,
+                     value);
+            return WM_EINVAL;
+        }
+        return 0;
     }
     return WM_EINVAL;
 }
@@ -500,6 +531,8 @@ static void set_defaults(struct cfg *cfg)
     cfg->http_max_body = 1 << 20;
     cfg->lookup_failures = 10;
     cfg->lookup_window_ms = 60 * 1000;
+    cfg->lookup_clients = 65536;
+    cfg->http_proxy_header = NETADDR_XFF;
     cfg->cache_ttl_ms = 5000;
     cfg->http_max_conns = 16000;
     cfg->http_header_timeout_ms = 10 * 1000;
@@ -650,6 +683,7 @@ void cfg_clear(struct cfg *cfg)
                      &cfg->webhook_url,
                      &cfg->webhook_secret,
                      &cfg->http_cors,
+                     &cfg->http_trusted_proxies,
                      &cfg->templates_dir,
                      &cfg->web_shop_name,
                      &cfg->web_logo,

@@ -63,6 +63,7 @@
 #include <http_parser.h>
 
 #include "wismo/log.h"
+#include "wismo/netaddr.h"
 #include "wismo/wm.h"
 
 #define HTTPD_DEF_LISTEN     "127.0.0.1:8080"
@@ -130,6 +131,7 @@ struct httpd_req {
     bool head_only;            /* HEAD: the answer has no body */
     bool want_continue;        /* Expect: 100-continue, not answered yet */
     char peer[HTTPD_PEER_LEN]; /* copied in when the connection closes */
+    char client[NETADDR_STRLEN]; /* "" until asked for */
 };
 
 struct httpd_conn {
@@ -176,10 +178,12 @@ struct httpd {
     bool draining, drain_done, freed;
     httpd_drained_cb *drained_cb;
     void *drained_arg;
-    time_t date_sec;             /* second the Date text is for */
-    char date[40];               /* "Sun, 06 Nov 1994 08:49:37 GMT" */
-    struct httpd_buf hbuf;       /* response head scratch (single thread) */
-    uint64_t busy_logged;        /* loop ms of the last accept trouble logged */
+    time_t date_sec;       /* second the Date text is for */
+    char date[40];         /* "Sun, 06 Nov 1994 08:49:37 GMT" */
+    struct httpd_buf hbuf; /* response head scratch (single thread) */
+    uint64_t busy_logged;  /* loop ms of the last accept trouble logged */
+    const struct netaddr_set *proxies; /* borrowed; NULL: trust nobody */
+    enum netaddr_header proxy_header;
     char rbuf[HTTPD_READ_BUFSZ]; /* every read lands here */
 };
 
@@ -385,6 +389,7 @@ static void conn_req_recycle(struct httpd_conn *c, struct httpd_req *r)
     r->path_off = r->query_off = r->params_off = 0;
     r->method = NULL;
     r->in_value = r->keep_alive = r->head_only = r->want_continue = false;
+    r->client[0] = '\0';
     r->next = c->spare;
     c->spare = r;
     c->n_spare++;
@@ -1575,6 +1580,45 @@ const char *httpd_req_body(const struct httpd_req *r, size_t *len)
 const char *httpd_req_peer(const struct httpd_req *r)
 {
     return r->conn != NULL ? conn_peer(r->conn) : r->peer;
+}
+
+void httpd_set_proxies(struct httpd *h, const struct netaddr_set *trusted,
+                       enum netaddr_header header)
+{
+    h->proxies = trusted;
+    h->proxy_header = header;
+}
+
+const char *httpd_req_client(struct httpd_req *r)
+{
+    const struct httpd *h;
+    const char *name;
+    struct httpd_buf chain = {0};
+
+    if (r->client[0] != '\0')
+        return r->client;
+    h = r->conn != NULL ? r->conn->h : NULL;
+    if (h == NULL || h->proxies == NULL) {
+        snprintf(r->client, sizeof(r->client), "%s", httpd_req_peer(r));
+        return r->client;
+    }
+    /* every line of the header, in order, as one list (RFC 9110 5.3) */
+    name = h->proxy_header == NETADDR_XFF ? "X-Forwarded-For" : "Forwarded";
+    for (size_t i = 0; i + 1 < r->n_hdr; i += 2) {
+        const char *v = r->str.data + r->hdr[i + 1];
+
+        if (strcasecmp(r->str.data + r->hdr[i], name) != 0)
+            continue;
+        if (chain.len > 0)
+            buf_add(&chain, ", ", 2);
+        buf_add(&chain, v, strlen(v));
+    }
+    if (chain.len > 0)
+        buf_nul(&chain);
+    netaddr_client(h->proxies, httpd_req_peer(r), chain.data, h->proxy_header,
+                   r->client);
+    buf_free(&chain);
+    return r->client;
 }
 
 bool httpd_req_gone(const struct httpd_req *r)

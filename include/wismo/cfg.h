@@ -52,7 +52,11 @@ struct cfg {
     char *http_cors;          /* origins allowed to call the lookup, "," list */
     int lookup_failures;      /* failed lookups per client ... */
     int64_t lookup_window_ms; /* ... per window before 429 */
-    int64_t cache_ttl_ms;     /* lookup answers cached at most this long */
+    int lookup_clients;       /* clients the rate limit tracks at most */
+    char *http_trusted_proxies; /* CIDR list whose forwarding header is
+                                   believed; NULL: nobody's */
+    int http_proxy_header;      /* enum netaddr_header */
+    int64_t cache_ttl_ms;       /* lookup answers cached at most this long */
     int http_max_conns;
     int64_t http_header_timeout_ms; /* a request head must arrive in this */
     int64_t http_idle_timeout_ms;   /* idle keep-alive connections close */

@@ -21,6 +21,8 @@
 
 #include <uv.h>
 
+#include "wismo/netaddr.h"
+
 struct httpd;
 struct httpd_req; /* one request, owned by httpd; valid until httpd_respond */
 
@@ -93,6 +95,16 @@ const char *httpd_req_header(const struct httpd_req *r, const char *name);
 const char *httpd_req_body(const struct httpd_req *r, size_t *len);
 /* The client's address as text, no port ("127.0.0.1", "::1"). */
 const char *httpd_req_peer(const struct httpd_req *r);
+/*
+ * The client's address: the peer, or, when the peer is a trusted proxy
+ * (httpd_set_proxies), the rightmost untrusted address of its forwarding
+ * header (see wismo/netaddr.h). Computed once per request.
+ */
+const char *httpd_req_client(struct httpd_req *r);
+/* Whose forwarding header is believed (trusted is borrowed and must live
+ * until replaced or the server is freed; NULL: nobody's). */
+void httpd_set_proxies(struct httpd *h, const struct netaddr_set *trusted,
+                       enum netaddr_header header);
 /* True once the client went away: the answer will be dropped. */
 bool httpd_req_gone(const struct httpd_req *r);
 
