@@ -23,6 +23,7 @@
 #include "wismo/log.h"
 #include "wismo/netaddr.h"
 #include "wismo/notify.h"
+#include "wismo/registration.h"
 #include "wismo/web.h"
 #include "wismo/web_track.h"
 #include "wismo/ratelimit.h"
@@ -285,36 +286,6 @@ static bool authorize(struct rq *q, enum role need)
         return false;
     }
     return true;
-}
-
-/* --- normalisation --- */
-
-char *api_norm_postcode(const char *s)
-{
-    char *out = wm_xmalloc(strlen(s) + 1), *o = out;
-
-    for (; *s; s++)
-        if (!isspace((unsigned char)*s))
-            *o++ = (char)toupper((unsigned char)*s);
-    *o = '\0';
-    return out;
-}
-
-char *api_norm_email(const char *s)
-{
-    char *out, *o;
-    size_t n;
-
-    while (isspace((unsigned char)*s))
-        s++;
-    n = strlen(s);
-    while (n > 0 && isspace((unsigned char)s[n - 1]))
-        n--;
-    out = o = wm_xmalloc(n + 1);
-    for (size_t i = 0; i < n; i++)
-        *o++ = (char)tolower((unsigned char)s[i]);
-    *o = '\0';
-    return out;
 }
 
 static bool printable(const char *s, size_t min, size_t max)
@@ -875,6 +846,8 @@ static void handle_track(struct rq *q, const char *order)
     const char *pc = httpd_req_param(q->req, "postcode");
     const char *em = httpd_req_param(q->req, "email");
     struct cache_entry *e;
+    char *key;
+    int rc;
 
     if (!printable(order, 1, 128)) {
         if (q->page)
@@ -894,15 +867,19 @@ static void handle_track(struct rq *q, const char *order)
     if (!q->verified && !rate_ok(q))
         return;
     q->order = wm_xstrdup(order);
-    q->want_postcode = pc && pc[0] ? api_norm_postcode(pc) : NULL;
-    q->want_email = em && em[0] ? api_norm_email(em) : NULL;
+    q->want_postcode = pc && pc[0] ? registration_postcode(pc) : NULL;
+    q->want_email = em && em[0] ? registration_email(em) : NULL;
     if ((e = cache_get(q->a, order)) != NULL) {
         q->a->stats.cache_hits++;
         track_answer(q, e->ships, e);
         return;
     }
     q->a->stats.cache_misses++;
-    if (store_find(q->a->st, "order", order, on_track_ids, q) != 0)
+    /* Order ids are indexed case-insensitively, as registration says. */
+    key = registration_order_key(order);
+    rc = store_find(q->a->st, "order", key, on_track_ids, q);
+    free(key);
+    if (rc != 0)
         respond_store_error(q, WM_EIO);
 }
 
@@ -971,13 +948,15 @@ static void handle_create(struct rq *q)
         "tracking_number", "carrier", "order_id",          "postcode", "email",
         "phone",           "locale",  "promised_delivery", "notify"};
     size_t len;
-    const char *body = httpd_req_body(q->req, &len), *key;
+    const char *body = httpd_req_body(q->req, &len), *key, *why = NULL;
     json_error_t jerr;
     json_t *root = json_loadb(body ? body : "", len, 0, &jerr), *v;
+    struct registration_in rin = {0};
+    struct registration reg = {0};
+    struct registration_opts ropts = {q->a->cfg->web_default_country, true};
     struct store_add_in in = {0};
-    char *postcode = NULL, *email = NULL, notify[64] = "", promised[32] = "";
+    const char **channels = NULL;
     char msg[200];
-    int64_t t;
 
     if (!json_is_object(root)) {
         snprintf(msg, sizeof(msg), "body must be a JSON object%s%s",
@@ -1002,112 +981,55 @@ static void handle_create(struct rq *q)
             goto out;
         }
     }
-    in.tracking_number = jstr(root, "tracking_number");
-    in.order_id = jstr(root, "order_id");
-    in.carrier = jstr(root, "carrier");
-    if (in.tracking_number == NULL || !printable(in.tracking_number, 4, 64)) {
-        respond_error(q, 400, "invalid",
-                      "tracking_number: 4-64 printable characters", NULL);
-        goto out;
-    }
-    if (in.order_id == NULL || !printable(in.order_id, 1, 128)) {
-        respond_error(q, 400, "invalid", "order_id: 1-128 printable characters",
-                      NULL);
-        goto out;
-    }
-    if (in.carrier != NULL && carrier_find(in.carrier) == NULL) {
-        respond_error(q, 400, "invalid", "carrier: not a supported carrier",
-                      NULL);
-        goto out;
-    }
-    if (in.carrier == NULL &&
-        (in.carrier = detect_carrier(q, in.tracking_number)) == NULL)
-        goto out;
-    if ((v = json_object_get(root, "postcode")) && json_is_string(v)) {
-        postcode = api_norm_postcode(json_string_value(v));
-        if (!printable(postcode, 2, 16)) {
-            respond_error(q, 400, "invalid", "postcode: 2-16 characters", NULL);
-            goto out;
-        }
-        in.postcode = postcode;
-    }
-    if ((v = json_object_get(root, "email")) && json_is_string(v)) {
-        email = api_norm_email(json_string_value(v));
-        if (!printable(email, 3, 254) || strchr(email, '@') == NULL ||
-            strchr(email, ' ') != NULL) {
-            respond_error(q, 400, "invalid", "email: not an e-mail address",
-                          NULL);
-            goto out;
-        }
-        in.email = email;
-    }
-    if ((in.phone = jstr(root, "phone")) != NULL) {
-        const char *p = in.phone;
-        size_t digits = 0;
-        bool ok = *p == '+';
-        for (p++; ok && *p; p++, digits++)
-            ok = isdigit((unsigned char)*p);
-        if (!ok || digits < 8 || digits > 15) {
-            respond_error(q, 400, "invalid", "phone: E.164 (+ and 8-15 digits)",
-                          NULL);
-            goto out;
-        }
-    }
-    if ((in.locale = jstr(root, "locale")) != NULL) {
-        bool ok = false;
-        for (int i = 0; i < 4; i++)
-            ok |= strncasecmp(in.locale, langs[i], 2) == 0 &&
-                  (in.locale[2] == '\0' || in.locale[2] == '-' ||
-                   in.locale[2] == '_');
-        if (!ok) {
-            respond_error(q, 400, "invalid", "locale: nl, en, de or fr", NULL);
-            goto out;
-        }
-    }
-    if ((v = json_object_get(root, "promised_delivery")) && json_is_string(v)) {
-        /* A bare date is the end of that day; the destination's zone is
-         * not known at registration, so the Netherlands' is assumed. */
-        if (wmtime_parse_iso(json_string_value(v), "Europe/Amsterdam", &t) !=
-            0) {
-            respond_error(q, 400, "invalid",
-                          "promised_delivery: ISO-8601 date or date-time",
-                          NULL);
-            goto out;
-        }
-        wmtime_format(t, promised);
-        in.promised_delivery = promised;
-    }
+    rin.tracking_number = jstr(root, "tracking_number");
+    rin.order_id = jstr(root, "order_id");
+    rin.carrier = jstr(root, "carrier");
+    rin.postcode = jstr(root, "postcode");
+    rin.email = jstr(root, "email");
+    rin.phone = jstr(root, "phone");
+    rin.locale = jstr(root, "locale");
+    rin.promised_delivery = jstr(root, "promised_delivery");
     if ((v = json_object_get(root, "notify")) != NULL && !json_is_null(v)) {
         size_t i;
-        json_t *c;
+        json_t *ch;
         if (!json_is_array(v)) {
             respond_error(q, 400, "invalid", "notify: a list of channels",
                           NULL);
             goto out;
         }
-        json_array_foreach(v, i, c)
-        {
-            const char *ch = json_string_value(c);
-            if (ch == NULL ||
-                (strcmp(ch, "email") != 0 && strcmp(ch, "sms") != 0 &&
-                 strcmp(ch, "webhook") != 0) ||
-                strlen(notify) + strlen(ch) + 2 > sizeof(notify)) {
-                respond_error(q, 400, "invalid",
-                              "notify: channels are email, sms, webhook", NULL);
-                goto out;
-            }
-            if (notify[0])
-                strcat(notify, ",");
-            strcat(notify, ch);
-        }
-        /* An empty list opts the shipment out of every message. */
-        in.notify = notify[0] ? notify : "none";
+        /* A non-string entry stays NULL: registration refuses it. */
+        channels = wm_xcalloc(json_array_size(v) + 1, sizeof(*channels));
+        json_array_foreach(v, i, ch) channels[i] = json_string_value(ch);
+        rin.notify = channels;
+        rin.n_notify = json_array_size(v);
+        rin.has_notify = true;
     }
+    if (registration_parse(&rin, &ropts, &reg, &why) != 0) {
+        respond_error(q, 400, "invalid", why, NULL);
+        goto out;
+    }
+    if (reg.carrier != NULL && carrier_find(reg.carrier) == NULL) {
+        respond_error(q, 400, "invalid", "carrier: not a supported carrier",
+                      NULL);
+        goto out;
+    }
+    in.carrier = reg.carrier;
+    if (in.carrier == NULL &&
+        (in.carrier = detect_carrier(q, reg.tracking_number)) == NULL)
+        goto out;
+    in.tracking_number = reg.tracking_number;
+    in.order_id = reg.order_id;
+    in.postcode = reg.postcode;
+    in.email = reg.email;
+    in.phone = reg.phone;
+    in.locale = reg.locale;
+    in.promised_delivery = reg.promised_delivery;
+    in.notify = reg.notify;
     if (store_add(q->a->st, &in, now_ms(), on_added, q) != 0)
         respond_store_error(q, WM_EIO);
 out:
-    free(postcode);
-    free(email);
+    registration_clear(&reg);
+    free(channels);
     json_decref(root);
 }
 
@@ -1213,6 +1135,41 @@ static bool matches(struct rq *q, json_t *s)
     return true;
 }
 
+/* One listed shipment waiting for its notification records. */
+struct list_notifs {
+    struct rq *q;
+    json_t *item; /* borrowed from q->acc, the answer being built */
+};
+
+/* One answer (or the hold) less to wait for; the last one responds. */
+static void list_notifs_done(struct rq *q)
+{
+    json_t *out;
+
+    if (--q->pending > 0)
+        return;
+    if (q->failed) {
+        respond_store_error(q, WM_EIO);
+        return;
+    }
+    out = q->acc;
+    q->acc = NULL;
+    respond_json(q, 200, out, NULL);
+}
+
+static void on_list_notifs(void *arg, int err, json_t *list)
+{
+    struct list_notifs *ln = arg;
+    struct rq *q = ln->q;
+
+    if (err != 0)
+        q->failed = true;
+    else if (list != NULL)
+        json_object_set(ln->item, "notifications", list);
+    free(ln);
+    list_notifs_done(q);
+}
+
 static void list_answer(struct rq *q)
 {
     json_t *items = json_array(), *out;
@@ -1229,7 +1186,26 @@ static void list_answer(struct rq *q)
                   q->cursor && strcmp(q->cursor, "0") != 0 ? q->cursor : NULL);
     if (json_object_get(out, "cursor") == NULL)
         json_object_set_new(out, "cursor", json_null());
-    respond_json(q, 200, out, NULL);
+    /* Each shipment with its notification records, as GET one shows. */
+    json_decref(q->acc);
+    q->acc = out;
+    q->pending = 1; /* held while asking */
+    json_array_foreach(items, i, s)
+    {
+        struct list_notifs *ln = wm_xmalloc(sizeof(*ln));
+        const char *id = jstr(s, "id");
+
+        ln->q = q;
+        ln->item = s;
+        q->pending++;
+        if (id == NULL ||
+            store_notifications(q->a->st, id, on_list_notifs, ln) != 0) {
+            free(ln);
+            q->pending--;
+            q->failed = true;
+        }
+    }
+    list_notifs_done(q); /* releases the hold */
 }
 
 static void on_list_got(void *arg, int err, json_t *ship)
@@ -1317,6 +1293,10 @@ static void search_next(struct search *s)
     struct rq *q = s->q;
 
     while (s->step < 5 && !q->failed) {
+        if (s->value[s->step] == NULL) {
+            s->step++;
+            continue;
+        }
         if (store_find(q->a->st, search_fields[s->step], s->value[s->step],
                        on_search_ids, s) == 0)
             return;
@@ -1347,6 +1327,8 @@ static void handle_list(struct rq *q)
     const char *qq = httpd_req_param(q->req, "q");
     const char *cursor = httpd_req_param(q->req, "cursor");
     const char *limit = httpd_req_param(q->req, "limit");
+    const struct carrier *c = NULL;
+    char *fc = NULL;
     enum model_status mst;
 
     q->limit = 50;
@@ -1364,11 +1346,15 @@ static void handle_list(struct rq *q)
         respond_error(q, 400, "invalid", "status: not a status", NULL);
         return;
     }
-    if (carrier != NULL && carrier_find(carrier) == NULL) {
+    /* Carrier names in any case, as registration takes them. */
+    if (carrier != NULL && ((fc = registration_carrier(carrier)) == NULL ||
+                            (c = carrier_find(fc)) == NULL)) {
+        free(fc);
         respond_error(q, 400, "invalid", "carrier: not a supported carrier",
                       NULL);
         return;
     }
+    free(fc);
     if (delayed != NULL) {
         if (strcmp(delayed, "true") == 0 || strcmp(delayed, "1") == 0)
             q->f_delayed = 1;
@@ -1385,7 +1371,7 @@ static void handle_list(struct rq *q)
         return;
     }
     q->f_status = wm_xstrdup_or_null(status);
-    q->f_carrier = wm_xstrdup_or_null(carrier);
+    q->f_carrier = c != NULL ? wm_xstrdup(c->name) : NULL;
     if (qq != NULL && qq[0] != '\0') {
         struct search *s = wm_xcalloc(1, sizeof(*s));
 
@@ -1396,11 +1382,14 @@ static void handle_list(struct rq *q)
             return;
         }
         s->q = q;
-        s->value[0] = wm_xstrdup(qq);
+        /* Each index holds values as registration normalised them; a
+         * value that is not a valid e-mail, phone or postcode is not
+         * looked up there. */
+        s->value[0] = registration_order_key(qq);
         s->value[1] = wm_xstrdup(qq);
-        s->value[2] = api_norm_email(qq);
-        s->value[3] = wm_xstrdup(qq);
-        s->value[4] = api_norm_postcode(qq);
+        s->value[2] = registration_email(qq);
+        s->value[3] = registration_phone(qq, q->a->cfg->web_default_country);
+        s->value[4] = registration_postcode(qq);
         s->seen = json_object();
         search_next(s);
         return;

@@ -16,6 +16,7 @@
 
 #include "wismo/carrier.h"
 #include "wismo/netaddr.h"
+#include "wismo/registration.h"
 #include "wismo/wm.h"
 
 enum key_type {
@@ -262,11 +263,14 @@ static int apply_web(struct load_ctx *lc, const struct key *k, struct cfg *cfg,
         }
         break;
     case K_COUNTRY:
+        /* National phone numbers need the country's calling code. */
         if (n != 2 || !isalpha((unsigned char)value[0]) ||
-            !isalpha((unsigned char)value[1])) {
+            !isalpha((unsigned char)value[1]) ||
+            !registration_country_known(value)) {
             snprintf(lc->err, lc->errlen,
-                     "%s: want a two-letter country code, not '%s'", k->name,
-                     value);
+                     "%s: want a two-letter country code wismo knows, not "
+                     "'%s'",
+                     k->name, value);
             return WM_EINVAL;
         }
         set_str(slot, value);

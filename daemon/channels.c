@@ -18,18 +18,12 @@
 #include <openssl/sha.h>
 
 #include "wismo/ntmpl.h"
+#include "wismo/registration.h"
 #include "wismo/wm.h"
 
 bool chan_e164_valid(const char *p)
 {
-    size_t n = 0;
-
-    if (p == NULL || p[0] != '+' || p[1] < '1' || p[1] > '9')
-        return false;
-    for (p++; *p != '\0'; p++, n++)
-        if (*p < '0' || *p > '9')
-            return false;
-    return n >= 8 && n <= 15;
+    return registration_e164_valid(p); /* the one rule */
 }
 
 void chan_webhook_sign(const char *secret, long long ts, const char *body,

@@ -18,6 +18,7 @@
 #include "wismo/cfg.h"
 #include "wismo/log.h"
 #include "wismo/rconn.h"
+#include "wismo/registration.h"
 #include "wismo/store.h"
 #include "wismo/wm.h"
 
@@ -81,11 +82,10 @@ static void session_end(struct session *s)
     cfg_clear(&s->cfg);
 }
 
-/* Loads the config and connects; 0 or an exit status. */
-static int session_begin(struct session *s, const char *cfg_path)
+/* Loads the config; 0 or an exit status (the session is ended then). */
+static int session_config(struct session *s, const char *cfg_path)
 {
-    char err[512], url[600];
-    struct rconn_opts ro = {0};
+    char err[512];
 
     memset(s, 0, sizeof(*s));
     log_min_level = LOG_WARN; /* a command line tool: quiet unless wrong */
@@ -97,6 +97,15 @@ static int session_begin(struct session *s, const char *cfg_path)
         session_end(s);
         return 78;
     }
+    return 0;
+}
+
+/* Connects a configured session; 0 or an exit status (ended then). */
+static int session_connect(struct session *s)
+{
+    char url[600];
+    struct rconn_opts ro = {0};
+
     if (s->cfg.redis_url != NULL)
         snprintf(url, sizeof(url), "%s", s->cfg.redis_url);
     else
@@ -122,6 +131,14 @@ static int session_begin(struct session *s, const char *cfg_path)
     s->st = store_new(s->rc, s->cfg.redis_prefix);
     s->status = 0;
     return 0;
+}
+
+/* Loads the config and connects; 0 or an exit status. */
+static int session_begin(struct session *s, const char *cfg_path)
+{
+    int rc = session_config(s, cfg_path);
+
+    return rc != 0 ? rc : session_connect(s);
 }
 
 /* Runs the loop until pending reaches zero (or the wait runs out). */
@@ -187,51 +204,113 @@ static void on_added_line(void *arg, int err, const char *id, bool created)
     feed(s);
 }
 
-/* Sends registrations from stdin while fewer than ADD_WINDOW are out. */
+/* Validates and normalises in as every registration is (registration.h),
+ * the carrier included; 0, or WM_EINVAL with *why set. reg is the
+ * caller's to clear either way. */
+static int add_check(struct session *s, const struct registration_in *rin,
+                     struct registration *reg, const char **why)
+{
+    struct registration_opts opts = {s->cfg.web_default_country, false};
+    int rc = registration_parse(rin, &opts, reg, why);
+
+    if (rc == 0 &&
+        (reg->carrier == NULL || carrier_find(reg->carrier) == NULL)) {
+        *why = "carrier: not a supported carrier";
+        rc = WM_EINVAL;
+    }
+    return rc;
+}
+
+static int add_send(struct session *s, const struct registration *reg,
+                    store_add_cb *cb)
+{
+    struct store_add_in in = {.carrier = reg->carrier,
+                              .tracking_number = reg->tracking_number,
+                              .order_id = reg->order_id,
+                              .postcode = reg->postcode,
+                              .email = reg->email,
+                              .phone = reg->phone,
+                              .locale = reg->locale,
+                              .promised_delivery = reg->promised_delivery,
+                              .notify = reg->notify};
+
+    return store_add(s->st, &in, now_ms(), cb, s); /* copies the strings */
+}
+
+/*
+ * Sends registrations from stdin while fewer than ADD_WINDOW are out. A line
+ * is "carrier number [order_id [postcode [email [phone]]]]", its columns
+ * separated by tabs when it has one (a postcode may then hold a space),
+ * else by spaces; "-" leaves a column empty; a '\r' before the newline is
+ * dropped.
+ */
 static void feed(struct session *s)
 {
-    char line[512];
+    char line[1024];
 
     while (!s->eof && s->pending < ADD_WINDOW) {
-        char *carrier, *number, *order, *save = NULL;
-        struct store_add_in in = {0};
+        char *col[7] = {NULL}, *save = NULL, *tok;
+        const char *sep, *why = NULL;
+        struct registration_in rin = {0};
+        struct registration reg = {0};
+        size_t n = 0, len;
+        int rc;
 
         if (fgets(line, sizeof(line), s->in) == NULL) {
             s->eof = true;
             break;
         }
         s->lineno++;
-        line[strcspn(line, "\r\n")] = '\0';
-        carrier = strtok_r(line, " \t", &save);
-        if (carrier == NULL || carrier[0] == '#')
-            continue;
-        number = strtok_r(NULL, " \t", &save);
-        order = strtok_r(NULL, " \t", &save);
-        if (number == NULL || carrier_find(carrier) == NULL ||
-            strlen(number) < 4 || strlen(number) > 64) {
-            fprintf(stderr,
-                    "wismoctl: stdin:%ld: want 'carrier number "
-                    "[order_id]' with a known carrier\n",
-                    s->lineno);
+        len = strcspn(line, "\n");
+        if (line[len] != '\n' && !feof(s->in)) {
+            int c;
+            while ((c = fgetc(s->in)) != EOF && c != '\n')
+                ;
+            fprintf(stderr, "wismoctl: stdin:%ld: line too long\n", s->lineno);
             s->failed++;
             continue;
         }
-        in.carrier = carrier;
-        in.tracking_number = number;
-        in.order_id = order;
-        if (store_add(s->st, &in, now_ms(), on_added_line, s) != 0) {
-            s->failed++;
+        line[len] = '\0';
+        if (len > 0 && line[len - 1] == '\r')
+            line[--len] = '\0';
+        sep = strchr(line, '\t') != NULL ? "\t" : " ";
+        for (tok = strtok_r(line, sep, &save); tok != NULL && n < 7;
+             tok = strtok_r(NULL, sep, &save))
+            col[n++] = strcmp(tok, "-") == 0 ? NULL : tok;
+        if (n == 0 || (col[0] != NULL && col[0][0] == '#'))
+            continue;
+        rin.carrier = col[0];
+        rin.tracking_number = col[1];
+        rin.order_id = col[2];
+        rin.postcode = col[3];
+        rin.email = col[4];
+        rin.phone = col[5];
+        if (n > 6) {
+            why = "more than six columns";
+            rc = WM_EINVAL;
+        } else if ((rc = add_check(s, &rin, &reg, &why)) == 0) {
+            rc = add_send(s, &reg, on_added_line);
+        }
+        registration_clear(&reg);
+        if (rc == 0) {
+            s->pending++;
             continue;
         }
-        s->pending++;
+        fprintf(stderr,
+                "wismoctl: stdin:%ld: %s (want 'carrier number [order_id "
+                "[postcode [email [phone]]]]')\n",
+                s->lineno, why != NULL ? why : "cannot send");
+        s->failed++;
     }
 }
 
 int ctl_cmd_add(const char *cfg_path, int argc, char **argv)
 {
     struct session s;
-    struct store_add_in in = {0};
+    struct registration_in in = {0};
+    struct registration reg = {0};
     bool from_stdin = false;
+    const char *why = NULL;
     int rc;
 
     for (int i = 1; i < argc; i++) {
@@ -266,16 +345,23 @@ int ctl_cmd_add(const char *cfg_path, int argc, char **argv)
         *slot = v;
         i++;
     }
-    if (!from_stdin &&
-        (in.carrier == NULL || in.tracking_number == NULL ||
-         carrier_find(in.carrier) == NULL || strlen(in.tracking_number) < 4 ||
-         strlen(in.tracking_number) > 64)) {
+    if (!from_stdin && (in.carrier == NULL || in.tracking_number == NULL)) {
         fprintf(stderr, "wismoctl add: need --carrier (a known carrier) and "
                         "--number (4-64 characters), or - to read lines\n");
         return 64;
     }
-    if ((rc = session_begin(&s, cfg_path)) != 0)
+    if ((rc = session_config(&s, cfg_path)) != 0)
         return rc;
+    if (!from_stdin && add_check(&s, &in, &reg, &why) != 0) {
+        fprintf(stderr, "wismoctl add: %s\n", why);
+        registration_clear(&reg);
+        session_end(&s);
+        return 64;
+    }
+    if ((rc = session_connect(&s)) != 0) {
+        registration_clear(&reg);
+        return rc;
+    }
     if (from_stdin) {
         s.in = stdin;
         feed(&s);
@@ -291,8 +377,9 @@ int ctl_cmd_add(const char *cfg_path, int argc, char **argv)
         session_end(&s);
         return rc;
     }
-    return session_finish(&s, store_add(s.st, &in, now_ms(), on_added_one, &s),
-                          10000);
+    rc = add_send(&s, &reg, on_added_one);
+    registration_clear(&reg);
+    return session_finish(&s, rc, 10000);
 }
 
 /* --- show, refresh, stats --- */
@@ -345,15 +432,80 @@ static void on_stats(void *arg, int err, long due_now, long scheduled,
            scheduled, leased);
 }
 
+/* The shipments an argument names: its id, order id (case-insensitive, as
+ * registered) or tracking number. Collected as keys of ids (id -> true). */
+struct resolve {
+    struct session *s;
+    json_t *ids;
+    int err;
+};
+
+static void resolve_add(struct resolve *r, int err, const char **ids, size_t n)
+{
+    r->s->pending--;
+    if (err != 0 && err != WM_ENOTFOUND)
+        r->err = err;
+    for (size_t i = 0; err == 0 && i < n; i++)
+        json_object_set_new(r->ids, ids[i], json_true());
+}
+
+static void on_resolve_ids(void *arg, int err, const char *cursor,
+                           const char **ids, size_t n)
+{
+    (void)cursor;
+    resolve_add(arg, err, ids, n);
+}
+
+static void on_resolve_got(void *arg, int err, json_t *ship)
+{
+    const char *id = json_string_value(json_object_get(ship, "id"));
+
+    resolve_add(arg, err, &id, err == 0 && id != NULL ? 1 : 0);
+}
+
+/* Fills *ids (new reference) with what arg names; 0, or an exit status
+ * after saying why (1: nothing matches). */
+static int resolve(struct session *s, const char *arg, json_t **ids)
+{
+    struct resolve r = {s, json_object(), 0};
+    char *key = registration_order_key(arg);
+
+    s->pending = 3;
+    if (store_get(s->st, arg, on_resolve_got, &r) != 0)
+        resolve_add(&r, WM_EIO, NULL, 0);
+    if (store_find(s->st, "order", key, on_resolve_ids, &r) != 0)
+        resolve_add(&r, WM_EIO, NULL, 0);
+    if (store_find(s->st, "trk", arg, on_resolve_ids, &r) != 0)
+        resolve_add(&r, WM_EIO, NULL, 0);
+    free(key);
+    session_wait(s, 10000);
+    if (s->status == 0 && r.err != 0) {
+        fprintf(stderr, "wismoctl: %s\n", wm_strerror(r.err));
+        s->status = 69;
+    }
+    if (s->status == 0 && json_object_size(r.ids) == 0) {
+        fprintf(stderr, "wismoctl: no such shipment\n");
+        s->status = 1;
+    }
+    if (s->status != 0) {
+        json_decref(r.ids);
+        return s->status;
+    }
+    *ids = r.ids;
+    return 0;
+}
+
 int ctl_cmd_store(const char *cfg_path, int argc, char **argv)
 {
     struct session s;
-    const char *cmd = argv[0];
+    const char *cmd = argv[0], *id;
+    json_t *ids = NULL, *v;
     int rc;
 
     if ((strcmp(cmd, "show") == 0 || strcmp(cmd, "refresh") == 0) &&
         argc != 2) {
-        fprintf(stderr, "usage: wismoctl %s ID\n", cmd);
+        fprintf(stderr, "usage: wismoctl %s ID|ORDER_ID|TRACKING_NUMBER\n",
+                cmd);
         return 64;
     }
     if (strcmp(cmd, "stats") == 0 && argc != 1) {
@@ -362,13 +514,33 @@ int ctl_cmd_store(const char *cfg_path, int argc, char **argv)
     }
     if ((rc = session_begin(&s, cfg_path)) != 0)
         return rc;
-    if (strcmp(cmd, "show") == 0)
-        rc = store_get(s.st, argv[1], on_got, &s);
-    else if (strcmp(cmd, "refresh") == 0)
-        rc = store_poll_now(s.st, argv[1], now_ms(), on_done, &s);
-    else
-        rc = store_stats(s.st, now_ms(), on_stats, &s);
-    return session_finish(&s, rc, 10000);
+    if (strcmp(cmd, "stats") == 0)
+        return session_finish(&s, store_stats(s.st, now_ms(), on_stats, &s),
+                              10000);
+    if (resolve(&s, argv[1], &ids) != 0) {
+        rc = s.status;
+        session_end(&s);
+        return rc;
+    }
+    /* Every shipment the argument names, one after another. */
+    json_object_foreach(ids, id, v)
+    {
+        rc = strcmp(cmd, "show") == 0
+                 ? store_get(s.st, id, on_got, &s)
+                 : store_poll_now(s.st, id, now_ms(), on_done, &s);
+        if (rc != 0) {
+            s.status = 69;
+            break;
+        }
+        s.pending = 1;
+        session_wait(&s, 10000);
+        if (s.status != 0)
+            break;
+    }
+    json_decref(ids);
+    rc = s.status;
+    session_end(&s);
+    return rc;
 }
 
 /* --- opt-out --- */
@@ -388,7 +560,7 @@ int ctl_cmd_optout(const char *cfg_path, int argc, char **argv)
 {
     struct session s;
     bool out = strcmp(argv[0], "opt-out") == 0;
-    char key[256], member[320];
+    char key[256], member[320], *addr;
     const char *args[3];
     size_t lens[3];
     int rc;
@@ -398,13 +570,23 @@ int ctl_cmd_optout(const char *cfg_path, int argc, char **argv)
         fprintf(stderr, "usage: wismoctl %s email|sms ADDRESS\n", argv[0]);
         return 64;
     }
-    if ((rc = session_begin(&s, cfg_path)) != 0)
+    if ((rc = session_config(&s, cfg_path)) != 0)
         return rc;
-    /* E-mail addresses are compared in lower case, as registered. */
-    snprintf(member, sizeof(member), "%s:%s", argv[1], argv[2]);
-    if (strcmp(argv[1], "email") == 0)
-        for (char *p = member; *p; p++)
-            *p = (char)tolower((unsigned char)*p);
+    /* The address as registration normalises it, so that it matches. */
+    addr = strcmp(argv[1], "email") == 0
+               ? registration_email(argv[2])
+               : registration_phone(argv[2], s.cfg.web_default_country);
+    if (addr == NULL) {
+        fprintf(stderr, "wismoctl %s: not %s\n", argv[0],
+                argv[1][0] == 'e' ? "an e-mail address"
+                                  : "a phone number (E.164 or national)");
+        session_end(&s);
+        return 64;
+    }
+    snprintf(member, sizeof(member), "%s:%s", argv[1], addr);
+    free(addr);
+    if ((rc = session_connect(&s)) != 0)
+        return rc;
     store_key(key, sizeof(key), s.cfg.redis_prefix, STORE_KEY_OPTOUT, NULL);
     args[0] = out ? "SADD" : "SREM";
     args[1] = key;

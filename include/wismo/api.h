@@ -38,9 +38,4 @@ typedef void api_drained_cb(void *arg);
 void api_drain(struct api *a, long timeout_ms, api_drained_cb *cb, void *arg);
 void api_free(struct api *a);
 
-/* Normalisations the lookup compares with (exposed for tests): postcode
- * without spaces, upper case; e-mail trimmed, lower case. New strings. */
-char *api_norm_postcode(const char *s);
-char *api_norm_email(const char *s);
-
 #endif

@@ -50,7 +50,8 @@
 #define STORE_K_IDX_CREATED "idx:created"
 /* P idx:<field>:<value>   set of ids; field is trk (any carrier), order,
  *                         email, phone or postcode, the value as
- *                         registered (normalised first) */
+ *                         registration normalised it; order ids in upper
+ *                         case (registration_order_key) */
 #define STORE_K_IDX         "idx:"
 /* P due            zset   id -> when to poll next (Unix ms); shared by
  *                         every wismod on this Redis */
