@@ -123,60 +123,11 @@ out:
     return rc;
 }
 
-/*
- * The trimmed text of node's own text children copied into buf, without
- * allocating: each state has a handful of short fields, and copying them
- * through xmlNodeGetContent and norm_text would cost more than parsing.
- * NULL when absent, blank or longer than the buffer.
- */
-static const char *bpost_text_buf(const xmlNode *node, char *buf, size_t size)
-{
-    size_t len = 0, start = 0;
-
-    if (node == NULL)
-        return NULL;
-    for (const xmlNode *c = node->children; c != NULL; c = c->next) {
-        size_t n;
-
-        if ((c->type != XML_TEXT_NODE && c->type != XML_CDATA_SECTION_NODE) ||
-            c->content == NULL)
-            continue;
-        n = strlen((const char *)c->content);
-        if (n >= size - len)
-            return NULL;
-        memcpy(buf + len, c->content, n);
-        len += n;
-    }
-    while (len > 0 && (buf[len - 1] == ' ' || buf[len - 1] == '\t' ||
-                       buf[len - 1] == '\n' || buf[len - 1] == '\r'))
-        len--;
-    while (start < len && (buf[start] == ' ' || buf[start] == '\t' ||
-                           buf[start] == '\n' || buf[start] == '\r'))
-        start++;
-    if (start == len)
-        return NULL;
-    buf[len] = '\0';
-    return buf + start;
-}
-
-/* The normalised text of node (new string): one allocation for short
- * texts, cxml_text for long or nested ones. */
-static char *bpost_text(const xmlNode *node)
-{
-    char buf[256];
-    const char *t;
-
-    if (node == NULL)
-        return NULL;
-    t = bpost_text_buf(node, buf, sizeof(buf));
-    return t != NULL ? norm_text(t) : cxml_text(node);
-}
-
 /* The ISO time in node (Europe/Brussels when offset-less). */
 static int64_t bpost_time(const xmlNode *node)
 {
     char buf[64];
-    const char *s = bpost_text_buf(node, buf, sizeof(buf));
+    const char *s = cxml_text_buf(node, buf, sizeof(buf));
     int64_t t;
 
     if (s == NULL || wmtime_parse_iso(s, BPOST_ZONE, &t) != 0)
@@ -211,10 +162,10 @@ static void bpost_add_event(struct model_shipment *s, const xmlNode *info)
         return; /* no usable time: not an event */
     ev = model_shipment_add_event(s);
     ev->time = t;
-    ev->code = bpost_text(code);
-    ev->description = bpost_text(desc);
+    ev->code = cxml_text_short(code);
+    ev->description = cxml_text_short(desc);
     /* A free-text place name, often a sorting centre ("GENT X"). */
-    ev->location.city = bpost_text(where);
+    ev->location.city = cxml_text_short(where);
     m = bpost_code_find(ev->code);
     if (m != NULL) {
         ev->status = m->status;

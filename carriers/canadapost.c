@@ -207,55 +207,6 @@ static bool cp_parse_civil(const char *date, const char *time,
     return *p == '\0' && wmtime_civil_valid(c);
 }
 
-/*
- * The trimmed text of node's own text children copied into buf, without
- * allocating: an occurrence has a dozen short fields, and copying them
- * through xmlNodeGetContent and norm_text would cost more than parsing.
- * NULL when absent, blank or longer than the buffer.
- */
-static const char *cp_text_buf(const xmlNode *node, char *buf, size_t size)
-{
-    size_t len = 0, start = 0;
-
-    if (node == NULL)
-        return NULL;
-    for (const xmlNode *c = node->children; c != NULL; c = c->next) {
-        size_t n;
-
-        if ((c->type != XML_TEXT_NODE && c->type != XML_CDATA_SECTION_NODE) ||
-            c->content == NULL)
-            continue;
-        n = strlen((const char *)c->content);
-        if (n >= size - len)
-            return NULL;
-        memcpy(buf + len, c->content, n);
-        len += n;
-    }
-    while (len > 0 && (buf[len - 1] == ' ' || buf[len - 1] == '\t' ||
-                       buf[len - 1] == '\n' || buf[len - 1] == '\r'))
-        len--;
-    while (start < len && (buf[start] == ' ' || buf[start] == '\t' ||
-                           buf[start] == '\n' || buf[start] == '\r'))
-        start++;
-    if (start == len)
-        return NULL;
-    buf[len] = '\0';
-    return buf + start;
-}
-
-/* The normalised text of node (new string): one allocation for short
- * texts, cxml_text for long or nested ones. */
-static char *cp_text(const xmlNode *node)
-{
-    char buf[256];
-    const char *t;
-
-    if (node == NULL)
-        return NULL;
-    t = cp_text_buf(node, buf, sizeof(buf));
-    return t != NULL ? norm_text(t) : cxml_text(node);
-}
-
 /* The children of an occurrence that we read. */
 struct cp_occ {
     const xmlNode *id, *date, *time, *tz, *desc, *site, *prov;
@@ -297,9 +248,9 @@ static bool cp_event_time(const struct cp_occ *f, const char *zone,
                           int64_t *out)
 {
     char dbuf[32], tbuf[32], zbuf[16];
-    const char *date = cp_text_buf(f->date, dbuf, sizeof(dbuf));
-    const char *time = cp_text_buf(f->time, tbuf, sizeof(tbuf));
-    const char *abbr = cp_text_buf(f->tz, zbuf, sizeof(zbuf));
+    const char *date = cxml_text_buf(f->date, dbuf, sizeof(dbuf));
+    const char *time = cxml_text_buf(f->time, tbuf, sizeof(tbuf));
+    const char *abbr = cxml_text_buf(f->tz, zbuf, sizeof(zbuf));
     struct wmtime_civil civ;
     int offset;
 
@@ -323,15 +274,15 @@ static void cp_add_event(struct model_shipment *s, const xmlNode *occ)
     int64_t t;
 
     cp_occ_fields(occ, &f);
-    province = cp_text_buf(f.prov, pbuf, sizeof(pbuf));
+    province = cxml_text_buf(f.prov, pbuf, sizeof(pbuf));
     zone = province != NULL ? norm_zone_ca_province(province) : NULL;
     if (!cp_event_time(&f, zone, &t))
         return; /* no usable date and time: not an event */
     ev = model_shipment_add_event(s);
     ev->time = t;
-    ev->code = cp_text(f.id);
-    ev->description = cp_text(f.desc);
-    ev->location.city = cp_text(f.site);
+    ev->code = cxml_text_short(f.id);
+    ev->description = cxml_text_short(f.desc);
+    ev->location.city = cxml_text_short(f.site);
     /* Abroad the province is blank or foreign: no country then. */
     if (zone != NULL)
         strcpy(ev->location.country, "CA");

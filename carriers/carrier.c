@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "wismo/norm.h"
 #include "wismo/wm.h"
 
 void carrier_req_url(struct httpreq *req, const struct carrier_conf *conf,
@@ -244,4 +245,36 @@ json_t *carrier_jget(json_t *obj, const char *path)
 const char *carrier_jstr(json_t *obj, const char *path)
 {
     return json_string_value(carrier_jget(obj, path));
+}
+
+const char *carrier_jtext(json_t *obj, const char *key)
+{
+    const char *s = json_string_value(json_object_get(obj, key));
+
+    return norm_blank(s) ? NULL : s;
+}
+
+const char *carrier_jleaf(json_t *obj, const char *key, char *buf, size_t size)
+{
+    json_t *v = json_object_get(obj, key);
+
+    if (json_is_string(v))
+        return json_string_value(v);
+    if (json_is_integer(v)) {
+        snprintf(buf, size, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        return buf;
+    }
+    return NULL;
+}
+
+size_t carrier_jcount(json_t *v)
+{
+    if (json_is_array(v))
+        return json_array_size(v);
+    return json_is_object(v) ? 1 : 0;
+}
+
+json_t *carrier_jat(json_t *v, size_t i)
+{
+    return json_is_array(v) ? json_array_get(v, i) : v;
 }

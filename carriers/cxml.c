@@ -153,6 +153,47 @@ char *cxml_child_text(const xmlNode *node, const char *name)
     return cxml_text(cxml_child(node, name));
 }
 
+const char *cxml_text_buf(const xmlNode *node, char *buf, size_t size)
+{
+    size_t len = 0, start = 0;
+
+    if (node == NULL)
+        return NULL;
+    for (const xmlNode *c = node->children; c != NULL; c = c->next) {
+        size_t n;
+
+        if ((c->type != XML_TEXT_NODE && c->type != XML_CDATA_SECTION_NODE) ||
+            c->content == NULL)
+            continue;
+        n = strlen((const char *)c->content);
+        if (n >= size - len)
+            return NULL;
+        memcpy(buf + len, c->content, n);
+        len += n;
+    }
+    while (len > 0 && (buf[len - 1] == ' ' || buf[len - 1] == '\t' ||
+                       buf[len - 1] == '\n' || buf[len - 1] == '\r'))
+        len--;
+    while (start < len && (buf[start] == ' ' || buf[start] == '\t' ||
+                           buf[start] == '\n' || buf[start] == '\r'))
+        start++;
+    if (start == len)
+        return NULL;
+    buf[len] = '\0';
+    return buf + start;
+}
+
+char *cxml_text_short(const xmlNode *node)
+{
+    char buf[256];
+    const char *t;
+
+    if (node == NULL)
+        return NULL;
+    t = cxml_text_buf(node, buf, sizeof(buf));
+    return t != NULL ? norm_text(t) : cxml_text(node);
+}
+
 char *cxml_attr(const xmlNode *node, const char *name)
 {
     xmlChar *raw;

@@ -206,14 +206,6 @@ static bool dhl_map(const char *code, const char *status, const char *desc,
 
 /* --- small JSON and zone helpers ---------------------------------------- */
 
-/* The string member key of obj when it is not blank, else NULL. */
-static const char *dhl_str(json_t *obj, const char *key)
-{
-    const char *s = json_string_value(json_object_get(obj, key));
-
-    return norm_blank(s) ? NULL : s;
-}
-
 /* The home zone of a DHL division (README offset-less rule 2). */
 static const char *dhl_service_zone(const char *service)
 {
@@ -250,9 +242,9 @@ static void dhl_addr_read(json_t *addr, struct dhl_addr *a)
     memset(a, 0, sizeof(*a));
     if (!json_is_object(addr))
         return;
-    cc = dhl_str(addr, "countryCode");
-    locality = dhl_str(addr, "addressLocality");
-    a->postcode = dhl_str(addr, "postalCode");
+    cc = carrier_jtext(addr, "countryCode");
+    locality = carrier_jtext(addr, "addressLocality");
+    a->postcode = carrier_jtext(addr, "postalCode");
     if (cc != NULL)
         norm_country(cc, a->country);
     a->city = locality;
@@ -372,7 +364,7 @@ static void dhl_add_event(struct model_shipment *s, json_t *ev,
     enum model_status st = MODEL_PENDING;
     int64_t t;
 
-    if (!json_is_object(ev) || (ts = dhl_str(ev, "timestamp")) == NULL)
+    if (!json_is_object(ev) || (ts = carrier_jtext(ev, "timestamp")) == NULL)
         return;
     dhl_addr_read(dhl_address_of(ev), &addr);
     /* Offset-less local time: the event's own place first (README rule
@@ -383,9 +375,9 @@ static void dhl_add_event(struct model_shipment *s, json_t *ev,
         zone = ctx->fallback_zone;
     if (wmtime_parse_iso(ts, zone, &t) != 0)
         return; /* no usable time: the event cannot be placed */
-    code = dhl_str(ev, "statusCode");
-    status = dhl_str(ev, "status");
-    desc = dhl_str(ev, "description");
+    code = carrier_jtext(ev, "statusCode");
+    status = carrier_jtext(ev, "status");
+    desc = carrier_jtext(ev, "description");
 
     e = model_shipment_add_event(s);
     e->time = t;
@@ -404,12 +396,12 @@ static void dhl_add_event(struct model_shipment *s, json_t *ev,
 /* The ETA: estimatedTimeOfDelivery, else the end of the time frame. */
 static int64_t dhl_eta(json_t *sh, const char *zone)
 {
-    const char *v = dhl_str(sh, "estimatedTimeOfDelivery");
+    const char *v = carrier_jtext(sh, "estimatedTimeOfDelivery");
     int64_t t;
 
     if (v == NULL)
-        v = dhl_str(json_object_get(sh, "estimatedDeliveryTimeFrame"),
-                    "estimatedThrough");
+        v = carrier_jtext(json_object_get(sh, "estimatedDeliveryTimeFrame"),
+                          "estimatedThrough");
     if (v == NULL || wmtime_parse_iso(v, zone, &t) != 0)
         return MODEL_TIME_NONE;
     return t;
@@ -443,13 +435,13 @@ static int dhl_add_shipment(json_t *sh, struct model_result *out)
 
     if (!json_is_object(sh))
         return dhl_refuse(out, "shipments[] entry is not an object");
-    if ((id = dhl_str(sh, "id")) == NULL)
+    if ((id = carrier_jtext(sh, "id")) == NULL)
         return dhl_refuse(out, "shipment without an id");
     events = json_object_get(sh, "events");
     if (events != NULL && !json_is_array(events) && !json_is_null(events))
         return dhl_refuse(out, "shipment events is not an array");
 
-    service = dhl_str(sh, "service");
+    service = carrier_jtext(sh, "service");
     dhl_addr_read(
         json_object_get(json_object_get(sh, "destination"), "address"), &dest);
     dhl_addr_read(json_object_get(json_object_get(sh, "origin"), "address"),
@@ -468,9 +460,9 @@ static int dhl_add_shipment(json_t *sh, struct model_result *out)
 
     flag = json_is_true(json_object_get(sh, "returnFlag"));
     cur = json_object_get(sh, "status");
-    code = json_is_object(cur) ? dhl_str(cur, "statusCode") : NULL;
-    if (dhl_map(code, dhl_str(cur, "status"), dhl_str(cur, "description"), &st,
-                &detail)) {
+    code = json_is_object(cur) ? carrier_jtext(cur, "statusCode") : NULL;
+    if (dhl_map(code, carrier_jtext(cur, "status"),
+                carrier_jtext(cur, "description"), &st, &detail)) {
         s->status = flag ? dhl_return_flag(st) : st;
         s->status_explicit = true;
         if (s->status == st)

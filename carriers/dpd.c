@@ -252,59 +252,10 @@ static bool dpd_fault_is_auth(const xmlNode *fault)
     return auth;
 }
 
-/*
- * The trimmed text of node's own text children copied into buf, without
- * allocating: a life cycle has a dozen steps of a dozen short fields, and
- * copying each through xmlNodeGetContent and norm_text would cost more
- * than parsing. NULL when absent, blank or longer than the buffer.
- */
-static const char *dpd_text_buf(const xmlNode *node, char *buf, size_t size)
-{
-    size_t len = 0, start = 0;
-
-    if (node == NULL)
-        return NULL;
-    for (const xmlNode *c = node->children; c != NULL; c = c->next) {
-        size_t n;
-
-        if ((c->type != XML_TEXT_NODE && c->type != XML_CDATA_SECTION_NODE) ||
-            c->content == NULL)
-            continue;
-        n = strlen((const char *)c->content);
-        if (n >= size - len)
-            return NULL;
-        memcpy(buf + len, c->content, n);
-        len += n;
-    }
-    while (len > 0 && (buf[len - 1] == ' ' || buf[len - 1] == '\t' ||
-                       buf[len - 1] == '\n' || buf[len - 1] == '\r'))
-        len--;
-    while (start < len && (buf[start] == ' ' || buf[start] == '\t' ||
-                           buf[start] == '\n' || buf[start] == '\r'))
-        start++;
-    if (start == len)
-        return NULL;
-    buf[len] = '\0';
-    return buf + start;
-}
-
-/* The normalised text of node (new string): one allocation for short
- * texts, cxml_text for long or nested ones. */
-static char *dpd_text(const xmlNode *node)
-{
-    char buf[256];
-    const char *t;
-
-    if (node == NULL)
-        return NULL;
-    t = dpd_text_buf(node, buf, sizeof(buf));
-    return t != NULL ? norm_text(t) : cxml_text(node);
-}
-
 static bool dpd_is_true(const xmlNode *node)
 {
     char buf[8];
-    const char *v = dpd_text_buf(node, buf, sizeof(buf));
+    const char *v = cxml_text_buf(node, buf, sizeof(buf));
 
     return v != NULL && (strcmp(v, "true") == 0 || strcmp(v, "1") == 0);
 }
@@ -361,7 +312,7 @@ static char *dpd_description(const xmlNode *desc)
          c = cxml_next(c)) {
         /* A ContentLine holds its text in a nested content element. */
         const xmlNode *inner = dpd_line(c);
-        char *t = dpd_text(inner != NULL ? inner : c);
+        char *t = cxml_text_short(inner != NULL ? inner : c);
         size_t tl;
 
         if (t == NULL)
@@ -466,12 +417,12 @@ static void dpd_add_event(struct model_shipment *s, const struct dpd_info *f,
     char dbuf[64], lbuf[256];
     const char *date, *zone;
 
-    date = dpd_text_buf(dpd_line(f->date), dbuf, sizeof(dbuf));
+    date = cxml_text_buf(dpd_line(f->date), dbuf, sizeof(dbuf));
     if (date == NULL || !dpd_parse_date(date, &civ))
         return; /* a step without a usable date is not an event */
 
     ev = model_shipment_add_event(s);
-    dpd_location(dpd_text_buf(dpd_line(f->location), lbuf, sizeof(lbuf)),
+    dpd_location(cxml_text_buf(dpd_line(f->location), lbuf, sizeof(lbuf)),
                  &ev->location);
     zone = norm_zone_country(ev->location.country);
     if (zone == NULL)
@@ -483,7 +434,7 @@ static void dpd_add_event(struct model_shipment *s, const struct dpd_info *f,
     ev->code = wm_xstrdup_or_null(code);
     ev->description = dpd_description(f->desc);
     if (ev->description == NULL)
-        ev->description = dpd_text(dpd_line(f->label));
+        ev->description = cxml_text_short(dpd_line(f->label));
     if (m != NULL) {
         ev->status = m->status;
         ev->mapped = true;
@@ -501,7 +452,7 @@ static void dpd_shipment(struct model_shipment *s, const xmlNode *result)
         const struct dpd_code *m;
 
         dpd_info_fields(info, &f);
-        code = dpd_text_buf(f.status, cbuf, sizeof(cbuf));
+        code = cxml_text_buf(f.status, cbuf, sizeof(cbuf));
         m = dpd_code_find(code);
         /* An unknown current code leaves the status to the events. */
         if (m != NULL && dpd_is_true(f.current)) {

@@ -42,24 +42,6 @@ static bool fedex_printable(const char *s)
     return true;
 }
 
-static const char *fedex_str(json_t *obj, const char *key)
-{
-    return json_string_value(json_object_get(obj, key));
-}
-
-/* v seen as an array: a lone object counts as one element. */
-static size_t fedex_count(json_t *v)
-{
-    if (json_is_array(v))
-        return json_array_size(v);
-    return json_is_object(v) ? 1 : 0;
-}
-
-static json_t *fedex_at(json_t *v, size_t i)
-{
-    return json_is_array(v) ? json_array_get(v, i) : v;
-}
-
 /* --- requests --- */
 
 static int fedex_build_request(const struct carrier_conf *conf,
@@ -294,10 +276,10 @@ static bool fedex_alert_notfound(json_t *alerts)
 {
     if (json_is_string(alerts))
         return strstr(json_string_value(alerts), "NOTFOUND") != NULL;
-    for (size_t i = 0; i < fedex_count(alerts); i++) {
-        json_t *a = fedex_at(alerts, i);
+    for (size_t i = 0; i < carrier_jcount(alerts); i++) {
+        json_t *a = carrier_jat(alerts, i);
         const char *t =
-            json_is_string(a) ? json_string_value(a) : fedex_str(a, "code");
+            json_is_string(a) ? json_string_value(a) : carrier_jstr(a, "code");
 
         if (t != NULL && strstr(t, "NOTFOUND") != NULL)
             return true;
@@ -310,11 +292,11 @@ static bool fedex_alert_notfound(json_t *alerts)
 /* The zone of a FedEx address (country + state or province), or NULL. */
 static const char *fedex_address_zone(json_t *addr)
 {
-    const char *cc = fedex_str(addr, "countryCode");
+    const char *cc = carrier_jstr(addr, "countryCode");
 
     if (norm_blank(cc))
-        cc = fedex_str(addr, "countryName");
-    return norm_zone_region(cc, fedex_str(addr, "stateOrProvinceCode"));
+        cc = carrier_jstr(addr, "countryName");
+    return norm_zone_region(cc, carrier_jstr(addr, "stateOrProvinceCode"));
 }
 
 /* An ISO time with offset, or local to zone (UTC when unknown). */
@@ -335,15 +317,15 @@ static int64_t fedex_eta(json_t *tr, const char *rzone)
     json_t *dts = json_object_get(tr, "dateAndTimes");
     int64_t t;
 
-    if (fedex_time(fedex_str(win, "ends"), rzone, &t) ||
-        fedex_time(fedex_str(win, "begins"), rzone, &t))
+    if (fedex_time(carrier_jstr(win, "ends"), rzone, &t) ||
+        fedex_time(carrier_jstr(win, "begins"), rzone, &t))
         return t;
-    for (size_t i = 0; i < fedex_count(dts); i++) {
-        json_t *d = fedex_at(dts, i);
-        const char *type = fedex_str(d, "type");
+    for (size_t i = 0; i < carrier_jcount(dts); i++) {
+        json_t *d = carrier_jat(dts, i);
+        const char *type = carrier_jstr(d, "type");
 
         if (type != NULL && strcmp(type, "ESTIMATED_DELIVERY") == 0 &&
-            fedex_time(fedex_str(d, "dateTime"), rzone, &t))
+            fedex_time(carrier_jstr(d, "dateTime"), rzone, &t))
             return t;
     }
     return MODEL_TIME_NONE;
@@ -353,8 +335,8 @@ static int64_t fedex_eta(json_t *tr, const char *rzone)
  * different (new string or NULL). */
 static char *fedex_description(json_t *ev)
 {
-    char *desc = norm_text(fedex_str(ev, "eventDescription"));
-    char *exc = norm_text(fedex_str(ev, "exceptionDescription"));
+    char *desc = norm_text(carrier_jstr(ev, "eventDescription"));
+    char *exc = norm_text(carrier_jstr(ev, "exceptionDescription"));
     char *out;
     size_t len;
 
@@ -387,24 +369,24 @@ static bool fedex_add_event(struct model_shipment *s, json_t *ev,
     if (!json_is_object(loc))
         loc = NULL;
     zone = fedex_address_zone(loc);
-    if (!fedex_time(fedex_str(ev, "date"), zone != NULL ? zone : rzone, &t))
+    if (!fedex_time(carrier_jstr(ev, "date"), zone != NULL ? zone : rzone, &t))
         return true; /* no usable time: no event */
 
     e = model_shipment_add_event(s);
     e->time = t;
-    type = fedex_str(ev, "eventType");
+    type = carrier_jstr(ev, "eventType");
     e->code = norm_text(type);
     e->mapped = fedex_map(e->code, &e->status);
     if (e->mapped && fedex_substatus(e->code) != NULL)
         e->substatus = wm_xstrdup(fedex_substatus(e->code));
     e->description = fedex_description(ev);
     if (loc != NULL) {
-        const char *cc = fedex_str(loc, "countryCode");
+        const char *cc = carrier_jstr(loc, "countryCode");
 
-        e->location.city = norm_text(fedex_str(loc, "city"));
-        e->location.postcode = norm_text(fedex_str(loc, "postalCode"));
+        e->location.city = norm_text(carrier_jstr(loc, "city"));
+        e->location.postcode = norm_text(carrier_jstr(loc, "postalCode"));
         if (norm_blank(cc))
-            cc = fedex_str(loc, "countryName");
+            cc = carrier_jstr(loc, "countryName");
         norm_country(cc, e->location.country);
     }
     return true;
@@ -430,7 +412,7 @@ static bool fedex_add_shipment(struct model_result *out, json_t *tr,
     for (size_t i = n; i > 0; i--)
         if (!fedex_add_event(s, json_array_get(scans, i - 1), rzone))
             return false;
-    latest = fedex_str(json_object_get(tr, "latestStatusDetail"), "code");
+    latest = carrier_jstr(json_object_get(tr, "latestStatusDetail"), "code");
     if (fedex_map(latest, &s->status)) {
         s->status_explicit = true;
         s->substatus = wm_xstrdup_or_null(fedex_substatus(latest));
@@ -476,26 +458,26 @@ static const char *fedex_add_complete(const struct carrier_resp *resp,
 
     if (!json_is_object(ctr))
         return "is not an object";
-    cnum = fedex_str(ctr, "trackingNumber");
+    cnum = carrier_jstr(ctr, "trackingNumber");
     if (norm_blank(cnum))
         cnum = NULL;
     trs = json_object_get(ctr, "trackResults");
     if (trs != NULL && !json_is_null(trs) && !json_is_array(trs) &&
         !json_is_object(trs))
         return "has trackResults that is not an array";
-    for (size_t j = 0; j < fedex_count(trs); j++) {
-        json_t *tr = fedex_at(trs, j), *err;
+    for (size_t j = 0; j < carrier_jcount(trs); j++) {
+        json_t *tr = carrier_jat(trs, j), *err;
         const char *num, *req;
 
         if (!json_is_object(tr))
             return "has a trackResult that is not an object";
-        num = fedex_str(json_object_get(tr, "trackingNumberInfo"),
-                        "trackingNumber");
+        num = carrier_jstr(json_object_get(tr, "trackingNumberInfo"),
+                           "trackingNumber");
         if (norm_blank(num))
             num = cnum;
         req = fedex_resolve(resp, seen, cnum, num);
         err = json_object_get(tr, "error");
-        if (json_is_object(err) && !norm_blank(fedex_str(err, "code"))) {
+        if (json_is_object(err) && !norm_blank(carrier_jstr(err, "code"))) {
             /* Errors go under the number we asked for (rule 13). */
             if (req == NULL)
                 req = num;
@@ -504,7 +486,7 @@ static const char *fedex_add_complete(const struct carrier_resp *resp,
             /* One error per number, however many results carry it. */
             if (!fedex_has_error(out, req))
                 model_result_add_error(
-                    out, req, fedex_number_error(fedex_str(err, "code")));
+                    out, req, fedex_number_error(carrier_jstr(err, "code")));
             continue;
         }
         /* A shipment keeps the carrier's number for the piece (rule 12). */
@@ -548,10 +530,10 @@ static int fedex_parse_response(const struct carrier_resp *resp,
 
     /* {"transactionId":…,"errors":[{"code","message"}]}: the whole call. */
     errs = json_object_get(root, "errors");
-    if (herr == MODEL_ERR_RATE_LIMITED || fedex_count(errs) > 0) {
+    if (herr == MODEL_ERR_RATE_LIMITED || carrier_jcount(errs) > 0) {
         rc = carrier_fail_all(
             resp, out,
-            fedex_request_error(fedex_str(fedex_at(errs, 0), "code"),
+            fedex_request_error(carrier_jstr(carrier_jat(errs, 0), "code"),
                                 resp->http_status));
         goto out;
     }

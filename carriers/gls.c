@@ -275,14 +275,6 @@ static int gls_refuse(struct model_result *out, const char *why)
     return carrier_problem(out, "gls: %s", why);
 }
 
-/* A string member when it is not blank ("" means null), else NULL. */
-static const char *gls_str(json_t *obj, const char *key)
-{
-    const char *s = json_string_value(json_object_get(obj, key));
-
-    return norm_blank(s) ? NULL : s;
-}
-
 /* A GLS time: the offset as given; without one, the country's zone. */
 static int gls_time(const char *s, const char *country, int64_t *t)
 {
@@ -303,11 +295,11 @@ static void gls_add_event(struct model_shipment *s, json_t *ev)
 
     if (!json_is_object(ev))
         return;
-    if (gls_str(ev, "country") != NULL)
-        norm_country(gls_str(ev, "country"), country);
-    if (gls_time(gls_str(ev, "eventDateTime"), country, &t) != 0)
+    if (carrier_jtext(ev, "country") != NULL)
+        norm_country(carrier_jtext(ev, "country"), country);
+    if (gls_time(carrier_jtext(ev, "eventDateTime"), country, &t) != 0)
         return; /* no usable time: the event cannot be placed */
-    code = gls_str(ev, "code");
+    code = carrier_jtext(ev, "code");
     e = model_shipment_add_event(s);
     e->time = t;
     e->mapped = gls_map_event(code, &st, &detail);
@@ -316,9 +308,9 @@ static void gls_add_event(struct model_shipment *s, json_t *ev)
         e->substatus = wm_xstrdup_or_null(detail);
     }
     e->code = wm_xstrdup_or_null(code);
-    e->description = norm_text(gls_str(ev, "description"));
-    e->location.city = wm_xstrdup_or_null(gls_str(ev, "city"));
-    e->location.postcode = wm_xstrdup_or_null(gls_str(ev, "postalCode"));
+    e->description = norm_text(carrier_jtext(ev, "description"));
+    e->location.city = wm_xstrdup_or_null(carrier_jtext(ev, "city"));
+    e->location.postcode = wm_xstrdup_or_null(carrier_jtext(ev, "postalCode"));
     memcpy(e->location.country, country, sizeof(country));
 }
 
@@ -330,7 +322,7 @@ static void gls_add_status_event(struct model_shipment *s, const char *status,
     enum model_status st = MODEL_PENDING;
     int64_t t;
 
-    if (gls_time(gls_str(parcel, "statusDateTime"), "", &t) != 0)
+    if (gls_time(carrier_jtext(parcel, "statusDateTime"), "", &t) != 0)
         return;
     e = model_shipment_add_event(s);
     e->time = t;
@@ -349,24 +341,24 @@ static int gls_add_parcel(json_t *parcel, struct model_result *out)
 
     if (!json_is_object(parcel))
         return gls_refuse(out, "parcels[] entry is not an object");
-    err = gls_str(parcel, "errorCode");
+    err = carrier_jtext(parcel, "errorCode");
     if (err != NULL) {
         /* A failed item names only what was asked for. */
-        if (gls_str(parcel, "requested") != NULL)
-            model_result_add_error(out, gls_str(parcel, "requested"),
+        if (carrier_jtext(parcel, "requested") != NULL)
+            model_result_add_error(out, carrier_jtext(parcel, "requested"),
                                    gls_item_error(err));
         return 0;
     }
-    number = gls_str(parcel, "unitno");
+    number = carrier_jtext(parcel, "unitno");
     if (number == NULL)
-        number = gls_str(parcel, "requested");
+        number = carrier_jtext(parcel, "requested");
     if (number == NULL)
         return gls_refuse(out, "parcel without unitno or requested");
     events = json_object_get(parcel, "events");
     if (events != NULL && !json_is_array(events) && !json_is_null(events))
         return gls_refuse(out, "parcel events is not an array");
 
-    status = gls_str(parcel, "status");
+    status = carrier_jtext(parcel, "status");
     s = model_result_add_shipment(out, "gls", number);
     if (gls_map_status(status, &st)) {
         s->status = st;
@@ -389,8 +381,8 @@ static bool gls_answered(json_t *parcels, const char *number)
 {
     for (size_t i = 0; i < json_array_size(parcels); i++) {
         json_t *p = json_array_get(parcels, i);
-        const char *req = gls_str(p, "requested");
-        const char *unit = gls_str(p, "unitno");
+        const char *req = carrier_jtext(p, "requested");
+        const char *unit = carrier_jtext(p, "unitno");
 
         if ((req != NULL && strcasecmp(req, number) == 0) ||
             (unit != NULL && strcasecmp(unit, number) == 0))

@@ -368,39 +368,19 @@ static bool pnl_map_status(const char *code, enum model_status *st,
 
 /* --- JSON helpers for PostNL's XML-shaped JSON -------------------------- */
 
-/* A string member, NULL when absent, blank or a {} placeholder. */
-static const char *pnl_str(json_t *obj, const char *key)
-{
-    const char *s = json_string_value(json_object_get(obj, key));
-
-    return norm_blank(s) ? NULL : s;
-}
-
-/* A code that may be a string or a number: into buf, or NULL. */
+/* A code that may be a string or a number: into buf, or NULL when blank. */
 static const char *pnl_code_of(json_t *obj, const char *key, char buf[24])
 {
-    json_t *v = json_object_get(obj, key);
+    const char *c = carrier_jleaf(obj, key, buf, 24);
 
-    if (json_is_integer(v)) {
-        snprintf(buf, 24, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-        return buf;
-    }
-    return pnl_str(obj, key);
+    return norm_blank(c) ? NULL : c;
 }
 
-/* A list that may be an array, a bare object (one element) or {}. */
+/* A list that may be an array, a bare object (one element) or {} (none). */
 static size_t pnl_list_size(json_t *v)
 {
-    if (json_is_array(v))
-        return json_array_size(v);
-    if (json_is_object(v))
-        return json_object_size(v) > 0 ? 1 : 0;
-    return 0;
-}
-
-static json_t *pnl_list_get(json_t *v, size_t i)
-{
-    return json_is_array(v) ? json_array_get(v, i) : v;
+    return json_is_object(v) && json_object_size(v) == 0 ? 0
+                                                         : carrier_jcount(v);
 }
 
 /* --- time --------------------------------------------------------------- */
@@ -571,7 +551,7 @@ static void pnl_add_event(struct model_shipment *s, json_t *ev)
     int64_t t;
 
     if (!json_is_object(ev) ||
-        pnl_parse_time(pnl_str(ev, "TimeStamp"), &t) != 0)
+        pnl_parse_time(carrier_jtext(ev, "TimeStamp"), &t) != 0)
         return; /* no usable time: the event cannot be placed */
     code = pnl_code_of(ev, "Code", buf);
     e = model_shipment_add_event(s);
@@ -583,7 +563,7 @@ static void pnl_add_event(struct model_shipment *s, json_t *ev)
     }
     e->code = wm_xstrdup_or_null(code);
     /* Events carry depot codes only: the location stays all null. */
-    e->description = norm_text(pnl_str(ev, "Description"));
+    e->description = norm_text(carrier_jtext(ev, "Description"));
 }
 
 /*
@@ -609,9 +589,9 @@ static void pnl_add_status(struct model_shipment *s, json_t *status)
         s->substatus = wm_xstrdup_or_null(detail);
     }
     /* "TimeStamp" in shipment answers, "Timestamp" in updatedshipments. */
-    ts = pnl_str(status, "TimeStamp");
+    ts = carrier_jtext(status, "TimeStamp");
     if (ts == NULL)
-        ts = pnl_str(status, "Timestamp");
+        ts = carrier_jtext(status, "Timestamp");
     if (pnl_parse_time(ts, &t) != 0)
         return;
     e = model_shipment_add_event(s);
@@ -622,18 +602,18 @@ static void pnl_add_status(struct model_shipment *s, json_t *status)
         e->substatus = wm_xstrdup_or_null(detail);
     }
     e->code = wm_xstrdup_or_null(code);
-    e->description = norm_text(pnl_str(status, "StatusDescription"));
+    e->description = norm_text(carrier_jtext(status, "StatusDescription"));
 }
 
 /* ETA: Expectation.ETATo, else DeliveryDate at 23:59:59 (Amsterdam). */
 static int64_t pnl_eta(json_t *sh)
 {
-    const char *v = pnl_str(json_object_get(sh, "Expectation"), "ETATo");
+    const char *v = carrier_jtext(json_object_get(sh, "Expectation"), "ETATo");
     int64_t t;
 
     if (v != NULL && pnl_parse_time(v, &t) == 0)
         return t;
-    v = pnl_str(sh, "DeliveryDate");
+    v = carrier_jtext(sh, "DeliveryDate");
     if (v != NULL && pnl_parse_time(v, &t) == 0)
         return t;
     return MODEL_TIME_NONE;
@@ -647,15 +627,15 @@ static int pnl_add_shipment(json_t *sh, struct model_result *out)
 
     if (!json_is_object(sh))
         return pnl_refuse(out, "Shipment entry is not an object");
-    barcode = pnl_str(sh, "Barcode");
+    barcode = carrier_jtext(sh, "Barcode");
     if (barcode == NULL)
-        barcode = pnl_str(sh, "MainBarcode");
+        barcode = carrier_jtext(sh, "MainBarcode");
     if (barcode == NULL)
         return pnl_refuse(out, "Shipment without a Barcode");
     s = model_result_add_shipment(out, "postnl", barcode);
     events = json_object_get(sh, "Event");
     for (size_t i = pnl_list_size(events); i > 0; i--)
-        pnl_add_event(s, pnl_list_get(events, i - 1));
+        pnl_add_event(s, carrier_jat(events, i - 1));
     /* With an Event list the newest event is the status (rule 9). */
     if (s->n_events == 0)
         pnl_add_status(s, json_object_get(sh, "Status"));
@@ -689,7 +669,7 @@ static int pnl_parse_status(const struct carrier_resp *resp, json_t *root,
     if ((n = pnl_list_size(shipments)) == 0)
         return carrier_fail_all(resp, out, MODEL_ERR_NOT_FOUND);
     for (size_t i = 0; i < n; i++) {
-        int rc = pnl_add_shipment(pnl_list_get(shipments, i), out);
+        int rc = pnl_add_shipment(carrier_jat(shipments, i), out);
 
         if (rc != 0)
             return rc;

@@ -52,42 +52,6 @@ static bool ups_printable(const char *s)
     return true;
 }
 
-/*
- * The text of a JSON leaf: strings as they are, integers formatted into buf
- * (UPS documents strings, but a number where "011" or "20261119" belongs
- * must not lose the value). NULL for anything else.
- */
-static const char *ups_leaf(json_t *v, char *buf, size_t size)
-{
-    if (json_is_string(v))
-        return json_string_value(v);
-    if (json_is_integer(v)) {
-        snprintf(buf, size, "%lld", (long long)json_integer_value(v));
-        return buf;
-    }
-    return NULL;
-}
-
-/* Object member key as a leaf text (see ups_leaf). */
-static const char *ups_get(json_t *obj, const char *key, char *buf, size_t size)
-{
-    return ups_leaf(json_object_get(obj, key), buf, size);
-}
-
-/* The element count of v seen as an array: an object counts as a one
- * element array (older UPS answers collapse single-element arrays). */
-static size_t ups_count(json_t *v)
-{
-    if (json_is_array(v))
-        return json_array_size(v);
-    return json_is_object(v) ? 1 : 0;
-}
-
-static json_t *ups_at(json_t *v, size_t i)
-{
-    return json_is_array(v) ? json_array_get(v, i) : v;
-}
-
 /* --- requests --- */
 
 static int ups_build_request(const struct carrier_conf *conf,
@@ -348,9 +312,10 @@ static enum model_error ups_error_code(const char *code, long http_status)
 /* The code of the first entry of an errors/warnings array, or NULL. */
 static const char *ups_first_code(json_t *list, char *buf, size_t size)
 {
-    json_t *first = ups_at(list, 0);
+    json_t *first = carrier_jat(list, 0);
 
-    return json_is_object(first) ? ups_get(first, "code", buf, size) : NULL;
+    return json_is_object(first) ? carrier_jleaf(first, "code", buf, size)
+                                 : NULL;
 }
 
 /* --- times --- */
@@ -462,11 +427,11 @@ static bool ups_local(const char *zone, const struct wmtime_civil *c,
 static const char *ups_address_zone(json_t *addr)
 {
     char b1[32], b2[32];
-    const char *cc = ups_get(addr, "countryCode", b1, sizeof(b1));
-    const char *st = ups_get(addr, "stateProvince", b2, sizeof(b2));
+    const char *cc = carrier_jleaf(addr, "countryCode", b1, sizeof(b1));
+    const char *st = carrier_jleaf(addr, "stateProvince", b2, sizeof(b2));
 
     if (norm_blank(cc))
-        cc = ups_get(addr, "country", b1, sizeof(b1));
+        cc = carrier_jleaf(addr, "country", b1, sizeof(b1));
     return norm_zone_region(cc, st);
 }
 
@@ -480,17 +445,17 @@ static bool ups_activity_time(json_t *act, json_t *addr, const char *dzone,
     const char *zone;
     int offset;
 
-    date = ups_get(act, "gmtDate", b1, sizeof(b1));
-    time = ups_get(act, "gmtTime", b2, sizeof(b2));
+    date = carrier_jleaf(act, "gmtDate", b1, sizeof(b1));
+    time = carrier_jleaf(act, "gmtTime", b2, sizeof(b2));
     if (!norm_blank(date) && !norm_blank(time) && ups_civil(date, time, &c)) {
         *t = wmtime_from_civil(&c);
         return true;
     }
-    date = ups_get(act, "date", b1, sizeof(b1));
-    time = ups_get(act, "time", b2, sizeof(b2));
+    date = carrier_jleaf(act, "date", b1, sizeof(b1));
+    time = carrier_jleaf(act, "time", b2, sizeof(b2));
     if (!ups_civil(date, time, &c))
         return false;
-    off = ups_get(act, "gmtOffset", b3, sizeof(b3));
+    off = carrier_jleaf(act, "gmtOffset", b3, sizeof(b3));
     if (off != NULL) {
         while (isspace((unsigned char)*off))
             off++;
@@ -507,10 +472,10 @@ static bool ups_activity_time(json_t *act, json_t *addr, const char *dzone,
 static const char *ups_delivery_date(json_t *dates, const char *type, char *buf,
                                      size_t size)
 {
-    for (size_t i = 0; i < ups_count(dates); i++) {
-        json_t *d = ups_at(dates, i);
+    for (size_t i = 0; i < carrier_jcount(dates); i++) {
+        json_t *d = carrier_jat(dates, i);
         const char *t = json_string_value(json_object_get(d, "type"));
-        const char *v = ups_get(d, "date", buf, size);
+        const char *v = carrier_jleaf(d, "date", buf, size);
 
         if (t != NULL && strcmp(t, type) == 0 && !norm_blank(v))
             return v;
@@ -535,7 +500,7 @@ static int64_t ups_eta(json_t *pkg, const char *dzone)
         return MODEL_TIME_NONE;
     /* Only a window or commit time has a meaningful end time. */
     type = json_string_value(json_object_get(dtime, "type"));
-    end = ups_get(dtime, "endTime", b2, sizeof(b2));
+    end = carrier_jleaf(dtime, "endTime", b2, sizeof(b2));
     if (type == NULL || norm_blank(end) ||
         (strcmp(type, "EDW") != 0 && strcmp(type, "CDW") != 0 &&
          strcmp(type, "IDW") != 0 && strcmp(type, "CMT") != 0))
@@ -575,9 +540,9 @@ static bool ups_add_activity(struct model_shipment *s, json_t *act,
 
     e = model_shipment_add_event(s);
     e->time = t;
-    code = ups_get(status, "code", b1, sizeof(b1));
-    scode = ups_get(status, "statusCode", b2, sizeof(b2));
-    type = ups_get(status, "type", b3, sizeof(b3));
+    code = carrier_jleaf(status, "code", b1, sizeof(b1));
+    scode = carrier_jleaf(status, "statusCode", b2, sizeof(b2));
+    type = carrier_jleaf(status, "type", b3, sizeof(b3));
     num = ups_code_number(scode);
     if (num >= 0 && ups_map_status_code(num, &e->status))
         e->mapped = true;
@@ -597,7 +562,7 @@ static bool ups_add_activity(struct model_shipment *s, json_t *act,
         e->location.city =
             norm_text(json_string_value(json_object_get(addr, "city")));
         e->location.postcode =
-            norm_text(ups_get(addr, "postalCode", b2, sizeof(b2)));
+            norm_text(carrier_jleaf(addr, "postalCode", b2, sizeof(b2)));
         if (norm_blank(cc))
             cc = json_string_value(json_object_get(addr, "country"));
         norm_country(cc, e->location.country);
@@ -610,8 +575,8 @@ static json_t *ups_destination(json_t *pkg)
 {
     json_t *addrs = json_object_get(pkg, "packageAddress");
 
-    for (size_t i = 0; i < ups_count(addrs); i++) {
-        json_t *a = ups_at(addrs, i);
+    for (size_t i = 0; i < carrier_jcount(addrs); i++) {
+        json_t *a = carrier_jat(addrs, i);
         const char *type = json_string_value(json_object_get(a, "type"));
 
         if (type != NULL && strcmp(type, "DESTINATION") == 0)
@@ -633,7 +598,7 @@ static bool ups_add_package(struct model_result *out, json_t *pkg,
 
     if (!json_is_object(pkg))
         return false;
-    number = ups_get(pkg, "trackingNumber", b1, sizeof(b1));
+    number = carrier_jleaf(pkg, "trackingNumber", b1, sizeof(b1));
     if (norm_blank(number))
         number = fallback;
     if (norm_blank(number))
@@ -647,16 +612,16 @@ static bool ups_add_package(struct model_result *out, json_t *pkg,
     s = model_result_add_shipment(out, "ups", number);
     s->estimated_delivery = ups_eta(pkg, dzone);
     /* activity[] is newest first: walk it backwards. */
-    n = ups_count(acts);
+    n = carrier_jcount(acts);
     for (size_t i = n; i > 0; i--)
-        if (!ups_add_activity(s, ups_at(acts, i - 1), dzone))
+        if (!ups_add_activity(s, carrier_jat(acts, i - 1), dzone))
             return false;
 
     cur = json_object_get(pkg, "currentStatus");
-    cs = ups_get(cur, "statusCode", b2, sizeof(b2));
+    cs = carrier_jleaf(cur, "statusCode", b2, sizeof(b2));
     num = ups_code_number(cs);
     if (num < 0) { /* a three-digit currentStatus.code does as well */
-        cs = ups_get(cur, "code", b2, sizeof(b2));
+        cs = carrier_jleaf(cur, "code", b2, sizeof(b2));
         num = cs != NULL && strlen(cs) == 3 ? ups_code_number(cs) : -1;
     }
     if (num >= 0 && ups_map_status_code(num, &s->status)) {
@@ -697,7 +662,7 @@ static int ups_parse_response(const struct carrier_resp *resp,
 
     /* {"response":{"errors":[{"code","message"}]}}: the whole call. */
     errs = json_object_get(json_object_get(root, "response"), "errors");
-    if (ups_count(errs) > 0) {
+    if (carrier_jcount(errs) > 0) {
         rc = carrier_fail_all(
             resp, out,
             ups_error_code(ups_first_code(errs, b1, sizeof(b1)),
@@ -716,8 +681,8 @@ static int ups_parse_response(const struct carrier_resp *resp,
     }
 
     seen = wm_xcalloc(resp->n_numbers + 1, sizeof(*seen));
-    for (size_t i = 0; i < ups_count(ships); i++) {
-        json_t *sh = ups_at(ships, i), *pkgs, *warns;
+    for (size_t i = 0; i < carrier_jcount(ships); i++) {
+        json_t *sh = carrier_jat(ships, i), *pkgs, *warns;
         const char *inq, *number;
 
         if (!json_is_object(sh)) {
@@ -725,7 +690,7 @@ static int ups_parse_response(const struct carrier_resp *resp,
             rc = carrier_problem(out, "ups: shipment[%zu] is not an object", i);
             goto out;
         }
-        inq = ups_get(sh, "inquiryNumber", b1, sizeof(b1));
+        inq = carrier_jleaf(sh, "inquiryNumber", b1, sizeof(b1));
         if (norm_blank(inq))
             inq = NULL;
         /* Errors are reported under the number we asked for: UPS is called
@@ -749,19 +714,19 @@ static int ups_parse_response(const struct carrier_resp *resp,
             goto out;
         }
         pkgs = json_object_get(sh, "package");
-        if (ups_count(pkgs) == 0) {
+        if (carrier_jcount(pkgs) == 0) {
             /* TW0001 in warnings[]: not found, sent with HTTP 200. */
             warns = json_object_get(sh, "warnings");
             model_result_add_error(
                 out, number,
-                ups_count(warns) > 0
+                carrier_jcount(warns) > 0
                     ? ups_error_code(ups_first_code(warns, b2, sizeof(b2)),
                                      resp->http_status)
                     : MODEL_ERR_NOT_FOUND);
             continue;
         }
-        for (size_t j = 0; j < ups_count(pkgs); j++) {
-            if (!ups_add_package(out, ups_at(pkgs, j),
+        for (size_t j = 0; j < carrier_jcount(pkgs); j++) {
+            if (!ups_add_package(out, carrier_jat(pkgs, j),
                                  inq != NULL ? inq : number)) {
                 model_result_clear(out); /* no half answer */
                 rc = carrier_problem(out,

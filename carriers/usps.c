@@ -49,12 +49,6 @@ static bool usps_printable(const char *s)
     return true;
 }
 
-/* A JSON string member, or NULL (null, numbers and objects included). */
-static const char *usps_jstr(json_t *obj, const char *key)
-{
-    return json_string_value(json_object_get(obj, key));
-}
-
 /* The requested number an answer for echoed belongs to (marking it seen),
  * the only one asked for, or NULL. */
 static const char *usps_resolve(const struct carrier_resp *resp, bool *seen,
@@ -747,7 +741,7 @@ static int usps_parse_json(const struct carrier_resp *resp,
         rc = carrier_problem(out, "usps: trackingEvents is not an array");
         goto out;
     }
-    tn = usps_jstr(root, "trackingNumber");
+    tn = carrier_jstr(root, "trackingNumber");
     if (norm_blank(tn))
         tn = NULL;
     if (tn == NULL && events == NULL) {
@@ -762,10 +756,10 @@ static int usps_parse_json(const struct carrier_resp *resp,
         goto out;
     }
 
-    w.dest_zone = usps_state_zone(usps_jstr(root, "destinationState"));
+    w.dest_zone = usps_state_zone(carrier_jstr(root, "destinationState"));
     s = model_result_add_shipment(out, "usps", tn != NULL ? tn : number);
     s->estimated_delivery =
-        usps_eta(usps_jstr(root, "expectedDeliveryDate"), w.dest_zone);
+        usps_eta(carrier_jstr(root, "expectedDeliveryDate"), w.dest_zone);
     /* trackingEvents[] is newest first: walk it backwards. */
     n = json_array_size(events);
     for (size_t i = n; i > 0; i--) {
@@ -780,15 +774,15 @@ static int usps_parse_json(const struct carrier_resp *resp,
                                  i - 1);
             goto out;
         }
-        f.ts = usps_jstr(ev, "eventTimestamp");
-        f.gmt = usps_jstr(ev, "GMTTimestamp");
-        f.gmt_offset = usps_jstr(ev, "GMTOffset");
-        f.event = usps_jstr(ev, "eventType");
-        f.code = usps_jstr(ev, "eventCode");
-        f.city = usps_jstr(ev, "eventCity");
-        f.state = usps_jstr(ev, "eventState");
-        f.zip = usps_jstr(ev, "eventZIP");
-        f.country = usps_jstr(ev, "eventCountry");
+        f.ts = carrier_jstr(ev, "eventTimestamp");
+        f.gmt = carrier_jstr(ev, "GMTTimestamp");
+        f.gmt_offset = carrier_jstr(ev, "GMTOffset");
+        f.event = carrier_jstr(ev, "eventType");
+        f.code = carrier_jstr(ev, "eventCode");
+        f.city = carrier_jstr(ev, "eventCity");
+        f.state = carrier_jstr(ev, "eventState");
+        f.zip = carrier_jstr(ev, "eventZIP");
+        f.country = carrier_jstr(ev, "eventCountry");
         usps_add_event(s, &w, &f);
     }
     model_shipment_finish(s);

@@ -33,6 +33,7 @@
 
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
+#include <openssl/evp.h>
 
 #include "wismo/log.h"
 #include "wismo/wm.h"
@@ -43,85 +44,18 @@
 #define RC_DEF_BACKOFF_MAX 5000L
 #define RC_DEF_PORT        6379
 
-/* --- SHA-1 (FIPS 180-4), for EVALSHA names ------------------------------ */
-
-static uint32_t sha1_rol(uint32_t x, int n)
-{
-    return (x << n) | (x >> (32 - n));
-}
-
-static void sha1_block(uint32_t h[5], const unsigned char *p)
-{
-    uint32_t w[80], a, b, c, d, e, f, k;
-    size_t i;
-
-    for (i = 0; i < 16; i++)
-        w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 |
-               (uint32_t)p[4 * i + 2] << 8 | (uint32_t)p[4 * i + 3];
-    for (i = 16; i < 80; i++)
-        w[i] = sha1_rol(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
-    a = h[0];
-    b = h[1];
-    c = h[2];
-    d = h[3];
-    e = h[4];
-    for (i = 0; i < 80; i++) {
-        uint32_t t;
-
-        if (i < 20) {
-            f = (b & c) | (~b & d);
-            k = 0x5a827999;
-        } else if (i < 40) {
-            f = b ^ c ^ d;
-            k = 0x6ed9eba1;
-        } else if (i < 60) {
-            f = (b & c) | (b & d) | (c & d);
-            k = 0x8f1bbcdc;
-        } else {
-            f = b ^ c ^ d;
-            k = 0xca62c1d6;
-        }
-        t = sha1_rol(a, 5) + f + e + k + w[i];
-        e = d;
-        d = c;
-        c = sha1_rol(b, 30);
-        b = a;
-        a = t;
-    }
-    h[0] += a;
-    h[1] += b;
-    h[2] += c;
-    h[3] += d;
-    h[4] += e;
-}
-
-/* The lowercase hex SHA-1 of data, as Redis names scripts. */
+/* The lowercase hex SHA-1 of data, as Redis names scripts (libcrypto). */
 static void sha1_hex(const void *data, size_t len, char out[41])
 {
     static const char hex[] = "0123456789abcdef";
-    uint32_t h[5] = {0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476,
-                     0xc3d2e1f0};
-    const unsigned char *p = data;
-    unsigned char tail[128];
-    uint64_t bits = (uint64_t)len * 8;
-    size_t n = len, tn, i;
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
 
-    for (; n >= 64; n -= 64, p += 64)
-        sha1_block(h, p);
-    memset(tail, 0, sizeof(tail));
-    memcpy(tail, p, n);
-    tail[n] = 0x80;
-    tn = n < 56 ? 64 : 128;
-    for (i = 0; i < 8; i++)
-        tail[tn - 1 - i] = (unsigned char)(bits >> (8 * i));
-    sha1_block(h, tail);
-    if (tn == 128)
-        sha1_block(h, tail + 64);
-    for (i = 0; i < 20; i++) {
-        unsigned char byte = (unsigned char)(h[i / 4] >> (24 - 8 * (i % 4)));
-
-        out[2 * i] = hex[byte >> 4];
-        out[2 * i + 1] = hex[byte & 15];
+    if (EVP_Digest(data, len, md, &mdlen, EVP_sha1(), NULL) != 1 || mdlen != 20)
+        abort(); /* SHA-1 is always there: a broken libcrypto */
+    for (unsigned int i = 0; i < 20; i++) {
+        out[2 * i] = hex[md[i] >> 4];
+        out[2 * i + 1] = hex[md[i] & 15];
     }
     out[40] = '\0';
 }

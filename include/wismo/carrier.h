@@ -143,5 +143,17 @@ json_t *carrier_json_load(const struct carrier_resp *resp,
 json_t *carrier_jget(json_t *obj, const char *path);
 /* The string at path, or NULL when absent or not a string. */
 const char *carrier_jstr(json_t *obj, const char *path);
+/* The string member key of obj when it is not blank (carriers send "" or
+ * white space for null), else NULL. */
+const char *carrier_jtext(json_t *obj, const char *key);
+/* Member key of obj as text: a string as it is, an integer formatted into
+ * buf (a number where "011" or "20261119" belongs must not lose the
+ * value); NULL for anything else. */
+const char *carrier_jleaf(json_t *obj, const char *key, char *buf, size_t size);
+/* v seen as an array: a lone object counts as one element (carriers
+ * collapse one-element arrays), anything else as none. */
+size_t carrier_jcount(json_t *v);
+/* Element i of v seen as an array (see carrier_jcount). */
+json_t *carrier_jat(json_t *v, size_t i);
 
 #endif

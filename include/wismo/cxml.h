@@ -33,6 +33,16 @@ xmlNode *cxml_find(const xmlNode *node, const char *name);
 char *cxml_text(const xmlNode *node);
 /* cxml_text of the child named name. */
 char *cxml_child_text(const xmlNode *node, const char *name);
+/*
+ * The trimmed text of node's own text and CDATA children copied into buf,
+ * without allocating: an adapter reads dozens of short fields per answer,
+ * and copying each through xmlNodeGetContent and norm_text would cost more
+ * than parsing. NULL when absent, blank or longer than the buffer.
+ */
+const char *cxml_text_buf(const xmlNode *node, char *buf, size_t size);
+/* The normalised text of node (new string): one allocation for short
+ * texts (cxml_text_buf), cxml_text for long ones. */
+char *cxml_text_short(const xmlNode *node);
 /* An attribute's value (free()), or NULL. */
 char *cxml_attr(const xmlNode *node, const char *name);
 
