@@ -117,10 +117,14 @@ static int ups_parse_token(const struct carrier_resp *resp,
 /* --- status mapping --- */
 
 /* statusCode (compared as an integer) to status. False for 0 (not
- * available) and 88 (test), which stay unmapped; every code the README
- * does not group is one of UPS's in-transit codes. */
+ * available), 88 (test) and every code of 200 or more (UPS publishes
+ * none), which stay unmapped: the type decides, else the previous event
+ * (rule 8). Every other code the README does not group, from 1 to 199, is
+ * one of UPS's in-transit codes. */
 static bool ups_map_status_code(long code, enum model_status *st)
 {
+    if (code >= 200)
+        return false;
     switch (code) {
     case 0:
     case 88:

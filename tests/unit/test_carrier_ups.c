@@ -531,7 +531,13 @@ static void test_unmapped_and_type_fallback(void **state)
         /* The statusCode wins over the type. */
         {"022", "X", MODEL_FAILED_ATTEMPT, false},
         {"5", "X", MODEL_IN_TRANSIT, false},
-        {"999", "D", MODEL_IN_TRANSIT, false},
+        {"199", "D", MODEL_IN_TRANSIT, false},
+        /* UPS publishes no code of 200 or more: unmapped, so the type,
+         * else the previous event's status (issue 13 item 11). */
+        {"999", "D", MODEL_DELIVERED, false},
+        {"200", "X", MODEL_EXCEPTION, false},
+        {"200", "NA", MODEL_INFO_RECEIVED, true},
+        {"1234", "U", MODEL_INFO_RECEIVED, true},
     };
     struct model_result r;
 
@@ -550,6 +556,31 @@ static void test_unmapped_and_type_fallback(void **state)
                         strcmp(e->substatus, "unknown_code") != 0);
         model_result_clear(&r);
     }
+}
+
+/* An unknown code after a return-leg scan keeps the parcel returning
+ * instead of sending it to the customer again (issue 13 item 11). */
+static void test_unknown_code_after_return(void **state)
+{
+    struct model_result r;
+    char *body = body_with(
+        "\"currentStatus\":{\"code\":\"ZZ\",\"statusCode\":\"250\"},",
+        "{\"status\":{\"type\":\"NA\",\"code\":\"ZZ\",\"statusCode\":"
+        "\"250\"},\"gmtDate\":\"20261121\",\"gmtTime\":\"09:00:00\"},"
+        "{\"status\":{\"type\":\"X\",\"code\":\"RS\",\"statusCode\":"
+        "\"033\"},\"gmtDate\":\"20261120\",\"gmtTime\":\"09:00:00\"},"
+        "{\"status\":{\"type\":\"I\",\"code\":\"AR\",\"statusCode\":"
+        "\"005\"},\"gmtDate\":\"20261119\",\"gmtTime\":\"09:00:00\"}");
+
+    (void)state;
+    assert_int_equal(parse(body, 200, &r), 0);
+    assert_int_equal(r.shipments[0].n_events, 3);
+    assert_int_equal(r.shipments[0].events[1].status, MODEL_RETURNING);
+    assert_int_equal(r.shipments[0].events[2].status, MODEL_RETURNING);
+    assert_string_equal(r.shipments[0].events[2].substatus, "unknown_code");
+    assert_int_equal(r.shipments[0].status, MODEL_RETURNING);
+    model_result_clear(&r);
+    free(body);
 }
 
 static void test_raw_code_and_text(void **state)
@@ -884,6 +915,7 @@ int main(void)
         cmocka_unit_test(test_warnings_and_unanswered),
         cmocka_unit_test(test_status_code_table),
         cmocka_unit_test(test_unmapped_and_type_fallback),
+        cmocka_unit_test(test_unknown_code_after_return),
         cmocka_unit_test(test_raw_code_and_text),
         cmocka_unit_test(test_times),
         cmocka_unit_test(test_eta),
