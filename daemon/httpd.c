@@ -121,7 +121,7 @@ struct httpd_req {
     size_t *hdr;           /* owned: name and value offsets, in pairs */
     size_t n_hdr, hdr_cap; /* entries (two per header) */
     size_t url_len;        /* the URL starts at offset 0 */
-    size_t path_off, query_off, params_off, n_params;
+    size_t path_off, raw_path_off, query_off, params_off, n_params;
     size_t head_bytes;         /* request line and headers so far */
     struct httpd_buf body;     /* NUL-terminated once dispatched */
     struct httpd_buf out;      /* head and body of an answer not sent at once */
@@ -149,7 +149,11 @@ struct httpd_conn {
     bool no_more;          /* the last request is in: answer the queue, close */
     bool lingering;        /* answered everything, shut down, waits for EOF */
     bool dropped;          /* client bytes were dropped unparsed */
-    int fail_status;       /* 413 or 431 decided in a parser callback */
+    int fail_status;       /* 400, 413, 431, 501 or 505 decided in a
+                              parser callback */
+    const char *feed_at;   /* the chunk being parsed starts here */
+    char feed_prev;        /* the last byte before it that is not SP or
+                              HTAB (0 at the start) */
     struct httpd_req *cur; /* owned: the request being parsed */
     struct httpd_req *q_head, *q_tail; /* owned: answers owed, in order */
     struct httpd_req *spare;           /* owned: recycled requests */
@@ -188,6 +192,8 @@ struct httpd {
 };
 
 static void conn_close(struct httpd_conn *c);
+static bool hdr_name_ok(const char *s);
+static bool value_is_folded(const struct httpd_conn *c, const char *at);
 static void conn_feed(struct httpd_conn *c, const char *data, size_t len);
 static void conn_progress(struct httpd_conn *c);
 
@@ -278,6 +284,8 @@ static const char *httpd_reason(int status)
         return "Too Many Requests";
     case 431:
         return "Request Header Fields Too Large";
+    case 505:
+        return "HTTP Version Not Supported";
     case 500:
         return "Internal Server Error";
     case 501:
@@ -386,7 +394,7 @@ static void conn_req_recycle(struct httpd_conn *c, struct httpd_req *r)
     if (r->out.cap > HTTPD_KEEP_BUF)
         buf_free(&r->out);
     r->n_hdr = r->url_len = r->n_params = r->head_bytes = 0;
-    r->path_off = r->query_off = r->params_off = 0;
+    r->path_off = r->raw_path_off = r->query_off = r->params_off = 0;
     r->method = NULL;
     r->in_value = r->keep_alive = r->head_only = r->want_continue = false;
     r->client[0] = '\0';
@@ -421,11 +429,15 @@ static int req_parse_target(struct httpd_req *r, const http_parser *p)
         if (len == 0 || r->str.data[off] != '/')
             return 400;
         /* reserve first: the source lives in the same buffer */
-        buf_reserve(&r->str, len + 1);
+        buf_reserve(&r->str, 2 * len + 2);
         if (url_decode(&r->str, r->str.data + off, len, false) != 0)
             return 400;
+        r->raw_path_off = r->str.len;
+        buf_add(&r->str, r->str.data + off, len);
+        buf_nul(&r->str);
     } else {
         buf_add(&r->str, "/", 2); /* absolute-form without a path */
+        r->raw_path_off = r->path_off;
     }
 
     r->query_off = r->str.len;
@@ -529,13 +541,120 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
         return 0;
     if (r->n_hdr == 0)
         return -1; /* cannot happen: a value needs a name */
+    if (len > 0 && value_is_folded(c, at)) {
+        /* a value going on after a line break: obs-fold, which a proxy
+         * may read otherwise (RFC 9112 5.2) */
+        c->fail_status = 400;
+        return -1;
+    }
     if (!r->in_value) {
         buf_nul(&r->str); /* ends the name */
+        if (!hdr_name_ok(r->str.data + r->hdr[r->n_hdr - 1])) {
+            c->fail_status = 400; /* "Content-Length : 5" (RFC 9112 5.1) */
+            return -1;
+        }
         req_hdr_push(r, r->str.len);
         r->in_value = true;
     }
     buf_add(&r->str, at, len);
     return 0;
+}
+
+/* True when the value bytes at `at` follow a line break and whitespace
+ * only (obs-fold): a value proper follows the colon. */
+static bool value_is_folded(const struct httpd_conn *c, const char *at)
+{
+    const char *p = at;
+
+    while (p > c->feed_at && (p[-1] == ' ' || p[-1] == '\t'))
+        p--;
+    return (p > c->feed_at ? p[-1] : c->feed_prev) == '\n';
+}
+
+/* RFC 9110 5.1: a field name is a token; whitespace before the colon is
+ * refused (http_parser lets it through). */
+static bool hdr_name_ok(const char *s)
+{
+    if (*s == '\0')
+        return false;
+    for (; *s != '\0'; s++) {
+        unsigned char ch = (unsigned char)*s;
+
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+              (ch >= '0' && ch <= '9') || strchr("!#$%&'*+-.^_`|~", ch)))
+            return false;
+    }
+    return true;
+}
+
+/* How many headers called name r has. */
+static int req_header_count(const struct httpd_req *r, const char *name)
+{
+    int n = 0;
+
+    for (size_t i = 0; i + 1 < r->n_hdr; i += 2)
+        n += strcasecmp(r->str.data + r->hdr[i], name) == 0;
+    return n;
+}
+
+/*
+ * The framing rules of RFC 9112 that http_parser 2.9 is lenient about,
+ * checked once the head is in: 0, or the status to answer before closing.
+ * Only HTTP/1.0 and 1.1; HTTP/1.1 needs exactly one Host; a body is framed
+ * by one Content-Length of digits or by Transfer-Encoding whose only
+ * coding is a final chunked, never by both ("identity, chunked" and
+ * "chunked, chunked" are refused: a proxy may frame them otherwise).
+ */
+static int req_check_framing(const struct httpd_req *r, const http_parser *p)
+{
+    bool te = false, chunked_last = false;
+    int n_chunked = 0, n_other = 0, n_cl = 0;
+
+    if (p->http_major != 1 || p->http_minor > 1)
+        return 505;
+    if (req_header_count(r, "Host") > 1 ||
+        (p->http_minor == 1 && req_header_count(r, "Host") != 1))
+        return 400;
+    for (size_t i = 0; i + 1 < r->n_hdr; i += 2) {
+        const char *name = r->str.data + r->hdr[i];
+        const char *v = r->str.data + r->hdr[i + 1];
+
+        if (strcasecmp(name, "Content-Length") == 0) {
+            n_cl++;
+            if (*v == '\0' || strspn(v, "0123456789") != strlen(v))
+                return 400;
+            continue;
+        }
+        if (strcasecmp(name, "Transfer-Encoding") != 0)
+            continue;
+        te = true;
+        while (*v != '\0') { /* a list: "a, b" (and "a,b", ", a") */
+            size_t n;
+
+            v += strspn(v, " \t,");
+            n = strcspn(v, " \t,");
+            if (n == 0)
+                break;
+            if (n == 7 && strncasecmp(v, "chunked", 7) == 0) {
+                n_chunked++;
+                chunked_last = true;
+            } else {
+                n_other++;
+                chunked_last = false;
+            }
+            v += n;
+            if (*(v + strspn(v, " \t")) != ',' &&
+                *(v + strspn(v, " \t")) != '\0')
+                return 400; /* "chunked;x=1" or "a b" */
+        }
+    }
+    if (n_cl > 1 || (te && n_cl > 0))
+        return 400;
+    if (!te)
+        return 0;
+    if (p->http_minor == 0 || !chunked_last || n_chunked != 1)
+        return 400; /* the length cannot be known (RFC 9112 6.3) */
+    return n_other > 0 ? 501 : 0; /* a coding we do not decode */
 }
 
 static const char *req_header(const struct httpd_req *r, const char *name)
@@ -557,14 +676,24 @@ static int on_headers_complete(http_parser *p)
         (p->flags & F_CHUNKED) != 0 || (has_cl && p->content_length > 0);
     const char *expect;
 
+    int bad;
+
     if (r->n_hdr == 0) {
         buf_nul(&r->str);      /* ends the URL */
     } else if (!r->in_value) { /* the last header has no value */
         buf_nul(&r->str);
+        if (!hdr_name_ok(r->str.data + r->hdr[r->n_hdr - 1])) {
+            c->fail_status = 400;
+            return -1;
+        }
         req_hdr_push(r, r->str.len);
     }
     if (r->n_hdr > 0)
         buf_nul(&r->str);
+    if ((bad = req_check_framing(r, p)) != 0) {
+        c->fail_status = bad;
+        return -1;
+    }
     if (has_cl && p->content_length > c->h->opts.max_body) {
         c->fail_status = 413;
         return -1;
@@ -1089,6 +1218,14 @@ static void req_answer_error(struct httpd_req *r, int status)
         body = "{\"error\":\"header_too_large\",\"message\":\"request "
                "header too large\"}";
         break;
+    case 501:
+        body = "{\"error\":\"not_implemented\",\"message\":\"transfer "
+               "coding not supported\"}";
+        break;
+    case 505:
+        body = "{\"error\":\"http_version\",\"message\":\"HTTP/1.1 or "
+               "HTTP/1.0 only\"}";
+        break;
     default:
         body = "{\"error\":\"bad_request\",\"message\":\"malformed HTTP "
                "request\"}";
@@ -1162,7 +1299,13 @@ static void conn_feed(struct httpd_conn *c, const char *data, size_t len)
             buf_add(&c->pending, data, len);
             return;
         }
+        c->feed_at = data;
         n = http_parser_execute(&c->parser, &httpd_settings, data, len);
+        for (size_t k = n; k > 0; k--) /* whitespace is skipped */
+            if (data[k - 1] != ' ' && data[k - 1] != '\t') {
+                c->feed_prev = data[k - 1];
+                break;
+            }
         err = HTTP_PARSER_ERRNO(&c->parser);
         data += n;
         len -= n;
@@ -1544,6 +1687,26 @@ const char *httpd_req_method(const struct httpd_req *r)
 const char *httpd_req_path(const struct httpd_req *r)
 {
     return r->str.data + r->path_off;
+}
+
+const char *httpd_req_raw_path(const struct httpd_req *r)
+{
+    return r->str.data + r->raw_path_off;
+}
+
+int httpd_decode(const char *src, size_t n, char *out, size_t size)
+{
+    struct httpd_buf b = {0};
+    int rc;
+
+    if ((rc = url_decode(&b, src, n, false)) == 0) {
+        if (b.len > size)
+            rc = WM_ETOOBIG;
+        else
+            memcpy(out, b.data, b.len);
+    }
+    buf_free(&b);
+    return rc;
 }
 
 const char *httpd_req_query(const struct httpd_req *r)

@@ -1,7 +1,9 @@
 /* logfmt lines on stderr, one write(2) each so lines never interleave. */
 #include "wismo/log.h"
 
+#include <ctype.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -31,9 +33,92 @@ void log_set_timestamps(int on)
     log_timestamps = on;
 }
 
+/* "key=" starts at s: 1..64 of [A-Za-z0-9_.-] and '='. Its length with
+ * the '=', or 0. */
+static size_t key_at(const char *s)
+{
+    size_t n = 0;
+
+    while (n < 64 && (isalnum((unsigned char)s[n]) || s[n] == '_' ||
+                      s[n] == '.' || s[n] == '-'))
+        n++;
+    return n > 0 && s[n] == '=' ? n + 1 : 0;
+}
+
+/* Where the value starting at v ends: at the " key=" that follows it. */
+static const char *value_end(const char *v)
+{
+    const char *p = v;
+
+    for (; *p != '\0'; p++)
+        if (*p == ' ' && key_at(p + 1) > 0)
+            return p;
+    return p;
+}
+
+size_t log_logfmt(const char *msg, char *out, size_t size)
+{
+    size_t o = 0;
+    const char *p = msg;
+
+    if (size == 0)
+        return 0;
+#define PUT(ch)                                                                \
+    do {                                                                       \
+        if (o + 1 < size)                                                      \
+            out[o++] = (ch);                                                   \
+    } while (0)
+    while (*p != '\0') {
+        size_t k = key_at(p);
+        const char *v, *end, *next;
+        bool quote = false;
+
+        if (k == 0) { /* free text (or a stray space): as it is */
+            PUT(*p == '\n' ? ' ' : *p);
+            p++;
+            continue;
+        }
+        for (size_t i = 0; i < k; i++)
+            PUT(p[i]);
+        v = p + k;
+        end = next = value_end(v);
+        /* already "quoted" by the caller: take what is inside */
+        if (end - v >= 2 && v[0] == '"' && end[-1] == '"') {
+            v++;
+            end--;
+            quote = true;
+        }
+        for (const char *c = v; c < end && !quote; c++)
+            quote = (unsigned char)*c <= ' ' || *c == '"' || *c == '\\' ||
+                    *c == 0x7f;
+        quote = quote || v == end;
+        if (quote)
+            PUT('"');
+        for (const char *c = v; c < end; c++) {
+            if (quote && (*c == '"' || *c == '\\')) {
+                PUT('\\');
+                PUT(*c);
+            } else if (*c == '\n') {
+                PUT('\\');
+                PUT('n');
+            } else if ((unsigned char)*c < ' ' || *c == 0x7f) {
+                PUT(' ');
+            } else {
+                PUT(*c);
+            }
+        }
+        if (quote)
+            PUT('"');
+        p = next;
+    }
+#undef PUT
+    out[o] = '\0';
+    return o;
+}
+
 void log_write(enum log_level lvl, const char *fmt, ...)
 {
-    char line[2048];
+    char line[2048], msg[1536];
     int n = 0;
     va_list ap;
 
@@ -45,8 +130,11 @@ void log_write(enum log_level lvl, const char *fmt, ...)
     n += snprintf(line + n, sizeof(line) - (size_t)n, "level=%s ",
                   level_names[lvl & 3]);
     va_start(ap, fmt);
-    n += vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    /* Every value with a space, a quote or a control byte comes out
+     * quoted and escaped, whatever the caller's format did. */
+    n += (int)log_logfmt(msg, line + n, sizeof(line) - (size_t)n);
     if (n >= (int)sizeof(line) - 1)
         n = (int)sizeof(line) - 2;
     line[n++] = '\n';

@@ -9,7 +9,14 @@
  * Client errors are answered by httpd itself, as JSON
  * {"error":...,"message":...} followed by a close: 400 malformed request
  * or bad percent-escape (%00 included), 413 body over max_body, 431 head
- * over max_header_bytes. Timeouts close without an answer.
+ * over max_header_bytes, 501 a transfer coding other than chunked, 505 a
+ * version other than HTTP/1.0 and 1.1. Framing is strict (RFC 9112), so
+ * that a proxy in front cannot read a request's length otherwise: 400 for
+ * whitespace before a header's colon, a folded header line, HTTP/1.1
+ * without exactly one Host, a Content-Length that is not one run of
+ * digits or comes twice, Transfer-Encoding with Content-Length, in
+ * HTTP/1.0, or whose codings do not end in one chunked. Timeouts close
+ * without an answer.
  *
  * The process must ignore SIGPIPE (wismod's main does).
  */
@@ -84,7 +91,13 @@ void httpd_free(struct httpd *h);
 const char *httpd_req_method(const struct httpd_req *r); /* "GET" */
 const char *httpd_req_path(const struct httpd_req *r);   /* percent-decoded,
                                                             no query */
-const char *httpd_req_query(const struct httpd_req *r);  /* raw, or "" */
+/* The path as sent (escapes kept): route on it when a segment may hold
+ * an escaped '/', then httpd_decode the segment. */
+const char *httpd_req_raw_path(const struct httpd_req *r);
+/* Percent-decodes src[0, n) into out (size bytes, NUL-terminated): 0,
+ * WM_EPROTO on a bad escape or %00, WM_ETOOBIG when it does not fit. */
+int httpd_decode(const char *src, size_t n, char *out, size_t size);
+const char *httpd_req_query(const struct httpd_req *r); /* raw, or "" */
 /* The decoded value (+ is a space) of the first query parameter called
  * name: "" for "?name" or "?name=", NULL when absent. */
 const char *httpd_req_param(const struct httpd_req *r, const char *name);

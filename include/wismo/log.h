@@ -20,6 +20,18 @@ void log_set_timestamps(int on);
 void log_write(enum log_level lvl, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+#include <stddef.h>
+
+/*
+ * Rewrites a formatted message as well-formed logfmt into out (size bytes,
+ * NUL-terminated; returns the length): each value runs from its "key=" to
+ * the next " key=", and one holding a space, a quote, a backslash or a
+ * control byte is quoted with \" \\ \n escaped ("error=I/O error" becomes
+ * error="I/O error"); a value the caller already quoted is re-escaped
+ * inside its quotes. log_write passes every line through it.
+ */
+size_t log_logfmt(const char *msg, char *out, size_t size);
+
 /* Quotes s for a logfmt value into buf (always NUL-terminated): bare when
  * safe, else "..." with \" \\ \n escaped; long values are cut. */
 const char *log_quote(const char *s, char *buf, unsigned size);
