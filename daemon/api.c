@@ -32,7 +32,7 @@
 
 #define JSON_TYPE     "application/json"
 #define LIST_MAX      200
-#define CACHE_BUCKETS 1024
+#define CACHE_BUCKETS 4096
 
 enum route {
     R_HEALTH,
@@ -80,7 +80,8 @@ struct cache_entry {
     char *page[2][4]; /* the tracking page per [embed][language], or NULL */
     size_t plen[2][4];
     uint64_t phash[2][4];
-    struct cache_entry *next;
+    struct cache_entry *next;          /* in its bucket */
+    struct cache_entry *newer, *older; /* a->lru_head is the newest */
 };
 
 struct api_stats {
@@ -103,6 +104,9 @@ struct api {
     struct ratelimit *lookups;   /* owned: failed lookups per client */
     struct netaddr_set *proxies; /* owned: [http] trusted_proxies */
     struct cache_entry *cache[CACHE_BUCKETS];
+    struct cache_entry *lru_head, *lru_tail; /* by last use */
+    size_t cache_n;                          /* entries held */
+    struct pad *padded;                      /* 404s waiting for their time */
     uint32_t gen[GEN_SLOTS];
     struct api_stats stats;
     unsigned char track_key[WEB_TRACK_KEY_LEN]; /* signs the page's links */
@@ -132,7 +136,8 @@ struct rq {
     int limit;
     int page; /* the tracking page: 0 no (JSON), 1 yes, 2 embedded */
     enum web_lang page_lang;
-    bool verified; /* the page's signed link stands for the postcode */
+    bool verified; /* the page's signed link stands for the
+                      postcode */
 };
 
 static int64_t now_ms(void)
@@ -454,46 +459,88 @@ static void entry_free(struct cache_entry *e)
     free(e);
 }
 
-static struct cache_entry *cache_get(struct api *a, const char *order)
+static void lru_unlink(struct api *a, struct cache_entry *e)
 {
-    struct cache_entry **pp = &a->cache[bucket_of(order)];
-    int64_t now = now_ms();
-
-    for (; *pp != NULL; pp = &(*pp)->next) {
-        struct cache_entry *e = *pp;
-        bool fresh = now - e->at <= a->cfg->cache_ttl_ms;
-
-        if (strcmp(e->order, order) != 0)
-            continue;
-        for (size_t i = 0; i < e->n && fresh; i++)
-            fresh = a->gen[e->slot[i]] == e->gen[i];
-        if (fresh)
-            return e;
-        *pp = e->next;
-        entry_free(e);
-        return NULL;
-    }
-    return NULL;
+    if (e->newer != NULL)
+        e->newer->older = e->older;
+    else
+        a->lru_head = e->older;
+    if (e->older != NULL)
+        e->older->newer = e->newer;
+    else
+        a->lru_tail = e->newer;
+    e->newer = e->older = NULL;
 }
 
+static void lru_push(struct api *a, struct cache_entry *e)
+{
+    e->newer = NULL;
+    e->older = a->lru_head;
+    if (a->lru_head != NULL)
+        a->lru_head->newer = e;
+    a->lru_head = e;
+    if (a->lru_tail == NULL)
+        a->lru_tail = e;
+}
+
+/* Takes e out of the cache and frees it. */
+static void cache_drop(struct api *a, struct cache_entry *e)
+{
+    struct cache_entry **pp = &a->cache[bucket_of(e->order)];
+
+    while (*pp != e)
+        pp = &(*pp)->next;
+    *pp = e->next;
+    lru_unlink(a, e);
+    a->cache_n--;
+    entry_free(e);
+}
+
+/* The fresh entry of order (now the most recently used), or NULL. */
+static struct cache_entry *cache_get(struct api *a, const char *order)
+{
+    struct cache_entry *e = a->cache[bucket_of(order)];
+    bool fresh;
+
+    while (e != NULL && strcmp(e->order, order) != 0)
+        e = e->next;
+    if (e == NULL)
+        return NULL;
+    fresh = now_ms() - e->at <= a->cfg->cache_ttl_ms;
+    for (size_t i = 0; i < e->n && fresh; i++)
+        fresh = a->gen[e->slot[i]] == e->gen[i];
+    if (!fresh) {
+        cache_drop(a, e);
+        return NULL;
+    }
+    lru_unlink(a, e);
+    lru_push(a, e);
+    return e;
+}
+
+/*
+ * Caches the shipments of order, verified by the caller (a wrong postcode
+ * never creates an entry). At [http] cache_entries the least recently
+ * used entry goes. NULL when not cached (cache off, or over 8 shipments).
+ */
 static struct cache_entry *cache_put(struct api *a, const char *order,
                                      json_t *ships)
 {
-    struct cache_entry *e, **pp;
+    struct cache_entry *e;
     unsigned b = bucket_of(order);
     size_t i;
     json_t *s;
 
-    if (a->cfg->cache_ttl_ms <= 0 || json_array_size(ships) > 8)
+    if (a->cfg->cache_ttl_ms <= 0 || a->cfg->cache_entries <= 0 ||
+        json_array_size(ships) > 8)
         return NULL;
-    for (pp = &a->cache[b]; *pp != NULL; pp = &(*pp)->next) {
-        if (strcmp((*pp)->order, order) == 0) { /* replace a stale one */
-            e = *pp;
-            *pp = e->next;
-            entry_free(e);
+    for (e = a->cache[b]; e != NULL; e = e->next)
+        if (strcmp(e->order, order) == 0) { /* replace a stale one */
+            cache_drop(a, e);
             break;
         }
-    }
+    while (a->cache_n >= (size_t)a->cfg->cache_entries && a->lru_tail != NULL)
+        cache_drop(a, a->lru_tail);
     e = wm_xcalloc(1, sizeof(*e));
     e->order = wm_xstrdup(order);
     e->ships = json_incref(ships);
@@ -507,6 +554,8 @@ static struct cache_entry *cache_put(struct api *a, const char *order,
     }
     e->next = a->cache[b];
     a->cache[b] = e;
+    lru_push(a, e);
+    a->cache_n++;
     return e;
 }
 
@@ -517,13 +566,8 @@ void api_invalidate(struct api *a, const char *id)
 
 static void cache_clear(struct api *a)
 {
-    for (unsigned b = 0; b < CACHE_BUCKETS; b++) {
-        while (a->cache[b] != NULL) {
-            struct cache_entry *e = a->cache[b];
-            a->cache[b] = e->next;
-            entry_free(e);
-        }
-    }
+    while (a->lru_tail != NULL)
+        cache_drop(a, a->lru_tail);
 }
 
 /* --- the public lookup --- */
@@ -557,17 +601,83 @@ static bool rate_ok(struct rq *q)
     return false;
 }
 
+/* One answer for "no such order" and "wrong postcode or e-mail". */
+static const char lookup_miss_body[] =
+    "{\"error\":\"not_found\",\"message\":\"no order matches this order "
+    "number and postcode or e-mail\"}";
+
+static void page_fail(struct rq *q, int status, const char *headers);
+
+/* A 404 waiting for its time (the timer outlives the request: it is freed
+ * in its close callback, which touches nothing else). */
+struct pad {
+    uv_timer_t timer;
+    struct rq *q;
+    struct pad *prev, *next; /* in api->padded */
+};
+
+static void miss_answer(struct rq *q)
+{
+    if (q->page)
+        page_fail(q, 404, NULL);
+    else
+        respond(q, 404, JSON_TYPE, lookup_miss_body,
+                sizeof(lookup_miss_body) - 1, NULL);
+}
+
+static void on_pad_closed(uv_handle_t *hd)
+{
+    free(hd->data);
+}
+
+/* Answers a padded 404 now (at its time, or at shutdown). */
+static void pad_finish(struct api *a, struct pad *p)
+{
+    if (p->prev != NULL)
+        p->prev->next = p->next;
+    else
+        a->padded = p->next;
+    if (p->next != NULL)
+        p->next->prev = p->prev;
+    uv_timer_stop(&p->timer);
+    miss_answer(p->q);
+    uv_close((uv_handle_t *)&p->timer, on_pad_closed);
+}
+
+static void on_pad(uv_timer_t *t)
+{
+    struct pad *p = t->data;
+
+    pad_finish(p->q->a, p);
+}
+
+/*
+ * A lookup that found nothing: counted against the client, and answered
+ * no sooner than [http] lookup_miss_time after the request arrived, so
+ * that "no such order" and "wrong postcode" (which fetched and compared
+ * the order's shipments) leave at the same time. The 200 path is not
+ * padded: only someone who knows the postcode sees it.
+ */
 static void lookup_miss(struct rq *q)
 {
+    uint64_t spent = (uv_hrtime() - q->t0) / 1000000;
+    uint64_t wait = (uint64_t)q->a->cfg->lookup_miss_ms;
+    struct pad *p;
+
     ratelimit_fail(q->a->lookups, q->client, now_ms());
-    /* One answer for "no such order" and "wrong postcode or e-mail". */
-    if (q->page) {
-        page_fail(q, 404, NULL);
+    if (spent >= wait) {
+        miss_answer(q);
         return;
     }
-    respond_error(q, 404, "not_found",
-                  "no order matches this order number and postcode or e-mail",
-                  NULL);
+    p = wm_xcalloc(1, sizeof(*p));
+    p->q = q;
+    uv_timer_init(q->a->loop, &p->timer);
+    p->timer.data = p;
+    p->next = q->a->padded;
+    if (q->a->padded != NULL)
+        q->a->padded->prev = p;
+    q->a->padded = p;
+    uv_timer_start(&p->timer, on_pad, wait - spent, 0);
 }
 
 /* --- the tracking page (web_track.c renders; the lookup is the same) --- */
@@ -712,17 +822,14 @@ static void handle_asset(struct rq *q, const char *path)
     free(owned);
 }
 
-/* Answers the lookup from the order's stored shipments. */
-static void track_answer(struct rq *q, json_t *ships, struct cache_entry *e)
+/* True when the postcode or e-mail asked matches one of the shipments
+ * (each compared in constant time; every shipment is compared), or the
+ * page's signed link stands for them. */
+static bool track_match(const struct rq *q, json_t *ships)
 {
-    json_t *out, *list;
     bool match = q->verified;
     size_t i;
     json_t *s;
-    char *text = NULL, etag[40], headers[512];
-    const char *inm, *origin;
-    size_t hl = 0, len;
-    int lang = pick_lang(q->req);
 
     json_array_foreach(ships, i, s)
     {
@@ -734,10 +841,20 @@ static void track_answer(struct rq *q, json_t *ships, struct cache_entry *e)
         if (q->want_email != NULL && em != NULL && ct_equal(q->want_email, em))
             match = true;
     }
-    if (!match) {
-        lookup_miss(q);
-        return;
-    }
+    return match;
+}
+
+/* Answers a verified lookup from the order's stored shipments. */
+static void track_answer(struct rq *q, json_t *ships, struct cache_entry *e)
+{
+    json_t *out, *list;
+    size_t i;
+    json_t *s;
+    char *text = NULL, etag[40], headers[512];
+    const char *inm, *origin;
+    size_t hl = 0, len;
+    int lang = pick_lang(q->req);
+
     if (q->page) {
         page_answer(q, ships, e);
         return;
@@ -812,6 +929,10 @@ static void on_track_got(void *arg, int err, json_t *ship)
         respond_store_error(q, WM_EIO);
         return;
     }
+    if (!track_match(q, q->acc)) {
+        lookup_miss(q);
+        return;
+    }
     track_answer(q, q->acc, cache_put(q->a, q->order, q->acc));
 }
 
@@ -871,7 +992,10 @@ static void handle_track(struct rq *q, const char *order)
     q->want_email = em && em[0] ? registration_email(em) : NULL;
     if ((e = cache_get(q->a, order)) != NULL) {
         q->a->stats.cache_hits++;
-        track_answer(q, e->ships, e);
+        if (track_match(q, e->ships))
+            track_answer(q, e->ships, e);
+        else
+            lookup_miss(q);
         return;
     }
     q->a->stats.cache_misses++;
@@ -1597,21 +1721,27 @@ static void on_metrics_stats(void *arg, int err, long due_now, long scheduled,
 
 /* --- routing --- */
 
-/* Splits "/v1/shipments/{id}/refresh" style paths. */
-static bool path_id(const char *path, const char *prefix, char *id, size_t size,
-                    const char **rest)
+/*
+ * Splits "/v1/shipments/{id}/refresh" style raw paths: the segment after
+ * prefix, percent-decoded into id (so "X%2F1" is the id "X/1"), and the
+ * raw rest. With whole, the segment is everything after prefix ("X/1"
+ * too): for routes with nothing below the id. A bad escape or an id that
+ * does not fit leaves id "" (and returns true: the route is known).
+ */
+static bool path_id(const char *raw, const char *prefix, char *id, size_t size,
+                    const char **rest, bool whole)
 {
     size_t pl = strlen(prefix), n;
 
-    if (strncmp(path, prefix, pl) != 0)
+    if (strncmp(raw, prefix, pl) != 0)
         return false;
-    path += pl;
-    n = strcspn(path, "/");
-    if (n == 0 || n >= size)
+    raw += pl;
+    n = whole ? strlen(raw) : strcspn(raw, "/");
+    if (n == 0)
         return false;
-    memcpy(id, path, n);
-    id[n] = '\0';
-    *rest = path + n;
+    if (httpd_decode(raw, n, id, size) != 0)
+        id[0] = '\0';
+    *rest = raw + n;
     return true;
 }
 
@@ -1628,6 +1758,7 @@ static void on_request(void *arg, struct httpd_req *req)
     struct api *a = arg;
     struct rq *q = wm_xcalloc(1, sizeof(*q));
     const char *m = httpd_req_method(req), *path = httpd_req_path(req);
+    const char *raw = httpd_req_raw_path(req);
     const char *rest;
     char id[160];
     bool get = strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0;
@@ -1657,8 +1788,7 @@ static void on_request(void *arg, struct httpd_req *req)
             return method_not_allowed(q, "GET");
         if (store_stats(a->st, now_ms(), on_metrics_stats, q) != 0)
             on_metrics_stats(q, WM_EIO, 0, 0, 0);
-    } else if (path_id(path, "/v1/track/", id, sizeof(id), &rest) &&
-               *rest == '\0') {
+    } else if (path_id(raw, "/v1/track/", id, sizeof(id), &rest, true)) {
         q->route = R_TRACK;
         if (!get)
             return method_not_allowed(q, "GET");
@@ -1673,7 +1803,7 @@ static void on_request(void *arg, struct httpd_req *req)
             handle_create(q);
         else
             handle_list(q);
-    } else if (path_id(path, "/v1/shipments/", id, sizeof(id), &rest)) {
+    } else if (path_id(raw, "/v1/shipments/", id, sizeof(id), &rest, false)) {
         bool del = strcmp(m, "DELETE") == 0;
         if (strcmp(rest, "/refresh") == 0) {
             q->route = R_SHIP_REFRESH;
@@ -1693,7 +1823,7 @@ static void on_request(void *arg, struct httpd_req *req)
         if ((del ? store_erase(a->st, id, on_erased, q)
                  : store_get(a->st, id, on_got, q)) != 0)
             respond_store_error(q, WM_EIO);
-    } else if (path_id(path, "/v1/carriers/", id, sizeof(id), &rest) &&
+    } else if (path_id(raw, "/v1/carriers/", id, sizeof(id), &rest, false) &&
                strcmp(rest, "/webhook") == 0) {
         q->route = R_PUSH;
         if (!post)
@@ -1826,6 +1956,8 @@ void api_free(struct api *a)
 {
     if (a == NULL)
         return;
+    while (a->padded != NULL) /* answered (or released, if gone) */
+        pad_finish(a, a->padded);
     httpd_free(a->h);
     cache_clear(a);
     ratelimit_free(a->lookups);

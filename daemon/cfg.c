@@ -67,6 +67,8 @@ static const struct key keys[] = {
     {"http", "trusted_proxies", K_CIDRS, C(http_trusted_proxies), 0, 0},
     {"http", "proxy_header", K_PROXY_HDR, C(http_proxy_header), 0, 0},
     {"http", "cache_ttl", K_DUR, C(cache_ttl_ms), 0, 0},
+    {"http", "cache_entries", K_INT, C(cache_entries), 0, 10000000},
+    {"http", "lookup_miss_time", K_DUR, C(lookup_miss_ms), 0, 0},
     {"http", "max_conns", K_INT, C(http_max_conns), 1, 1000000},
     {"http", "header_timeout", K_DUR, C(http_header_timeout_ms), 0, 0},
     {"http", "idle_timeout", K_DUR, C(http_idle_timeout_ms), 0, 0},
@@ -538,6 +540,8 @@ static void set_defaults(struct cfg *cfg)
     cfg->lookup_clients = 65536;
     cfg->http_proxy_header = NETADDR_XFF;
     cfg->cache_ttl_ms = 5000;
+    cfg->cache_entries = 10000;
+    cfg->lookup_miss_ms = 20;
     cfg->http_max_conns = 16000;
     cfg->http_header_timeout_ms = 10 * 1000;
     cfg->http_idle_timeout_ms = 60 * 1000;

@@ -57,6 +57,8 @@ struct cfg {
                                    believed; NULL: nobody's */
     int http_proxy_header;      /* enum netaddr_header */
     int64_t cache_ttl_ms;       /* lookup answers cached at most this long */
+    int cache_entries;          /* ... and at most this many orders (LRU) */
+    int64_t lookup_miss_ms;     /* a lookup 404 leaves no sooner than this */
     int http_max_conns;
     int64_t http_header_timeout_ms; /* a request head must arrive in this */
     int64_t http_idle_timeout_ms;   /* idle keep-alive connections close */

@@ -55,6 +55,8 @@ listen = 127.0.0.1:0
 lookup_failures = 10
 lookup_window = 60s
 trusted_proxies = 127.0.0.1/32, ::1/128
+cache_ttl = 1h
+cache_entries = 3
 [tokens]
 shop = shop-token
 agent = agent-token"
@@ -129,6 +131,67 @@ expect "an IPv6 /64 is one client" \
 expect "the next /64 is another" \
     "$(look 127.0.0.1 '/v1/track/P-1?postcode=1234AB' -H "$(xff 2001:db8:1:3::1)")" 200
 
+# --- the answer cache: filled only after verification, LRU-bounded
+# (issue 11, item 2) ---
+cache_count() { # cache_count hit|miss
+    curl -s "$API/metrics" | sed -n "s/^wismo_lookup_cache_total{result=\"$1\"} //p"
+}
+# settled ID NUMBER: the shipment has merged its whole (stalled) script, so
+# no later merge invalidates what the cache holds.
+settled() {
+    [ "$(curl -s -H 'Authorization: Bearer agent-token' "$API/v1/shipments/$1" |
+        jq '.events | length')" = "$(curl -sf "$FAKE_URL/_admin/expected/ups/$2" | jq .events_total)" ]
+}
+for i in 1 2 3 4; do
+    register "K-$i" 1234AB "$(number ups $((10 + i)))"
+    wait_for 30 settled "$ID" "$(number ups $((10 + i)))" || fail "K-$i never settled"
+done
+# cached CLIENT ORDER: 1 when the correct lookup was a cache hit, else 0.
+cached() {
+    local h0 h1
+    h0=$(cache_count hit)
+    [ "$(look "$1" "/v1/track/$2?postcode=1234AB")" = 200 ] || fail "lookup $2: $(cat "$work/body")"
+    h1=$(cache_count hit)
+    echo $((h1 - h0))
+}
+expect "a wrong postcode: 404" "$(look 127.0.4.1 '/v1/track/K-1?postcode=0000XX')" 404
+expect "... which cached nothing: the right one then reads the store" "$(cached 127.0.4.1 K-1)" 0
+expect "the right one is cached" "$(cached 127.0.4.1 K-1)" 1
+expect "a wrong postcode for a cached order: still 404" "$(look 127.0.4.1 '/v1/track/K-1?postcode=0000XX')" 404
+cached 127.0.4.1 K-2 >/dev/null
+cached 127.0.4.1 K-3 >/dev/null
+expect "K-1 used again (3 entries: K-1, K-2, K-3)" "$(cached 127.0.4.1 K-1)" 1
+expect "K-4 is read from the store" "$(cached 127.0.4.1 K-4)" 0
+expect "... and evicted the least recently used, K-2" "$(cached 127.0.4.1 K-2)" 0
+expect "K-1 stayed (recently used)" "$(cached 127.0.4.1 K-1)" 1
+
+# --- every printable order id registers and is served (issue 13,
+# item 17) ---
+# The path segment is percent-decoded after routing, so an order id may
+# hold '/', '%', spaces or any UTF-8; /v1/track/ takes the rest of the path
+# whole, so an unescaped '/' works too.
+i=0
+while IFS= read -r order; do
+    i=$((i + 1))
+    register "$order" 1234AB "$(number ups $((30 + i)))"
+    enc=$(jq -rn --arg o "$order" '$o | @uri')
+    expect "order id '$order' (as /v1/track/$enc)" \
+        "$(look 127.0.5.1 "/v1/track/$enc?postcode=1234AB"; echo " $(jq -r .order_id "$work/body")")" "200 $order"
+done <<'ORDERS'
+X/1
+X 1
+100%
+50%25
+a+b
+Bestelling ÄÖÜ-ß/€ 7
+a/b/c
+ORDERS
+expect "an unescaped '/' in the order id" "$(look 127.0.5.1 '/v1/track/X/1?postcode=1234AB')" 200
+expect "an escaped slash is not a path separator elsewhere" \
+    "$(curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer agent-token' "$API/v1/shipments/x%2Frefresh")" 404
+expect "a bad escape in the order id: 400" "$(look 127.0.5.1 '/v1/track/X%2?postcode=1234AB')" 400
+expect "%00 in the order id: 400" "$(look 127.0.5.1 '/v1/track/X%00?postcode=1234AB')" 400
+
 kill -TERM "$WPID"
 rc=0
 wait "$WPID" || rc=$?
@@ -136,6 +199,54 @@ expect "wismod exits 0 on SIGTERM" "$rc" 0
 if grep -Eq 'Sanitizer|runtime error' "$work/wismod.log"; then
     fail "sanitizer report"
     grep -E -A15 'Sanitizer|runtime error' "$work/wismod.log" | head -30 >&2
+fi
+
+# --- a 404 takes the same time whether the order exists or not (issue 13,
+# item 15) ---
+# Its own wismod (own key prefix) where every lookup reaches the store, so
+# the existing order's shipments are fetched and compared each time, and
+# where this client is never rate-limited. Unknown and wrong-postcode
+# lookups alternate on one keep-alive connection; their medians must agree
+# within a factor of 1.5 (an existing order with five shipments answered
+# about twice as late as an unknown one before).
+write_config "$work/t.ini" "[redis]
+prefix = timing:
+[http]
+listen = 127.0.0.1:0
+cache_ttl = 0s
+lookup_failures = 1000000
+[tokens]
+shop = shop-token"
+"$WISMOD" -c "$work/t.ini" 2>"$work/timing.log" &
+TPID=$!
+pids+=("$TPID")
+wait_for 60 grep -q 'msg=ready' "$work/timing.log" || true
+TPORT=$(sed -n 's/.*msg=ready.* port=\([0-9]*\).*/\1/p' "$work/timing.log")
+[ -n "$TPORT" ] || { echo "timing wismod did not start" >&2; cat "$work/timing.log" >&2; exit 1; }
+API=http://127.0.0.1:$TPORT
+for i in 1 2 3 4 5; do register T-1 1234AB "$(number ups $((20 + i)))"; done
+N=300
+for i in $(seq $N); do
+    printf 'url = "%s"\noutput = "/dev/null"\n' \
+        "$API/v1/track/NOPE-$i?postcode=1234AB" "$API/v1/track/T-1?postcode=0000XX"
+done >"$work/urls"
+curl -s -K "$work/urls" -w '%{http_code} %{time_total}\n' >"$work/times"
+expect "all $((2 * N)) answered 404" "$(awk '$1 == 404' "$work/times" | wc -l)" $((2 * N))
+median() { sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
+m_unknown=$(awk 'NR % 2 == 1 {print $2}' "$work/times" | median)
+m_wrong=$(awk 'NR % 2 == 0 {print $2}' "$work/times" | median)
+echo "404 medians over $N each: unknown order ${m_unknown}s, wrong postcode ${m_wrong}s"
+awk -v a="$m_unknown" -v b="$m_wrong" 'BEGIN {
+    r = (a > b) ? a / b : b / a; exit !(r <= 1.5) }' &&
+    ok "the two 404s take the same time (medians ${m_unknown}s, ${m_wrong}s)" ||
+    fail "a 404 tells whether the order exists: medians unknown ${m_unknown}s, wrong postcode ${m_wrong}s"
+kill -TERM "$TPID"
+rc=0
+wait "$TPID" || rc=$?
+expect "the timing wismod exits 0 on SIGTERM" "$rc" 0
+if grep -Eq 'Sanitizer|runtime error' "$work/timing.log"; then
+    fail "sanitizer report (timing)"
+    grep -E -A15 'Sanitizer|runtime error' "$work/timing.log" | head -30 >&2
 fi
 echo "lookup: $checks passed, $failures failed"
 [ "$failures" -eq 0 ]
