@@ -1,8 +1,10 @@
 /*
- * The poller (see poller.h). One timer drives everything: every tick it
- * dispatches queued shipments to carriers that may take them, and every
- * claim interval it claims more due shipments while there is room. All
- * waits are callbacks on the loop; no state is shared beyond this file.
+ * The poller (see poller.h): the loop wiring of the policy in policy.h.
+ * One one-shot timer is armed for the earliest deadline (the next claim
+ * while there is room, a carrier's back-off or Retry-After ending, its
+ * bucket refilling); answers, tokens and merges act at once and re-arm it.
+ * All waits are callbacks on the loop; no state is shared beyond this
+ * file.
  */
 #include "wismo/poller.h"
 
@@ -15,14 +17,10 @@
 #include "wismo/carrier.h"
 #include "wismo/log.h"
 #include "wismo/norm.h"
+#include "wismo/policy.h"
 #include "wismo/wm.h"
-#include "wismo/wmtime.h"
 
-#define TICK_MS 20
-#define TOKEN_MARGIN_MS                                                        \
-    (60 * 1000)               /* refresh tokens this long before expiry        \
-                               */
-#define RELEASE_AFTER_MS 2000 /* hand back what a blocked carrier holds */
+#define MAX_BATCH 64 /* numbers per request, whatever the adapter allows */
 
 struct item {
     struct item *next;
@@ -38,20 +36,13 @@ struct cstate {
     const struct cfg_carrier *cc; /* borrowed from cfg */
     struct item *head, *tail;
     size_t queued;
-    int inflight;  /* requests */
-    double bucket; /* token bucket */
-    int64_t bucket_at;
-    int64_t day; /* UTC day of day_count */
-    long day_count;
-    int64_t blocked_until; /* back-off, Retry-After or open circuit */
-    int failures;          /* consecutive */
-    int64_t backoff_ms;
-    bool probing; /* half-open circuit: one request out */
-    char *token;  /* owned */
-    int64_t token_expiry;
-    int64_t token_margin; /* refresh this long before expiry */
+    int inflight; /* tracking requests */
+    struct policy_carrier pol;
+    char *token; /* owned; valid as pol says */
     bool token_fetching;
     unsigned long seq;
+    int64_t first_request_ms; /* first request of this process, 0: none */
+    int64_t last_ok_ms;       /* newest answer merged as ok, 0: none */
     struct poller_carrier_stats stats;
 };
 
@@ -61,6 +52,7 @@ struct batch {
     struct item *items; /* list */
     size_t n;
     bool token;     /* a token request */
+    bool probe;     /* the half-open circuit's probe */
     bool abandoned; /* handed back at shutdown: callback only frees */
     struct batch *next, *prev;
 };
@@ -71,7 +63,7 @@ struct poller {
     struct store *st;
     struct fetch_engine *fe;
     char *owner;
-    uv_timer_t tick;
+    uv_timer_t wake; /* one-shot, at the earliest deadline */
     uv_timer_t grace;
     int closing_handles;
     struct cstate *cs;
@@ -109,37 +101,6 @@ static double rnd(struct poller *p)
     return (double)(p->rng >> 11) / 9007199254740992.0;
 }
 
-int64_t poller_next_due(const struct cfg *cfg, enum model_status st,
-                        int64_t now, const char *zone, double r)
-{
-    int64_t iv = cfg->interval_ms[st];
-    int64_t due;
-    int off;
-
-    if (iv <= 0)
-        iv = cfg->interval_ms[MODEL_PENDING] > 0
-                 ? cfg->interval_ms[MODEL_PENDING]
-                 : 3600 * 1000;
-    iv += (int64_t)((double)iv * cfg->jitter_pct / 100.0 * (2 * r - 1));
-    due = now + (iv > 0 ? iv : 1);
-    if (zone != NULL && cfg->night_start_min >= 0 &&
-        cfg->night_start_min != cfg->night_end_min &&
-        wmtime_zone_offset(zone, due / 1000, &off) == 0) {
-        int64_t local = due / 1000 + off;
-        int minute = (int)(((local % 86400) + 86400) % 86400 / 60);
-        int s = cfg->night_start_min, e = cfg->night_end_min;
-        bool night =
-            s < e ? (minute >= s && minute < e) : (minute >= s || minute < e);
-        if (night) {
-            int left = (e - minute + 1440) % 1440; /* minutes to morning */
-            int64_t morning = due + (int64_t)left * 60000;
-            int64_t slow = now + cfg->night_interval_ms;
-            due = slow > due ? (slow < morning ? slow : morning) : due;
-        }
-    }
-    return due;
-}
-
 static struct cstate *cstate_find(struct poller *p, const char *name)
 {
     for (size_t i = 0; i < p->n_cs; i++)
@@ -156,6 +117,7 @@ static void item_free(struct item *it)
 }
 
 static void maybe_stopped(struct poller *p);
+static void settle(struct poller *p);
 
 /* --- merging --- */
 
@@ -184,7 +146,7 @@ static void on_merged(void *arg, int err, const struct store_merge_out *out)
     }
     item_free(m->it);
     free(m);
-    maybe_stopped(p);
+    settle(p);
 }
 
 /* Merges it's outcome (ship or err) and frees it afterwards. */
@@ -232,7 +194,7 @@ static void on_released(void *arg, int err)
 
     (void)err; /* a lost release only delays the shipment to lease expiry */
     p->pending_store--;
-    maybe_stopped(p);
+    settle(p);
 }
 
 /* Hands it back to the schedule at due and frees it. */
@@ -246,47 +208,31 @@ static void release(struct poller *p, struct item *it, int64_t due)
     item_free(it);
 }
 
-/* --- carrier health --- */
+/* --- carrier health (the policy decides, this logs) --- */
 
-static int64_t backoff_next(struct poller *p, struct cstate *cs)
+static void arm(struct poller *p);
+
+/* arm, then maybe_stopped: the end of every event the loop hands us. */
+static void settle(struct poller *p)
 {
-    int64_t b = cs->backoff_ms ? cs->backoff_ms * 2 : p->cfg->retry_min_ms;
-
-    if (b > p->cfg->retry_max_ms)
-        b = p->cfg->retry_max_ms;
-    if (b < 1000)
-        b = 1000;
-    cs->backoff_ms = b;
-    return b;
+    arm(p);
+    maybe_stopped(p);
 }
 
-static void carrier_failed(struct poller *p, struct cstate *cs, const char *why)
+static void carrier_failed(struct poller *p, struct cstate *cs, bool auth,
+                           const char *why)
 {
-    int64_t now = wall_ms();
-    int64_t b = backoff_next(p, cs);
-
-    cs->failures++;
-    cs->probing = false;
-    if (cs->failures >= cs->cc->breaker_failures) {
-        if (cs->blocked_until < now + cs->cc->breaker_open_ms)
-            cs->blocked_until = now + cs->cc->breaker_open_ms;
+    if (policy_failed(&cs->pol, p->cfg, cs->cc, auth, wall_ms()))
         log_warn("msg=\"circuit open\" carrier=%s failures=%d for_ms=%lld "
                  "why=\"%s\"",
-                 cs->c->name, cs->failures, (long long)cs->cc->breaker_open_ms,
-                 why);
-    } else if (cs->blocked_until < now + b / 8) {
-        /* Short pause between retries; the shipments wait the full b. */
-        cs->blocked_until = now + b / 8;
-    }
+                 cs->c->name, cs->pol.failures,
+                 (long long)cs->cc->breaker_open_ms, why);
 }
 
 static void carrier_ok(struct cstate *cs)
 {
-    if (cs->failures >= cs->cc->breaker_failures)
+    if (policy_succeeded(&cs->pol, cs->cc))
         log_info("msg=\"circuit closed\" carrier=%s", cs->c->name);
-    cs->failures = 0;
-    cs->backoff_ms = 0;
-    cs->probing = false;
 }
 
 /* --- requests --- */
@@ -432,18 +378,74 @@ static void count_error(struct cstate *cs, int err)
     }
 }
 
+/* Merges every queued item of cs as an auth error, due at due: the
+ * carrier refused our credentials (or we have none), so each shipment
+ * says so instead of waiting silently. */
+static void fail_queue_auth(struct poller *p, struct cstate *cs, int64_t due)
+{
+    while (cs->head != NULL) {
+        struct item *it = cs->head;
+        cs->head = it->next;
+        cs->queued--;
+        count_error(cs, MODEL_ERR_AUTH);
+        merge(p, it, NULL, MODEL_ERR_AUTH, due);
+    }
+    cs->tail = NULL;
+}
+
+/* Hands every queued item of cs back to the schedule at due. */
+static void release_queue(struct poller *p, struct cstate *cs, int64_t due)
+{
+    while (cs->head != NULL) {
+        struct item *it = cs->head;
+        cs->head = it->next;
+        cs->queued--;
+        release(p, it, due);
+    }
+    cs->tail = NULL;
+}
+
+/* Merges each item of b with its part of the parsed answer r. */
+static void merge_answer(struct poller *p, struct batch *b,
+                         const struct model_result *r, int64_t now)
+{
+    struct cstate *cs = b->cs;
+
+    while (b->items != NULL) {
+        struct item *it = b->items;
+        const struct model_shipment *s = match_shipment(r, it->number, b->n);
+        int err;
+
+        b->items = it->next;
+        if (s != NULL) {
+            cs->stats.ok++;
+            cs->last_ok_ms = now;
+            merge(
+                p, it, s, -1,
+                policy_next_due(p->cfg, s->status, now, ship_zone(s), rnd(p)));
+            continue;
+        }
+        err = find_error(r, it->number);
+        if (err < 0)
+            err = MODEL_ERR_NOT_FOUND;
+        count_error(cs, err);
+        merge(p, it, NULL, err,
+              policy_error_due(p->cfg, &cs->pol, (enum model_error)err,
+                               it->status, now, rnd(p)));
+    }
+}
+
 static void handle_answer(struct poller *p, struct batch *b,
                           const struct fetch_result *res)
 {
     struct cstate *cs = b->cs;
-    const char *numbers[64];
+    const char *numbers[MAX_BATCH];
     struct carrier_resp resp = {0};
     struct model_result r;
     size_t n = 0, n_auth = 0, n_rate = 0, n_carrier = 0;
     int64_t now = wall_ms();
-    int rc;
 
-    for (struct item *it = b->items; it != NULL && n < 64; it = it->next)
+    for (struct item *it = b->items; it != NULL && n < MAX_BATCH; it = it->next)
         numbers[n++] = it->number;
     resp.http_status = res->http_status;
     resp.body = res->body;
@@ -452,13 +454,14 @@ static void handle_answer(struct poller *p, struct batch *b,
     resp.numbers = numbers;
     resp.n_numbers = n;
     model_result_init(&r);
-    rc = cs->c->parse_response(&resp, &r);
-    if (rc != 0) {
+    if (cs->c->parse_response(&resp, &r) != 0) {
         log_warn("msg=\"unusable carrier answer; nothing stored\" carrier=%s "
                  "http=%ld why=\"%s\"",
                  cs->c->name, res->http_status, r.problem);
-        carrier_failed(p, cs, "unparseable answer");
-        merge_all_error(p, b, MODEL_ERR_CARRIER, now + cs->backoff_ms);
+        carrier_failed(p, cs, false, "unparseable answer");
+        merge_all_error(p, b, MODEL_ERR_CARRIER,
+                        policy_error_due(p->cfg, &cs->pol, MODEL_ERR_CARRIER,
+                                         MODEL_PENDING, now, 0.5));
         model_result_clear(&r);
         return;
     }
@@ -474,56 +477,23 @@ static void handle_answer(struct poller *p, struct batch *b,
                  cs->c->name);
         free(cs->token);
         cs->token = NULL;
+        policy_token_drop(&cs->pol);
         requeue(cs, b);
         model_result_clear(&r);
         return;
     }
     if (n_rate > 0 && r.n_shipments == 0) {
-        int64_t wait = r.retry_after > 0 ? (int64_t)r.retry_after * 1000
-                                         : backoff_next(p, cs);
-        if (cs->blocked_until < now + wait)
-            cs->blocked_until = now + wait;
+        int64_t wait =
+            policy_rate_limited(&cs->pol, p->cfg, r.retry_after, now);
+
         log_warn("msg=\"rate limited\" carrier=%s wait_ms=%lld", cs->c->name,
                  (long long)wait);
     } else if (r.n_shipments == 0 && (n_carrier > 0 || n_auth > 0)) {
-        carrier_failed(p, cs, n_auth ? "auth" : "carrier error");
+        carrier_failed(p, cs, n_auth > 0, n_auth ? "auth" : "carrier error");
     } else {
         carrier_ok(cs);
     }
-    while (b->items != NULL) {
-        struct item *it = b->items;
-        const struct model_shipment *s = match_shipment(&r, it->number, b->n);
-        int err;
-        int64_t due;
-
-        b->items = it->next;
-        if (s != NULL) {
-            merge(
-                p, it, s, -1,
-                poller_next_due(p->cfg, s->status, now, ship_zone(s), rnd(p)));
-            continue;
-        }
-        err = find_error(&r, it->number);
-        if (err < 0)
-            err = MODEL_ERR_NOT_FOUND;
-        count_error(cs, err);
-        switch (err) {
-        case MODEL_ERR_NOT_FOUND:
-            due = poller_next_due(p->cfg, it->status, now, NULL, rnd(p));
-            break;
-        case MODEL_ERR_RATE_LIMITED:
-            due = cs->blocked_until > now ? cs->blocked_until
-                                          : now + p->cfg->retry_min_ms;
-            break;
-        case MODEL_ERR_INVALID:
-            due = now + p->cfg->retry_max_ms;
-            break;
-        default:
-            due =
-                now + (cs->backoff_ms ? cs->backoff_ms : p->cfg->retry_min_ms);
-        }
-        merge(p, it, NULL, err, due);
-    }
+    merge_answer(p, b, &r, now);
     model_result_clear(&r);
 }
 
@@ -535,6 +505,8 @@ static void on_fetched(void *arg, const struct fetch_result *res)
 
     batch_unlink(p, b);
     cs->inflight--;
+    if (b->probe)
+        policy_probe_done(&cs->pol);
     if (!b->abandoned && res->error != WM_ECANCELED) {
         double secs = res->total_ms / 1000.0;
 
@@ -556,15 +528,17 @@ static void on_fetched(void *arg, const struct fetch_result *res)
         log_warn("msg=\"carrier request failed\" carrier=%s error=\"%s\" "
                  "detail=\"%.120s\"",
                  cs->c->name, wm_strerror(res->error), res->errmsg);
-        carrier_failed(p, cs, wm_strerror(res->error));
-        merge_all_error(p, b, MODEL_ERR_CARRIER, wall_ms() + cs->backoff_ms);
+        carrier_failed(p, cs, false, wm_strerror(res->error));
+        merge_all_error(p, b, MODEL_ERR_CARRIER,
+                        policy_error_due(p->cfg, &cs->pol, MODEL_ERR_CARRIER,
+                                         MODEL_PENDING, wall_ms(), 0.5));
     } else {
         handle_answer(p, b, res);
     }
     free(b);
     if (!p->stopping)
         dispatch(p, cs);
-    maybe_stopped(p);
+    settle(p);
 }
 
 static void on_token(void *arg, const struct fetch_result *res)
@@ -578,6 +552,8 @@ static void on_token(void *arg, const struct fetch_result *res)
 
     batch_unlink(p, b);
     cs->token_fetching = false;
+    if (b->probe)
+        policy_probe_done(&cs->pol);
     if (!b->abandoned && res->error == 0) {
         resp.http_status = res->http_status;
         resp.body = res->body;
@@ -588,37 +564,28 @@ static void on_token(void *arg, const struct fetch_result *res)
         free(cs->token);
         cs->token = tok.access_token;
         tok.access_token = NULL;
-        int64_t life = (tok.expires_in > 0 ? tok.expires_in : 3600) * 1000;
-
-        cs->token_expiry = wall_ms() + life;
-        /* Refresh a minute early, or a fifth of a short lifetime early. */
-        cs->token_margin =
-            life / 5 < TOKEN_MARGIN_MS ? life / 5 : TOKEN_MARGIN_MS;
+        policy_token_got(&cs->pol, tok.expires_in, wall_ms());
         log_info("msg=\"token fetched\" carrier=%s expires_in=%ld", cs->c->name,
                  tok.expires_in);
     } else if (!b->abandoned) {
         log_warn("msg=\"token request failed\" carrier=%s http=%ld "
                  "refused=%d",
                  cs->c->name, res->http_status, rc == WM_EINVAL);
-        carrier_failed(p, cs, "token");
-        if (rc == WM_EINVAL) {
-            /* Credentials refused: every waiting shipment records it. */
-            while (cs->head != NULL) {
-                struct item *it = cs->head;
-                cs->head = it->next;
-                cs->queued--;
-                merge(p, it, NULL, MODEL_ERR_AUTH, wall_ms() + cs->backoff_ms);
-            }
-            cs->tail = NULL;
-        }
+        carrier_failed(p, cs, rc == WM_EINVAL, "token");
+        if (rc == WM_EINVAL) /* credentials refused */
+            fail_queue_auth(p, cs,
+                            policy_error_due(p->cfg, &cs->pol, MODEL_ERR_AUTH,
+                                             MODEL_PENDING, wall_ms(), 0.5));
     }
     carrier_token_clear(&tok);
     free(b);
     if (!p->stopping)
         dispatch(p, cs);
-    maybe_stopped(p);
+    settle(p);
 }
 
+/* Sends the carrier's token (or login) request; false when it cannot be
+ * built (missing credentials) or sent. */
 static bool start_token(struct poller *p, struct cstate *cs)
 {
     struct httpreq req;
@@ -626,8 +593,6 @@ static bool start_token(struct poller *p, struct cstate *cs)
     struct batch *b;
     char reqid[40];
 
-    if (cs->token_fetching)
-        return true;
     httpreq_init(&req);
     fill_conf(cs, &conf, reqid, sizeof(reqid));
     if (cs->c->build_token_request(&conf, &req) != 0) {
@@ -645,129 +610,140 @@ static bool start_token(struct poller *p, struct cstate *cs)
         return false;
     }
     batch_link(p, b);
+    b->probe = policy_sent(&cs->pol, cs->cc);
     cs->token_fetching = true;
     p->stats.token_fetches++;
+    if (cs->first_request_ms == 0)
+        cs->first_request_ms = wall_ms();
     httpreq_clear(&req);
     return true;
 }
 
-/* Whether the bucket allows one more request now. */
-static bool bucket_take(struct cstate *cs, int64_t now)
+/* Sends one tracking request for up to batch_max queued items. */
+static void send_batch(struct poller *p, struct cstate *cs, int64_t now)
 {
-    double rate = cs->cc->rate;
-    int64_t day = now / 86400000;
+    struct httpreq req;
+    struct carrier_conf conf;
+    const char *numbers[MAX_BATCH];
+    struct batch *b = wm_xcalloc(1, sizeof(*b));
+    struct item **tail = &b->items;
+    char reqid[40];
+    size_t n = 0;
+    enum model_error err;
+    int rc;
 
-    if (day != cs->day) {
-        cs->day = day;
-        cs->day_count = 0;
+    b->p = p;
+    b->cs = cs;
+    while (cs->head != NULL && n < cs->c->batch_max && n < MAX_BATCH) {
+        struct item *it = cs->head;
+        cs->head = it->next;
+        it->next = NULL;
+        *tail = it;
+        tail = &it->next;
+        numbers[n++] = it->number;
+        cs->queued--;
     }
-    if (cs->cc->per_day > 0 && cs->day_count >= cs->cc->per_day) {
-        cs->blocked_until = (day + 1) * 86400000; /* the quota resets */
-        return false;
+    if (cs->head == NULL)
+        cs->tail = NULL;
+    b->n = n;
+    httpreq_init(&req);
+    fill_conf(cs, &conf, reqid, sizeof(reqid));
+    rc = cs->c->build_request(&conf, numbers, n, &req);
+    req.timeout_ms = (long)cs->cc->timeout_ms;
+    if (rc == 0)
+        rc = fetch_submit(p->fe, &req, on_fetched, b);
+    httpreq_clear(&req);
+    if (rc != 0) {
+        log_error("msg=\"cannot build or send the request\" carrier=%s "
+                  "error=\"%s\"",
+                  cs->c->name, wm_strerror(rc));
+        err = rc == WM_EINVAL ? MODEL_ERR_AUTH : MODEL_ERR_CARRIER;
+        carrier_failed(p, cs, rc == WM_EINVAL, "request");
+        merge_all_error(
+            p, b, err,
+            policy_error_due(p->cfg, &cs->pol, err, MODEL_PENDING, now, 0.5));
+        free(b);
+        return;
     }
-    if (rate > 0) {
-        double burst = rate < 1 ? 1 : rate;
-        cs->bucket += (double)(now - cs->bucket_at) * rate / 1000.0;
-        if (cs->bucket > burst)
-            cs->bucket = burst;
-        cs->bucket_at = now;
-        if (cs->bucket < 1)
-            return false;
-        cs->bucket -= 1;
-    }
-    cs->day_count++;
-    return true;
+    batch_link(p, b);
+    b->probe = policy_sent(&cs->pol, cs->cc);
+    cs->inflight++;
+    p->stats.requests++;
+    if (cs->first_request_ms == 0)
+        cs->first_request_ms = now;
 }
 
+/* Whether a token-carrier may send a tracking request now; starts the
+ * token request when one is due. false: wait (for the token, or because
+ * the token request became the half-open probe: the caller looks again). */
+static bool token_ready(struct poller *p, struct cstate *cs, int64_t now,
+                        bool *again)
+{
+    enum policy_token t = policy_token_state(&cs->pol, now);
+
+    *again = false;
+    if (t != POLICY_TOKEN_FRESH && !cs->token_fetching) {
+        if (!start_token(p, cs)) {
+            log_error("msg=\"cannot build the token request: missing "
+                      "credentials?\" carrier=%s",
+                      cs->c->name);
+            carrier_failed(p, cs, true, "token request");
+            fail_queue_auth(p, cs,
+                            policy_error_due(p->cfg, &cs->pol, MODEL_ERR_AUTH,
+                                             MODEL_PENDING, now, 0.5));
+            return false;
+        }
+        *again = true; /* the gate decides whether a request may follow */
+        return false;
+    }
+    return t != POLICY_TOKEN_NONE;
+}
+
+/* Sends what cs's queue and the policy allow now. */
 static void dispatch(struct poller *p, struct cstate *cs)
 {
     int64_t now = wall_ms();
 
     while (cs->queued > 0 && !p->stopping) {
-        struct httpreq req;
-        struct carrier_conf conf;
-        const char *numbers[64];
-        struct batch *b;
-        char reqid[40];
-        size_t n = 0;
-        int rc;
+        bool again;
 
-        if (cs->blocked_until > now) {
-            if (cs->blocked_until - now > RELEASE_AFTER_MS) {
-                /* Blocked for a while: hand the work back to the schedule
-                 * rather than hold it (another process may be luckier). */
-                while (cs->head != NULL) {
-                    struct item *it = cs->head;
-                    cs->head = it->next;
-                    cs->queued--;
-                    release(p, it, cs->blocked_until);
-                }
-                cs->tail = NULL;
-            }
+        switch (policy_gate(&cs->pol, cs->cc, now)) {
+        case POLICY_RELEASE:
+            /* Blocked for a while: hand the work back to the schedule
+             * rather than hold it (another process may be luckier). A
+             * carrier that refuses our credentials says so instead. */
+            if (cs->pol.auth_failed)
+                fail_queue_auth(p, cs, cs->pol.blocked_until);
+            else
+                release_queue(p, cs, cs->pol.blocked_until);
             return;
+        case POLICY_HOLD:
+        case POLICY_PROBING:
+            return;
+        case POLICY_GO:
+            break;
         }
-        if (cs->failures >= cs->cc->breaker_failures) {
-            if (cs->probing)
-                return; /* half open: one request at a time */
-            cs->probing = true;
-        }
-        if (cs->c->caps & CARRIER_CAP_TOKEN) {
-            bool stale =
-                cs->token == NULL || now >= cs->token_expiry - cs->token_margin;
-            if (stale && !start_token(p, cs)) {
-                log_error("msg=\"cannot build the token request: missing "
-                          "credentials?\" carrier=%s",
-                          cs->c->name);
-                carrier_failed(p, cs, "token request");
+        if ((cs->c->caps & CARRIER_CAP_TOKEN) &&
+            !token_ready(p, cs, now, &again)) {
+            if (again)
                 continue;
-            }
-            if (cs->token == NULL || now >= cs->token_expiry)
-                return; /* wait for the token */
-        }
-        if (cs->inflight >= cs->cc->concurrency || !bucket_take(cs, now))
             return;
-        b = wm_xcalloc(1, sizeof(*b));
-        b->p = p;
-        b->cs = cs;
-        /* Take up to batch_max items off the queue. */
-        struct item **tail = &b->items;
-        while (cs->head != NULL && n < cs->c->batch_max && n < 64) {
-            struct item *it = cs->head;
-            cs->head = it->next;
-            it->next = NULL;
-            *tail = it;
-            tail = &it->next;
-            numbers[n++] = it->number;
-            cs->queued--;
         }
-        if (cs->head == NULL)
-            cs->tail = NULL;
-        b->n = n;
-        httpreq_init(&req);
-        fill_conf(cs, &conf, reqid, sizeof(reqid));
-        rc = cs->c->build_request(&conf, numbers, n, &req);
-        req.timeout_ms = (long)cs->cc->timeout_ms;
-        if (rc == 0)
-            rc = fetch_submit(p->fe, &req, on_fetched, b);
-        httpreq_clear(&req);
-        if (rc != 0) {
-            log_error("msg=\"cannot build or send the request\" carrier=%s "
-                      "error=\"%s\"",
-                      cs->c->name, wm_strerror(rc));
-            carrier_failed(p, cs, "request");
-            merge_all_error(
-                p, b, rc == WM_EINVAL ? MODEL_ERR_AUTH : MODEL_ERR_CARRIER,
-                now + cs->backoff_ms);
-            free(b);
-            continue;
-        }
-        batch_link(p, b);
-        cs->inflight++;
-        p->stats.requests++;
+        if (cs->inflight >= cs->cc->concurrency ||
+            !policy_bucket_take(&cs->pol, cs->cc, now))
+            return;
+        send_batch(p, cs, now);
     }
 }
 
 /* --- claiming --- */
+
+static uint64_t room(const struct poller *p)
+{
+    return (uint64_t)p->cfg->max_inflight > p->stats.inflight
+               ? (uint64_t)p->cfg->max_inflight - p->stats.inflight
+               : 0;
+}
 
 static void on_claimed(void *arg, int err, const struct store_claim *items,
                        size_t n)
@@ -777,7 +753,7 @@ static void on_claimed(void *arg, int err, const struct store_claim *items,
     p->claiming = false;
     if (err != 0) {
         log_warn("msg=\"claim failed\" error=\"%s\"", wm_strerror(err));
-        maybe_stopped(p);
+        settle(p);
         return;
     }
     for (size_t i = 0; i < n; i++) {
@@ -810,28 +786,78 @@ static void on_claimed(void *arg, int err, const struct store_claim *items,
     }
     for (size_t i = 0; i < p->n_cs && !p->stopping; i++)
         dispatch(p, &p->cs[i]);
-    maybe_stopped(p);
+    settle(p);
 }
 
-static void on_tick(uv_timer_t *t)
+/* Claims due shipments when the claim interval has passed and there is
+ * room. */
+static void claim(struct poller *p, int64_t now)
+{
+    uint64_t r = room(p);
+
+    if (p->stopping || p->claiming || now < p->next_claim || r == 0)
+        return;
+    p->next_claim = now + p->cfg->claim_interval_ms;
+    if (store_claim_due(p->st, p->owner, now, p->cfg->lease_ms, (int)r,
+                        on_claimed, p) == 0)
+        p->claiming = true;
+}
+
+/* --- the deadline --- */
+
+/* The earliest time something may happen without an event: the next
+ * claim (while there is room to claim into), and for each carrier with
+ * queued work the end of its block or its bucket's refill. INT64_MAX:
+ * only events (answers, merges) can move anything. */
+static int64_t next_deadline(const struct poller *p, int64_t now)
+{
+    int64_t at = INT64_MAX;
+
+    if (!p->claiming && room(p) > 0)
+        at = p->next_claim;
+    for (size_t i = 0; i < p->n_cs; i++) {
+        const struct cstate *cs = &p->cs[i];
+        bool waiting;
+        int64_t w;
+
+        if (cs->queued == 0)
+            continue;
+        /* An answer, not time, unblocks these. */
+        waiting = cs->inflight >= cs->cc->concurrency ||
+                  (cs->token_fetching &&
+                   policy_token_state(&cs->pol, now) == POLICY_TOKEN_NONE);
+        w = policy_carrier_wake(&cs->pol, cs->cc, waiting, now);
+        if (w < at)
+            at = w;
+    }
+    return at;
+}
+
+static void on_wake(uv_timer_t *t)
 {
     struct poller *p = t->data;
-    int64_t now = wall_ms();
-    uint64_t room;
 
     for (size_t i = 0; i < p->n_cs; i++)
         dispatch(p, &p->cs[i]);
-    if (p->stopping || p->claiming || now < p->next_claim)
+    claim(p, wall_ms());
+    settle(p);
+}
+
+/* (Re)arms the one-shot timer for the next deadline. */
+static void arm(struct poller *p)
+{
+    int64_t now = wall_ms(), at;
+
+    if (!p->started || p->stopping)
         return;
-    p->next_claim = now + p->cfg->claim_interval_ms;
-    room = (uint64_t)p->cfg->max_inflight > p->stats.inflight
-               ? (uint64_t)p->cfg->max_inflight - p->stats.inflight
-               : 0;
-    if (room == 0)
+    at = next_deadline(p, now);
+    if (at == INT64_MAX) {
+        uv_timer_stop(&p->wake);
         return;
-    if (store_claim_due(p->st, p->owner, now, p->cfg->lease_ms, (int)room,
-                        on_claimed, p) == 0)
-        p->claiming = true;
+    }
+    /* At least 1 ms: a deadline that is already due runs on the next
+     * turn, never in a loop within this one. */
+    uv_timer_start(&p->wake, on_wake, at > now ? (uint64_t)(at - now) : 1, 0);
 }
 
 /* --- life cycle --- */
@@ -842,45 +868,47 @@ struct poller *poller_new(uv_loop_t *loop, const struct cfg *cfg,
 {
     const struct carrier *const *all = carrier_all();
     struct poller *p = wm_xcalloc(1, sizeof(*p));
+    int64_t now = wall_ms();
 
     p->loop = loop;
     p->st = st;
     p->fe = fe;
     p->owner = wm_xstrdup(owner);
-    p->rng = (uint64_t)wall_ms() ^ ((uint64_t)getpid() << 32) ^
-             0x9e3779b97f4a7c15ull;
+    p->rng = (uint64_t)now ^ ((uint64_t)getpid() << 32) ^ 0x9e3779b97f4a7c15ull;
     for (p->n_cs = 0; all[p->n_cs] != NULL; p->n_cs++)
         ;
     p->cs = wm_xcalloc(p->n_cs ? p->n_cs : 1, sizeof(*p->cs));
-    for (size_t i = 0; i < p->n_cs; i++)
+    p->cfg = cfg;
+    for (size_t i = 0; i < p->n_cs; i++) {
         p->cs[i].c = all[i];
-    poller_reload(p, cfg);
-    uv_timer_init(loop, &p->tick);
+        p->cs[i].cc = cfg_carrier(cfg, all[i]->name);
+        policy_carrier_init(&p->cs[i].pol, p->cs[i].cc, now);
+    }
+    uv_timer_init(loop, &p->wake);
     uv_timer_init(loop, &p->grace);
-    p->tick.data = p;
+    p->wake.data = p;
     p->grace.data = p;
     return p;
 }
 
 void poller_reload(struct poller *p, const struct cfg *cfg)
 {
+    int64_t now = wall_ms();
+
     p->cfg = cfg;
     for (size_t i = 0; i < p->n_cs; i++) {
-        const struct cfg_carrier *cc = cfg_carrier(cfg, p->cs[i].c->name);
-        p->cs[i].cc = cc;
-        /* New credentials may come with a reload: fetch a fresh token. */
-        p->cs[i].token_expiry = 0;
-        if (p->cs[i].bucket_at == 0) {
-            p->cs[i].bucket = cc->rate < 1 ? 1 : cc->rate;
-            p->cs[i].bucket_at = wall_ms();
-        }
+        p->cs[i].cc = cfg_carrier(cfg, p->cs[i].c->name);
+        /* New credentials may come with a reload: fetch a fresh token, and
+         * try them at once if the old ones were refused. */
+        policy_reloaded(&p->cs[i].pol, now);
     }
+    arm(p);
 }
 
 void poller_start(struct poller *p)
 {
     p->started = true;
-    uv_timer_start(&p->tick, on_tick, 0, TICK_MS);
+    uv_timer_start(&p->wake, on_wake, 0, 0);
 }
 
 static void on_handle_closed(uv_handle_t *h)
@@ -938,17 +966,9 @@ void poller_stop(struct poller *p, int64_t grace_ms, poller_stopped_cb *cb,
     p->stopping = true;
     p->stop_cb = cb;
     p->stop_arg = arg;
-    uv_timer_stop(&p->tick);
-    for (size_t i = 0; i < p->n_cs; i++) {
-        struct cstate *cs = &p->cs[i];
-        while (cs->head != NULL) {
-            struct item *it = cs->head;
-            cs->head = it->next;
-            cs->queued--;
-            release(p, it, now);
-        }
-        cs->tail = NULL;
-    }
+    uv_timer_stop(&p->wake);
+    for (size_t i = 0; i < p->n_cs; i++)
+        release_queue(p, &p->cs[i], now);
     uv_timer_start(&p->grace, on_grace, (uint64_t)(grace_ms > 0 ? grace_ms : 1),
                    0);
     maybe_stopped(p);
@@ -962,12 +982,18 @@ void poller_get_stats(const struct poller *p, struct poller_stats *out)
 bool poller_carrier_stats(const struct poller *p, size_t i,
                           struct poller_carrier_stats *out)
 {
+    const struct cstate *cs;
+
     if (i >= p->n_cs)
         return false;
-    *out = p->cs[i].stats;
-    out->carrier = p->cs[i].c->name;
-    out->blocked_until_ms = p->cs[i].blocked_until;
-    out->circuit_open = p->cs[i].failures >= p->cs[i].cc->breaker_failures;
+    cs = &p->cs[i];
+    *out = cs->stats;
+    out->carrier = cs->c->name;
+    out->blocked_until_ms = cs->pol.blocked_until;
+    out->circuit_open = policy_circuit_open(&cs->pol, cs->cc);
+    out->auth_failed = cs->pol.auth_failed;
+    out->first_request_ms = cs->first_request_ms;
+    out->last_ok_ms = cs->last_ok_ms;
     return true;
 }
 
@@ -975,8 +1001,9 @@ int64_t poller_blocked_until(const struct poller *p, const char *carrier)
 {
     for (size_t i = 0; i < p->n_cs; i++)
         if (strcmp(p->cs[i].c->name, carrier) == 0)
-            return p->cs[i].blocked_until > wall_ms() ? p->cs[i].blocked_until
-                                                      : 0;
+            return p->cs[i].pol.blocked_until > wall_ms()
+                       ? p->cs[i].pol.blocked_until
+                       : 0;
     return 0;
 }
 
@@ -1003,6 +1030,6 @@ void poller_free(struct poller *p)
         free(b);
     }
     p->closing_handles = 2;
-    uv_close((uv_handle_t *)&p->tick, on_handle_closed);
+    uv_close((uv_handle_t *)&p->wake, on_handle_closed);
     uv_close((uv_handle_t *)&p->grace, on_handle_closed);
 }

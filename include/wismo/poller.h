@@ -5,7 +5,9 @@
  * token bucket (requests per second and per day), Retry-After, exponential
  * back-off on failures, a circuit breaker, and single-flight OAuth2/login
  * tokens refreshed before expiry and re-fetched on 401. The next poll time
- * adapts to the status, with jitter and quiet nights.
+ * adapts to the status, with jitter and quiet nights. The decisions are
+ * policy.h's pure functions; the poller wires them to the loop, waking
+ * only at the next deadline.
  */
 #ifndef WISMO_POLLER_H
 #define WISMO_POLLER_H
@@ -46,6 +48,9 @@ struct poller_carrier_stats {
     uint64_t latency_le[POLLER_LATENCY_BUCKETS];
     int64_t blocked_until_ms; /* back-off, Retry-After or open circuit */
     bool circuit_open;
+    bool auth_failed;         /* credentials refused or missing */
+    int64_t first_request_ms; /* this process' first request, 0: none */
+    int64_t last_ok_ms;       /* newest answer merged as ok, 0: none */
 };
 
 typedef void poller_stopped_cb(void *arg);
@@ -74,10 +79,5 @@ int64_t poller_blocked_until(const struct poller *p, const char *carrier);
 void poller_set_merged_cb(struct poller *p, poller_merged_cb *cb, void *arg);
 /* Frees a stopped poller. */
 void poller_free(struct poller *p);
-
-/* The next poll time for status at now (Unix ms), with jitter (rnd in
- * [0,1)) and quiet nights in zone (NULL: none). Exposed for tests. */
-int64_t poller_next_due(const struct cfg *cfg, enum model_status st,
-                        int64_t now_ms, const char *zone, double rnd);
 
 #endif

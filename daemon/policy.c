@@ -1,0 +1,254 @@
+/*
+ * The poller's policy (see policy.h): pure arithmetic on explicit times
+ * and on the caller's state. The only outside look-up is a zone's UTC
+ * offset for quiet nights.
+ */
+#include "wismo/policy.h"
+
+#include "wismo/wmtime.h"
+
+#define DAY_MS (86400 * 1000LL)
+
+static int64_t max64(int64_t a, int64_t b)
+{
+    return a > b ? a : b;
+}
+
+/* Whether local minute m of the day falls in the night [s, e). */
+static bool in_night(int m, int s, int e)
+{
+    return s < e ? (m >= s && m < e) : (m >= s || m < e);
+}
+
+int64_t policy_next_due(const struct cfg *cfg, enum model_status st,
+                        int64_t now, const char *zone, double rnd)
+{
+    int64_t iv = cfg->interval_ms[st];
+    int64_t due;
+    int off;
+
+    if (iv <= 0)
+        iv = cfg->interval_ms[MODEL_PENDING] > 0
+                 ? cfg->interval_ms[MODEL_PENDING]
+                 : 3600 * 1000;
+    iv += (int64_t)((double)iv * cfg->jitter_pct / 100.0 * (2 * rnd - 1));
+    due = now + (iv > 0 ? iv : 1);
+    if (zone == NULL || cfg->night_start_min < 0 ||
+        cfg->night_start_min == cfg->night_end_min ||
+        wmtime_zone_offset(zone, due / 1000, &off) != 0)
+        return due;
+
+    int64_t local = due / 1000 + off;
+    int minute = (int)(((local % 86400) + 86400) % 86400 / 60);
+    int s = cfg->night_start_min, e = cfg->night_end_min;
+
+    if (in_night(minute, s, e)) {
+        /* Wait the night interval, but no later than the morning. */
+        int left = (e - minute + 1440) % 1440;
+        int64_t morning = due + (int64_t)left * 60000;
+        int64_t slow = now + cfg->night_interval_ms;
+
+        due = slow > due ? (slow < morning ? slow : morning) : due;
+    }
+    return due;
+}
+
+int64_t policy_error_due(const struct cfg *cfg, const struct policy_carrier *pc,
+                         enum model_error err, enum model_status st,
+                         int64_t now, double rnd)
+{
+    switch (err) {
+    case MODEL_ERR_NOT_FOUND:
+        return policy_next_due(cfg, st, now, NULL, rnd);
+    case MODEL_ERR_RATE_LIMITED:
+        return pc->blocked_until > now ? pc->blocked_until
+                                       : now + cfg->retry_min_ms;
+    case MODEL_ERR_INVALID:
+        return now + cfg->retry_max_ms;
+    default:
+        return now + (pc->backoff_ms ? pc->backoff_ms : cfg->retry_min_ms);
+    }
+}
+
+void policy_carrier_init(struct policy_carrier *pc,
+                         const struct cfg_carrier *cc, int64_t now)
+{
+    pc->bucket = cc->rate < 1 ? 1 : cc->rate;
+    pc->bucket_at = now;
+}
+
+int64_t policy_backoff_step(struct policy_carrier *pc, const struct cfg *cfg)
+{
+    int64_t b = pc->backoff_ms ? pc->backoff_ms * 2 : cfg->retry_min_ms;
+
+    if (b > cfg->retry_max_ms)
+        b = cfg->retry_max_ms;
+    if (b < 1000)
+        b = 1000;
+    pc->backoff_ms = b;
+    return b;
+}
+
+bool policy_circuit_open(const struct policy_carrier *pc,
+                         const struct cfg_carrier *cc)
+{
+    return pc->failures >= cc->breaker_failures;
+}
+
+bool policy_failed(struct policy_carrier *pc, const struct cfg *cfg,
+                   const struct cfg_carrier *cc, bool auth, int64_t now)
+{
+    int64_t b = policy_backoff_step(pc, cfg);
+
+    pc->failures++;
+    if (auth)
+        pc->auth_failed = true;
+    if (policy_circuit_open(pc, cc)) {
+        pc->blocked_until = max64(pc->blocked_until, now + cc->breaker_open_ms);
+        return true;
+    }
+    /* A short pause between retries; the shipments wait the full b. */
+    pc->blocked_until = max64(pc->blocked_until, now + b / 8);
+    return false;
+}
+
+bool policy_succeeded(struct policy_carrier *pc, const struct cfg_carrier *cc)
+{
+    bool was_open = policy_circuit_open(pc, cc);
+
+    pc->failures = 0;
+    pc->backoff_ms = 0;
+    pc->auth_failed = false;
+    return was_open;
+}
+
+int64_t policy_rate_limited(struct policy_carrier *pc, const struct cfg *cfg,
+                            int retry_after, int64_t now)
+{
+    int64_t wait = retry_after > 0 ? (int64_t)retry_after * 1000
+                                   : policy_backoff_step(pc, cfg);
+
+    pc->blocked_until = max64(pc->blocked_until, now + wait);
+    return wait;
+}
+
+void policy_reloaded(struct policy_carrier *pc, int64_t now)
+{
+    policy_token_drop(pc);
+    if (pc->auth_failed && pc->blocked_until > now)
+        pc->blocked_until = now;
+}
+
+enum policy_gate policy_gate(const struct policy_carrier *pc,
+                             const struct cfg_carrier *cc, int64_t now)
+{
+    if (pc->blocked_until > now)
+        return pc->blocked_until - now > POLICY_RELEASE_AFTER_MS
+                   ? POLICY_RELEASE
+                   : POLICY_HOLD;
+    if (policy_circuit_open(pc, cc) && pc->probing)
+        return POLICY_PROBING;
+    return POLICY_GO;
+}
+
+bool policy_sent(struct policy_carrier *pc, const struct cfg_carrier *cc)
+{
+    if (!policy_circuit_open(pc, cc))
+        return false;
+    pc->probing = true;
+    return true;
+}
+
+void policy_probe_done(struct policy_carrier *pc)
+{
+    pc->probing = false;
+}
+
+bool policy_bucket_take(struct policy_carrier *pc, const struct cfg_carrier *cc,
+                        int64_t now)
+{
+    double rate = cc->rate;
+    int64_t day = now / DAY_MS;
+
+    if (day != pc->day) {
+        pc->day = day;
+        pc->day_count = 0;
+    }
+    if (cc->per_day > 0 && pc->day_count >= cc->per_day) {
+        pc->blocked_until = (day + 1) * DAY_MS; /* the quota resets */
+        return false;
+    }
+    if (rate > 0) {
+        double burst = rate < 1 ? 1 : rate;
+
+        if (now > pc->bucket_at)
+            pc->bucket += (double)(now - pc->bucket_at) * rate / 1000.0;
+        if (pc->bucket > burst)
+            pc->bucket = burst;
+        pc->bucket_at = now;
+        if (pc->bucket < 1)
+            return false;
+        pc->bucket -= 1;
+    }
+    pc->day_count++;
+    return true;
+}
+
+int64_t policy_bucket_ready_at(const struct policy_carrier *pc,
+                               const struct cfg_carrier *cc, int64_t now)
+{
+    double have, need_ms;
+
+    if (cc->rate <= 0)
+        return now;
+    have = pc->bucket;
+    if (now > pc->bucket_at)
+        have += (double)(now - pc->bucket_at) * cc->rate / 1000.0;
+    if (have >= 1)
+        return now;
+    /* Round up: waking a millisecond early finds the bucket still short. */
+    need_ms = (1 - have) * 1000.0 / cc->rate;
+    return now + (int64_t)need_ms + 1;
+}
+
+enum policy_token policy_token_state(const struct policy_carrier *pc,
+                                     int64_t now)
+{
+    if (pc->token_expiry == 0 || now >= pc->token_expiry)
+        return POLICY_TOKEN_NONE;
+    if (now >= pc->token_expiry - pc->token_margin)
+        return POLICY_TOKEN_REFRESH;
+    return POLICY_TOKEN_FRESH;
+}
+
+void policy_token_got(struct policy_carrier *pc, long expires_in, int64_t now)
+{
+    int64_t life = expires_in > 0 ? (int64_t)expires_in * 1000
+                                  : POLICY_TOKEN_DEFAULT_LIFE_MS;
+
+    pc->token_expiry = now + life;
+    /* A minute early, or a fifth of a short lifetime early. */
+    pc->token_margin =
+        life / 5 < POLICY_TOKEN_MARGIN_MS ? life / 5 : POLICY_TOKEN_MARGIN_MS;
+}
+
+void policy_token_drop(struct policy_carrier *pc)
+{
+    pc->token_expiry = 0;
+}
+
+int64_t policy_token_refresh_at(const struct policy_carrier *pc)
+{
+    return pc->token_expiry == 0 ? 0 : pc->token_expiry - pc->token_margin;
+}
+
+int64_t policy_carrier_wake(const struct policy_carrier *pc,
+                            const struct cfg_carrier *cc, bool waiting_event,
+                            int64_t now)
+{
+    if (pc->blocked_until > now)
+        return pc->blocked_until;
+    if (waiting_event || (policy_circuit_open(pc, cc) && pc->probing))
+        return INT64_MAX;
+    return policy_bucket_ready_at(pc, cc, now);
+}

@@ -1,0 +1,150 @@
+/*
+ * The poller's policy: when to poll a shipment next, and when a carrier
+ * may be asked (back-off, circuit breaker with half-open probing, access
+ * token freshness, Retry-After, token bucket and daily quota). Pure
+ * functions: every time is an argument (Unix ms), every state is a struct
+ * the caller owns; nothing here reads a clock, touches the loop, curl or
+ * Redis. daemon/poller.c wires them to the loop.
+ *
+ * A carrier's life as the policy sees it:
+ *   closed     requests go while the bucket allows; a failure backs off
+ *              (retry_min doubling to retry_max) and pauses the carrier
+ *              for an eighth of the back-off;
+ *   open       breaker_failures consecutive failures block the carrier for
+ *              breaker_open;
+ *   half-open  once that passes, exactly one request (token or tracking)
+ *              is let out as a probe; when it comes back, whatever its
+ *              outcome, the slot is free again; a success closes the
+ *              circuit, a failure opens it again.
+ */
+#ifndef WISMO_POLICY_H
+#define WISMO_POLICY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "wismo/cfg.h"
+#include "wismo/model.h"
+
+/* Work held by a blocked carrier is handed back to the shared schedule
+ * when the carrier stays blocked longer than this. */
+#define POLICY_RELEASE_AFTER_MS 2000
+/* Tokens are refreshed this long before expiry (or a fifth of a shorter
+ * lifetime); a token without expires_in is taken to live an hour. */
+#define POLICY_TOKEN_MARGIN_MS       (60 * 1000)
+#define POLICY_TOKEN_DEFAULT_LIFE_MS (3600 * 1000)
+
+/* One carrier's state; zero it, then policy_carrier_init. */
+struct policy_carrier {
+    /* health */
+    int failures;          /* consecutive failed requests */
+    int64_t backoff_ms;    /* current back-off step, 0: none */
+    int64_t blocked_until; /* back-off, Retry-After, open circuit, quota */
+    bool probing;          /* half-open: the one probe request is out */
+    bool auth_failed;      /* credentials refused or missing, until a
+                              success proves them */
+    /* token bucket: rate per second, burst max(rate, 1); per-day quota */
+    double bucket;
+    int64_t bucket_at; /* when bucket was last topped up */
+    int64_t day;       /* UTC day number of day_count */
+    long day_count;
+    /* access token (the poller keeps its text) */
+    int64_t token_expiry; /* 0: none or dropped */
+    int64_t token_margin; /* refresh this long before expiry */
+};
+
+/* --- schedule --- */
+
+/* The next poll time of a shipment in status st answered at now, with
+ * jitter (rnd in [0,1): 0.5 is the bare interval) and quiet nights in
+ * zone (NULL or unknown: none). A status without an interval (terminal)
+ * uses pending's. */
+int64_t policy_next_due(const struct cfg *cfg, enum model_status st,
+                        int64_t now, const char *zone, double rnd);
+
+/* The next poll time of a shipment whose poll ended in err: not_found
+ * follows the status' schedule, rate_limited waits for the carrier's
+ * block, invalid waits retry_max, the rest the current back-off (at
+ * least retry_min). */
+int64_t policy_error_due(const struct cfg *cfg, const struct policy_carrier *pc,
+                         enum model_error err, enum model_status st,
+                         int64_t now, double rnd);
+
+/* --- health: back-off, circuit breaker, Retry-After --- */
+
+void policy_carrier_init(struct policy_carrier *pc,
+                         const struct cfg_carrier *cc, int64_t now);
+/* The next back-off step (doubling from retry_min up to retry_max, at
+ * least 1 s); stored in pc->backoff_ms and returned. */
+int64_t policy_backoff_step(struct policy_carrier *pc, const struct cfg *cfg);
+bool policy_circuit_open(const struct policy_carrier *pc,
+                         const struct cfg_carrier *cc);
+/* A request failed (auth: the carrier refused our credentials, or we have
+ * none). Returns true when the circuit is open after it. */
+bool policy_failed(struct policy_carrier *pc, const struct cfg *cfg,
+                   const struct cfg_carrier *cc, bool auth, int64_t now);
+/* A request succeeded. Returns true when that closed an open circuit. */
+bool policy_succeeded(struct policy_carrier *pc, const struct cfg_carrier *cc);
+/* The carrier answered 429: wait Retry-After seconds (retry_after > 0),
+ * else the next back-off step. Returns the wait in ms. Neither a failure
+ * nor a success for the circuit. */
+int64_t policy_rate_limited(struct policy_carrier *pc, const struct cfg *cfg,
+                            int retry_after, int64_t now);
+/* A new configuration: the token is dropped (new credentials may have come
+ * with it) and a carrier blocked for refused credentials may try at once
+ * (one probe if its circuit is open). */
+void policy_reloaded(struct policy_carrier *pc, int64_t now);
+
+/* --- dispatch gate --- */
+
+enum policy_gate {
+    POLICY_GO,      /* a request may go now */
+    POLICY_HOLD,    /* blocked until blocked_until: keep the work queued */
+    POLICY_RELEASE, /* blocked for long: hand the work back */
+    POLICY_PROBING, /* half-open and the probe is out: wait for it */
+};
+enum policy_gate policy_gate(const struct policy_carrier *pc,
+                             const struct cfg_carrier *cc, int64_t now);
+/* A request (token or tracking) went out. Returns true when it is the
+ * half-open probe: pass that back to policy_probe_done when it ends. */
+bool policy_sent(struct policy_carrier *pc, const struct cfg_carrier *cc);
+/* The probe came back, whatever its outcome: the slot is free. */
+void policy_probe_done(struct policy_carrier *pc);
+
+/* --- token bucket and daily quota --- */
+
+/* Takes one request from the bucket and the day's quota. False when none
+ * is left: a spent quota blocks the carrier until the next UTC day. */
+bool policy_bucket_take(struct policy_carrier *pc, const struct cfg_carrier *cc,
+                        int64_t now);
+/* When the bucket holds a whole request again (now when it does). */
+int64_t policy_bucket_ready_at(const struct policy_carrier *pc,
+                               const struct cfg_carrier *cc, int64_t now);
+
+/* --- access tokens --- */
+
+enum policy_token {
+    POLICY_TOKEN_FRESH,   /* use it */
+    POLICY_TOKEN_REFRESH, /* still valid: use it, and fetch a new one */
+    POLICY_TOKEN_NONE,    /* none or expired: fetch one and wait for it */
+};
+enum policy_token policy_token_state(const struct policy_carrier *pc,
+                                     int64_t now);
+/* A token arrived at now, valid expires_in seconds (<= 0: unknown). */
+void policy_token_got(struct policy_carrier *pc, long expires_in, int64_t now);
+/* The token was refused (or the credentials changed): fetch another. */
+void policy_token_drop(struct policy_carrier *pc);
+/* When the token should be refreshed (0: no token). */
+int64_t policy_token_refresh_at(const struct policy_carrier *pc);
+
+/* --- the loop's deadline --- */
+
+/* When a carrier with queued work can next send, given that nothing else
+ * happens (no answer arrives): max of its block and its bucket refill.
+ * INT64_MAX when only an event can move it (probe out, token fetching,
+ * every request slot busy). */
+int64_t policy_carrier_wake(const struct policy_carrier *pc,
+                            const struct cfg_carrier *cc, bool waiting_event,
+                            int64_t now);
+
+#endif

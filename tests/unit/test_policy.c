@@ -1,0 +1,562 @@
+/* The poller's policy, driven by explicit times (never the wall clock):
+ * schedule, back-off, circuit breaker with half-open probing, Retry-After,
+ * token freshness, token bucket and daily quota, and the loop's deadline. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "wismo/cfg.h"
+#include "wismo/policy.h"
+#include "wismo/wmtime.h"
+
+#define S   1000LL
+#define MIN (60 * S)
+#define H   (3600 * S)
+
+/* 2026-11-18 12:00:00 UTC */
+static const int64_t T0 = 1795003200LL * 1000;
+
+struct fx {
+    struct cfg cfg;
+    const struct cfg_carrier *cc;
+    struct policy_carrier pc;
+};
+
+/* retry 1s..8s, breaker after 3 failures for 30 s, 2 requests per second,
+ * 100 a day, no jitter. */
+static const char FX_INI[] = "[schedule]\n"
+                             "jitter = 0\n"
+                             "retry_min = 1s\n"
+                             "retry_max = 8s\n"
+                             "[carrier.gls]\n"
+                             "rate = 2\n"
+                             "per_day = 100\n"
+                             "breaker_failures = 3\n"
+                             "breaker_open = 30s\n";
+
+static int fx_setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof(*f));
+    char err[256];
+
+    if (f == NULL ||
+        cfg_load_string(&f->cfg, FX_INI, "t.ini", err, sizeof(err)) != 0) {
+        free(f);
+        return -1;
+    }
+    f->cc = cfg_carrier(&f->cfg, "gls");
+    policy_carrier_init(&f->pc, f->cc, T0);
+    *state = f;
+    return 0;
+}
+
+static int fx_teardown(void **state)
+{
+    struct fx *f = *state;
+
+    cfg_clear(&f->cfg);
+    free(f);
+    return 0;
+}
+
+/* --- schedule --- */
+
+static void test_next_due_intervals(void **state)
+{
+    struct fx *f = *state;
+
+    /* Each status its interval; terminal ones fall back to pending's. */
+    assert_int_equal(
+        policy_next_due(&f->cfg, MODEL_OUT_FOR_DELIVERY, T0, NULL, 0.5),
+        T0 + 20 * MIN);
+    assert_int_equal(policy_next_due(&f->cfg, MODEL_IN_TRANSIT, T0, NULL, 0.5),
+                     T0 + 3 * H);
+    assert_int_equal(policy_next_due(&f->cfg, MODEL_PENDING, T0, NULL, 0.9),
+                     T0 + H);
+    assert_int_equal(policy_next_due(&f->cfg, MODEL_DELIVERED, T0, NULL, 0.5),
+                     T0 + H);
+}
+
+static void test_next_due_jitter_bounds(void **state)
+{
+    struct cfg cfg;
+    char err[128];
+
+    (void)state;
+    assert_int_equal(cfg_load_string(&cfg, "[schedule]\njitter = 25\n", "t",
+                                     err, sizeof(err)),
+                     0);
+    /* +-25% of 4 h: 3 h .. 5 h, monotonic in rnd. */
+    int64_t prev = 0;
+    for (int i = 0; i < 100; i++) {
+        double r = i / 100.0;
+        int64_t due = policy_next_due(&cfg, MODEL_INFO_RECEIVED, T0, NULL, r);
+
+        assert_true(due >= T0 + 6 * H - 90 * MIN);
+        assert_true(due <= T0 + 6 * H + 90 * MIN);
+        assert_true(due >= prev);
+        prev = due;
+    }
+    assert_int_equal(policy_next_due(&cfg, MODEL_INFO_RECEIVED, T0, NULL, 0.0),
+                     T0 + 6 * H - 90 * MIN);
+    cfg_clear(&cfg);
+}
+
+static void test_next_due_night_before_midnight(void **state)
+{
+    struct cfg cfg;
+    char err[128];
+    /* 20:30 UTC = 21:30 in Amsterdam; night 21-07 (wraps midnight). */
+    int64_t now = T0 + 8 * H + 30 * MIN;
+
+    (void)state;
+    assert_int_equal(
+        cfg_load_string(&cfg,
+                        "[schedule]\njitter = 0\nnight = 21:00-07:00\n"
+                        "night_interval = 4h\n",
+                        "t", err, sizeof(err)),
+        0);
+    /* Due at 21:50 local: night, so 4 h later (01:30 local). */
+    assert_int_equal(policy_next_due(&cfg, MODEL_OUT_FOR_DELIVERY, now,
+                                     "Europe/Amsterdam", 0.5),
+                     now + 4 * H);
+    /* At 04:00 local the night interval would pass 07:00: the morning. */
+    now = T0 + 15 * H; /* 03:00 UTC next day = 04:00 local */
+    assert_int_equal(policy_next_due(&cfg, MODEL_OUT_FOR_DELIVERY, now,
+                                     "Europe/Amsterdam", 0.5),
+                     T0 + 18 * H); /* 07:00 local = 06:00 UTC */
+    /* An interval longer than the night interval is left alone. */
+    assert_int_equal(policy_next_due(&cfg, MODEL_INFO_RECEIVED, now,
+                                     "Europe/Amsterdam", 0.5),
+                     now + 6 * H);
+    /* No zone, no night. */
+    assert_int_equal(
+        policy_next_due(&cfg, MODEL_OUT_FOR_DELIVERY, now, NULL, 0.5),
+        now + 20 * MIN);
+    cfg_clear(&cfg);
+}
+
+static void test_next_due_night_within_day(void **state)
+{
+    struct cfg cfg;
+    char err[128];
+    /* A "night" that does not cross midnight: 01-05 local. */
+    int64_t now = T0 + 12 * H + 30 * MIN; /* 00:30 UTC = 01:30 local */
+
+    (void)state;
+    assert_int_equal(
+        cfg_load_string(&cfg, "[schedule]\njitter = 0\nnight = 01:00-05:00\n",
+                        "t", err, sizeof(err)),
+        0);
+    /* Due at 01:50 local: the night interval (6 h) passes 05:00, so the
+     * morning wins: 05:00 local = 04:00 UTC. */
+    assert_int_equal(policy_next_due(&cfg, MODEL_OUT_FOR_DELIVERY, now,
+                                     "Europe/Amsterdam", 0.5),
+                     T0 + 16 * H);
+    /* 23:30 local is outside it. */
+    now = T0 + 10 * H + 30 * MIN;
+    assert_int_equal(policy_next_due(&cfg, MODEL_OUT_FOR_DELIVERY, now,
+                                     "Europe/Amsterdam", 0.5),
+                     now + 20 * MIN);
+    cfg_clear(&cfg);
+    wmtime_cleanup();
+}
+
+static void test_error_due(void **state)
+{
+    struct fx *f = *state;
+    struct policy_carrier *pc = &f->pc;
+
+    /* not_found follows the status' schedule. */
+    assert_int_equal(policy_error_due(&f->cfg, pc, MODEL_ERR_NOT_FOUND,
+                                      MODEL_IN_TRANSIT, T0, 0.5),
+                     T0 + 3 * H);
+    /* invalid waits retry_max. */
+    assert_int_equal(policy_error_due(&f->cfg, pc, MODEL_ERR_INVALID,
+                                      MODEL_PENDING, T0, 0.5),
+                     T0 + 8 * S);
+    /* No back-off yet: retry_min. */
+    assert_int_equal(policy_error_due(&f->cfg, pc, MODEL_ERR_CARRIER,
+                                      MODEL_PENDING, T0, 0.5),
+                     T0 + S);
+    assert_int_equal(policy_error_due(&f->cfg, pc, MODEL_ERR_RATE_LIMITED,
+                                      MODEL_PENDING, T0, 0.5),
+                     T0 + S);
+    /* After failures: the current back-off; rate limits wait the block. */
+    policy_failed(pc, &f->cfg, f->cc, false, T0);
+    policy_failed(pc, &f->cfg, f->cc, false, T0);
+    assert_int_equal(pc->backoff_ms, 2 * S);
+    assert_int_equal(
+        policy_error_due(&f->cfg, pc, MODEL_ERR_AUTH, MODEL_PENDING, T0, 0.5),
+        T0 + 2 * S);
+    policy_rate_limited(pc, &f->cfg, 120, T0);
+    assert_int_equal(policy_error_due(&f->cfg, pc, MODEL_ERR_RATE_LIMITED,
+                                      MODEL_PENDING, T0, 0.5),
+                     T0 + 120 * S);
+}
+
+/* --- health --- */
+
+static void test_backoff_doubles_and_caps(void **state)
+{
+    struct fx *f = *state;
+    struct policy_carrier pc = {0};
+    struct cfg small;
+    char err[128];
+    int64_t want[] = {S, 2 * S, 4 * S, 8 * S, 8 * S, 8 * S};
+
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+        assert_int_equal(policy_backoff_step(&pc, &f->cfg), want[i]);
+    /* Never under a second, whatever retry_min says. */
+    assert_int_equal(cfg_load_string(&small,
+                                     "[schedule]\nretry_min = 100ms\n"
+                                     "retry_max = 300ms\n",
+                                     "t", err, sizeof(err)),
+                     0);
+    memset(&pc, 0, sizeof(pc));
+    assert_int_equal(policy_backoff_step(&pc, &small), S);
+    assert_int_equal(policy_backoff_step(&pc, &small), S);
+    cfg_clear(&small);
+}
+
+static void test_failures_pause_then_open(void **state)
+{
+    struct fx *f = *state;
+    struct policy_carrier *pc = &f->pc;
+
+    /* First failure: back-off 1 s, the carrier pauses an eighth of it. */
+    assert_false(policy_failed(pc, &f->cfg, f->cc, false, T0));
+    assert_int_equal(pc->failures, 1);
+    assert_int_equal(pc->blocked_until, T0 + S / 8);
+    assert_int_equal(policy_gate(pc, f->cc, T0), POLICY_HOLD);
+    assert_int_equal(policy_gate(pc, f->cc, T0 + S / 8), POLICY_GO);
+    assert_false(policy_failed(pc, &f->cfg, f->cc, false, T0 + S));
+    assert_int_equal(pc->blocked_until, T0 + S + 2 * S / 8);
+    assert_false(policy_circuit_open(pc, f->cc));
+    /* The third opens the circuit for breaker_open. */
+    assert_true(policy_failed(pc, &f->cfg, f->cc, false, T0 + 2 * S));
+    assert_true(policy_circuit_open(pc, f->cc));
+    assert_int_equal(pc->blocked_until, T0 + 32 * S);
+    assert_int_equal(policy_gate(pc, f->cc, T0 + 2 * S), POLICY_RELEASE);
+    /* Within the last POLICY_RELEASE_AFTER_MS the work is held. */
+    assert_int_equal(policy_gate(pc, f->cc, T0 + 31 * S), POLICY_HOLD);
+    assert_int_equal(policy_gate(pc, f->cc, T0 + 32 * S), POLICY_GO);
+    /* A late failure of a request sent earlier never shortens the block. */
+    pc->blocked_until = T0 + 100 * S;
+    policy_failed(pc, &f->cfg, f->cc, false, T0 + 3 * S);
+    assert_int_equal(pc->blocked_until, T0 + 100 * S);
+}
+
+static void test_success_closes(void **state)
+{
+    struct fx *f = *state;
+    struct policy_carrier *pc = &f->pc;
+
+    assert_false(policy_succeeded(pc, f->cc)); /* nothing was open */
+    for (int i = 0; i < 3; i++)
+        policy_failed(pc, &f->cfg, f->cc, true, T0);
+    assert_true(pc->auth_failed);
+    assert_true(policy_succeeded(pc, f->cc));
+    assert_int_equal(pc->failures, 0);
+    assert_int_equal(pc->backoff_ms, 0);
+    assert_false(pc->auth_failed);
+    assert_false(policy_circuit_open(pc, f->cc));
+    /* The back-off starts over. */
+    policy_failed(pc, &f->cfg, f->cc, false, T0);
+    assert_int_equal(pc->backoff_ms, S);
+}
+
+static void test_half_open_one_probe(void **state)
+{
+    struct fx *f = *state;
+    struct policy_carrier *pc = &f->pc;
+    int64_t t = T0;
+
+    /* Closed: requests are never probes. */
+    assert_false(policy_sent(pc, f->cc));
+    assert_false(pc->probing);
+    for (int i = 0; i < 3; i++)
+        policy_failed(pc, &f->cfg, f->cc, false, t);
+    t += 30 * S;
+    /* Half-open: exactly one request goes. */
+    assert_int_equal(policy_gate(pc, f->cc, t), POLICY_GO);
+    assert_true(policy_sent(pc, f->cc));
+    assert_int_equal(policy_gate(pc, f->cc, t), POLICY_PROBING);
+    assert_int_equal(policy_gate(pc, f->cc, t + H), POLICY_PROBING);
+    /* It fails: open again, the slot is free for the next half-open. */
+    policy_probe_done(pc);
+    assert_true(policy_failed(pc, &f->cfg, f->cc, false, t));
+    assert_int_equal(policy_gate(pc, f->cc, t), POLICY_RELEASE);
+    t += 30 * S;
+    assert_int_equal(policy_gate(pc, f->cc, t), POLICY_GO);
+    assert_true(policy_sent(pc, f->cc));
+    /* It succeeds: closed, requests flow freely. */
+    policy_probe_done(pc);
+    assert_true(policy_succeeded(pc, f->cc));
+    assert_int_equal(policy_gate(pc, f->cc, t), POLICY_GO);
+    assert_false(policy_sent(pc, f->cc));
+    assert_int_equal(policy_gate(pc, f->cc, t), POLICY_GO);
+}
+
+/* Issue 13.1: a carrier stalled for good after token failures. Five
+ * refused token requests open the circuit; the credentials are fixed
+ * (reload); the half-open probe is the token request and it succeeds;
+ * the tracking request must then be let out, and its success closes the
+ * circuit. The probe slot is freed by the probe's end, whatever it was. */
+static void test_token_probe_then_polling_resumes(void **state)
+{
+    struct fx *f = *state;
+    struct policy_carrier *pc = &f->pc;
+    int64_t t = T0;
+
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(policy_token_state(pc, t), POLICY_TOKEN_NONE);
+        policy_failed(pc, &f->cfg, f->cc, true, t);
+        t += S;
+    }
+    assert_true(policy_circuit_open(pc, f->cc));
+    assert_true(pc->auth_failed);
+    /* Fixed credentials: a reload lets the carrier try at once. */
+    policy_reloaded(pc, t);
+    assert_int_equal(policy_gate(pc, f->cc, t), POLICY_GO);
+    assert_int_equal(policy_token_state(pc, t), POLICY_TOKEN_NONE);
+    assert_true(policy_sent(pc, f->cc)); /* the token request is the probe */
+    assert_int_equal(policy_gate(pc, f->cc, t), POLICY_PROBING);
+    /* The token arrives: the probe is over. */
+    policy_token_got(pc, 3600, t + 100);
+    policy_probe_done(pc);
+    t += 100;
+    assert_int_equal(policy_token_state(pc, t), POLICY_TOKEN_FRESH);
+    assert_int_equal(policy_gate(pc, f->cc, t), POLICY_GO);
+    assert_int_equal(policy_carrier_wake(pc, f->cc, false, t), t);
+    /* The tracking request is the next probe; it succeeds. */
+    assert_true(policy_sent(pc, f->cc));
+    policy_probe_done(pc);
+    assert_true(policy_succeeded(pc, f->cc));
+    assert_false(policy_circuit_open(pc, f->cc));
+    assert_false(pc->auth_failed);
+    assert_int_equal(policy_gate(pc, f->cc, t), POLICY_GO);
+}
+
+static void test_probe_freed_without_verdict(void **state)
+{
+    struct fx *f = *state;
+    struct policy_carrier *pc = &f->pc;
+    int64_t t = T0;
+
+    for (int i = 0; i < 3; i++)
+        policy_failed(pc, &f->cfg, f->cc, false, t);
+    t += 30 * S;
+    assert_true(policy_sent(pc, f->cc));
+    /* The probe was rate limited: neither success nor failure. The slot
+     * is free; the carrier waits Retry-After, then probes again. */
+    policy_probe_done(pc);
+    policy_rate_limited(pc, &f->cfg, 5, t);
+    assert_int_equal(policy_gate(pc, f->cc, t), POLICY_RELEASE);
+    assert_int_equal(policy_gate(pc, f->cc, t + 5 * S), POLICY_GO);
+    assert_true(policy_circuit_open(pc, f->cc));
+    assert_true(policy_sent(pc, f->cc));
+}
+
+static void test_rate_limited(void **state)
+{
+    struct fx *f = *state;
+    struct policy_carrier *pc = &f->pc;
+
+    /* Retry-After in seconds. */
+    assert_int_equal(policy_rate_limited(pc, &f->cfg, 7, T0), 7 * S);
+    assert_int_equal(pc->blocked_until, T0 + 7 * S);
+    assert_int_equal(pc->failures, 0); /* not a failure of the carrier */
+    assert_int_equal(pc->backoff_ms, 0);
+    /* None (or 0): the back-off steps. */
+    assert_int_equal(policy_rate_limited(pc, &f->cfg, -1, T0), S);
+    assert_int_equal(policy_rate_limited(pc, &f->cfg, 0, T0), 2 * S);
+    /* A shorter wait never shortens a longer block. */
+    assert_int_equal(pc->blocked_until, T0 + 7 * S);
+    /* The largest Retry-After the adapters accept (7 days) fits. */
+    assert_int_equal(policy_rate_limited(pc, &f->cfg, 7 * 86400, T0),
+                     7 * 86400 * S);
+    assert_int_equal(pc->blocked_until, T0 + 7 * 86400 * S);
+}
+
+static void test_reload(void **state)
+{
+    struct fx *f = *state;
+    struct policy_carrier *pc = &f->pc;
+
+    policy_token_got(pc, 3600, T0);
+    /* Blocked by a carrier error: a reload keeps the block. */
+    for (int i = 0; i < 3; i++)
+        policy_failed(pc, &f->cfg, f->cc, false, T0);
+    policy_reloaded(pc, T0 + S);
+    assert_int_equal(policy_token_state(pc, T0 + S), POLICY_TOKEN_NONE);
+    assert_int_equal(pc->blocked_until, T0 + 30 * S);
+    /* Blocked by refused credentials: a reload may bring new ones. */
+    policy_failed(pc, &f->cfg, f->cc, true, T0 + 2 * S);
+    policy_reloaded(pc, T0 + 3 * S);
+    assert_int_equal(pc->blocked_until, T0 + 3 * S);
+    assert_int_equal(policy_gate(pc, f->cc, T0 + 3 * S), POLICY_GO);
+    assert_true(policy_circuit_open(pc, f->cc)); /* still one probe */
+}
+
+/* --- token bucket and daily quota --- */
+
+static void test_bucket_rate(void **state)
+{
+    struct fx *f = *state;
+    struct policy_carrier *pc = &f->pc;
+
+    /* 2 per second, a burst of 2. */
+    assert_true(policy_bucket_take(pc, f->cc, T0));
+    assert_true(policy_bucket_take(pc, f->cc, T0));
+    assert_false(policy_bucket_take(pc, f->cc, T0));
+    assert_int_equal(policy_bucket_ready_at(pc, f->cc, T0), T0 + 501);
+    assert_false(policy_bucket_take(pc, f->cc, T0 + 499));
+    assert_true(policy_bucket_take(pc, f->cc, T0 + 501));
+    /* A long pause refills to the burst, not beyond. */
+    assert_true(policy_bucket_take(pc, f->cc, T0 + H));
+    assert_true(policy_bucket_take(pc, f->cc, T0 + H));
+    assert_false(policy_bucket_take(pc, f->cc, T0 + H));
+    /* A clock that steps back adds nothing. */
+    assert_false(policy_bucket_take(pc, f->cc, T0 + H - 10 * S));
+    assert_int_equal(pc->day_count, 5);
+}
+
+static void test_bucket_slow_and_unlimited(void **state)
+{
+    struct cfg cfg;
+    char err[128];
+    struct policy_carrier pc = {0};
+    const struct cfg_carrier *slow, *free_;
+
+    (void)state;
+    assert_int_equal(cfg_load_string(&cfg,
+                                     "[carrier.ups]\nrate = 0.25\n"
+                                     "[carrier.dhl]\nrate = 0\n",
+                                     "t", err, sizeof(err)),
+                     0);
+    slow = cfg_carrier(&cfg, "ups");
+    free_ = cfg_carrier(&cfg, "dhl");
+    /* Below one a second: a burst of one, then one per 4 s. */
+    policy_carrier_init(&pc, slow, T0);
+    assert_true(policy_bucket_take(&pc, slow, T0));
+    assert_false(policy_bucket_take(&pc, slow, T0 + S));
+    assert_int_equal(policy_bucket_ready_at(&pc, slow, T0 + S), T0 + 4 * S + 1);
+    assert_true(policy_bucket_take(&pc, slow, T0 + 4 * S + 1));
+    /* Unlimited: always ready. */
+    memset(&pc, 0, sizeof(pc));
+    policy_carrier_init(&pc, free_, T0);
+    for (int i = 0; i < 1000; i++)
+        assert_true(policy_bucket_take(&pc, free_, T0));
+    assert_int_equal(policy_bucket_ready_at(&pc, free_, T0), T0);
+    cfg_clear(&cfg);
+}
+
+static void test_daily_quota(void **state)
+{
+    struct fx *f = *state;
+    struct policy_carrier *pc = &f->pc;
+    int64_t t = T0;
+    int64_t midnight = (T0 / (86400 * S) + 1) * 86400 * S;
+
+    for (int i = 0; i < 100; i++, t += S)
+        assert_true(policy_bucket_take(pc, f->cc, t));
+    /* The 101st of the day: blocked until the next UTC day. */
+    assert_false(policy_bucket_take(pc, f->cc, t));
+    assert_int_equal(pc->blocked_until, midnight);
+    assert_int_equal(policy_gate(pc, f->cc, t), POLICY_RELEASE);
+    assert_int_equal(policy_carrier_wake(pc, f->cc, false, t), midnight);
+    assert_true(policy_bucket_take(pc, f->cc, midnight));
+    assert_int_equal(pc->day_count, 1);
+}
+
+/* --- tokens --- */
+
+static void test_token_freshness(void **state)
+{
+    struct fx *f = *state;
+    struct policy_carrier *pc = &f->pc;
+
+    assert_int_equal(policy_token_state(pc, T0), POLICY_TOKEN_NONE);
+    assert_int_equal(policy_token_refresh_at(pc), 0);
+    /* An hour: refreshed a minute early. */
+    policy_token_got(pc, 3600, T0);
+    assert_int_equal(policy_token_state(pc, T0), POLICY_TOKEN_FRESH);
+    assert_int_equal(policy_token_refresh_at(pc), T0 + H - MIN);
+    assert_int_equal(policy_token_state(pc, T0 + H - MIN - 1),
+                     POLICY_TOKEN_FRESH);
+    assert_int_equal(policy_token_state(pc, T0 + H - MIN),
+                     POLICY_TOKEN_REFRESH);
+    assert_int_equal(policy_token_state(pc, T0 + H - 1), POLICY_TOKEN_REFRESH);
+    assert_int_equal(policy_token_state(pc, T0 + H), POLICY_TOKEN_NONE);
+    /* Ten seconds: a fifth early (2 s). */
+    policy_token_got(pc, 10, T0);
+    assert_int_equal(policy_token_refresh_at(pc), T0 + 8 * S);
+    assert_int_equal(policy_token_state(pc, T0 + 7999), POLICY_TOKEN_FRESH);
+    assert_int_equal(policy_token_state(pc, T0 + 8 * S), POLICY_TOKEN_REFRESH);
+    /* No expires_in: an hour. */
+    policy_token_got(pc, 0, T0);
+    assert_int_equal(policy_token_refresh_at(pc), T0 + H - MIN);
+    /* Refused (401) or new credentials: gone. */
+    policy_token_drop(pc);
+    assert_int_equal(policy_token_state(pc, T0), POLICY_TOKEN_NONE);
+}
+
+/* --- the loop's deadline --- */
+
+static void test_carrier_wake(void **state)
+{
+    struct fx *f = *state;
+    struct policy_carrier *pc = &f->pc;
+
+    /* Free to go: now. */
+    assert_int_equal(policy_carrier_wake(pc, f->cc, false, T0), T0);
+    /* Waiting for an answer: no deadline. */
+    assert_int_equal(policy_carrier_wake(pc, f->cc, true, T0), INT64_MAX);
+    /* The bucket is empty: its refill. */
+    policy_bucket_take(pc, f->cc, T0);
+    policy_bucket_take(pc, f->cc, T0);
+    assert_int_equal(policy_carrier_wake(pc, f->cc, false, T0), T0 + 501);
+    /* Blocked: the block's end, even while waiting for an answer. */
+    policy_rate_limited(pc, &f->cfg, 3, T0);
+    assert_int_equal(policy_carrier_wake(pc, f->cc, false, T0), T0 + 3 * S);
+    assert_int_equal(policy_carrier_wake(pc, f->cc, true, T0), T0 + 3 * S);
+    /* Half-open with the probe out: the probe's answer, not time. */
+    for (int i = 0; i < 3; i++)
+        policy_failed(pc, &f->cfg, f->cc, false, T0);
+    assert_int_equal(policy_carrier_wake(pc, f->cc, false, T0), T0 + 30 * S);
+    policy_sent(pc, f->cc);
+    assert_int_equal(policy_carrier_wake(pc, f->cc, false, T0 + 30 * S),
+                     INT64_MAX);
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        T(test_next_due_intervals),
+        cmocka_unit_test(test_next_due_jitter_bounds),
+        cmocka_unit_test(test_next_due_night_before_midnight),
+        cmocka_unit_test(test_next_due_night_within_day),
+        T(test_error_due),
+        T(test_backoff_doubles_and_caps),
+        T(test_failures_pause_then_open),
+        T(test_success_closes),
+        T(test_half_open_one_probe),
+        T(test_token_probe_then_polling_resumes),
+        T(test_probe_freed_without_verdict),
+        T(test_rate_limited),
+        T(test_reload),
+        T(test_bucket_rate),
+        T(test_bucket_slow_and_unlimited),
+        T(test_daily_quota),
+        T(test_token_freshness),
+        T(test_carrier_wake),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
