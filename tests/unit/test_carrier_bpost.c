@@ -18,6 +18,7 @@
 #include <cmocka.h>
 #include <libxml/parser.h>
 
+#include "testcarrier.h"
 #include "wismo/carrier.h"
 #include "wismo/model.h"
 #include "wismo/wm.h"
@@ -25,51 +26,13 @@
 
 #define NUM "323299945678900011223344"
 
-static const struct carrier *bpost(void)
-{
-    const struct carrier *c = carrier_find("bpost");
-
-    assert_non_null(c);
-    return c;
-}
-
-static char *slurp(const char *name, size_t *len)
-{
-    char path[1024];
-    FILE *f;
-    char *buf;
-    long n;
-
-    snprintf(path, sizeof(path), "%s/carriers/bpost/%s", WISMO_FIXTURES, name);
-    f = fopen(path, "rb");
-    assert_non_null(f);
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    buf = malloc((size_t)n + 1);
-    assert_non_null(buf);
-    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-    buf[n] = '\0';
-    fclose(f);
-    *len = (size_t)n;
-    return buf;
-}
-
 static int parse_len(const char *body, size_t len, long status,
                      const char *retry_after, struct model_result *r)
 {
     static const char *const numbers[] = {NUM};
-    struct carrier_resp resp = {
-        .http_status = status,
-        .body = body,
-        .body_len = len,
-        .retry_after = retry_after,
-        .numbers = numbers,
-        .n_numbers = 1,
-    };
 
-    model_result_init(r);
-    return bpost()->parse_response(&resp, r);
+    return testcarrier_parse_len(testcarrier_find("bpost"), body, len, status,
+                                 retry_after, numbers, 1, r);
 }
 
 static int parse(const char *body, long status, struct model_result *r)
@@ -79,20 +42,7 @@ static int parse(const char *body, long status, struct model_result *r)
 
 static void assert_error(const struct model_result *r, enum model_error err)
 {
-    assert_int_equal(r->n_shipments, 0);
-    assert_int_equal(r->n_errors, 1);
-    assert_string_equal(r->errors[0].tracking_number, NUM);
-    assert_string_equal(model_error_name(r->errors[0].error),
-                        model_error_name(err));
-}
-
-static void assert_time(int64_t t, const char *want)
-{
-    char buf[WMTIME_BUFSZ];
-
-    assert_true(t != MODEL_TIME_NONE);
-    wmtime_format(t, buf);
-    assert_string_equal(buf, want);
+    testcarrier_assert_one_error(r, NUM, err);
 }
 
 #define ITEM_OPEN                                                              \
@@ -143,10 +93,11 @@ static void test_build_request(void **state_)
     struct httpreq req;
 
     (void)state_;
-    assert_int_equal(bpost()->batch_max, 1);
-    assert_false(bpost()->caps & CARRIER_CAP_TOKEN);
+    assert_int_equal(testcarrier_find("bpost")->batch_max, 1);
+    assert_false(testcarrier_find("bpost")->caps & CARRIER_CAP_TOKEN);
     httpreq_init(&req);
-    assert_int_equal(bpost()->build_request(&conf, numbers, 1, &req), 0);
+    assert_int_equal(
+        testcarrier_find("bpost")->build_request(&conf, numbers, 1, &req), 0);
     assert_string_equal(req.method, "GET");
     assert_string_equal(req.url,
                         "https://api.parcel.bpost.cloud/services/trackedmail/"
@@ -156,11 +107,13 @@ static void test_build_request(void **state_)
     assert_null(req.body);
     httpreq_clear(&req);
 
-    assert_int_equal(bpost()->build_request(&old, odd, 1, &req), 0);
+    assert_int_equal(
+        testcarrier_find("bpost")->build_request(&old, odd, 1, &req), 0);
     assert_string_equal(req.url, "https://api.bpost.be/services/trackedmail/"
                                  "item/3232%209994%2F56%3F7/trackingInfo");
     httpreq_clear(&req);
-    assert_int_equal(bpost()->build_request(&prefix, numbers, 1, &req), 0);
+    assert_int_equal(
+        testcarrier_find("bpost")->build_request(&prefix, numbers, 1, &req), 0);
     assert_string_equal(req.url, "http://127.0.0.1:7000/fake/bp/services/"
                                  "trackedmail/item/" NUM "/trackingInfo");
     httpreq_clear(&req);
@@ -177,15 +130,21 @@ static void test_build_request_missing(void **state_)
 
     (void)state_;
     httpreq_init(&req);
-    assert_int_equal(bpost()->build_request(&no_user, numbers, 1, &req),
-                     WM_EINVAL);
+    assert_int_equal(
+        testcarrier_find("bpost")->build_request(&no_user, numbers, 1, &req),
+        WM_EINVAL);
     httpreq_clear(&req);
-    assert_int_equal(bpost()->build_request(&no_pass, numbers, 1, &req),
-                     WM_EINVAL);
+    assert_int_equal(
+        testcarrier_find("bpost")->build_request(&no_pass, numbers, 1, &req),
+        WM_EINVAL);
     httpreq_clear(&req);
-    assert_int_equal(bpost()->build_request(&ok, numbers, 2, &req), WM_EINVAL);
+    assert_int_equal(
+        testcarrier_find("bpost")->build_request(&ok, numbers, 2, &req),
+        WM_EINVAL);
     httpreq_clear(&req);
-    assert_int_equal(bpost()->build_request(&ok, empty, 1, &req), WM_EINVAL);
+    assert_int_equal(
+        testcarrier_find("bpost")->build_request(&ok, empty, 1, &req),
+        WM_EINVAL);
     httpreq_clear(&req);
 }
 
@@ -249,7 +208,7 @@ static void test_exceptions(void **state_)
         assert_error(&r, cases[i].err);
         model_result_clear(&r);
     }
-    body = slurp("system_exception.xml", &len);
+    body = testcarrier_fixture("bpost", "system_exception.xml", &len);
     assert_int_equal(parse_len(body, len, 500, NULL, &r), 0);
     assert_error(&r, MODEL_ERR_CARRIER);
     model_result_clear(&r);
@@ -418,7 +377,7 @@ static void test_times(void **state_)
         strcat(buf, ITEM_CLOSE);
         assert_int_equal(parse(buf, 200, &r), 0);
         assert_int_equal(r.shipments[0].n_events, 1);
-        assert_time(r.shipments[0].events[0].time, cases[i].want);
+        testcarrier_assert_time(r.shipments[0].events[0].time, cases[i].want);
         model_result_clear(&r);
     }
     /* Unusable times are not events. */
@@ -505,7 +464,8 @@ static void test_eta(void **state_)
         if (cases[i].want == NULL)
             assert_true(r.shipments[0].estimated_delivery == MODEL_TIME_NONE);
         else
-            assert_time(r.shipments[0].estimated_delivery, cases[i].want);
+            testcarrier_assert_time(r.shipments[0].estimated_delivery,
+                                    cases[i].want);
         model_result_clear(&r);
     }
 }
@@ -529,7 +489,7 @@ static void test_delivered_at(void **state_)
     assert_int_equal(parse(buf, 200, &r), 0);
     s = &r.shipments[0];
     assert_int_equal(s->status, MODEL_DELIVERED);
-    assert_time(s->delivered_at, "2026-11-18T09:36:09Z");
+    testcarrier_assert_time(s->delivered_at, "2026-11-18T09:36:09Z");
     assert_true(s->estimated_delivery == MODEL_TIME_NONE);
     model_result_clear(&r);
 
@@ -542,7 +502,8 @@ static void test_delivered_at(void **state_)
     strcat(buf, ITEM_CLOSE);
     assert_int_equal(parse(buf, 200, &r), 0);
     assert_int_equal(r.shipments[0].status, MODEL_DELIVERED);
-    assert_time(r.shipments[0].delivered_at, "2026-11-18T09:50:00Z");
+    testcarrier_assert_time(r.shipments[0].delivered_at,
+                            "2026-11-18T09:50:00Z");
     model_result_clear(&r);
 
     /* Not delivered: deliveryTime is ignored (rule 10). */
@@ -584,16 +545,16 @@ static void test_fixture_details(void **state_)
     char *body;
 
     (void)state_;
-    body = slurp("delivered_regular.xml", &len);
+    body = testcarrier_fixture("bpost", "delivered_regular.xml", &len);
     assert_int_equal(parse_len(body, len, 200, NULL, &r), 0);
     s = &r.shipments[0];
     assert_string_equal(s->tracking_number, "323299945678900011223368");
     assert_int_equal(s->status, MODEL_DELIVERED);
-    assert_time(s->delivered_at, "2026-11-18T09:36:09Z");
+    testcarrier_assert_time(s->delivered_at, "2026-11-18T09:36:09Z");
     model_result_clear(&r);
     free(body);
 
-    body = slurp("at_pickup_point.xml", &len);
+    body = testcarrier_fixture("bpost", "at_pickup_point.xml", &len);
     assert_int_equal(parse_len(body, len, 200, NULL, &r), 0);
     assert_int_equal(r.shipments[0].status, MODEL_AVAILABLE_FOR_PICKUP);
     assert_string_equal(r.shipments[0].events[2].location.city, "LIÈGE");
@@ -672,14 +633,6 @@ static void test_hostile_shapes(void **state_)
     }
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void test_xxe_refused(void **state_)
 {
     static const char xxe[] =
@@ -692,7 +645,7 @@ static void test_xxe_refused(void **state_)
         "<time>2026-11-18T03:15:47+01:00</time><location>&xxe;</location>"
         "<stateCode>T00</stateCode></stateInfo></itemTracking>";
     struct model_result r;
-    double t0 = now_s();
+    double t0 = testcarrier_now_s();
 
     (void)state_;
     assert_int_equal(parse(xxe, 200, &r), WM_EPROTO);
@@ -700,7 +653,7 @@ static void test_xxe_refused(void **state_)
     assert_int_equal(r.n_shipments, 0);
     assert_int_equal(r.n_errors, 0);
     model_result_clear(&r);
-    assert_true(now_s() - t0 < 0.5);
+    assert_true(testcarrier_now_s() - t0 < 0.5);
 }
 
 static void test_billion_laughs_refused(void **state_)
@@ -730,7 +683,7 @@ static void test_billion_laughs_refused(void **state_)
         "]>\n"
         "<systemException><message>&lol9;</message></systemException>";
     struct model_result r;
-    double t0 = now_s();
+    double t0 = testcarrier_now_s();
 
     (void)state_;
     assert_int_equal(parse(lol, 200, &r), WM_EPROTO);
@@ -738,7 +691,7 @@ static void test_billion_laughs_refused(void **state_)
     assert_int_equal(r.n_shipments, 0);
     assert_int_equal(r.n_errors, 0);
     model_result_clear(&r);
-    assert_true(now_s() - t0 < 0.5);
+    assert_true(testcarrier_now_s() - t0 < 0.5);
 }
 
 int main(void)

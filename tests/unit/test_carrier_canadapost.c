@@ -17,6 +17,7 @@
 #include <cmocka.h>
 #include <libxml/parser.h>
 
+#include "testcarrier.h"
 #include "wismo/carrier.h"
 #include "wismo/model.h"
 #include "wismo/wm.h"
@@ -24,52 +25,13 @@
 
 #define NUM "7023210045678912"
 
-static const struct carrier *cp(void)
-{
-    const struct carrier *c = carrier_find("canadapost");
-
-    assert_non_null(c);
-    return c;
-}
-
-static char *slurp(const char *name, size_t *len)
-{
-    char path[1024];
-    FILE *f;
-    char *buf;
-    long n;
-
-    snprintf(path, sizeof(path), "%s/carriers/canadapost/%s", WISMO_FIXTURES,
-             name);
-    f = fopen(path, "rb");
-    assert_non_null(f);
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    buf = malloc((size_t)n + 1);
-    assert_non_null(buf);
-    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-    buf[n] = '\0';
-    fclose(f);
-    *len = (size_t)n;
-    return buf;
-}
-
 static int parse_len(const char *body, size_t len, long status,
                      const char *retry_after, struct model_result *r)
 {
     static const char *const numbers[] = {NUM};
-    struct carrier_resp resp = {
-        .http_status = status,
-        .body = body,
-        .body_len = len,
-        .retry_after = retry_after,
-        .numbers = numbers,
-        .n_numbers = 1,
-    };
 
-    model_result_init(r);
-    return cp()->parse_response(&resp, r);
+    return testcarrier_parse_len(testcarrier_find("canadapost"), body, len,
+                                 status, retry_after, numbers, 1, r);
 }
 
 static int parse(const char *body, long status, struct model_result *r)
@@ -79,20 +41,7 @@ static int parse(const char *body, long status, struct model_result *r)
 
 static void assert_error(const struct model_result *r, enum model_error err)
 {
-    assert_int_equal(r->n_shipments, 0);
-    assert_int_equal(r->n_errors, 1);
-    assert_string_equal(r->errors[0].tracking_number, NUM);
-    assert_string_equal(model_error_name(r->errors[0].error),
-                        model_error_name(err));
-}
-
-static void assert_time(int64_t t, const char *want)
-{
-    char buf[WMTIME_BUFSZ];
-
-    assert_true(t != MODEL_TIME_NONE);
-    wmtime_format(t, buf);
-    assert_string_equal(buf, want);
+    testcarrier_assert_one_error(r, NUM, err);
 }
 
 #define DETAIL_OPEN(dest, eta, changed)                                        \
@@ -146,10 +95,12 @@ static void test_build_request(void **state)
     struct httpreq req;
 
     (void)state;
-    assert_int_equal(cp()->batch_max, 1);
-    assert_false(cp()->caps & CARRIER_CAP_TOKEN);
+    assert_int_equal(testcarrier_find("canadapost")->batch_max, 1);
+    assert_false(testcarrier_find("canadapost")->caps & CARRIER_CAP_TOKEN);
     httpreq_init(&req);
-    assert_int_equal(cp()->build_request(&conf, numbers, 1, &req), 0);
+    assert_int_equal(
+        testcarrier_find("canadapost")->build_request(&conf, numbers, 1, &req),
+        0);
     assert_string_equal(req.method, "GET");
     assert_string_equal(req.url, "https://soa-gw.canadapost.ca/vis/track/pin/"
                                  "7023210045678912/detail");
@@ -162,13 +113,16 @@ static void test_build_request(void **state)
     assert_null(req.body);
     httpreq_clear(&req);
 
-    assert_int_equal(cp()->build_request(&fr, odd, 1, &req), 0);
+    assert_int_equal(
+        testcarrier_find("canadapost")->build_request(&fr, odd, 1, &req), 0);
     assert_string_equal(req.url, "https://ct.soa-gw.canadapost.ca/vis/track/"
                                  "pin/70%2023%2F21%3F0%234%26/detail");
     assert_string_equal(httpreq_find_header(&req, "Accept-language"), "fr-CA");
     httpreq_clear(&req);
 
-    assert_int_equal(cp()->build_request(&prefix, numbers, 1, &req), 0);
+    assert_int_equal(testcarrier_find("canadapost")
+                         ->build_request(&prefix, numbers, 1, &req),
+                     0);
     assert_string_equal(req.url, "http://127.0.0.1:9000/cp/v2/vis/track/pin/"
                                  "7023210045678912/detail");
     assert_string_equal(httpreq_find_header(&req, "Accept-language"), "en-CA");
@@ -187,18 +141,25 @@ static void test_build_request_missing(void **state)
 
     (void)state;
     httpreq_init(&req);
-    assert_int_equal(cp()->build_request(&no_user, numbers, 1, &req),
+    assert_int_equal(testcarrier_find("canadapost")
+                         ->build_request(&no_user, numbers, 1, &req),
                      WM_EINVAL);
     httpreq_clear(&req);
-    assert_int_equal(cp()->build_request(&no_pass, numbers, 1, &req),
+    assert_int_equal(testcarrier_find("canadapost")
+                         ->build_request(&no_pass, numbers, 1, &req),
                      WM_EINVAL);
     httpreq_clear(&req);
-    assert_int_equal(cp()->build_request(&empty_pass, numbers, 1, &req),
+    assert_int_equal(testcarrier_find("canadapost")
+                         ->build_request(&empty_pass, numbers, 1, &req),
                      WM_EINVAL);
     httpreq_clear(&req);
-    assert_int_equal(cp()->build_request(&ok, numbers, 2, &req), WM_EINVAL);
+    assert_int_equal(
+        testcarrier_find("canadapost")->build_request(&ok, numbers, 2, &req),
+        WM_EINVAL);
     httpreq_clear(&req);
-    assert_int_equal(cp()->build_request(&ok, blank, 1, &req), WM_EINVAL);
+    assert_int_equal(
+        testcarrier_find("canadapost")->build_request(&ok, blank, 1, &req),
+        WM_EINVAL);
     httpreq_clear(&req);
 }
 
@@ -443,7 +404,7 @@ static void test_zone_abbreviations(void **state)
             "HALIFAX", "NS");
         strcat(buf, DETAIL_CLOSE);
         assert_int_equal(parse(buf, 200, &r), 0);
-        assert_time(r.shipments[0].events[0].time, cases[i].want);
+        testcarrier_assert_time(r.shipments[0].events[0].time, cases[i].want);
         model_result_clear(&r);
     }
 }
@@ -478,7 +439,7 @@ static void test_zone_fallback(void **state)
         assert_int_equal(parse(buf, 200, &r), 0);
         assert_int_equal(r.shipments[0].n_events, 1);
         e = &r.shipments[0].events[0];
-        assert_time(e->time, cases[i].want);
+        testcarrier_assert_time(e->time, cases[i].want);
         assert_string_equal(e->location.city, cases[i].site);
         assert_null(e->location.postcode);
         assert_string_equal(e->location.country, cases[i].country);
@@ -550,7 +511,8 @@ static void test_eta(void **state)
         if (cases[i].want == NULL)
             assert_true(r.shipments[0].estimated_delivery == MODEL_TIME_NONE);
         else
-            assert_time(r.shipments[0].estimated_delivery, cases[i].want);
+            testcarrier_assert_time(r.shipments[0].estimated_delivery,
+                                    cases[i].want);
         model_result_clear(&r);
     }
 }
@@ -563,19 +525,19 @@ static void test_fixture_details(void **state)
     char *body;
 
     (void)state;
-    body = slurp("delivered_signature.xml", &len);
+    body = testcarrier_fixture("canadapost", "delivered_signature.xml", &len);
     assert_int_equal(parse_len(body, len, 200, NULL, &r), 0);
     s = &r.shipments[0];
     assert_int_equal(s->status, MODEL_DELIVERED);
     assert_true(s->estimated_delivery == MODEL_TIME_NONE);
-    assert_time(s->delivered_at, "2026-11-19T18:04:21Z");
+    testcarrier_assert_time(s->delivered_at, "2026-11-19T18:04:21Z");
     /* Same instant: the carrier's order (reversed) is kept. */
     assert_string_equal(s->events[3].code, "20");
     assert_string_equal(s->events[4].code, "1496");
     model_result_clear(&r);
     free(body);
 
-    body = slurp("address_exception.xml", &len);
+    body = testcarrier_fixture("canadapost", "address_exception.xml", &len);
     assert_int_equal(parse_len(body, len, 200, NULL, &r), 0);
     s = &r.shipments[0];
     assert_int_equal(s->status, MODEL_EXCEPTION);
@@ -583,7 +545,7 @@ static void test_fixture_details(void **state)
     model_result_clear(&r);
     free(body);
 
-    body = slurp("not_found.xml", &len);
+    body = testcarrier_fixture("canadapost", "not_found.xml", &len);
     assert_int_equal(parse_len(body, len, 404, NULL, &r), 0);
     assert_error(&r, MODEL_ERR_NOT_FOUND);
     model_result_clear(&r);
@@ -664,14 +626,6 @@ static void test_hostile_shapes(void **state)
     }
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void test_xxe_refused(void **state)
 {
     static const char xxe[] =
@@ -686,7 +640,7 @@ static void test_xxe_refused(void **state)
         "<event-description>&xxe;</event-description>"
         "</occurrence></significant-events></tracking-detail>";
     struct model_result r;
-    double t0 = now_s();
+    double t0 = testcarrier_now_s();
 
     (void)state;
     assert_int_equal(parse(xxe, 200, &r), WM_EPROTO);
@@ -694,7 +648,7 @@ static void test_xxe_refused(void **state)
     assert_int_equal(r.n_shipments, 0);
     assert_int_equal(r.n_errors, 0);
     model_result_clear(&r);
-    assert_true(now_s() - t0 < 0.5);
+    assert_true(testcarrier_now_s() - t0 < 0.5);
 }
 
 static void test_billion_laughs_refused(void **state)
@@ -726,7 +680,7 @@ static void test_billion_laughs_refused(void **state)
         "<code>&lol9;</code><description>&lol9;</description></message>"
         "</messages>";
     struct model_result r;
-    double t0 = now_s();
+    double t0 = testcarrier_now_s();
 
     (void)state;
     assert_int_equal(parse(lol, 200, &r), WM_EPROTO);
@@ -734,7 +688,7 @@ static void test_billion_laughs_refused(void **state)
     assert_int_equal(r.n_shipments, 0);
     assert_int_equal(r.n_errors, 0);
     model_result_clear(&r);
-    assert_true(now_s() - t0 < 0.5);
+    assert_true(testcarrier_now_s() - t0 < 0.5);
 }
 
 int main(void)

@@ -14,87 +14,25 @@
 
 #include <cmocka.h>
 
+#include "testcarrier.h"
 #include "wismo/carrier.h"
 #include "wismo/model.h"
 #include "wismo/wm.h"
 #include "wismo/wmtime.h"
 
-static const struct carrier *dhl(void)
-{
-    const struct carrier *c = carrier_find("dhl");
-
-    assert_non_null(c);
-    return c;
-}
-
-/* Parses body as an answer to numbers, with status and Retry-After. */
-static int parse_full(const char *body, long status, const char *retry_after,
-                      const char *const *numbers, size_t n,
-                      struct model_result *out)
-{
-    struct carrier_resp resp = {0};
-
-    model_result_init(out);
-    resp.http_status = status;
-    resp.body = body;
-    resp.body_len = body != NULL ? strlen(body) : 0;
-    resp.retry_after = retry_after;
-    resp.numbers = numbers;
-    resp.n_numbers = n;
-    return dhl()->parse_response(&resp, out);
-}
-
 static const char *const one[] = {"00340434160000000019"};
 
 static int parse(const char *body, long status, struct model_result *out)
 {
-    return parse_full(body, status, NULL, one, 1, out);
-}
-
-static void assert_time(int64_t t, const char *want)
-{
-    char buf[WMTIME_BUFSZ];
-
-    assert_true(t != MODEL_TIME_NONE);
-    wmtime_format(t, buf);
-    assert_string_equal(buf, want);
-}
-
-static void assert_one_error(const struct model_result *r, const char *number,
-                             enum model_error err)
-{
-    assert_int_equal(r->n_shipments, 0);
-    assert_int_equal(r->n_errors, 1);
-    assert_string_equal(r->errors[0].tracking_number, number);
-    assert_int_equal(r->errors[0].error, err);
-}
-
-static char *slurp_fixture(const char *name)
-{
-    char path[512];
-    FILE *f;
-    long n;
-    char *buf;
-
-    snprintf(path, sizeof(path), "%s/carriers/dhl/%s", WISMO_FIXTURES, name);
-    f = fopen(path, "rb");
-    assert_non_null(f);
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    buf = malloc((size_t)n + 1);
-    assert_non_null(buf);
-    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-    buf[n] = '\0';
-    fclose(f);
-    return buf;
+    return testcarrier_parse(testcarrier_find("dhl"), body, status, NULL, one,
+                             1, out);
 }
 
 /* --- requests ----------------------------------------------------------- */
 
 static void test_table(void **state)
 {
-    const struct carrier *c = dhl();
+    const struct carrier *c = testcarrier_find("dhl");
 
     (void)state;
     assert_string_equal(c->name, "dhl");
@@ -115,7 +53,8 @@ static void test_request_default(void **state)
 
     (void)state;
     httpreq_init(&req);
-    assert_int_equal(dhl()->build_request(&conf, nums, 1, &req), 0);
+    assert_int_equal(
+        testcarrier_find("dhl")->build_request(&conf, nums, 1, &req), 0);
     assert_string_equal(req.method, "GET");
     assert_string_equal(req.url, "https://api-eu.dhl.com/track/shipments"
                                  "?trackingNumber=00340434163456789012");
@@ -137,7 +76,8 @@ static void test_request_escape_prefix_language(void **state)
 
     (void)state;
     httpreq_init(&req);
-    assert_int_equal(dhl()->build_request(&conf, nums, 1, &req), 0);
+    assert_int_equal(
+        testcarrier_find("dhl")->build_request(&conf, nums, 1, &req), 0);
     assert_string_equal(req.url,
                         "http://127.0.0.1:8099/fake/dhl/track/shipments"
                         "?trackingNumber=ORDER%202026%2F88%26x%3D1"
@@ -155,16 +95,26 @@ static void test_request_refused(void **state)
 
     (void)state;
     httpreq_init(&req);
-    assert_int_equal(dhl()->build_request(&nokey, nums, 1, &req), WM_EINVAL);
+    assert_int_equal(
+        testcarrier_find("dhl")->build_request(&nokey, nums, 1, &req),
+        WM_EINVAL);
     httpreq_clear(&req);
-    assert_int_equal(dhl()->build_request(&blank, nums, 1, &req), WM_EINVAL);
+    assert_int_equal(
+        testcarrier_find("dhl")->build_request(&blank, nums, 1, &req),
+        WM_EINVAL);
     httpreq_clear(&req);
     /* One number per call: DHL has no documented batch. */
-    assert_int_equal(dhl()->build_request(&conf, nums, 2, &req), WM_EINVAL);
+    assert_int_equal(
+        testcarrier_find("dhl")->build_request(&conf, nums, 2, &req),
+        WM_EINVAL);
     httpreq_clear(&req);
-    assert_int_equal(dhl()->build_request(&conf, nums, 0, &req), WM_EINVAL);
+    assert_int_equal(
+        testcarrier_find("dhl")->build_request(&conf, nums, 0, &req),
+        WM_EINVAL);
     httpreq_clear(&req);
-    assert_int_equal(dhl()->build_request(&conf, empty, 1, &req), WM_EINVAL);
+    assert_int_equal(
+        testcarrier_find("dhl")->build_request(&conf, empty, 1, &req),
+        WM_EINVAL);
     httpreq_clear(&req);
 }
 
@@ -194,7 +144,7 @@ static void test_http_status(void **state)
     (void)state;
     for (size_t i = 0; i < WM_ARRAY_LEN(cases); i++) {
         assert_int_equal(parse(cases[i].body, cases[i].status, &r), 0);
-        assert_one_error(&r, one[0], cases[i].err);
+        testcarrier_assert_one_error(&r, one[0], cases[i].err);
         model_result_clear(&r);
     }
 }
@@ -205,15 +155,18 @@ static void test_retry_after(void **state)
     struct model_result r;
 
     (void)state;
-    assert_int_equal(parse_full("{\"status\":429,\"title\":\"Too Many "
-                                "Requests\"}",
-                                429, "120", nums, 1, &r),
+    assert_int_equal(testcarrier_parse(testcarrier_find("dhl"),
+                                       "{\"status\":429,\"title\":\"Too Many "
+                                       "Requests\"}",
+                                       429, "120", nums, 1, &r),
                      0);
-    assert_one_error(&r, "4827159630", MODEL_ERR_RATE_LIMITED);
+    testcarrier_assert_one_error(&r, "4827159630", MODEL_ERR_RATE_LIMITED);
     assert_int_equal(r.retry_after, 120);
     model_result_clear(&r);
     /* No header: no hint. */
-    assert_int_equal(parse_full("", 429, NULL, nums, 1, &r), 0);
+    assert_int_equal(
+        testcarrier_parse(testcarrier_find("dhl"), "", 429, NULL, nums, 1, &r),
+        0);
     assert_int_equal(r.retry_after, -1);
     model_result_clear(&r);
 }
@@ -239,7 +192,7 @@ static void test_problem_body_with_200(void **state)
     (void)state;
     for (size_t i = 0; i < WM_ARRAY_LEN(cases); i++) {
         assert_int_equal(parse(cases[i].body, 200, &r), 0);
-        assert_one_error(&r, one[0], cases[i].err);
+        testcarrier_assert_one_error(&r, one[0], cases[i].err);
         model_result_clear(&r);
     }
 }
@@ -247,15 +200,15 @@ static void test_problem_body_with_200(void **state)
 /* The not_found fixture gives the same answer with 200 and with 404. */
 static void test_not_found_fixture_any_status(void **state)
 {
-    char *body = slurp_fixture("not_found.json");
+    char *body = testcarrier_fixture("dhl", "not_found.json", NULL);
     struct model_result r;
 
     (void)state;
     assert_int_equal(parse(body, 200, &r), 0);
-    assert_one_error(&r, one[0], MODEL_ERR_NOT_FOUND);
+    testcarrier_assert_one_error(&r, one[0], MODEL_ERR_NOT_FOUND);
     model_result_clear(&r);
     assert_int_equal(parse(body, 404, &r), 0);
-    assert_one_error(&r, one[0], MODEL_ERR_NOT_FOUND);
+    testcarrier_assert_one_error(&r, one[0], MODEL_ERR_NOT_FOUND);
     model_result_clear(&r);
     free(body);
 }
@@ -266,7 +219,7 @@ static void test_empty_shipments_is_not_found(void **state)
 
     (void)state;
     assert_int_equal(parse("{\"shipments\":[]}", 200, &r), 0);
-    assert_one_error(&r, one[0], MODEL_ERR_NOT_FOUND);
+    testcarrier_assert_one_error(&r, one[0], MODEL_ERR_NOT_FOUND);
     model_result_clear(&r);
 }
 
@@ -486,7 +439,8 @@ static void test_return_flag_false(void **state)
               200, &r),
         0);
     assert_int_equal(r.shipments[0].status, MODEL_DELIVERED);
-    assert_time(r.shipments[0].delivered_at, "2026-11-18T09:00:00Z");
+    testcarrier_assert_time(r.shipments[0].delivered_at,
+                            "2026-11-18T09:00:00Z");
     model_result_clear(&r);
 }
 
@@ -564,11 +518,13 @@ static void test_offset_and_fractions(void **state)
               200, &r),
         0);
     assert_int_equal(r.shipments[0].n_events, 2);
-    assert_time(r.shipments[0].events[0].time, "2026-11-17T09:00:00Z");
+    testcarrier_assert_time(r.shipments[0].events[0].time,
+                            "2026-11-17T09:00:00Z");
     assert_null(r.shipments[0].events[0].location.city);
     assert_string_equal(r.shipments[0].events[0].location.country, "DE");
     /* The explicit offset wins over the event's country. */
-    assert_time(r.shipments[0].events[1].time, "2026-11-18T02:00:00Z");
+    testcarrier_assert_time(r.shipments[0].events[1].time,
+                            "2026-11-18T02:00:00Z");
     model_result_clear(&r);
 }
 
@@ -584,7 +540,8 @@ static void test_eta(void **state)
               "\"2026-07-20\",\"events\":[]}]}",
               200, &r),
         0);
-    assert_time(r.shipments[0].estimated_delivery, "2026-07-20T22:59:59Z");
+    testcarrier_assert_time(r.shipments[0].estimated_delivery,
+                            "2026-07-20T22:59:59Z");
     assert_int_equal(r.shipments[0].status, MODEL_PENDING);
     model_result_clear(&r);
     /* The end of the time frame when there is no single ETA. */
@@ -594,18 +551,22 @@ static void test_eta(void **state)
               "\"estimatedThrough\":\"2026-11-18T15:00:00+01:00\"}}]}",
               200, &r),
         0);
-    assert_time(r.shipments[0].estimated_delivery, "2026-11-18T14:00:00Z");
+    testcarrier_assert_time(r.shipments[0].estimated_delivery,
+                            "2026-11-18T14:00:00Z");
     model_result_clear(&r);
 }
 
 static void test_several_shipments_and_texts(void **state)
 {
-    char *body = slurp_fixture("reference_two_shipments.json");
+    char *body =
+        testcarrier_fixture("dhl", "reference_two_shipments.json", NULL);
     const char *nums[] = {"ORDER-2026-88411"};
     struct model_result r;
 
     (void)state;
-    assert_int_equal(parse_full(body, 200, NULL, nums, 1, &r), 0);
+    assert_int_equal(testcarrier_parse(testcarrier_find("dhl"), body, 200, NULL,
+                                       nums, 1, &r),
+                     0);
     assert_int_equal(r.n_errors, 0);
     assert_int_equal(r.n_shipments, 2);
     assert_string_equal(r.shipments[0].tracking_number, "3159972604");
@@ -719,7 +680,7 @@ static void test_hostile(void **state)
 /* Truncating a real payload anywhere never crashes or leaks. */
 static void test_truncated_fixture(void **state)
 {
-    char *body = slurp_fixture("in_transit_express.json");
+    char *body = testcarrier_fixture("dhl", "in_transit_express.json", NULL);
     size_t len = strlen(body);
     struct model_result r;
 

@@ -18,6 +18,7 @@
 #include <cmocka.h>
 #include <libxml/parser.h>
 
+#include "testcarrier.h"
 #include "wismo/carrier.h"
 #include "wismo/cxml.h"
 #include "wismo/model.h"
@@ -26,51 +27,13 @@
 
 #define NUM "05212345678901"
 
-static const struct carrier *dpd(void)
-{
-    const struct carrier *c = carrier_find("dpd");
-
-    assert_non_null(c);
-    return c;
-}
-
-static char *slurp(const char *name, size_t *len)
-{
-    char path[1024];
-    FILE *f;
-    char *buf;
-    long n;
-
-    snprintf(path, sizeof(path), "%s/carriers/dpd/%s", WISMO_FIXTURES, name);
-    f = fopen(path, "rb");
-    assert_non_null(f);
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    buf = malloc((size_t)n + 1);
-    assert_non_null(buf);
-    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-    buf[n] = '\0';
-    fclose(f);
-    *len = (size_t)n;
-    return buf;
-}
-
 static int parse_len(const char *body, size_t len, long status,
                      const char *retry_after, struct model_result *r)
 {
     static const char *const numbers[] = {NUM};
-    struct carrier_resp resp = {
-        .http_status = status,
-        .body = body,
-        .body_len = len,
-        .retry_after = retry_after,
-        .numbers = numbers,
-        .n_numbers = 1,
-    };
 
-    model_result_init(r);
-    return dpd()->parse_response(&resp, r);
+    return testcarrier_parse_len(testcarrier_find("dpd"), body, len, status,
+                                 retry_after, numbers, 1, r);
 }
 
 static int parse(const char *body, long status, struct model_result *r)
@@ -81,20 +44,7 @@ static int parse(const char *body, long status, struct model_result *r)
 /* Asserts the result is exactly one error err for NUM. */
 static void assert_error(const struct model_result *r, enum model_error err)
 {
-    assert_int_equal(r->n_shipments, 0);
-    assert_int_equal(r->n_errors, 1);
-    assert_string_equal(r->errors[0].tracking_number, NUM);
-    assert_string_equal(model_error_name(r->errors[0].error),
-                        model_error_name(err));
-}
-
-static void assert_time(int64_t t, const char *want)
-{
-    char buf[WMTIME_BUFSZ];
-
-    assert_true(t != MODEL_TIME_NONE);
-    wmtime_format(t, buf);
-    assert_string_equal(buf, want);
+    testcarrier_assert_one_error(r, NUM, err);
 }
 
 static void assert_problem(const char *body, size_t len, const char *needle)
@@ -155,10 +105,11 @@ static void test_build_request(void **state)
     char *v;
 
     (void)state;
-    assert_int_equal(dpd()->batch_max, 1);
-    assert_true(dpd()->caps & CARRIER_CAP_TOKEN);
+    assert_int_equal(testcarrier_find("dpd")->batch_max, 1);
+    assert_true(testcarrier_find("dpd")->caps & CARRIER_CAP_TOKEN);
     httpreq_init(&req);
-    assert_int_equal(dpd()->build_request(&conf, numbers, 1, &req), 0);
+    assert_int_equal(
+        testcarrier_find("dpd")->build_request(&conf, numbers, 1, &req), 0);
     assert_string_equal(req.method, "POST");
     assert_string_equal(req.url, "https://wsshipper.dpd.nl/soap/services/"
                                  "ParcelLifeCycleService/V2_0");
@@ -201,7 +152,8 @@ static void test_build_request_base_url(void **state)
 
     (void)state;
     httpreq_init(&req);
-    assert_int_equal(dpd()->build_request(&conf, numbers, 1, &req), 0);
+    assert_int_equal(
+        testcarrier_find("dpd")->build_request(&conf, numbers, 1, &req), 0);
     assert_string_equal(req.url, "http://127.0.0.1:8081/dpd/be/soap/services/"
                                  "ParcelLifeCycleService/V2_0");
     httpreq_clear(&req);
@@ -219,18 +171,25 @@ static void test_build_request_missing(void **state)
 
     (void)state;
     httpreq_init(&req);
-    assert_int_equal(dpd()->build_request(&no_user, numbers, 1, &req),
-                     WM_EINVAL);
+    assert_int_equal(
+        testcarrier_find("dpd")->build_request(&no_user, numbers, 1, &req),
+        WM_EINVAL);
     httpreq_clear(&req);
-    assert_int_equal(dpd()->build_request(&no_token, numbers, 1, &req),
-                     WM_EINVAL);
+    assert_int_equal(
+        testcarrier_find("dpd")->build_request(&no_token, numbers, 1, &req),
+        WM_EINVAL);
     httpreq_clear(&req);
-    assert_int_equal(dpd()->build_request(&blank, numbers, 1, &req), WM_EINVAL);
+    assert_int_equal(
+        testcarrier_find("dpd")->build_request(&blank, numbers, 1, &req),
+        WM_EINVAL);
     httpreq_clear(&req);
     /* No batch: one parcel per call. */
-    assert_int_equal(dpd()->build_request(&ok, numbers, 2, &req), WM_EINVAL);
+    assert_int_equal(
+        testcarrier_find("dpd")->build_request(&ok, numbers, 2, &req),
+        WM_EINVAL);
     httpreq_clear(&req);
-    assert_int_equal(dpd()->build_request(&ok, empty, 1, &req), WM_EINVAL);
+    assert_int_equal(
+        testcarrier_find("dpd")->build_request(&ok, empty, 1, &req), WM_EINVAL);
     httpreq_clear(&req);
 }
 
@@ -252,7 +211,8 @@ static void test_build_token_request(void **state)
 
     (void)state;
     httpreq_init(&req);
-    assert_int_equal(dpd()->build_token_request(&conf, &req), 0);
+    assert_int_equal(testcarrier_find("dpd")->build_token_request(&conf, &req),
+                     0);
     assert_string_equal(req.method, "POST");
     assert_string_equal(req.url,
                         "https://wsshipper.dpd.nl/soap/services/LoginService/"
@@ -277,12 +237,17 @@ static void test_build_token_request(void **state)
     xmlFreeDoc(doc);
     httpreq_clear(&req);
 
-    assert_int_equal(dpd()->build_token_request(&over, &req), 0);
+    assert_int_equal(testcarrier_find("dpd")->build_token_request(&over, &req),
+                     0);
     assert_string_equal(req.url, "http://login.test/auth");
     httpreq_clear(&req);
-    assert_int_equal(dpd()->build_token_request(&no_pass, &req), WM_EINVAL);
+    assert_int_equal(
+        testcarrier_find("dpd")->build_token_request(&no_pass, &req),
+        WM_EINVAL);
     httpreq_clear(&req);
-    assert_int_equal(dpd()->build_token_request(&no_user, &req), WM_EINVAL);
+    assert_int_equal(
+        testcarrier_find("dpd")->build_token_request(&no_user, &req),
+        WM_EINVAL);
     httpreq_clear(&req);
 }
 
@@ -292,7 +257,7 @@ static int token(const char *body, long status, struct carrier_token *tok)
         .http_status = status, .body = body, .body_len = strlen(body)};
 
     memset(tok, 0, sizeof(*tok));
-    return dpd()->parse_token(&resp, tok);
+    return testcarrier_find("dpd")->parse_token(&resp, tok);
 }
 
 #define AUTH_FAULT(code)                                                       \
@@ -426,17 +391,17 @@ static void test_fixture_statuses(void **state)
     char *body;
 
     (void)state;
-    body = slurp("auth_fault.xml", &len);
+    body = testcarrier_fixture("dpd", "auth_fault.xml", &len);
     assert_int_equal(parse_len(body, len, 500, NULL, &r), 0);
     assert_error(&r, MODEL_ERR_AUTH);
     model_result_clear(&r);
     free(body);
-    body = slurp("not_found_empty_result.xml", &len);
+    body = testcarrier_fixture("dpd", "not_found_empty_result.xml", &len);
     assert_int_equal(parse_len(body, len, 200, NULL, &r), 0);
     assert_error(&r, MODEL_ERR_NOT_FOUND);
     model_result_clear(&r);
     free(body);
-    body = slurp("delivered_be.xml", &len);
+    body = testcarrier_fixture("dpd", "delivered_be.xml", &len);
     assert_int_equal(parse_len(body, len, 200, NULL, &r), 0);
     assert_int_equal(r.n_shipments, 1);
     assert_int_equal(r.n_errors, 0);
@@ -553,8 +518,8 @@ static void test_current_status_and_future_steps(void **state)
     assert_string_equal(s->events[0].code, "PickedUp");
     assert_string_equal(s->events[1].code, "ParcelShop");
     assert_string_equal(s->events[2].code, "Depot");
-    assert_time(s->events[0].time, "2026-11-17T16:31:02Z");
-    assert_time(s->events[2].time, "2026-11-18T03:14:20Z");
+    testcarrier_assert_time(s->events[0].time, "2026-11-17T16:31:02Z");
+    testcarrier_assert_time(s->events[2].time, "2026-11-18T03:14:20Z");
     assert_true(s->status_explicit);
     assert_int_equal(s->status, MODEL_AVAILABLE_FOR_PICKUP);
     assert_true(s->estimated_delivery == MODEL_TIME_NONE);
@@ -571,7 +536,7 @@ static void test_current_status_and_future_steps(void **state)
     assert_int_equal(parse(buf, 200, &r), 0);
     s = &r.shipments[0];
     assert_int_equal(s->status, MODEL_DELIVERED);
-    assert_time(s->delivered_at, "2026-11-18T12:05:47Z");
+    testcarrier_assert_time(s->delivered_at, "2026-11-18T12:05:47Z");
     model_result_clear(&r);
 
     /* A step not reached is no event, even with a (planned) date. */
@@ -644,7 +609,7 @@ static void test_locations_and_dates(void **state)
         assert_int_equal(parse(buf, 200, &r), 0);
         assert_int_equal(r.shipments[0].n_events, 1);
         e = &r.shipments[0].events[0];
-        assert_time(e->time, cases[i].time);
+        testcarrier_assert_time(e->time, cases[i].time);
         if (cases[i].city == NULL)
             assert_null(e->location.city);
         else
@@ -794,12 +759,13 @@ static void test_hostile_numbers(void **state)
     size_t len;
 
     (void)state;
-    body = slurp("in_transit_nl.xml", &len);
+    body = testcarrier_fixture("dpd", "in_transit_nl.xml", &len);
     resp.body = body;
     resp.body_len = len;
     model_result_init(&r);
     /* No requested number: nothing to name the shipment by. */
-    assert_int_equal(dpd()->parse_response(&resp, &r), WM_EPROTO);
+    assert_int_equal(testcarrier_find("dpd")->parse_response(&resp, &r),
+                     WM_EPROTO);
     assert_true(r.problem[0] != '\0');
     model_result_clear(&r);
     free(body);
@@ -824,14 +790,6 @@ static void test_deep_nesting(void **state)
     free(buf);
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void test_xxe_refused(void **state)
 {
     static const char xxe[] =
@@ -843,7 +801,7 @@ static void test_xxe_refused(void **state)
         "<date><content>11/18/2026 9:00:00 AM</content></date>"
         "</statusInfo>" RESULT_CLOSE;
     struct model_result r;
-    double t0 = now_s();
+    double t0 = testcarrier_now_s();
 
     (void)state;
     assert_int_equal(parse(xxe, 200, &r), WM_EPROTO);
@@ -851,7 +809,7 @@ static void test_xxe_refused(void **state)
     assert_int_equal(r.n_shipments, 0);
     assert_int_equal(r.n_errors, 0);
     model_result_clear(&r);
-    assert_true(now_s() - t0 < 0.5);
+    assert_true(testcarrier_now_s() - t0 < 0.5);
 }
 
 static void test_billion_laughs_refused(void **state)
@@ -882,14 +840,14 @@ static void test_billion_laughs_refused(void **state)
         "<description><content><content>&lol9;</content></content>"
         "</description></statusInfo>" RESULT_CLOSE;
     struct model_result r;
-    double t0 = now_s();
+    double t0 = testcarrier_now_s();
 
     (void)state;
     assert_int_equal(parse(lol, 200, &r), WM_EPROTO);
     assert_non_null(strstr(r.problem, "DTD"));
     assert_int_equal(r.n_shipments, 0);
     model_result_clear(&r);
-    assert_true(now_s() - t0 < 0.5);
+    assert_true(testcarrier_now_s() - t0 < 0.5);
 }
 
 int main(void)

@@ -15,79 +15,18 @@
 
 #include <cmocka.h>
 
+#include "testcarrier.h"
 #include "wismo/carrier.h"
 #include "wismo/model.h"
 #include "wismo/wm.h"
 #include "wismo/wmtime.h"
 
-static const struct carrier *fedex(void)
-{
-    const struct carrier *c = carrier_find("fedex");
-
-    assert_non_null(c);
-    return c;
-}
-
-static int parse_full(const char *body, long status, const char *retry_after,
-                      const char *const *numbers, size_t n,
-                      struct model_result *out)
-{
-    struct carrier_resp resp = {0};
-
-    model_result_init(out);
-    resp.http_status = status;
-    resp.body = body;
-    resp.body_len = body != NULL ? strlen(body) : 0;
-    resp.retry_after = retry_after;
-    resp.numbers = numbers;
-    resp.n_numbers = n;
-    return fedex()->parse_response(&resp, out);
-}
-
 static const char *const one[] = {"774829163099"};
 
 static int parse(const char *body, long status, struct model_result *out)
 {
-    return parse_full(body, status, NULL, one, 1, out);
-}
-
-static void assert_time(int64_t t, const char *want)
-{
-    char buf[WMTIME_BUFSZ];
-
-    assert_true(t != MODEL_TIME_NONE);
-    wmtime_format(t, buf);
-    assert_string_equal(buf, want);
-}
-
-static void assert_one_error(const struct model_result *r, const char *number,
-                             enum model_error err)
-{
-    assert_int_equal(r->n_shipments, 0);
-    assert_int_equal(r->n_errors, 1);
-    assert_string_equal(r->errors[0].tracking_number, number);
-    assert_int_equal(r->errors[0].error, err);
-}
-
-static char *slurp_fixture(const char *name)
-{
-    char path[512];
-    FILE *f;
-    long n;
-    char *buf;
-
-    snprintf(path, sizeof(path), "%s/carriers/fedex/%s", WISMO_FIXTURES, name);
-    f = fopen(path, "rb");
-    assert_non_null(f);
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    buf = malloc((size_t)n + 1);
-    assert_non_null(buf);
-    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-    buf[n] = '\0';
-    fclose(f);
-    return buf;
+    return testcarrier_parse(testcarrier_find("fedex"), body, status, NULL, one,
+                             1, out);
 }
 
 /* An answer for one[0] with one trackResult: its members (ending in a
@@ -111,7 +50,7 @@ static char *body_with(const char *extra, const char *scans)
 
 static void test_table(void **state)
 {
-    const struct carrier *c = fedex();
+    const struct carrier *c = testcarrier_find("fedex");
 
     (void)state;
     assert_string_equal(c->name, "fedex");
@@ -133,7 +72,8 @@ static void test_request_default(void **state)
 
     (void)state;
     httpreq_init(&req);
-    assert_int_equal(fedex()->build_request(&conf, nums, 2, &req), 0);
+    assert_int_equal(
+        testcarrier_find("fedex")->build_request(&conf, nums, 2, &req), 0);
     assert_string_equal(req.method, "POST");
     assert_string_equal(req.url,
                         "https://apis.fedex.com/track/v1/trackingnumbers");
@@ -169,7 +109,8 @@ static void test_request_batch_prefix_id(void **state)
     }
     nums[3] = "77 \"q\"\\/x"; /* JSON-escaped in the body */
     httpreq_init(&req);
-    assert_int_equal(fedex()->build_request(&conf, nums, 30, &req), 0);
+    assert_int_equal(
+        testcarrier_find("fedex")->build_request(&conf, nums, 30, &req), 0);
     assert_string_equal(req.url, "http://127.0.0.1:8099/fake/fx/track/v1/"
                                  "trackingnumbers");
     assert_string_equal(httpreq_find_header(&req, "x-customer-transaction-id"),
@@ -188,7 +129,9 @@ static void test_request_batch_prefix_id(void **state)
     json_decref(body);
     httpreq_clear(&req);
     /* 31 is one too many. */
-    assert_int_equal(fedex()->build_request(&conf, nums, 31, &req), WM_EINVAL);
+    assert_int_equal(
+        testcarrier_find("fedex")->build_request(&conf, nums, 31, &req),
+        WM_EINVAL);
     httpreq_clear(&req);
 }
 
@@ -204,19 +147,33 @@ static void test_request_refused(void **state)
 
     (void)state;
     httpreq_init(&req);
-    assert_int_equal(fedex()->build_request(&none, nums, 1, &req), WM_EINVAL);
+    assert_int_equal(
+        testcarrier_find("fedex")->build_request(&none, nums, 1, &req),
+        WM_EINVAL);
     httpreq_clear(&req);
-    assert_int_equal(fedex()->build_request(&blank, nums, 1, &req), WM_EINVAL);
+    assert_int_equal(
+        testcarrier_find("fedex")->build_request(&blank, nums, 1, &req),
+        WM_EINVAL);
     httpreq_clear(&req);
-    assert_int_equal(fedex()->build_request(&crlf, nums, 1, &req), WM_EINVAL);
+    assert_int_equal(
+        testcarrier_find("fedex")->build_request(&crlf, nums, 1, &req),
+        WM_EINVAL);
     httpreq_clear(&req);
-    assert_int_equal(fedex()->build_request(&badid, nums, 1, &req), WM_EINVAL);
+    assert_int_equal(
+        testcarrier_find("fedex")->build_request(&badid, nums, 1, &req),
+        WM_EINVAL);
     httpreq_clear(&req);
-    assert_int_equal(fedex()->build_request(&conf, nums, 0, &req), WM_EINVAL);
+    assert_int_equal(
+        testcarrier_find("fedex")->build_request(&conf, nums, 0, &req),
+        WM_EINVAL);
     httpreq_clear(&req);
-    assert_int_equal(fedex()->build_request(&conf, nums, 2, &req), WM_EINVAL);
+    assert_int_equal(
+        testcarrier_find("fedex")->build_request(&conf, nums, 2, &req),
+        WM_EINVAL);
     httpreq_clear(&req);
-    assert_int_equal(fedex()->build_request(&conf, bad, 1, &req), WM_EINVAL);
+    assert_int_equal(
+        testcarrier_find("fedex")->build_request(&conf, bad, 1, &req),
+        WM_EINVAL);
     httpreq_clear(&req);
 }
 
@@ -235,7 +192,8 @@ static void test_token_request(void **state)
 
     (void)state;
     httpreq_init(&req);
-    assert_int_equal(fedex()->build_token_request(&conf, &req), 0);
+    assert_int_equal(
+        testcarrier_find("fedex")->build_token_request(&conf, &req), 0);
     assert_string_equal(req.method, "POST");
     assert_string_equal(req.url, "https://apis.fedex.com/oauth/token");
     /* Credentials as form fields, escaped; no Basic header. */
@@ -245,10 +203,12 @@ static void test_token_request(void **state)
     assert_string_equal(httpreq_find_header(&req, "Content-Type"),
                         "application/x-www-form-urlencoded");
     httpreq_clear(&req);
-    assert_int_equal(fedex()->build_token_request(&sandbox, &req), 0);
+    assert_int_equal(
+        testcarrier_find("fedex")->build_token_request(&sandbox, &req), 0);
     assert_string_equal(req.url, "https://apis-sandbox.fedex.com/oauth/token");
     httpreq_clear(&req);
-    assert_int_equal(fedex()->build_token_request(&noid, &req), WM_EINVAL);
+    assert_int_equal(
+        testcarrier_find("fedex")->build_token_request(&noid, &req), WM_EINVAL);
     httpreq_clear(&req);
 }
 
@@ -258,7 +218,7 @@ static int token(const char *body, long status, struct carrier_token *tok)
                                 .body = body,
                                 .body_len = body ? strlen(body) : 0};
 
-    return fedex()->parse_token(&resp, tok);
+    return testcarrier_find("fedex")->parse_token(&resp, tok);
 }
 
 static void test_token_parse(void **state)
@@ -344,7 +304,7 @@ static void test_request_errors(void **state)
 
         if (parse(body != NULL ? body : cases[i].raw, cases[i].status, &r) != 0)
             fail_msg("case %zu: %s", i, r.problem);
-        assert_one_error(&r, one[0], cases[i].err);
+        testcarrier_assert_one_error(&r, one[0], cases[i].err);
         model_result_clear(&r);
         free(body);
     }
@@ -352,13 +312,15 @@ static void test_request_errors(void **state)
 
 static void test_auth_fixture_whole_batch(void **state)
 {
-    char *body = slurp_fixture("auth_error.json");
+    char *body = testcarrier_fixture("fedex", "auth_error.json", NULL);
     const char *const nums[] = {"774829163052", "781205839467", "773900215834"};
     struct model_result r;
 
     (void)state;
     /* Every number of the request, in request order (rule 13). */
-    assert_int_equal(parse_full(body, 200, NULL, nums, 3, &r), 0);
+    assert_int_equal(testcarrier_parse(testcarrier_find("fedex"), body, 200,
+                                       NULL, nums, 3, &r),
+                     0);
     assert_int_equal(r.n_shipments, 0);
     assert_int_equal(r.n_errors, 3);
     for (size_t i = 0; i < 3; i++) {
@@ -366,7 +328,9 @@ static void test_auth_fixture_whole_batch(void **state)
         assert_int_equal(r.errors[i].error, MODEL_ERR_AUTH);
     }
     model_result_clear(&r);
-    assert_int_equal(parse_full(body, 401, NULL, nums, 3, &r), 0);
+    assert_int_equal(testcarrier_parse(testcarrier_find("fedex"), body, 401,
+                                       NULL, nums, 3, &r),
+                     0);
     assert_int_equal(r.n_errors, 3);
     assert_int_equal(r.errors[2].error, MODEL_ERR_AUTH);
     model_result_clear(&r);
@@ -378,25 +342,32 @@ static void test_retry_after(void **state)
     struct model_result r;
 
     (void)state;
-    assert_int_equal(parse_full("{}", 429, " 60 ", one, 1, &r), 0);
-    assert_one_error(&r, one[0], MODEL_ERR_RATE_LIMITED);
+    assert_int_equal(testcarrier_parse(testcarrier_find("fedex"), "{}", 429,
+                                       " 60 ", one, 1, &r),
+                     0);
+    testcarrier_assert_one_error(&r, one[0], MODEL_ERR_RATE_LIMITED);
     assert_int_equal(r.retry_after, 60);
     model_result_clear(&r);
-    assert_int_equal(parse_full("", 429, "soon", one, 1, &r), 0);
+    assert_int_equal(testcarrier_parse(testcarrier_find("fedex"), "", 429,
+                                       "soon", one, 1, &r),
+                     0);
     assert_int_equal(r.retry_after, -1);
     model_result_clear(&r);
 }
 
 static void test_per_number_errors(void **state)
 {
-    char *body = slurp_fixture("batch_return_customs_notfound.json");
+    char *body = testcarrier_fixture(
+        "fedex", "batch_return_customs_notfound.json", NULL);
     const char *const nums[] = {"775566778899", "779988776655", "771234000000"};
     const char *const more[] = {"775566778899", "779988776655", "771234000000",
                                 "770000000001"};
     struct model_result r;
 
     (void)state;
-    assert_int_equal(parse_full(body, 200, NULL, nums, 3, &r), 0);
+    assert_int_equal(testcarrier_parse(testcarrier_find("fedex"), body, 200,
+                                       NULL, nums, 3, &r),
+                     0);
     assert_int_equal(r.n_shipments, 2);
     assert_int_equal(r.shipments[0].status, MODEL_RETURNING);
     assert_int_equal(r.shipments[1].status, MODEL_EXCEPTION);
@@ -406,7 +377,9 @@ static void test_per_number_errors(void **state)
     assert_int_equal(r.errors[0].error, MODEL_ERR_NOT_FOUND);
     model_result_clear(&r);
     /* A number the answer leaves out, with a NOTFOUND alert: not found. */
-    assert_int_equal(parse_full(body, 200, NULL, more, 4, &r), 0);
+    assert_int_equal(testcarrier_parse(testcarrier_find("fedex"), body, 200,
+                                       NULL, more, 4, &r),
+                     0);
     assert_int_equal(r.n_errors, 2);
     assert_string_equal(r.errors[1].tracking_number, "770000000001");
     assert_int_equal(r.errors[1].error, MODEL_ERR_NOT_FOUND);
@@ -431,7 +404,9 @@ static void test_error_codes_and_unanswered(void **state)
     struct model_result r;
 
     (void)state;
-    assert_int_equal(parse_full(body, 200, NULL, nums, 4, &r), 0);
+    assert_int_equal(testcarrier_parse(testcarrier_find("fedex"), body, 200,
+                                       NULL, nums, 4, &r),
+                     0);
     assert_int_equal(r.n_shipments, 0);
     assert_int_equal(r.n_errors, 4);
     assert_int_equal(r.errors[0].error, MODEL_ERR_INVALID);
@@ -446,17 +421,20 @@ static void test_error_codes_and_unanswered(void **state)
 
     /* No results at all, only the alert. */
     assert_int_equal(
-        parse_full("{\"output\":{\"alerts\":[{\"code\":"
-                   "\"TRACKING.DATA.NOTFOUND\",\"message\":\"none\"}]}}",
-                   200, NULL, nums, 2, &r),
+        testcarrier_parse(testcarrier_find("fedex"),
+                          "{\"output\":{\"alerts\":[{\"code\":"
+                          "\"TRACKING.DATA.NOTFOUND\",\"message\":\"none\"}]}}",
+                          200, NULL, nums, 2, &r),
         0);
     assert_int_equal(r.n_errors, 2);
     assert_int_equal(r.errors[1].error, MODEL_ERR_NOT_FOUND);
     model_result_clear(&r);
-    assert_int_equal(parse_full("{\"output\":{\"completeTrackResults\":[]}}",
-                                200, NULL, nums, 1, &r),
-                     0);
-    assert_one_error(&r, nums[0], MODEL_ERR_CARRIER);
+    assert_int_equal(
+        testcarrier_parse(testcarrier_find("fedex"),
+                          "{\"output\":{\"completeTrackResults\":[]}}", 200,
+                          NULL, nums, 1, &r),
+        0);
+    testcarrier_assert_one_error(&r, nums[0], MODEL_ERR_CARRIER);
     model_result_clear(&r);
 }
 
@@ -477,13 +455,16 @@ static void test_duplicate_number(void **state)
 
     (void)state;
     /* Two shipments with one number: two shipments (rule 12). */
-    assert_int_equal(parse_full(body, 200, NULL, nums, 1, &r), 0);
+    assert_int_equal(testcarrier_parse(testcarrier_find("fedex"), body, 200,
+                                       NULL, nums, 1, &r),
+                     0);
     assert_int_equal(r.n_errors, 0);
     assert_int_equal(r.n_shipments, 2);
     assert_string_equal(r.shipments[0].tracking_number, nums[0]);
     assert_string_equal(r.shipments[1].tracking_number, nums[0]);
     assert_int_equal(r.shipments[0].status, MODEL_DELIVERED);
-    assert_time(r.shipments[0].delivered_at, "2026-11-19T18:07:22Z");
+    testcarrier_assert_time(r.shipments[0].delivered_at,
+                            "2026-11-19T18:07:22Z");
     assert_int_equal(r.shipments[1].status, MODEL_INFO_RECEIVED);
     assert_int_equal(r.shipments[1].n_events, 0);
     model_result_clear(&r);
@@ -626,11 +607,11 @@ static void test_offsetless_times(void **state)
     assert_int_equal(parse(body, 200, &r), 0);
     s = &r.shipments[0];
     assert_int_equal(s->n_events, 3);
-    assert_time(s->events[0].time, "2026-11-18T09:00:00Z");
+    testcarrier_assert_time(s->events[0].time, "2026-11-18T09:00:00Z");
     assert_string_equal(s->events[0].location.country, "DE");
-    assert_time(s->events[1].time, "2026-11-19T01:00:00Z");
+    testcarrier_assert_time(s->events[1].time, "2026-11-19T01:00:00Z");
     assert_string_equal(s->events[1].location.city, "MISSISSAUGA");
-    assert_time(s->events[2].time, "2026-11-19T15:00:00Z");
+    testcarrier_assert_time(s->events[2].time, "2026-11-19T15:00:00Z");
     assert_string_equal(s->events[2].location.country, "");
     model_result_clear(&r);
     free(body);
@@ -684,7 +665,8 @@ static void test_eta(void **state)
         body = body_with(extra, scan);
         assert_int_equal(parse(body, 200, &r), 0);
         if (cases[i].want != NULL)
-            assert_time(r.shipments[0].estimated_delivery, cases[i].want);
+            testcarrier_assert_time(r.shipments[0].estimated_delivery,
+                                    cases[i].want);
         else
             assert_true(r.shipments[0].estimated_delivery == MODEL_TIME_NONE);
         model_result_clear(&r);
@@ -772,7 +754,8 @@ static void test_hostile(void **state)
 
 static void test_truncated_fixture(void **state)
 {
-    char *body = slurp_fixture("batch_return_customs_notfound.json");
+    char *body = testcarrier_fixture(
+        "fedex", "batch_return_customs_notfound.json", NULL);
     const char *const nums[] = {"775566778899", "779988776655", "771234000000"};
     size_t len = strrchr(body, '}') - body;
     struct model_result r;
@@ -782,7 +765,9 @@ static void test_truncated_fixture(void **state)
         char saved = body[cut];
 
         body[cut] = '\0';
-        assert_int_equal(parse_full(body, 200, NULL, nums, 3, &r), WM_EPROTO);
+        assert_int_equal(testcarrier_parse(testcarrier_find("fedex"), body, 200,
+                                           NULL, nums, 3, &r),
+                         WM_EPROTO);
         model_result_clear(&r);
         body[cut] = saved;
     }

@@ -15,49 +15,18 @@
 
 #include <cmocka.h>
 
+#include "testcarrier.h"
 #include "wismo/carrier.h"
 #include "wismo/model.h"
 #include "wismo/wm.h"
 #include "wismo/wmtime.h"
 
-static const struct carrier *gls(void)
-{
-    const struct carrier *c = carrier_find("gls");
-
-    assert_non_null(c);
-    return c;
-}
-
 static const char *const two[] = {"62341179103", "62341179110"};
-
-static int parse_full(const char *body, long status, const char *retry_after,
-                      const char *const *numbers, size_t n,
-                      struct model_result *out)
-{
-    struct carrier_resp resp = {0};
-
-    model_result_init(out);
-    resp.http_status = status;
-    resp.body = body;
-    resp.body_len = body != NULL ? strlen(body) : 0;
-    resp.retry_after = retry_after;
-    resp.numbers = numbers;
-    resp.n_numbers = n;
-    return gls()->parse_response(&resp, out);
-}
 
 static int parse(const char *body, long status, struct model_result *out)
 {
-    return parse_full(body, status, NULL, two, 2, out);
-}
-
-static void assert_time(int64_t t, const char *want)
-{
-    char buf[WMTIME_BUFSZ];
-
-    assert_true(t != MODEL_TIME_NONE);
-    wmtime_format(t, buf);
-    assert_string_equal(buf, want);
+    return testcarrier_parse(testcarrier_find("gls"), body, status, NULL, two,
+                             2, out);
 }
 
 /* Both requested numbers failed with err, in request order. */
@@ -72,32 +41,11 @@ static void assert_all_failed(const struct model_result *r,
     assert_int_equal(r->errors[1].error, err);
 }
 
-static char *slurp_fixture(const char *name)
-{
-    char path[512];
-    FILE *f;
-    long n;
-    char *buf;
-
-    snprintf(path, sizeof(path), "%s/carriers/gls/%s", WISMO_FIXTURES, name);
-    f = fopen(path, "rb");
-    assert_non_null(f);
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    buf = malloc((size_t)n + 1);
-    assert_non_null(buf);
-    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-    buf[n] = '\0';
-    fclose(f);
-    return buf;
-}
-
 /* --- requests ----------------------------------------------------------- */
 
 static void test_table(void **state)
 {
-    const struct carrier *c = gls();
+    const struct carrier *c = testcarrier_find("gls");
 
     (void)state;
     assert_string_equal(c->name, "gls");
@@ -117,7 +65,8 @@ static void test_request_trackids(void **state)
 
     (void)state;
     httpreq_init(&req);
-    assert_int_equal(gls()->build_request(&conf, nums, 1, &req), 0);
+    assert_int_equal(
+        testcarrier_find("gls")->build_request(&conf, nums, 1, &req), 0);
     assert_string_equal(req.method, "GET");
     assert_string_equal(req.url, "https://api.gls-group.net/"
                                  "track-and-trace-v1/tracking/simple/"
@@ -145,7 +94,8 @@ static void test_request_batch_of_ten(void **state)
 
     (void)state;
     httpreq_init(&req);
-    assert_int_equal(gls()->build_request(&conf, nums, 10, &req), 0);
+    assert_int_equal(
+        testcarrier_find("gls")->build_request(&conf, nums, 10, &req), 0);
     assert_string_equal(req.url,
                         "http://127.0.0.1:8081/gls/track-and-trace-v1/tracking/"
                         "simple/trackids/62341179028,62341179035,62341179042,"
@@ -164,7 +114,8 @@ static void test_request_references(void **state)
 
     (void)state;
     httpreq_init(&req);
-    assert_int_equal(gls()->build_request(&conf, nums, 3, &req), 0);
+    assert_int_equal(
+        testcarrier_find("gls")->build_request(&conf, nums, 3, &req), 0);
     assert_string_equal(req.url, "https://api.gls-group.net/"
                                  "track-and-trace-v1/tracking/simple/"
                                  "references/ZQ8M3KXA,62341179073,A%20B%2FC");
@@ -182,16 +133,25 @@ static void test_request_refused(void **state)
 
     (void)state;
     httpreq_init(&req);
-    assert_int_equal(gls()->build_request(&notoken, eleven, 1, &req),
-                     WM_EINVAL);
+    assert_int_equal(
+        testcarrier_find("gls")->build_request(&notoken, eleven, 1, &req),
+        WM_EINVAL);
     httpreq_clear(&req);
-    assert_int_equal(gls()->build_request(&conf, eleven, 11, &req), WM_EINVAL);
+    assert_int_equal(
+        testcarrier_find("gls")->build_request(&conf, eleven, 11, &req),
+        WM_EINVAL);
     httpreq_clear(&req);
-    assert_int_equal(gls()->build_request(&conf, eleven, 0, &req), WM_EINVAL);
+    assert_int_equal(
+        testcarrier_find("gls")->build_request(&conf, eleven, 0, &req),
+        WM_EINVAL);
     httpreq_clear(&req);
-    assert_int_equal(gls()->build_request(&conf, comma, 1, &req), WM_EINVAL);
+    assert_int_equal(
+        testcarrier_find("gls")->build_request(&conf, comma, 1, &req),
+        WM_EINVAL);
     httpreq_clear(&req);
-    assert_int_equal(gls()->build_request(&conf, blank, 2, &req), WM_EINVAL);
+    assert_int_equal(
+        testcarrier_find("gls")->build_request(&conf, blank, 2, &req),
+        WM_EINVAL);
     httpreq_clear(&req);
 }
 
@@ -207,7 +167,8 @@ static void test_token_request(void **state)
 
     (void)state;
     httpreq_init(&req);
-    assert_int_equal(gls()->build_token_request(&conf, &req), 0);
+    assert_int_equal(testcarrier_find("gls")->build_token_request(&conf, &req),
+                     0);
     assert_string_equal(req.method, "POST");
     assert_string_equal(req.url,
                         "https://api-sandbox.gls-group.net/oauth2/v2/token");
@@ -221,18 +182,21 @@ static void test_token_request(void **state)
     httpreq_clear(&req);
 
     conf.token_url = "https://auth.example/oauth2/v1/token";
-    assert_int_equal(gls()->build_token_request(&conf, &req), 0);
+    assert_int_equal(testcarrier_find("gls")->build_token_request(&conf, &req),
+                     0);
     assert_string_equal(req.url, "https://auth.example/oauth2/v1/token");
     httpreq_clear(&req);
 
     conf.base_url = NULL;
     conf.token_url = NULL;
-    assert_int_equal(gls()->build_token_request(&conf, &req), 0);
+    assert_int_equal(testcarrier_find("gls")->build_token_request(&conf, &req),
+                     0);
     assert_string_equal(req.url, "https://api.gls-group.net/oauth2/v2/token");
     httpreq_clear(&req);
 
     conf.client_secret = NULL;
-    assert_int_equal(gls()->build_token_request(&conf, &req), WM_EINVAL);
+    assert_int_equal(testcarrier_find("gls")->build_token_request(&conf, &req),
+                     WM_EINVAL);
     httpreq_clear(&req);
 }
 
@@ -243,7 +207,7 @@ static int token(const char *body, long status, struct carrier_token *tok)
     resp.http_status = status;
     resp.body = body;
     resp.body_len = body != NULL ? strlen(body) : 0;
-    return gls()->parse_token(&resp, tok);
+    return testcarrier_find("gls")->parse_token(&resp, tok);
 }
 
 static void test_token_parse(void **state)
@@ -372,15 +336,19 @@ static void test_faults(void **state)
 /* The rate_limited fixture with its real status and Retry-After. */
 static void test_rate_limited_fixture(void **state)
 {
-    char *body = slurp_fixture("rate_limited.json");
+    char *body = testcarrier_fixture("gls", "rate_limited.json", NULL);
     struct model_result r;
 
     (void)state;
-    assert_int_equal(parse_full(body, 429, "3600", two, 2, &r), 0);
+    assert_int_equal(testcarrier_parse(testcarrier_find("gls"), body, 429,
+                                       "3600", two, 2, &r),
+                     0);
     assert_all_failed(&r, MODEL_ERR_RATE_LIMITED);
     assert_int_equal(r.retry_after, 3600);
     model_result_clear(&r);
-    assert_int_equal(parse_full(body, 200, NULL, two, 2, &r), 0);
+    assert_int_equal(
+        testcarrier_parse(testcarrier_find("gls"), body, 200, NULL, two, 2, &r),
+        0);
     assert_all_failed(&r, MODEL_ERR_RATE_LIMITED);
     assert_int_equal(r.retry_after, -1);
     model_result_clear(&r);
@@ -408,7 +376,9 @@ static void test_item_errors(void **state)
                  "{\"parcels\":[{\"requested\":\"62341100000\","
                  "\"errorCode\":\"%s\",\"errorMessage\":\"m\"}]}",
                  cases[i].code);
-        assert_int_equal(parse_full(body, 200, NULL, nums, 1, &r), 0);
+        assert_int_equal(testcarrier_parse(testcarrier_find("gls"), body, 200,
+                                           NULL, nums, 1, &r),
+                         0);
         assert_int_equal(r.n_shipments, 0);
         assert_int_equal(r.n_errors, 1);
         assert_string_equal(r.errors[0].tracking_number, "62341100000");
@@ -443,12 +413,15 @@ static void test_unanswered_numbers(void **state)
 /* One reference expanding to two parcels; a batch with an error item. */
 static void test_reference_batch_fixture(void **state)
 {
-    char *body = slurp_fixture("batch_reference_two_parcels_not_found.json");
+    char *body = testcarrier_fixture(
+        "gls", "batch_reference_two_parcels_not_found.json", NULL);
     const char *nums[] = {"ZQ8M3KXA", "62341179073", "62341100000"};
     struct model_result r;
 
     (void)state;
-    assert_int_equal(parse_full(body, 200, NULL, nums, 3, &r), 0);
+    assert_int_equal(testcarrier_parse(testcarrier_find("gls"), body, 200, NULL,
+                                       nums, 3, &r),
+                     0);
     assert_int_equal(r.n_shipments, 3);
     assert_string_equal(r.shipments[0].tracking_number, "62341179080");
     assert_string_equal(r.shipments[1].tracking_number, "62341179097");
@@ -522,7 +495,9 @@ static enum model_status event_code_status(const char *code,
              "{\"code\":\"INBOUD.NORMAL\",\"eventDateTime\":"
              "\"2026-11-17T10:00:00+0100\"}]}]}",
              code);
-    assert_int_equal(parse_full(body, 200, NULL, NULL, 0, &r), 0);
+    assert_int_equal(testcarrier_parse(testcarrier_find("gls"), body, 200, NULL,
+                                       NULL, 0, &r),
+                     0);
     assert_int_equal(r.shipments[0].n_events, 2);
     st = r.shipments[0].events[1].status;
     assert_string_equal(r.shipments[0].events[1].code, code);
@@ -580,26 +555,31 @@ static void test_times(void **state)
     struct model_result r;
 
     (void)state;
-    assert_int_equal(
-        parse_full("{\"parcels\":[{\"unitno\":\"1\",\"events\":["
-                   "{\"code\":\"INBOUD.NORMAL\",\"country\":\"BE\","
-                   "\"eventDateTime\":\"2026-07-18T08:14:22+0530\"},"
-                   "{\"code\":\"INBOUD.NORMAL\",\"country\":\"GB\","
-                   "\"eventDateTime\":\"2026-07-18T08:14:22.123\"},"
-                   "{\"code\":\"INBOUD.NORMAL\",\"country\":\"\","
-                   "\"eventDateTime\":\"2026-07-17T08:14:22\"},"
-                   "{\"code\":\"INBOUD.NORMAL\",\"country\":\"DE\","
-                   "\"eventDateTime\":\"2026-07-16T08:14:22-05:00\"}]}]}",
-                   200, NULL, NULL, 0, &r),
-        0);
+    assert_int_equal(testcarrier_parse(
+                         testcarrier_find("gls"),
+                         "{\"parcels\":[{\"unitno\":\"1\",\"events\":["
+                         "{\"code\":\"INBOUD.NORMAL\",\"country\":\"BE\","
+                         "\"eventDateTime\":\"2026-07-18T08:14:22+0530\"},"
+                         "{\"code\":\"INBOUD.NORMAL\",\"country\":\"GB\","
+                         "\"eventDateTime\":\"2026-07-18T08:14:22.123\"},"
+                         "{\"code\":\"INBOUD.NORMAL\",\"country\":\"\","
+                         "\"eventDateTime\":\"2026-07-17T08:14:22\"},"
+                         "{\"code\":\"INBOUD.NORMAL\",\"country\":\"DE\","
+                         "\"eventDateTime\":\"2026-07-16T08:14:22-05:00\"}]}]}",
+                         200, NULL, NULL, 0, &r),
+                     0);
     assert_int_equal(r.shipments[0].n_events, 4);
     /* An explicit offset wins, with or without a colon. */
-    assert_time(r.shipments[0].events[0].time, "2026-07-16T13:14:22Z");
+    testcarrier_assert_time(r.shipments[0].events[0].time,
+                            "2026-07-16T13:14:22Z");
     /* Offset-less: Europe/Berlin when there is no country. */
-    assert_time(r.shipments[0].events[1].time, "2026-07-17T06:14:22Z");
-    assert_time(r.shipments[0].events[2].time, "2026-07-18T02:44:22Z");
+    testcarrier_assert_time(r.shipments[0].events[1].time,
+                            "2026-07-17T06:14:22Z");
+    testcarrier_assert_time(r.shipments[0].events[2].time,
+                            "2026-07-18T02:44:22Z");
     /* Offset-less: the event country's zone. */
-    assert_time(r.shipments[0].events[3].time, "2026-07-18T07:14:22Z");
+    testcarrier_assert_time(r.shipments[0].events[3].time,
+                            "2026-07-18T07:14:22Z");
     model_result_clear(&r);
 }
 
@@ -621,7 +601,8 @@ static void test_status_only(void **state)
     assert_string_equal(r.shipments[0].events[0].code, "DELIVERED");
     assert_null(r.shipments[0].events[0].description);
     assert_string_equal(r.shipments[0].events[0].location.country, "");
-    assert_time(r.shipments[0].delivered_at, "2026-11-18T11:37:19Z");
+    testcarrier_assert_time(r.shipments[0].delivered_at,
+                            "2026-11-18T11:37:19Z");
     assert_true(r.shipments[0].estimated_delivery == MODEL_TIME_NONE);
     model_result_clear(&r);
 }
@@ -632,12 +613,14 @@ static void test_location_and_texts(void **state)
 
     (void)state;
     assert_int_equal(
-        parse_full("{\"parcels\":[{\"unitno\":\"1\",\"events\":[{\"code\":"
-                   "\"INBOUD.NORMAL\",\"city\":\" \",\"postalCode\":\"41460\","
-                   "\"country\":\"GERMANY\",\"description\":\"  The parcel\\n "
-                   "has reached\\tthe parcel center. \",\"eventDateTime\":"
-                   "\"2026-11-18T08:14:22+0100\"}]}]}",
-                   200, NULL, NULL, 0, &r),
+        testcarrier_parse(
+            testcarrier_find("gls"),
+            "{\"parcels\":[{\"unitno\":\"1\",\"events\":[{\"code\":"
+            "\"INBOUD.NORMAL\",\"city\":\" \",\"postalCode\":\"41460\","
+            "\"country\":\"GERMANY\",\"description\":\"  The parcel\\n "
+            "has reached\\tthe parcel center. \",\"eventDateTime\":"
+            "\"2026-11-18T08:14:22+0100\"}]}]}",
+            200, NULL, NULL, 0, &r),
         0);
     assert_null(r.shipments[0].events[0].location.city);
     assert_string_equal(r.shipments[0].events[0].location.postcode, "41460");
@@ -698,7 +681,8 @@ static void test_hostile(void **state)
         model_result_clear(&r);
     }
     for (size_t i = 0; i < WM_ARRAY_LEN(tolerated); i++) {
-        int rc = parse_full(tolerated[i], 200, NULL, NULL, 0, &r);
+        int rc = testcarrier_parse(testcarrier_find("gls"), tolerated[i], 200,
+                                   NULL, NULL, 0, &r);
 
         if (rc != 0)
             fail_msg("tolerated[%zu]: rc %d (%s)", i, rc, r.problem);
@@ -709,7 +693,8 @@ static void test_hostile(void **state)
 
 static void test_truncated_fixture(void **state)
 {
-    char *body = slurp_fixture("batch_reference_two_parcels_not_found.json");
+    char *body = testcarrier_fixture(
+        "gls", "batch_reference_two_parcels_not_found.json", NULL);
     size_t len = strlen(body);
     struct model_result r;
 

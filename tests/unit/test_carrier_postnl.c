@@ -15,86 +15,25 @@
 
 #include <cmocka.h>
 
+#include "testcarrier.h"
 #include "wismo/carrier.h"
 #include "wismo/model.h"
 #include "wismo/wm.h"
 #include "wismo/wmtime.h"
 
-static const struct carrier *postnl(void)
-{
-    const struct carrier *c = carrier_find("postnl");
-
-    assert_non_null(c);
-    return c;
-}
-
 static const char *const one[] = {"3SWISM482913756"};
-
-static int parse_full(const char *body, long status, const char *retry_after,
-                      const char *const *numbers, size_t n,
-                      struct model_result *out)
-{
-    struct carrier_resp resp = {0};
-
-    model_result_init(out);
-    resp.http_status = status;
-    resp.body = body;
-    resp.body_len = body != NULL ? strlen(body) : 0;
-    resp.retry_after = retry_after;
-    resp.numbers = numbers;
-    resp.n_numbers = n;
-    return postnl()->parse_response(&resp, out);
-}
 
 static int parse(const char *body, long status, struct model_result *out)
 {
-    return parse_full(body, status, NULL, one, 1, out);
-}
-
-static void assert_time(int64_t t, const char *want)
-{
-    char buf[WMTIME_BUFSZ];
-
-    assert_true(t != MODEL_TIME_NONE);
-    wmtime_format(t, buf);
-    assert_string_equal(buf, want);
-}
-
-static void assert_one_error(const struct model_result *r, const char *number,
-                             enum model_error err)
-{
-    assert_int_equal(r->n_shipments, 0);
-    assert_int_equal(r->n_errors, 1);
-    assert_string_equal(r->errors[0].tracking_number, number);
-    assert_int_equal(r->errors[0].error, err);
-}
-
-static char *slurp_fixture(const char *name)
-{
-    char path[512];
-    FILE *f;
-    long n;
-    char *buf;
-
-    snprintf(path, sizeof(path), "%s/carriers/postnl/%s", WISMO_FIXTURES, name);
-    f = fopen(path, "rb");
-    assert_non_null(f);
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    buf = malloc((size_t)n + 1);
-    assert_non_null(buf);
-    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-    buf[n] = '\0';
-    fclose(f);
-    return buf;
+    return testcarrier_parse(testcarrier_find("postnl"), body, status, NULL,
+                             one, 1, out);
 }
 
 /* --- requests ----------------------------------------------------------- */
 
 static void test_table(void **state)
 {
-    const struct carrier *c = postnl();
+    const struct carrier *c = testcarrier_find("postnl");
 
     (void)state;
     assert_string_equal(c->name, "postnl");
@@ -113,7 +52,8 @@ static void test_request_default(void **state)
 
     (void)state;
     httpreq_init(&req);
-    assert_int_equal(postnl()->build_request(&conf, nums, 1, &req), 0);
+    assert_int_equal(
+        testcarrier_find("postnl")->build_request(&conf, nums, 1, &req), 0);
     assert_string_equal(req.method, "GET");
     assert_string_equal(req.url, "https://api.postnl.nl/shipment/v2/status/"
                                  "barcode/3SWISM482913801?detail=true");
@@ -134,14 +74,16 @@ static void test_request_prefix_escape_language(void **state)
 
     (void)state;
     httpreq_init(&req);
-    assert_int_equal(postnl()->build_request(&conf, nums, 1, &req), 0);
+    assert_int_equal(
+        testcarrier_find("postnl")->build_request(&conf, nums, 1, &req), 0);
     assert_string_equal(req.url, "http://127.0.0.1:9/pnl/shipment/v2/status/"
                                  "barcode/3S%20WISM%2F48%3F?detail=true"
                                  "&language=EN");
     httpreq_clear(&req);
     /* A language PostNL does not offer is left to its default (NL). */
     conf.language = "es";
-    assert_int_equal(postnl()->build_request(&conf, nums, 1, &req), 0);
+    assert_int_equal(
+        testcarrier_find("postnl")->build_request(&conf, nums, 1, &req), 0);
     assert_null(strstr(req.url, "language"));
     httpreq_clear(&req);
 }
@@ -155,11 +97,17 @@ static void test_request_refused(void **state)
 
     (void)state;
     httpreq_init(&req);
-    assert_int_equal(postnl()->build_request(&nokey, nums, 1, &req), WM_EINVAL);
+    assert_int_equal(
+        testcarrier_find("postnl")->build_request(&nokey, nums, 1, &req),
+        WM_EINVAL);
     httpreq_clear(&req);
-    assert_int_equal(postnl()->build_request(&conf, nums, 2, &req), WM_EINVAL);
+    assert_int_equal(
+        testcarrier_find("postnl")->build_request(&conf, nums, 2, &req),
+        WM_EINVAL);
     httpreq_clear(&req);
-    assert_int_equal(postnl()->build_request(&conf, blank, 1, &req), WM_EINVAL);
+    assert_int_equal(
+        testcarrier_find("postnl")->build_request(&conf, blank, 1, &req),
+        WM_EINVAL);
     httpreq_clear(&req);
 }
 
@@ -187,7 +135,7 @@ static void test_http_status(void **state)
     (void)state;
     for (size_t i = 0; i < WM_ARRAY_LEN(cases); i++) {
         assert_int_equal(parse(cases[i].body, cases[i].status, &r), 0);
-        assert_one_error(&r, one[0], cases[i].err);
+        testcarrier_assert_one_error(&r, one[0], cases[i].err);
         model_result_clear(&r);
     }
 }
@@ -197,8 +145,10 @@ static void test_retry_after(void **state)
     struct model_result r;
 
     (void)state;
-    assert_int_equal(parse_full("", 429, "30", one, 1, &r), 0);
-    assert_one_error(&r, one[0], MODEL_ERR_RATE_LIMITED);
+    assert_int_equal(testcarrier_parse(testcarrier_find("postnl"), "", 429,
+                                       "30", one, 1, &r),
+                     0);
+    testcarrier_assert_one_error(&r, one[0], MODEL_ERR_RATE_LIMITED);
     assert_int_equal(r.retry_after, 30);
     model_result_clear(&r);
 }
@@ -228,7 +178,8 @@ static void test_faults(void **state)
                  "{\"fault\":{\"faultstring\":\"Failed\",\"detail\":"
                  "{\"errorcode\":\"%s\"}}}",
                  cases[i].errorcode);
-        assert_int_equal(parse_full(body, cases[i].status, "7", nums, 2, &r),
+        assert_int_equal(testcarrier_parse(testcarrier_find("postnl"), body,
+                                           cases[i].status, "7", nums, 2, &r),
                          0);
         assert_int_equal(r.n_shipments, 0);
         assert_int_equal(r.n_errors, 2);
@@ -243,7 +194,7 @@ static void test_faults(void **state)
                            "ApiKey\"}}",
                            401, &r),
                      0);
-    assert_one_error(&r, one[0], MODEL_ERR_AUTH);
+    testcarrier_assert_one_error(&r, one[0], MODEL_ERR_AUTH);
     model_result_clear(&r);
 }
 
@@ -263,7 +214,7 @@ static void test_not_found(void **state)
     (void)state;
     for (size_t i = 0; i < WM_ARRAY_LEN(bodies); i++) {
         assert_int_equal(parse(bodies[i], 200, &r), 0);
-        assert_one_error(&r, one[0], MODEL_ERR_NOT_FOUND);
+        testcarrier_assert_one_error(&r, one[0], MODEL_ERR_NOT_FOUND);
         model_result_clear(&r);
     }
 }
@@ -421,7 +372,8 @@ static void test_status_codes(void **state)
                      0);
     assert_int_equal(r.shipments[0].status, MODEL_DELIVERED);
     assert_string_equal(r.shipments[0].events[0].code, "11");
-    assert_time(r.shipments[0].delivered_at, "2026-11-16T16:22:09Z");
+    testcarrier_assert_time(r.shipments[0].delivered_at,
+                            "2026-11-16T16:22:09Z");
     model_result_clear(&r);
     assert_int_equal(parse("{\"CurrentStatus\":{\"Shipment\":{\"Barcode\":"
                            "\"3S1\",\"Status\":{\"TimeStamp\":\"16-11-2026 "
@@ -528,17 +480,23 @@ static void test_time_formats(void **state)
 {
     (void)state;
     /* Winter (CET) and summer (CEST). */
-    assert_time(time_of("18-11-2026 08:55:12"), "2026-11-18T07:55:12Z");
-    assert_time(time_of("18-07-2026 08:55:12"), "2026-07-18T06:55:12Z");
+    testcarrier_assert_time(time_of("18-11-2026 08:55:12"),
+                            "2026-11-18T07:55:12Z");
+    testcarrier_assert_time(time_of("18-07-2026 08:55:12"),
+                            "2026-07-18T06:55:12Z");
     /* Fractions are truncated. */
-    assert_time(time_of("18-11-2026 08:55:12.999"), "2026-11-18T07:55:12Z");
+    testcarrier_assert_time(time_of("18-11-2026 08:55:12.999"),
+                            "2026-11-18T07:55:12Z");
     /* The SDK's MM/dd/yyyy. */
-    assert_time(time_of("11/18/2026 08:55:12"), "2026-11-18T07:55:12Z");
+    testcarrier_assert_time(time_of("11/18/2026 08:55:12"),
+                            "2026-11-18T07:55:12Z");
     /* ISO without and with offset. */
-    assert_time(time_of("2026-11-18T08:55:12"), "2026-11-18T07:55:12Z");
-    assert_time(time_of("2026-11-18T08:55:12Z"), "2026-11-18T08:55:12Z");
+    testcarrier_assert_time(time_of("2026-11-18T08:55:12"),
+                            "2026-11-18T07:55:12Z");
+    testcarrier_assert_time(time_of("2026-11-18T08:55:12Z"),
+                            "2026-11-18T08:55:12Z");
     /* A bare date is the end of that day. */
-    assert_time(time_of("18-11-2026"), "2026-11-18T22:59:59Z");
+    testcarrier_assert_time(time_of("18-11-2026"), "2026-11-18T22:59:59Z");
     /* Rubbish: the event is dropped, not misplaced. */
     assert_true(time_of("31-02-2026 08:00:00") == MODEL_TIME_NONE);
     assert_true(time_of("18-11-26 08:00:00") == MODEL_TIME_NONE);
@@ -562,7 +520,8 @@ static void test_eta(void **state)
               "08:55:12\"}]}}}",
               200, &r),
         0);
-    assert_time(r.shipments[0].estimated_delivery, "2026-11-18T14:30:00Z");
+    testcarrier_assert_time(r.shipments[0].estimated_delivery,
+                            "2026-11-18T14:30:00Z");
     model_result_clear(&r);
     /* DeliveryDate alone: 23:59:59 Amsterdam. */
     assert_int_equal(
@@ -571,24 +530,29 @@ static void test_eta(void **state)
               "\"TimeStamp\":\"18-07-2026 08:55:12\"}]}}}",
               200, &r),
         0);
-    assert_time(r.shipments[0].estimated_delivery, "2026-07-19T21:59:59Z");
+    testcarrier_assert_time(r.shipments[0].estimated_delivery,
+                            "2026-07-19T21:59:59Z");
     model_result_clear(&r);
 }
 
 static void test_updated_shipments(void **state)
 {
-    char *body = slurp_fixture("updated_shipments_batch.json");
+    char *body =
+        testcarrier_fixture("postnl", "updated_shipments_batch.json", NULL);
     const char *nums[] = {"3SWISM482913844", "3SWISM000000001"};
     struct model_result r;
 
     (void)state;
     /* Unchanged shipments are simply absent: no error for them. */
-    assert_int_equal(parse_full(body, 200, NULL, nums, 2, &r), 0);
+    assert_int_equal(testcarrier_parse(testcarrier_find("postnl"), body, 200,
+                                       NULL, nums, 2, &r),
+                     0);
     assert_int_equal(r.n_shipments, 3);
     assert_int_equal(r.n_errors, 0);
     assert_int_equal(r.shipments[0].status, MODEL_DELIVERED);
     assert_true(r.shipments[0].status_explicit);
-    assert_time(r.shipments[0].events[0].time, "2026-11-19T11:41:33Z");
+    testcarrier_assert_time(r.shipments[0].events[0].time,
+                            "2026-11-19T11:41:33Z");
     assert_int_equal(r.shipments[1].status, MODEL_AVAILABLE_FOR_PICKUP);
     assert_int_equal(r.shipments[2].status, MODEL_IN_TRANSIT);
     model_result_clear(&r);
@@ -602,12 +566,15 @@ static void test_updated_shipments(void **state)
 /* With detail=true the newest event decides, not Status. */
 static void test_events_beat_status(void **state)
 {
-    char *body = slurp_fixture("damaged_returned_to_sender.json");
+    char *body =
+        testcarrier_fixture("postnl", "damaged_returned_to_sender.json", NULL);
     const char *nums[] = {"3SWISM482913902"};
     struct model_result r;
 
     (void)state;
-    assert_int_equal(parse_full(body, 200, NULL, nums, 1, &r), 0);
+    assert_int_equal(testcarrier_parse(testcarrier_find("postnl"), body, 200,
+                                       NULL, nums, 1, &r),
+                     0);
     assert_int_equal(r.shipments[0].status, MODEL_RETURNED);
     assert_false(r.shipments[0].status_explicit);
     assert_true(r.shipments[0].delivered_at == MODEL_TIME_NONE);
@@ -677,7 +644,8 @@ static void test_hostile(void **state)
 
 static void test_truncated_fixture(void **state)
 {
-    char *body = slurp_fixture("out_for_delivery_complete_status.json");
+    char *body = testcarrier_fixture(
+        "postnl", "out_for_delivery_complete_status.json", NULL);
     size_t len = strlen(body);
     struct model_result r;
 

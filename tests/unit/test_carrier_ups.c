@@ -15,79 +15,18 @@
 
 #include <cmocka.h>
 
+#include "testcarrier.h"
 #include "wismo/carrier.h"
 #include "wismo/model.h"
 #include "wismo/wm.h"
 #include "wismo/wmtime.h"
 
-static const struct carrier *ups(void)
-{
-    const struct carrier *c = carrier_find("ups");
-
-    assert_non_null(c);
-    return c;
-}
-
-static int parse_full(const char *body, long status, const char *retry_after,
-                      const char *const *numbers, size_t n,
-                      struct model_result *out)
-{
-    struct carrier_resp resp = {0};
-
-    model_result_init(out);
-    resp.http_status = status;
-    resp.body = body;
-    resp.body_len = body != NULL ? strlen(body) : 0;
-    resp.retry_after = retry_after;
-    resp.numbers = numbers;
-    resp.n_numbers = n;
-    return ups()->parse_response(&resp, out);
-}
-
 static const char *const one[] = {"1Z4E96F70399990001"};
 
 static int parse(const char *body, long status, struct model_result *out)
 {
-    return parse_full(body, status, NULL, one, 1, out);
-}
-
-static void assert_time(int64_t t, const char *want)
-{
-    char buf[WMTIME_BUFSZ];
-
-    assert_true(t != MODEL_TIME_NONE);
-    wmtime_format(t, buf);
-    assert_string_equal(buf, want);
-}
-
-static void assert_one_error(const struct model_result *r, const char *number,
-                             enum model_error err)
-{
-    assert_int_equal(r->n_shipments, 0);
-    assert_int_equal(r->n_errors, 1);
-    assert_string_equal(r->errors[0].tracking_number, number);
-    assert_int_equal(r->errors[0].error, err);
-}
-
-static char *slurp_fixture(const char *name)
-{
-    char path[512];
-    FILE *f;
-    long n;
-    char *buf;
-
-    snprintf(path, sizeof(path), "%s/carriers/ups/%s", WISMO_FIXTURES, name);
-    f = fopen(path, "rb");
-    assert_non_null(f);
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    buf = malloc((size_t)n + 1);
-    assert_non_null(buf);
-    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-    buf[n] = '\0';
-    fclose(f);
-    return buf;
+    return testcarrier_parse(testcarrier_find("ups"), body, status, NULL, one,
+                             1, out);
 }
 
 /* A one-package answer for one[0] with these activities (newest first)
@@ -110,7 +49,7 @@ static char *body_with(const char *extra, const char *activities)
 
 static void test_table(void **state)
 {
-    const struct carrier *c = ups();
+    const struct carrier *c = testcarrier_find("ups");
 
     (void)state;
     assert_string_equal(c->name, "ups");
@@ -133,7 +72,8 @@ static void test_request_default(void **state)
 
     (void)state;
     httpreq_init(&req);
-    assert_int_equal(ups()->build_request(&conf, nums, 1, &req), 0);
+    assert_int_equal(
+        testcarrier_find("ups")->build_request(&conf, nums, 1, &req), 0);
     assert_string_equal(req.method, "GET");
     assert_string_equal(req.url,
                         "https://onlinetools.ups.com/api/track/v1/details/"
@@ -156,7 +96,8 @@ static void test_request_prefix_escape(void **state)
 
     (void)state;
     httpreq_init(&req);
-    assert_int_equal(ups()->build_request(&conf, nums, 1, &req), 0);
+    assert_int_equal(
+        testcarrier_find("ups")->build_request(&conf, nums, 1, &req), 0);
     assert_string_equal(req.url,
                         "http://127.0.0.1:8099/fake/ups/api/track/v1/details/"
                         "1Z%204E9%2F6%26x%3D1?locale=en_US&returnSignature="
@@ -178,11 +119,13 @@ static void test_request_transid_limit(void **state)
 
     (void)state;
     httpreq_init(&req);
-    assert_int_equal(ups()->build_request(&conf, nums, 1, &req), 0);
+    assert_int_equal(
+        testcarrier_find("ups")->build_request(&conf, nums, 1, &req), 0);
     assert_string_equal(httpreq_find_header(&req, "transId"),
                         "0123456789abcdef0123456789abcdef");
     httpreq_clear(&req);
-    assert_int_equal(ups()->build_request(&blank, nums, 1, &req), 0);
+    assert_int_equal(
+        testcarrier_find("ups")->build_request(&blank, nums, 1, &req), 0);
     assert_string_equal(httpreq_find_header(&req, "transId"),
                         "wismo-1Z4E96F7031234567890123456");
     assert_int_equal(strlen(httpreq_find_header(&req, "transId")), 32);
@@ -201,22 +144,37 @@ static void test_request_refused(void **state)
 
     (void)state;
     httpreq_init(&req);
-    assert_int_equal(ups()->build_request(&none, nums, 1, &req), WM_EINVAL);
+    assert_int_equal(
+        testcarrier_find("ups")->build_request(&none, nums, 1, &req),
+        WM_EINVAL);
     httpreq_clear(&req);
-    assert_int_equal(ups()->build_request(&blank, nums, 1, &req), WM_EINVAL);
+    assert_int_equal(
+        testcarrier_find("ups")->build_request(&blank, nums, 1, &req),
+        WM_EINVAL);
     httpreq_clear(&req);
-    assert_int_equal(ups()->build_request(&crlf, nums, 1, &req), WM_EINVAL);
+    assert_int_equal(
+        testcarrier_find("ups")->build_request(&crlf, nums, 1, &req),
+        WM_EINVAL);
     httpreq_clear(&req);
-    assert_int_equal(ups()->build_request(&badid, nums, 1, &req), WM_EINVAL);
+    assert_int_equal(
+        testcarrier_find("ups")->build_request(&badid, nums, 1, &req),
+        WM_EINVAL);
     httpreq_clear(&req);
     /* One inquiry number per call. */
-    assert_int_equal(ups()->build_request(&conf, nums, 2, &req), WM_EINVAL);
+    assert_int_equal(
+        testcarrier_find("ups")->build_request(&conf, nums, 2, &req),
+        WM_EINVAL);
     httpreq_clear(&req);
-    assert_int_equal(ups()->build_request(&conf, nums, 0, &req), WM_EINVAL);
+    assert_int_equal(
+        testcarrier_find("ups")->build_request(&conf, nums, 0, &req),
+        WM_EINVAL);
     httpreq_clear(&req);
-    assert_int_equal(ups()->build_request(&conf, empty, 1, &req), WM_EINVAL);
+    assert_int_equal(
+        testcarrier_find("ups")->build_request(&conf, empty, 1, &req),
+        WM_EINVAL);
     httpreq_clear(&req);
-    assert_int_equal(ups()->build_request(&conf, ctl, 1, &req), WM_EINVAL);
+    assert_int_equal(
+        testcarrier_find("ups")->build_request(&conf, ctl, 1, &req), WM_EINVAL);
     httpreq_clear(&req);
 }
 
@@ -236,7 +194,8 @@ static void test_token_request(void **state)
 
     (void)state;
     httpreq_init(&req);
-    assert_int_equal(ups()->build_token_request(&conf, &req), 0);
+    assert_int_equal(testcarrier_find("ups")->build_token_request(&conf, &req),
+                     0);
     assert_string_equal(req.method, "POST");
     assert_string_equal(req.url,
                         "https://onlinetools.ups.com/security/v1/oauth/token");
@@ -248,14 +207,18 @@ static void test_token_request(void **state)
     assert_string_equal(req.body, "grant_type=client_credentials");
     httpreq_clear(&req);
 
-    assert_int_equal(ups()->build_token_request(&cie, &req), 0);
+    assert_int_equal(testcarrier_find("ups")->build_token_request(&cie, &req),
+                     0);
     assert_string_equal(req.url,
                         "https://wwwcie.ups.com/security/v1/oauth/token");
     httpreq_clear(&req);
-    assert_int_equal(ups()->build_token_request(&over, &req), 0);
+    assert_int_equal(testcarrier_find("ups")->build_token_request(&over, &req),
+                     0);
     assert_string_equal(req.url, "http://127.0.0.1:9/tok");
     httpreq_clear(&req);
-    assert_int_equal(ups()->build_token_request(&nosecret, &req), WM_EINVAL);
+    assert_int_equal(
+        testcarrier_find("ups")->build_token_request(&nosecret, &req),
+        WM_EINVAL);
     httpreq_clear(&req);
 }
 
@@ -265,7 +228,7 @@ static int token(const char *body, long status, struct carrier_token *tok)
                                 .body = body,
                                 .body_len = body ? strlen(body) : 0};
 
-    return ups()->parse_token(&resp, tok);
+    return testcarrier_find("ups")->parse_token(&resp, tok);
 }
 
 static void test_token_parse(void **state)
@@ -342,7 +305,7 @@ static void test_http_status(void **state)
     for (size_t i = 0; i < WM_ARRAY_LEN(cases); i++) {
         if (parse(cases[i].body, cases[i].status, &r) != 0)
             fail_msg("case %zu: %s", i, r.problem);
-        assert_one_error(&r, one[0], cases[i].err);
+        testcarrier_assert_one_error(&r, one[0], cases[i].err);
         model_result_clear(&r);
     }
 }
@@ -368,7 +331,7 @@ static void test_error_body_with_200(void **state)
                  "\"m\"}]}}",
                  cases[i].code);
         assert_int_equal(parse(body, 200, &r), 0);
-        assert_one_error(&r, one[0], cases[i].err);
+        testcarrier_assert_one_error(&r, one[0], cases[i].err);
         model_result_clear(&r);
     }
 }
@@ -379,32 +342,38 @@ static void test_retry_after(void **state)
     struct model_result r;
 
     (void)state;
-    assert_int_equal(parse_full(body, 429, "120", one, 1, &r), 0);
-    assert_one_error(&r, one[0], MODEL_ERR_RATE_LIMITED);
+    assert_int_equal(testcarrier_parse(testcarrier_find("ups"), body, 429,
+                                       "120", one, 1, &r),
+                     0);
+    testcarrier_assert_one_error(&r, one[0], MODEL_ERR_RATE_LIMITED);
     assert_int_equal(r.retry_after, 120);
     model_result_clear(&r);
     /* The code alone (HTTP 200) is a rate limit too. */
-    assert_int_equal(parse_full(body, 200, "7", one, 1, &r), 0);
-    assert_one_error(&r, one[0], MODEL_ERR_RATE_LIMITED);
+    assert_int_equal(
+        testcarrier_parse(testcarrier_find("ups"), body, 200, "7", one, 1, &r),
+        0);
+    testcarrier_assert_one_error(&r, one[0], MODEL_ERR_RATE_LIMITED);
     assert_int_equal(r.retry_after, 7);
     model_result_clear(&r);
-    assert_int_equal(
-        parse_full("", 429, "Fri, 20 Nov 2026 10:00:00 GMT", one, 1, &r), 0);
+    assert_int_equal(testcarrier_parse(testcarrier_find("ups"), "", 429,
+                                       "Fri, 20 Nov 2026 10:00:00 GMT", one, 1,
+                                       &r),
+                     0);
     assert_int_equal(r.retry_after, -1);
     model_result_clear(&r);
 }
 
 static void test_not_found_fixture_any_status(void **state)
 {
-    char *body = slurp_fixture("not_found.json");
+    char *body = testcarrier_fixture("ups", "not_found.json", NULL);
     struct model_result r;
 
     (void)state;
     assert_int_equal(parse(body, 200, &r), 0);
-    assert_one_error(&r, one[0], MODEL_ERR_NOT_FOUND);
+    testcarrier_assert_one_error(&r, one[0], MODEL_ERR_NOT_FOUND);
     model_result_clear(&r);
     assert_int_equal(parse(body, 404, &r), 0);
-    assert_one_error(&r, one[0], MODEL_ERR_NOT_FOUND);
+    testcarrier_assert_one_error(&r, one[0], MODEL_ERR_NOT_FOUND);
     model_result_clear(&r);
     free(body);
 }
@@ -421,7 +390,7 @@ static void test_warnings_and_unanswered(void **state)
               "\"message\":\"Invalid\"}]}]}}",
               200, &r),
         0);
-    assert_one_error(&r, one[0], MODEL_ERR_INVALID);
+    testcarrier_assert_one_error(&r, one[0], MODEL_ERR_INVALID);
     model_result_clear(&r);
     /* No package and no warning: not found. */
     assert_int_equal(
@@ -429,12 +398,12 @@ static void test_warnings_and_unanswered(void **state)
               "\"1Z4E96F70399990001\",\"package\":[]}]}}",
               200, &r),
         0);
-    assert_one_error(&r, one[0], MODEL_ERR_NOT_FOUND);
+    testcarrier_assert_one_error(&r, one[0], MODEL_ERR_NOT_FOUND);
     model_result_clear(&r);
     /* An empty shipment list answers nothing: a carrier error. */
     assert_int_equal(parse("{\"trackResponse\":{\"shipment\":[]}}", 200, &r),
                      0);
-    assert_one_error(&r, one[0], MODEL_ERR_CARRIER);
+    testcarrier_assert_one_error(&r, one[0], MODEL_ERR_CARRIER);
     model_result_clear(&r);
 }
 
@@ -615,7 +584,7 @@ static void test_raw_code_and_text(void **state)
     assert_string_equal(s->events[1].location.postcode, "J7Z 5T3");
     assert_string_equal(s->events[1].location.country, "CA");
     assert_int_equal(s->status, MODEL_DELIVERED);
-    assert_time(s->delivered_at, "2026-11-19T18:52:10Z");
+    testcarrier_assert_time(s->delivered_at, "2026-11-19T18:52:10Z");
     model_result_clear(&r);
     free(body);
 }
@@ -659,11 +628,11 @@ static void test_times(void **state)
     assert_int_equal(parse(body, 200, &r), 0);
     s = &r.shipments[0];
     assert_int_equal(s->n_events, 5);
-    assert_time(s->events[0].time, "2026-11-18T23:05:00Z");
-    assert_time(s->events[1].time, "2026-11-19T07:47:00Z");
-    assert_time(s->events[2].time, "2026-11-19T11:00:00Z");
-    assert_time(s->events[3].time, "2026-11-20T05:30:00Z");
-    assert_time(s->events[4].time, "2026-11-20T15:00:00Z");
+    testcarrier_assert_time(s->events[0].time, "2026-11-18T23:05:00Z");
+    testcarrier_assert_time(s->events[1].time, "2026-11-19T07:47:00Z");
+    testcarrier_assert_time(s->events[2].time, "2026-11-19T11:00:00Z");
+    testcarrier_assert_time(s->events[3].time, "2026-11-20T05:30:00Z");
+    testcarrier_assert_time(s->events[4].time, "2026-11-20T15:00:00Z");
     model_result_clear(&r);
     free(body);
 }
@@ -710,7 +679,8 @@ static void test_eta(void **state)
         body = body_with(extra, act);
         assert_int_equal(parse(body, 200, &r), 0);
         if (cases[i].want != NULL)
-            assert_time(r.shipments[0].estimated_delivery, cases[i].want);
+            testcarrier_assert_time(r.shipments[0].estimated_delivery,
+                                    cases[i].want);
         else
             assert_true(r.shipments[0].estimated_delivery == MODEL_TIME_NONE);
         model_result_clear(&r);
@@ -756,12 +726,14 @@ static void test_current_status(void **state)
 
 static void test_multi_package(void **state)
 {
-    char *body = slurp_fixture("two_packages_customs.json");
+    char *body = testcarrier_fixture("ups", "two_packages_customs.json", NULL);
     const char *const req[] = {"1Z4E96F76699887701"};
     struct model_result r;
 
     (void)state;
-    assert_int_equal(parse_full(body, 200, NULL, req, 1, &r), 0);
+    assert_int_equal(
+        testcarrier_parse(testcarrier_find("ups"), body, 200, NULL, req, 1, &r),
+        0);
     assert_int_equal(r.n_errors, 0);
     assert_int_equal(r.n_shipments, 2);
     assert_string_equal(r.shipments[0].tracking_number, "1Z4E96F76699887701");
@@ -769,7 +741,8 @@ static void test_multi_package(void **state)
     assert_int_equal(r.shipments[1].status, MODEL_EXCEPTION);
     assert_string_equal(r.shipments[1].substatus, "customs");
     assert_string_equal(r.shipments[1].events[2].substatus, "customs");
-    assert_time(r.shipments[1].estimated_delivery, "2026-11-23T22:59:59Z");
+    testcarrier_assert_time(r.shipments[1].estimated_delivery,
+                            "2026-11-23T22:59:59Z");
     model_result_clear(&r);
     free(body);
 }
@@ -882,7 +855,7 @@ static void test_hostile(void **state)
 /* Truncating a real payload anywhere never crashes or leaks. */
 static void test_truncated_fixture(void **state)
 {
-    char *body = slurp_fixture("two_packages_customs.json");
+    char *body = testcarrier_fixture("ups", "two_packages_customs.json", NULL);
     size_t len = strrchr(body, '}') - body; /* keep the last brace out */
     struct model_result r;
 

@@ -18,79 +18,18 @@
 #include <cmocka.h>
 #include <libxml/parser.h>
 
+#include "testcarrier.h"
 #include "wismo/carrier.h"
 #include "wismo/model.h"
 #include "wismo/wm.h"
 #include "wismo/wmtime.h"
 
-static const struct carrier *usps(void)
-{
-    const struct carrier *c = carrier_find("usps");
-
-    assert_non_null(c);
-    return c;
-}
-
-static int parse_full(const char *body, long status, const char *retry_after,
-                      const char *const *numbers, size_t n,
-                      struct model_result *out)
-{
-    struct carrier_resp resp = {0};
-
-    model_result_init(out);
-    resp.http_status = status;
-    resp.body = body;
-    resp.body_len = body != NULL ? strlen(body) : 0;
-    resp.retry_after = retry_after;
-    resp.numbers = numbers;
-    resp.n_numbers = n;
-    return usps()->parse_response(&resp, out);
-}
-
 static const char *const one[] = {"9400111206213877665544"};
 
 static int parse(const char *body, long status, struct model_result *out)
 {
-    return parse_full(body, status, NULL, one, 1, out);
-}
-
-static void assert_time(int64_t t, const char *want)
-{
-    char buf[WMTIME_BUFSZ];
-
-    assert_true(t != MODEL_TIME_NONE);
-    wmtime_format(t, buf);
-    assert_string_equal(buf, want);
-}
-
-static void assert_one_error(const struct model_result *r, const char *number,
-                             enum model_error err)
-{
-    assert_int_equal(r->n_shipments, 0);
-    assert_int_equal(r->n_errors, 1);
-    assert_string_equal(r->errors[0].tracking_number, number);
-    assert_int_equal(r->errors[0].error, err);
-}
-
-static char *slurp_fixture(const char *name)
-{
-    char path[512];
-    FILE *f;
-    long n;
-    char *buf;
-
-    snprintf(path, sizeof(path), "%s/carriers/usps/%s", WISMO_FIXTURES, name);
-    f = fopen(path, "rb");
-    assert_non_null(f);
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    buf = malloc((size_t)n + 1);
-    assert_non_null(buf);
-    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-    buf[n] = '\0';
-    fclose(f);
-    return buf;
+    return testcarrier_parse(testcarrier_find("usps"), body, status, NULL, one,
+                             1, out);
 }
 
 /* A v3 answer for one[0] with top-level members (each ending in a comma,
@@ -128,7 +67,7 @@ static char *v2_with(const char *head, const char *events)
 
 static void test_table(void **state)
 {
-    const struct carrier *c = usps();
+    const struct carrier *c = testcarrier_find("usps");
 
     (void)state;
     assert_string_equal(c->name, "usps");
@@ -151,7 +90,8 @@ static void test_request(void **state)
 
     (void)state;
     httpreq_init(&req);
-    assert_int_equal(usps()->build_request(&conf, nums, 1, &req), 0);
+    assert_int_equal(
+        testcarrier_find("usps")->build_request(&conf, nums, 1, &req), 0);
     assert_string_equal(req.method, "GET");
     assert_string_equal(req.url, "https://apis.usps.com/tracking/v3/tracking/"
                                  "9400111206213877665544?expand=DETAIL");
@@ -159,7 +99,8 @@ static void test_request(void **state)
                         "Bearer t0k");
     assert_null(req.body);
     httpreq_clear(&req);
-    assert_int_equal(usps()->build_request(&tem, odd, 1, &req), 0);
+    assert_int_equal(
+        testcarrier_find("usps")->build_request(&tem, odd, 1, &req), 0);
     assert_string_equal(req.url, "https://apis-tem.usps.com/x/tracking/v3/"
                                  "tracking/94%2000%2F11%3F%23?expand=DETAIL");
     httpreq_clear(&req);
@@ -176,17 +117,29 @@ static void test_request_refused(void **state)
 
     (void)state;
     httpreq_init(&req);
-    assert_int_equal(usps()->build_request(&none, nums, 1, &req), WM_EINVAL);
+    assert_int_equal(
+        testcarrier_find("usps")->build_request(&none, nums, 1, &req),
+        WM_EINVAL);
     httpreq_clear(&req);
-    assert_int_equal(usps()->build_request(&blank, nums, 1, &req), WM_EINVAL);
+    assert_int_equal(
+        testcarrier_find("usps")->build_request(&blank, nums, 1, &req),
+        WM_EINVAL);
     httpreq_clear(&req);
-    assert_int_equal(usps()->build_request(&crlf, nums, 1, &req), WM_EINVAL);
+    assert_int_equal(
+        testcarrier_find("usps")->build_request(&crlf, nums, 1, &req),
+        WM_EINVAL);
     httpreq_clear(&req);
-    assert_int_equal(usps()->build_request(&conf, nums, 2, &req), WM_EINVAL);
+    assert_int_equal(
+        testcarrier_find("usps")->build_request(&conf, nums, 2, &req),
+        WM_EINVAL);
     httpreq_clear(&req);
-    assert_int_equal(usps()->build_request(&conf, nums, 0, &req), WM_EINVAL);
+    assert_int_equal(
+        testcarrier_find("usps")->build_request(&conf, nums, 0, &req),
+        WM_EINVAL);
     httpreq_clear(&req);
-    assert_int_equal(usps()->build_request(&conf, empty, 1, &req), WM_EINVAL);
+    assert_int_equal(
+        testcarrier_find("usps")->build_request(&conf, empty, 1, &req),
+        WM_EINVAL);
     httpreq_clear(&req);
 }
 
@@ -203,17 +156,20 @@ static void test_token_request(void **state)
 
     (void)state;
     httpreq_init(&req);
-    assert_int_equal(usps()->build_token_request(&conf, &req), 0);
+    assert_int_equal(testcarrier_find("usps")->build_token_request(&conf, &req),
+                     0);
     assert_string_equal(req.method, "POST");
     assert_string_equal(req.url, "https://apis.usps.com/oauth2/v3/token");
     assert_string_equal(req.body, "grant_type=client_credentials&client_id="
                                   "cid&client_secret=sec&scope=tracking");
     assert_null(httpreq_find_header(&req, "Authorization"));
     httpreq_clear(&req);
-    assert_int_equal(usps()->build_token_request(&tem, &req), 0);
+    assert_int_equal(testcarrier_find("usps")->build_token_request(&tem, &req),
+                     0);
     assert_string_equal(req.url, "https://apis-tem.usps.com/oauth2/v3/token");
     httpreq_clear(&req);
-    assert_int_equal(usps()->build_token_request(&none, &req), WM_EINVAL);
+    assert_int_equal(testcarrier_find("usps")->build_token_request(&none, &req),
+                     WM_EINVAL);
     httpreq_clear(&req);
 }
 
@@ -223,7 +179,7 @@ static int token(const char *body, long status, struct carrier_token *tok)
                                 .body = body,
                                 .body_len = body ? strlen(body) : 0};
 
-    return usps()->parse_token(&resp, tok);
+    return testcarrier_find("usps")->parse_token(&resp, tok);
 }
 
 static void test_token_parse(void **state)
@@ -293,7 +249,7 @@ static void test_v3_errors(void **state)
     for (size_t i = 0; i < WM_ARRAY_LEN(cases); i++) {
         if (parse(cases[i].body, cases[i].status, &r) != 0)
             fail_msg("case %zu: %s", i, r.problem);
-        assert_one_error(&r, one[0], cases[i].err);
+        testcarrier_assert_one_error(&r, one[0], cases[i].err);
         model_result_clear(&r);
     }
 }
@@ -303,14 +259,17 @@ static void test_retry_after(void **state)
     struct model_result r;
 
     (void)state;
-    assert_int_equal(
-        parse_full("{\"error\":{\"code\":\"429\"}}", 429, "3600", one, 1, &r),
-        0);
-    assert_one_error(&r, one[0], MODEL_ERR_RATE_LIMITED);
+    assert_int_equal(testcarrier_parse(testcarrier_find("usps"),
+                                       "{\"error\":{\"code\":\"429\"}}", 429,
+                                       "3600", one, 1, &r),
+                     0);
+    testcarrier_assert_one_error(&r, one[0], MODEL_ERR_RATE_LIMITED);
     assert_int_equal(r.retry_after, 3600);
     model_result_clear(&r);
-    assert_int_equal(
-        parse_full("{\"error\":{\"code\":\"429\"}}", 200, "15", one, 1, &r), 0);
+    assert_int_equal(testcarrier_parse(testcarrier_find("usps"),
+                                       "{\"error\":{\"code\":\"429\"}}", 200,
+                                       "15", one, 1, &r),
+                     0);
     assert_int_equal(r.retry_after, 15);
     model_result_clear(&r);
 }
@@ -333,7 +292,9 @@ static void test_v2_errors(void **state)
     struct model_result r;
 
     (void)state;
-    assert_int_equal(parse_full(items, 200, NULL, nums, 3, &r), 0);
+    assert_int_equal(testcarrier_parse(testcarrier_find("usps"), items, 200,
+                                       NULL, nums, 3, &r),
+                     0);
     assert_int_equal(r.n_shipments, 0);
     assert_int_equal(r.n_errors, 3);
     assert_int_equal(r.errors[0].error, MODEL_ERR_NOT_FOUND);
@@ -343,7 +304,9 @@ static void test_v2_errors(void **state)
     assert_int_equal(r.errors[2].error, MODEL_ERR_CARRIER);
     model_result_clear(&r);
     /* A top-level Error: every requested number, in order. */
-    assert_int_equal(parse_full(top, 200, NULL, nums, 3, &r), 0);
+    assert_int_equal(testcarrier_parse(testcarrier_find("usps"), top, 200, NULL,
+                                       nums, 3, &r),
+                     0);
     assert_int_equal(r.n_errors, 3);
     for (size_t i = 0; i < 3; i++) {
         assert_string_equal(r.errors[i].tracking_number, nums[i]);
@@ -351,25 +314,32 @@ static void test_v2_errors(void **state)
     }
     model_result_clear(&r);
     /* XML under an HTTP error status: the status decides. */
-    assert_int_equal(parse_full(top, 503, NULL, nums, 1, &r), 0);
-    assert_one_error(&r, nums[0], MODEL_ERR_CARRIER);
+    assert_int_equal(testcarrier_parse(testcarrier_find("usps"), top, 503, NULL,
+                                       nums, 1, &r),
+                     0);
+    testcarrier_assert_one_error(&r, nums[0], MODEL_ERR_CARRIER);
     model_result_clear(&r);
-    assert_int_equal(
-        parse_full("<html><body>Forbidden", 403, NULL, nums, 1, &r), 0);
-    assert_one_error(&r, nums[0], MODEL_ERR_AUTH);
+    assert_int_equal(testcarrier_parse(testcarrier_find("usps"),
+                                       "<html><body>Forbidden", 403, NULL, nums,
+                                       1, &r),
+                     0);
+    testcarrier_assert_one_error(&r, nums[0], MODEL_ERR_AUTH);
     model_result_clear(&r);
 }
 
 static void test_batch_fixture(void **state)
 {
-    char *body = slurp_fixture("batch_delivered_return_notfound.xml");
+    char *body = testcarrier_fixture(
+        "usps", "batch_delivered_return_notfound.xml", NULL);
     const char *const nums[] = {"9405511206213811110001",
                                 "9405511206213822220002",
                                 "9405511206213833330003"};
     struct model_result r;
 
     (void)state;
-    assert_int_equal(parse_full(body, 200, NULL, nums, 3, &r), 0);
+    assert_int_equal(testcarrier_parse(testcarrier_find("usps"), body, 200,
+                                       NULL, nums, 3, &r),
+                     0);
     assert_int_equal(r.n_shipments, 2);
     assert_int_equal(r.shipments[0].status, MODEL_DELIVERED);
     assert_string_equal(r.shipments[0].substatus, "mailbox");
@@ -553,18 +523,24 @@ static void test_v2_times_and_zones(void **state)
     assert_int_equal(parse(body, 200, &r), 0);
     s = &r.shipments[0];
     assert_int_equal(s->n_events, 6);
-    assert_time(s->events[0].time, "2026-11-17T13:05:00Z"); /* Chicago */
+    testcarrier_assert_time(s->events[0].time,
+                            "2026-11-17T13:05:00Z"); /* Chicago */
     assert_string_equal(s->events[0].location.country, "");
-    assert_time(s->events[1].time, "2026-11-18T19:48:00Z"); /* Denver */
+    testcarrier_assert_time(s->events[1].time,
+                            "2026-11-18T19:48:00Z"); /* Denver */
     assert_string_equal(s->events[1].location.country, "US");
     assert_string_equal(s->events[1].location.postcode, "80266");
-    assert_time(s->events[2].time, "2026-11-19T07:00:00Z"); /* Denver 0:00 */
-    assert_time(s->events[3].time, "2026-11-19T23:05:00Z"); /* Berlin */
+    testcarrier_assert_time(s->events[2].time,
+                            "2026-11-19T07:00:00Z"); /* Denver 0:00 */
+    testcarrier_assert_time(s->events[3].time,
+                            "2026-11-19T23:05:00Z"); /* Berlin */
     assert_string_equal(s->events[3].location.country, "DE");
-    assert_time(s->events[4].time, "2026-11-21T02:30:00Z"); /* Toronto */
+    testcarrier_assert_time(s->events[4].time,
+                            "2026-11-21T02:30:00Z"); /* Toronto */
     assert_string_equal(s->events[4].location.country, "CA");
-    assert_time(s->events[5].time, "2026-11-21T06:00:00Z"); /* inherited */
-    assert_time(s->estimated_delivery, "2026-11-21T05:59:59Z");
+    testcarrier_assert_time(s->events[5].time,
+                            "2026-11-21T06:00:00Z"); /* inherited */
+    testcarrier_assert_time(s->estimated_delivery, "2026-11-21T05:59:59Z");
     model_result_clear(&r);
     free(body);
 }
@@ -601,7 +577,8 @@ static void test_v2_eta(void **state)
 
         assert_int_equal(parse(body, 200, &r), 0);
         if (cases[i].want != NULL)
-            assert_time(r.shipments[0].estimated_delivery, cases[i].want);
+            testcarrier_assert_time(r.shipments[0].estimated_delivery,
+                                    cases[i].want);
         else
             assert_true(r.shipments[0].estimated_delivery == MODEL_TIME_NONE);
         model_result_clear(&r);
@@ -639,7 +616,7 @@ static void test_v2_time_formats(void **state)
         body = v2_with("", ev);
         assert_int_equal(parse(body, 200, &r), 0);
         assert_int_equal(r.shipments[0].n_events, 1);
-        assert_time(r.shipments[0].events[0].time, cases[i].want);
+        testcarrier_assert_time(r.shipments[0].events[0].time, cases[i].want);
         model_result_clear(&r);
         free(body);
     }
@@ -647,7 +624,7 @@ static void test_v2_time_formats(void **state)
 
 static void test_detection(void **state)
 {
-    char *v2 = slurp_fixture("label_created.xml");
+    char *v2 = testcarrier_fixture("usps", "label_created.xml", NULL);
     size_t len = strlen(v2) + 8;
     char *padded = malloc(len);
     const char *const nums[] = {"9405511206213859471627"};
@@ -657,7 +634,9 @@ static void test_detection(void **state)
     assert_non_null(padded);
     /* A byte order mark and white space before the '<'. */
     snprintf(padded, len, "\xEF\xBB\xBF \n\t%s", v2);
-    assert_int_equal(parse_full(padded, 200, NULL, nums, 1, &r), 0);
+    assert_int_equal(testcarrier_parse(testcarrier_find("usps"), padded, 200,
+                                       NULL, nums, 1, &r),
+                     0);
     assert_int_equal(r.n_shipments, 1);
     assert_int_equal(r.shipments[0].status, MODEL_INFO_RECEIVED);
     model_result_clear(&r);
@@ -699,13 +678,13 @@ static void test_v3_times(void **state)
     assert_int_equal(parse(body, 200, &r), 0);
     s = &r.shipments[0];
     assert_int_equal(s->n_events, 5);
-    assert_time(s->events[0].time, "2026-11-17T15:14:52Z");
-    assert_time(s->events[1].time, "2026-11-18T16:12:00Z");
-    assert_time(s->events[2].time, "2026-11-19T04:06:00Z");
-    assert_time(s->events[3].time, "2026-11-19T15:00:00Z");
-    assert_time(s->events[4].time, "2026-11-19T17:00:00Z");
+    testcarrier_assert_time(s->events[0].time, "2026-11-17T15:14:52Z");
+    testcarrier_assert_time(s->events[1].time, "2026-11-18T16:12:00Z");
+    testcarrier_assert_time(s->events[2].time, "2026-11-19T04:06:00Z");
+    testcarrier_assert_time(s->events[3].time, "2026-11-19T15:00:00Z");
+    testcarrier_assert_time(s->events[4].time, "2026-11-19T17:00:00Z");
     /* A bare date: 23:59:59 in the destination's zone (EST). */
-    assert_time(s->estimated_delivery, "2026-11-21T04:59:59Z");
+    testcarrier_assert_time(s->estimated_delivery, "2026-11-21T04:59:59Z");
     model_result_clear(&r);
     free(body);
 }
@@ -725,16 +704,18 @@ static void test_v3_number(void **state)
     model_result_clear(&r);
     /* Two asked, one answered: the other is a carrier error. */
     assert_int_equal(
-        parse_full("{\"trackingNumber\":\"9400111206213877665544\"}", 200, NULL,
-                   two, 2, &r),
+        testcarrier_parse(testcarrier_find("usps"),
+                          "{\"trackingNumber\":\"9400111206213877665544\"}",
+                          200, NULL, two, 2, &r),
         0);
     assert_int_equal(r.n_shipments, 1);
     assert_int_equal(r.n_errors, 1);
     assert_string_equal(r.errors[0].tracking_number, two[1]);
     model_result_clear(&r);
-    assert_int_equal(
-        parse_full("{\"trackingEvents\":[]}", 200, NULL, two, 0, &r),
-        WM_EPROTO);
+    assert_int_equal(testcarrier_parse(testcarrier_find("usps"),
+                                       "{\"trackingEvents\":[]}", 200, NULL,
+                                       two, 0, &r),
+                     WM_EPROTO);
     model_result_clear(&r);
 }
 
@@ -881,7 +862,7 @@ static void test_truncated_fixtures(void **state)
 
     (void)state;
     for (size_t k = 0; k < WM_ARRAY_LEN(names); k++) {
-        char *body = slurp_fixture(names[k]);
+        char *body = testcarrier_fixture("usps", names[k], NULL);
         char *last = strrchr(body, k == 0 ? '<' : '}');
         size_t len = (size_t)(last - body);
 
