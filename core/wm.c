@@ -1,9 +1,11 @@
-/* Project-wide basics: error text and aborting allocators. */
+/* Project-wide basics: error text, aborting allocators, the wall clock
+ * and a small random number generator. */
 #include "wismo/wm.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 const char *wm_strerror(int err)
 {
@@ -96,4 +98,23 @@ void wm_grow(void **arr, size_t *cap, size_t need, size_t size)
         n *= 2;
     *arr = wm_xrealloc(*arr, n * size);
     *cap = n;
+}
+
+int64_t wm_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+uint64_t wm_xorshift64(uint64_t *state)
+{
+    uint64_t x = *state != 0 ? *state : 0x9e3779b97f4a7c15ull;
+
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    *state = x;
+    return x;
 }

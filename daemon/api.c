@@ -140,14 +140,6 @@ struct rq {
                       postcode */
 };
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static uint64_t fnv64(const char *s, size_t n)
 {
     uint64_t h = 0xcbf29ce484222325ull;
@@ -372,7 +364,7 @@ static json_t *delay_of(json_t *s)
     const char *reason = NULL;
     char now[WMTIME_BUFSZ];
 
-    wmtime_format(now_ms() / 1000, now);
+    wmtime_format(wm_now_ms() / 1000, now);
     if (st == NULL)
         return json_null();
     if (strcmp(st, "exception") == 0 || strcmp(st, "failed_attempt") == 0 ||
@@ -506,7 +498,7 @@ static struct cache_entry *cache_get(struct api *a, const char *order)
         e = e->next;
     if (e == NULL)
         return NULL;
-    fresh = now_ms() - e->at <= a->cfg->cache_ttl_ms;
+    fresh = wm_now_ms() - e->at <= a->cfg->cache_ttl_ms;
     for (size_t i = 0; i < e->n && fresh; i++)
         fresh = a->gen[e->slot[i]] == e->gen[i];
     if (!fresh) {
@@ -544,7 +536,7 @@ static struct cache_entry *cache_put(struct api *a, const char *order,
     e = wm_xcalloc(1, sizeof(*e));
     e->order = wm_xstrdup(order);
     e->ships = json_incref(ships);
-    e->at = now_ms();
+    e->at = wm_now_ms();
     json_array_foreach(ships, i, s)
     {
         const char *id = jstr(s, "id");
@@ -585,7 +577,7 @@ static bool rate_ok(struct rq *q)
     int64_t left;
 
     netaddr_client_key(httpd_req_client(q->req), q->client);
-    left = ratelimit_blocked(q->a->lookups, q->client, now_ms());
+    left = ratelimit_blocked(q->a->lookups, q->client, wm_now_ms());
     if (left == 0)
         return true;
     left = (left + 999) / 1000;
@@ -664,7 +656,7 @@ static void lookup_miss(struct rq *q)
     uint64_t wait = (uint64_t)q->a->cfg->lookup_miss_ms;
     struct pad *p;
 
-    ratelimit_fail(q->a->lookups, q->client, now_ms());
+    ratelimit_fail(q->a->lookups, q->client, wm_now_ms());
     if (spent >= wait) {
         miss_answer(q);
         return;
@@ -712,7 +704,7 @@ static void page_answer(struct rq *q, json_t *ships, struct cache_entry *e)
         len = e->plen[embed][l];
     } else {
         page = web_track_render(q->a->cfg, q->a->track_key, q->order, ships,
-                                q->page_lang, embed, now_ms(), &len);
+                                q->page_lang, embed, wm_now_ms(), &len);
         h = web_hash(page, len, WEB_HASH_INIT);
         if (e != NULL) {
             e->page[embed][l] = page;
@@ -753,7 +745,8 @@ static void handle_track_page(struct rq *q)
         if (!rate_ok(q))
             return;
         if (!web_track_verify(q->a->track_key, order,
-                              httpd_req_param(q->req, "exp"), sig, now_ms())) {
+                              httpd_req_param(q->req, "exp"), sig,
+                              wm_now_ms())) {
             lookup_miss(q);
             return;
         }
@@ -1149,7 +1142,7 @@ static void handle_create(struct rq *q)
     in.locale = reg.locale;
     in.promised_delivery = reg.promised_delivery;
     in.notify = reg.notify;
-    if (store_add(q->a->st, &in, now_ms(), on_added, q) != 0)
+    if (store_add(q->a->st, &in, wm_now_ms(), on_added, q) != 0)
         respond_store_error(q, WM_EIO);
 out:
     registration_clear(&reg);
@@ -1204,14 +1197,14 @@ static void on_got(void *arg, int err, json_t *ship)
         }
         if (until > 0) {
             snprintf(hdr, sizeof(hdr), "Retry-After: %lld\r\n",
-                     (long long)((until - now_ms() + 999) / 1000));
+                     (long long)((until - wm_now_ms() + 999) / 1000));
             respond_error(q, 429, "rate_limited",
                           "the carrier is backing off; try again later", hdr);
             return;
         }
         /* Due now: the poller claims it within a claim interval. */
-        if (store_poll_now(q->a->st, q->id, now_ms(), on_poll_queued, NULL) !=
-            0) {
+        if (store_poll_now(q->a->st, q->id, wm_now_ms(), on_poll_queued,
+                           NULL) != 0) {
             respond_store_error(q, WM_EIO);
             return;
         }
@@ -1606,9 +1599,9 @@ static void on_metrics_stats(void *arg, int err, long due_now, long scheduled,
                 "# TYPE wismo_carrier_backoff gauge\n");
     for (size_t i = 0; poller_carrier_stats(a->poller, i, &cs); i++)
         bprintf(&b, "wismo_carrier_backoff{carrier=\"%s\"} %d\n", cs.carrier,
-                cs.circuit_open                  ? 2
-                : cs.blocked_until_ms > now_ms() ? 1
-                                                 : 0);
+                cs.circuit_open                     ? 2
+                : cs.blocked_until_ms > wm_now_ms() ? 1
+                                                    : 0);
     bprintf(
         &b,
         "# HELP wismo_events_stored_total New carrier events stored.\n"
@@ -1786,7 +1779,7 @@ static void on_request(void *arg, struct httpd_req *req)
         q->route = R_METRICS;
         if (!get)
             return method_not_allowed(q, "GET");
-        if (store_stats(a->st, now_ms(), on_metrics_stats, q) != 0)
+        if (store_stats(a->st, wm_now_ms(), on_metrics_stats, q) != 0)
             on_metrics_stats(q, WM_EIO, 0, 0, 0);
     } else if (path_id(raw, "/v1/track/", id, sizeof(id), &rest, true)) {
         q->route = R_TRACK;

@@ -40,14 +40,6 @@ struct session {
     long created, existing, failed, lineno;
 };
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void on_state(void *arg, bool up)
 {
     struct session *s = arg;
@@ -234,7 +226,7 @@ static int add_send(struct session *s, const struct registration *reg,
                               .promised_delivery = reg->promised_delivery,
                               .notify = reg->notify};
 
-    return store_add(s->st, &in, now_ms(), cb, s); /* copies the strings */
+    return store_add(s->st, &in, wm_now_ms(), cb, s); /* copies the strings */
 }
 
 /*
@@ -515,7 +507,7 @@ int ctl_cmd_store(const char *cfg_path, int argc, char **argv)
     if ((rc = session_begin(&s, cfg_path)) != 0)
         return rc;
     if (strcmp(cmd, "stats") == 0)
-        return session_finish(&s, store_stats(s.st, now_ms(), on_stats, &s),
+        return session_finish(&s, store_stats(s.st, wm_now_ms(), on_stats, &s),
                               10000);
     if (resolve(&s, argv[1], &ids) != 0) {
         rc = s.status;
@@ -527,7 +519,7 @@ int ctl_cmd_store(const char *cfg_path, int argc, char **argv)
     {
         rc = strcmp(cmd, "show") == 0
                  ? store_get(s.st, id, on_got, &s)
-                 : store_poll_now(s.st, id, now_ms(), on_done, &s);
+                 : store_poll_now(s.st, id, wm_now_ms(), on_done, &s);
         if (rc != 0) {
             s.status = 69;
             break;
@@ -749,7 +741,7 @@ int ctl_cmd_watch(const char *cfg_path, int argc, char **argv)
     w.left = -1;
     /* Entries from now on. Not "$": a read that times out would lose what
      * arrives before the next one; stream ids are Redis' clock in ms. */
-    snprintf(w.last, sizeof(w.last), "%lld-0", (long long)now_ms());
+    snprintf(w.last, sizeof(w.last), "%lld-0", (long long)wm_now_ms());
     for (int i = 1; i < argc; i++) {
         char *end;
         if (strcmp(argv[i], "--count") == 0 && i + 1 < argc) {

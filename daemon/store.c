@@ -427,15 +427,15 @@ static void args_i64(struct args *a, int64_t v)
     args_own(a, s);
 }
 
-static void args_time(struct args *a, int64_t ms)
+/* t in Unix seconds (model time) as ISO-8601 UTC; MODEL_TIME_NONE as "". */
+static void args_time(struct args *a, int64_t t)
 {
     char *s = wm_xmalloc(WMTIME_BUFSZ);
 
-    if (ms == MODEL_TIME_NONE) {
+    if (t == MODEL_TIME_NONE)
         s[0] = '\0';
-    } else {
-        wmtime_format(ms, s);
-    }
+    else
+        wmtime_format(t, s);
     args_own(a, s);
 }
 

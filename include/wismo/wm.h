@@ -7,6 +7,7 @@
 #define WISMO_WM_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 enum {
     WM_OK = 0,
@@ -36,6 +37,13 @@ char *wm_xstrdup_or_null(const char *s);
 
 /* Grows *arr (of *cap elements of size) so that it holds at least need. */
 void wm_grow(void **arr, size_t *cap, size_t need, size_t size);
+
+/* The wall clock in Unix milliseconds (CLOCK_REALTIME): what Redis scores,
+ * leases and stored times use. */
+int64_t wm_now_ms(void);
+/* Marsaglia's xorshift64: the next number of the sequence in *state (a
+ * zero state is replaced by a fixed odd seed). Jitter only, not secrets. */
+uint64_t wm_xorshift64(uint64_t *state);
 
 #define WM_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
