@@ -21,6 +21,7 @@
 #include "wismo/detect.h"
 #include "wismo/httpd.h"
 #include "wismo/log.h"
+#include "wismo/metrics.h"
 #include "wismo/netaddr.h"
 #include "wismo/notify.h"
 #include "wismo/registration.h"
@@ -85,12 +86,9 @@ struct cache_entry {
 };
 
 struct api_stats {
-    uint64_t by_status[R_COUNT][6]; /* 1xx..5xx, [0] unused */
-    uint64_t lat_le[R_COUNT][API_LAT_BUCKETS];
-    uint64_t lat_count[R_COUNT];
-    double lat_sum[R_COUNT];
+    uint64_t by_status[R_COUNT][6];   /* 1xx..5xx, [0] unused */
+    struct metrics_hist lat[R_COUNT]; /* seconds, api_lat_bounds */
     uint64_t cache_hits, cache_misses, rate_limited;
-    uint64_t redis_errors, redis_connects, redis_disconnects;
 };
 
 struct api {
@@ -173,11 +171,8 @@ static void count(struct api *a, enum route r, int status, uint64_t t0)
 
     if (cls >= 1 && cls <= 5)
         a->stats.by_status[r][cls]++;
-    a->stats.lat_count[r]++;
-    a->stats.lat_sum[r] += secs;
-    for (int i = 0; i < API_LAT_BUCKETS; i++)
-        if (secs <= api_lat_bounds[i])
-            a->stats.lat_le[r][i]++;
+    metrics_hist_observe(&a->stats.lat[r], api_lat_bounds, API_LAT_BUCKETS,
+                         secs);
 }
 
 static void respond(struct rq *q, int status, const char *type,
@@ -217,12 +212,12 @@ static void page_fail(struct rq *q, int status, const char *headers);
 static void respond_store_error(struct rq *q, int err)
 {
     if (q->page) {
-        q->a->stats.redis_errors++;
+        rconn_note_failure(q->a->rc);
         page_fail(q, 503, "Retry-After: 1\r\n");
         return;
     }
     if (err != WM_ENOTFOUND)
-        q->a->stats.redis_errors++;
+        rconn_note_failure(q->a->rc);
     if (err == WM_ENOTFOUND)
         respond_error(q, 404, "not_found", "no such shipment", NULL);
     else
@@ -1518,198 +1513,72 @@ static void handle_list(struct rq *q)
 
 /* --- metrics --- */
 
-struct buf {
-    char *p;
-    size_t len, cap;
-};
-
-static void bprintf(struct buf *b, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void bprintf(struct buf *b, const char *fmt, ...)
+/* The API's own /metrics section: requests and latency by route, the
+ * lookup cache and the lookup rate limit. */
+static void api_metrics(const struct api *a, struct metrics_buf *out)
 {
-    va_list ap;
-    int n;
-
-    for (;;) {
-        va_start(ap, fmt);
-        n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
-        va_end(ap);
-        if (n >= 0 && (size_t)n < b->cap - b->len) {
-            b->len += (size_t)n;
-            return;
-        }
-        b->cap = b->cap * 2 + (size_t)(n > 0 ? n : 0) + 256;
-        b->p = wm_xrealloc(b->p, b->cap);
-    }
-}
-
-struct metrics_rq {
-    struct rq *q;
-};
-
-static void on_metrics_stats(void *arg, int err, long due_now, long scheduled,
-                             long leased)
-{
-    struct rq *q = arg;
-    struct api *a = q->a;
-    struct buf b = {wm_xmalloc(8192), 0, 8192};
-    struct poller_stats ps;
-    struct poller_carrier_stats cs;
-    static const char *const outcomes[] = {
-        "ok",      "not_found",      "rate_limited", "auth", "carrier_error",
-        "invalid", "transport_error"};
-
-    poller_get_stats(a->poller, &ps);
-    bprintf(&b, "# HELP wismo_polls_total Shipments polled, by carrier and "
-                "outcome.\n# TYPE wismo_polls_total counter\n");
-    for (size_t i = 0; poller_carrier_stats(a->poller, i, &cs); i++) {
-        uint64_t v[] = {cs.ok,
-                        cs.not_found,
-                        cs.rate_limited,
-                        cs.auth,
-                        cs.carrier_error,
-                        cs.invalid,
-                        cs.transport_errors};
-        for (size_t k = 0; k < WM_ARRAY_LEN(outcomes); k++)
-            bprintf(&b,
-                    "wismo_polls_total{carrier=\"%s\",outcome=\"%s\"} %llu\n",
-                    cs.carrier, outcomes[k], (unsigned long long)v[k]);
-    }
-    bprintf(&b, "# HELP wismo_poll_duration_seconds Carrier request "
-                "latency.\n# TYPE wismo_poll_duration_seconds histogram\n");
-    for (size_t i = 0; poller_carrier_stats(a->poller, i, &cs); i++) {
-        for (int k = 0; k < POLLER_LATENCY_BUCKETS; k++)
-            bprintf(
-                &b,
-                "wismo_poll_duration_seconds_bucket{carrier=\"%s\",le=\"%g\"}"
-                " %llu\n",
-                cs.carrier, POLLER_LATENCY_BOUNDS[k],
-                (unsigned long long)cs.latency_le[k]);
-        bprintf(&b,
-                "wismo_poll_duration_seconds_bucket{carrier=\"%s\",le=\"+Inf\"}"
-                " %llu\nwismo_poll_duration_seconds_sum{carrier=\"%s\"} %.6f\n"
-                "wismo_poll_duration_seconds_count{carrier=\"%s\"} %llu\n",
-                cs.carrier, (unsigned long long)cs.latency_count, cs.carrier,
-                cs.latency_sum, cs.carrier,
-                (unsigned long long)cs.latency_count);
-    }
-    bprintf(&b, "# HELP wismo_carrier_backoff Whether the carrier is backing "
-                "off (1) or its circuit is open (2).\n"
-                "# TYPE wismo_carrier_backoff gauge\n");
-    for (size_t i = 0; poller_carrier_stats(a->poller, i, &cs); i++)
-        bprintf(&b, "wismo_carrier_backoff{carrier=\"%s\"} %d\n", cs.carrier,
-                cs.circuit_open                     ? 2
-                : cs.blocked_until_ms > wm_now_ms() ? 1
-                                                    : 0);
-    bprintf(
-        &b,
-        "# HELP wismo_events_stored_total New carrier events stored.\n"
-        "# TYPE wismo_events_stored_total counter\n"
-        "wismo_events_stored_total %llu\n"
-        "# HELP wismo_changes_total Change-stream entries written.\n"
-        "# TYPE wismo_changes_total counter\nwismo_changes_total %llu\n"
-        "# HELP wismo_carrier_requests_total Tracking requests sent.\n"
-        "# TYPE wismo_carrier_requests_total counter\n"
-        "wismo_carrier_requests_total %llu\n"
-        "# HELP wismo_token_fetches_total Token and login requests.\n"
-        "# TYPE wismo_token_fetches_total counter\n"
-        "wismo_token_fetches_total %llu\n"
-        "# HELP wismo_polls_inflight Shipments claimed, not yet merged.\n"
-        "# TYPE wismo_polls_inflight gauge\nwismo_polls_inflight %llu\n"
-        "# HELP wismo_store_failures_total Merges Redis did not take.\n"
-        "# TYPE wismo_store_failures_total counter\n"
-        "wismo_store_failures_total %llu\n",
-        (unsigned long long)ps.events_added, (unsigned long long)ps.changes,
-        (unsigned long long)ps.requests, (unsigned long long)ps.token_fetches,
-        (unsigned long long)ps.inflight, (unsigned long long)ps.store_failures);
-    if (err == 0)
-        bprintf(&b,
-                "# HELP wismo_due_backlog Shipments due now, not claimed.\n"
-                "# TYPE wismo_due_backlog gauge\nwismo_due_backlog %ld\n"
-                "# HELP wismo_scheduled Shipments on the schedule.\n"
-                "# TYPE wismo_scheduled gauge\nwismo_scheduled %ld\n"
-                "# HELP wismo_leased Shipments being polled (all processes).\n"
-                "# TYPE wismo_leased gauge\nwismo_leased %ld\n",
-                due_now, scheduled, leased);
-    bprintf(&b,
-            "# HELP wismo_redis_up Whether Redis is reachable.\n"
-            "# TYPE wismo_redis_up gauge\nwismo_redis_up %d\n",
-            err == 0 && rconn_is_up(a->rc));
-    bprintf(&b,
-            "# HELP wismo_redis_connects_total Redis links established.\n"
-            "# TYPE wismo_redis_connects_total counter\n"
-            "wismo_redis_connects_total %llu\n"
-            "# HELP wismo_redis_disconnects_total Redis links lost.\n"
-            "# TYPE wismo_redis_disconnects_total counter\n"
-            "wismo_redis_disconnects_total %llu\n"
-            "# HELP wismo_redis_errors_total Requests and merges that failed "
-            "for want of Redis.\n# TYPE wismo_redis_errors_total counter\n"
-            "wismo_redis_errors_total %llu\n",
-            (unsigned long long)a->stats.redis_connects,
-            (unsigned long long)a->stats.redis_disconnects,
-            (unsigned long long)(a->stats.redis_errors + ps.store_failures));
-    bprintf(&b, "# HELP wismo_notifications_total Notifications, by "
-                "channel and outcome.\n"
-                "# TYPE wismo_notifications_total counter\n");
-    if (a->notify != NULL) {
-        struct notify_stats ns;
-
-        notify_stats(a->notify, &ns);
-        for (int c = 0; c < NOTIFY_CHANNELS; c++)
-            for (int o = 0; o < NOTIFY_OUTCOMES; o++)
-                bprintf(&b,
-                        "wismo_notifications_total{channel=\"%s\",outcome="
-                        "\"%s\"} %llu\n",
-                        notify_channel_name((enum notify_channel)c),
-                        notify_outcome_name((enum notify_outcome)o),
-                        (unsigned long long)ns.by[c][o]);
-    }
-    bprintf(&b, "# HELP wismo_http_requests_total API requests by route "
-                "and status class.\n"
-                "# TYPE wismo_http_requests_total counter\n");
+    metrics_head(out, "wismo_http_requests_total", "counter",
+                 "API requests by route and status class.");
     for (int r = 0; r < R_COUNT; r++)
         for (int c = 1; c <= 5; c++)
             if (a->stats.by_status[r][c] > 0)
-                bprintf(&b,
-                        "wismo_http_requests_total{route=\"%s\",status="
-                        "\"%dxx\"} %llu\n",
-                        route_names[r], c,
-                        (unsigned long long)a->stats.by_status[r][c]);
-    bprintf(&b, "# HELP wismo_http_request_duration_seconds API latency.\n"
-                "# TYPE wismo_http_request_duration_seconds histogram\n");
+                metrics_printf(out,
+                               "wismo_http_requests_total{route=\"%s\","
+                               "status=\"%dxx\"} %llu\n",
+                               route_names[r], c,
+                               (unsigned long long)a->stats.by_status[r][c]);
+    metrics_head(out, "wismo_http_request_duration_seconds", "histogram",
+                 "API latency.");
     for (int r = 0; r < R_COUNT; r++) {
-        if (a->stats.lat_count[r] == 0)
-            continue;
-        for (int k = 0; k < API_LAT_BUCKETS; k++)
-            bprintf(&b,
-                    "wismo_http_request_duration_seconds_bucket{route=\"%s\","
-                    "le=\"%g\"} %llu\n",
-                    route_names[r], api_lat_bounds[k],
-                    (unsigned long long)a->stats.lat_le[r][k]);
-        bprintf(&b,
-                "wismo_http_request_duration_seconds_bucket{route=\"%s\","
-                "le=\"+Inf\"} %llu\n"
-                "wismo_http_request_duration_seconds_sum{route=\"%s\"} %.6f\n"
-                "wismo_http_request_duration_seconds_count{route=\"%s\"} "
-                "%llu\n",
-                route_names[r], (unsigned long long)a->stats.lat_count[r],
-                route_names[r], a->stats.lat_sum[r], route_names[r],
-                (unsigned long long)a->stats.lat_count[r]);
+        const struct metrics_hist *h = &a->stats.lat[r];
+
+        if (h->count > 0)
+            metrics_histogram(out, "wismo_http_request_duration_seconds",
+                              "route", route_names[r], api_lat_bounds,
+                              API_LAT_BUCKETS, h->le, h->sum, h->count);
     }
-    bprintf(&b,
-            "# HELP wismo_lookup_cache_total Public lookups served from the "
-            "cache or the store.\n# TYPE wismo_lookup_cache_total counter\n"
-            "wismo_lookup_cache_total{result=\"hit\"} %llu\n"
-            "wismo_lookup_cache_total{result=\"miss\"} %llu\n"
-            "# HELP wismo_lookup_rate_limited_total Lookups refused with "
-            "429.\n# TYPE wismo_lookup_rate_limited_total counter\n"
-            "wismo_lookup_rate_limited_total %llu\n",
-            (unsigned long long)a->stats.cache_hits,
-            (unsigned long long)a->stats.cache_misses,
-            (unsigned long long)a->stats.rate_limited);
-    respond(q, 200, "text/plain; version=0.0.4", b.p, b.len, NULL);
-    free(b.p);
+    metrics_head(out, "wismo_lookup_cache_total", "counter",
+                 "Public lookups served from the cache or the store.");
+    metrics_printf(out,
+                   "wismo_lookup_cache_total{result=\"hit\"} %llu\n"
+                   "wismo_lookup_cache_total{result=\"miss\"} %llu\n",
+                   (unsigned long long)a->stats.cache_hits,
+                   (unsigned long long)a->stats.cache_misses);
+    metrics_head(out, "wismo_lookup_rate_limited_total", "counter",
+                 "Lookups refused with 429.");
+    metrics_printf(out, "wismo_lookup_rate_limited_total %llu\n",
+                   (unsigned long long)a->stats.rate_limited);
+}
+
+/* /metrics: each module appends its own section; the store's needs Redis,
+ * so the rest follows when it answers. */
+struct metrics_call {
+    struct rq *q;
+    struct metrics_buf out;
+};
+
+static void on_metrics_store(void *arg, int err)
+{
+    struct metrics_call *m = arg;
+    struct api *a = m->q->a;
+
+    (void)err; /* the store's section says whether Redis answered */
+    rconn_metrics(a->rc, &m->out);
+    notify_metrics(a->notify, &m->out);
+    api_metrics(a, &m->out);
+    respond(m->q, 200, "text/plain; version=0.0.4", m->out.p, m->out.len, NULL);
+    metrics_buf_clear(&m->out);
+    free(m);
+}
+
+static void handle_metrics(struct rq *q)
+{
+    struct metrics_call *m = wm_xcalloc(1, sizeof(*m));
+
+    m->q = q;
+    poller_metrics(q->a->poller, &m->out);
+    if (store_metrics(q->a->st, wm_now_ms(), &m->out, on_metrics_store, m) != 0)
+        on_metrics_store(m, WM_EIO);
 }
 
 /* --- routing --- */
@@ -1779,8 +1648,7 @@ static void on_request(void *arg, struct httpd_req *req)
         q->route = R_METRICS;
         if (!get)
             return method_not_allowed(q, "GET");
-        if (store_stats(a->st, wm_now_ms(), on_metrics_stats, q) != 0)
-            on_metrics_stats(q, WM_EIO, 0, 0, 0);
+        handle_metrics(q);
     } else if (path_id(raw, "/v1/track/", id, sizeof(id), &rest, true)) {
         q->route = R_TRACK;
         if (!get)
@@ -1920,14 +1788,6 @@ int api_port(const struct api *a)
 void api_set_notify(struct api *a, struct notify *n)
 {
     a->notify = n;
-}
-
-void api_redis_state(struct api *a, bool up)
-{
-    if (up)
-        a->stats.redis_connects++;
-    else
-        a->stats.redis_disconnects++;
 }
 
 void api_reload(struct api *a, const struct cfg *cfg)

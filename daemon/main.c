@@ -317,8 +317,6 @@ static void on_redis_state(void *arg, bool up)
 {
     struct daemon *d = arg;
 
-    if (d->api != NULL)
-        api_redis_state(d->api, up);
     if (up)
         log_info("msg=\"redis connected\"");
     else if (!d->stopping)

@@ -16,6 +16,7 @@
 #include "wismo/carrier.h"
 #include "wismo/channels.h"
 #include "wismo/log.h"
+#include "wismo/metrics.h"
 #include "wismo/norm.h"
 #include "wismo/ntmpl.h"
 #include "wismo/wm.h"
@@ -1691,4 +1692,26 @@ int notify_replay_dead(struct notify *n, long max, notify_count_cb *cb,
     if (rv != 0)
         free(x);
     return rv;
+}
+
+/* --- /metrics --- */
+
+void notify_metrics(const struct notify *n, struct metrics_buf *out)
+{
+    struct notify_stats ns;
+
+    metrics_head(out, "wismo_notifications_total", "counter",
+                 "Notifications, by channel and outcome.");
+    if (n == NULL)
+        return;
+    notify_stats(n, &ns);
+    for (int c = 0; c < NOTIFY_CHANNELS; c++)
+        for (int o = 0; o < NOTIFY_OUTCOMES; o++)
+            metrics_printf(
+                out,
+                "wismo_notifications_total{channel=\"%s\",outcome=\"%s\"} "
+                "%llu\n",
+                notify_channel_name((enum notify_channel)c),
+                notify_outcome_name((enum notify_outcome)o),
+                (unsigned long long)ns.by[c][o]);
 }

@@ -16,6 +16,7 @@
 
 #include "wismo/carrier.h"
 #include "wismo/log.h"
+#include "wismo/metrics.h"
 #include "wismo/norm.h"
 #include "wismo/policy.h"
 #include "wismo/wm.h"
@@ -1032,4 +1033,73 @@ void poller_free(struct poller *p)
     p->closing_handles = 2;
     uv_close((uv_handle_t *)&p->wake, on_handle_closed);
     uv_close((uv_handle_t *)&p->grace, on_handle_closed);
+}
+
+/* --- /metrics --- */
+
+void poller_metrics(const struct poller *p, struct metrics_buf *out)
+{
+    static const char *const outcomes[] = {
+        "ok",      "not_found",      "rate_limited", "auth", "carrier_error",
+        "invalid", "transport_error"};
+    struct poller_stats ps;
+    struct poller_carrier_stats cs;
+    int64_t now = wm_now_ms();
+
+    poller_get_stats(p, &ps);
+    metrics_head(out, "wismo_polls_total", "counter",
+                 "Shipments polled, by carrier and outcome.");
+    for (size_t i = 0; poller_carrier_stats(p, i, &cs); i++) {
+        uint64_t v[] = {cs.ok,
+                        cs.not_found,
+                        cs.rate_limited,
+                        cs.auth,
+                        cs.carrier_error,
+                        cs.invalid,
+                        cs.transport_errors};
+        for (size_t k = 0; k < WM_ARRAY_LEN(outcomes); k++)
+            metrics_printf(
+                out, "wismo_polls_total{carrier=\"%s\",outcome=\"%s\"} %llu\n",
+                cs.carrier, outcomes[k], (unsigned long long)v[k]);
+    }
+    metrics_head(out, "wismo_poll_duration_seconds", "histogram",
+                 "Carrier request latency.");
+    for (size_t i = 0; poller_carrier_stats(p, i, &cs); i++)
+        metrics_histogram(out, "wismo_poll_duration_seconds", "carrier",
+                          cs.carrier, POLLER_LATENCY_BOUNDS,
+                          POLLER_LATENCY_BUCKETS, cs.latency_le, cs.latency_sum,
+                          cs.latency_count);
+    metrics_head(out, "wismo_carrier_backoff", "gauge",
+                 "Whether the carrier is backing off (1) or its circuit is "
+                 "open (2).");
+    for (size_t i = 0; poller_carrier_stats(p, i, &cs); i++)
+        metrics_printf(out, "wismo_carrier_backoff{carrier=\"%s\"} %d\n",
+                       cs.carrier,
+                       cs.circuit_open             ? 2
+                       : cs.blocked_until_ms > now ? 1
+                                                   : 0);
+    metrics_head(out, "wismo_events_stored_total", "counter",
+                 "New carrier events stored.");
+    metrics_printf(out, "wismo_events_stored_total %llu\n",
+                   (unsigned long long)ps.events_added);
+    metrics_head(out, "wismo_changes_total", "counter",
+                 "Change-stream entries written.");
+    metrics_printf(out, "wismo_changes_total %llu\n",
+                   (unsigned long long)ps.changes);
+    metrics_head(out, "wismo_carrier_requests_total", "counter",
+                 "Tracking requests sent.");
+    metrics_printf(out, "wismo_carrier_requests_total %llu\n",
+                   (unsigned long long)ps.requests);
+    metrics_head(out, "wismo_token_fetches_total", "counter",
+                 "Token and login requests.");
+    metrics_printf(out, "wismo_token_fetches_total %llu\n",
+                   (unsigned long long)ps.token_fetches);
+    metrics_head(out, "wismo_polls_inflight", "gauge",
+                 "Shipments claimed, not yet merged.");
+    metrics_printf(out, "wismo_polls_inflight %llu\n",
+                   (unsigned long long)ps.inflight);
+    metrics_head(out, "wismo_store_failures_total", "counter",
+                 "Merges Redis did not take.");
+    metrics_printf(out, "wismo_store_failures_total %llu\n",
+                   (unsigned long long)ps.store_failures);
 }

@@ -36,6 +36,7 @@
 #include <openssl/evp.h>
 
 #include "wismo/log.h"
+#include "wismo/metrics.h"
 #include "wismo/wm.h"
 
 #define RC_DEF_CONNECT_MS  2000L
@@ -214,6 +215,7 @@ struct rconn {
     struct rc_cmd *head, *tail; /* pending user commands, oldest first */
     rconn_state_cb *state_cb;
     void *arg;
+    uint64_t n_connects, n_disconnects, n_failures; /* for /metrics */
 };
 
 static void rc_connect(struct rconn *rc);
@@ -282,6 +284,8 @@ static void rc_link_down(struct rconn *rc)
         if (rc->backoff_ms > rc->backoff_max_ms)
             rc->backoff_ms = rc->backoff_max_ms;
     }
+    if (was_up)
+        rc->n_disconnects++;
     if (was_up && rc->state_cb != NULL)
         rc->state_cb(rc->arg, false);
 }
@@ -351,6 +355,7 @@ static void rc_up(struct rconn *rc)
     rc->backoff_ms = rc->backoff_min_ms;
     rc->failures = 0;
     log_info("msg=\"redis link up\" redis=%s db=%d", rc->where, rc->db);
+    rc->n_connects++;
     if (rc->state_cb != NULL)
         rc->state_cb(rc->arg, true);
 }
@@ -734,6 +739,28 @@ void rconn_free(struct rconn *rc)
 bool rconn_is_up(const struct rconn *rc)
 {
     return rc != NULL && rc->state == RC_UP && rc->ac != NULL;
+}
+
+void rconn_note_failure(struct rconn *rc)
+{
+    if (rc != NULL)
+        rc->n_failures++;
+}
+
+void rconn_metrics(const struct rconn *rc, struct metrics_buf *out)
+{
+    metrics_head(out, "wismo_redis_connects_total", "counter",
+                 "Redis links established.");
+    metrics_printf(out, "wismo_redis_connects_total %llu\n",
+                   (unsigned long long)(rc ? rc->n_connects : 0));
+    metrics_head(out, "wismo_redis_disconnects_total", "counter",
+                 "Redis links lost.");
+    metrics_printf(out, "wismo_redis_disconnects_total %llu\n",
+                   (unsigned long long)(rc ? rc->n_disconnects : 0));
+    metrics_head(out, "wismo_redis_errors_total", "counter",
+                 "Requests and merges that failed for want of Redis.");
+    metrics_printf(out, "wismo_redis_errors_total %llu\n",
+                   (unsigned long long)(rc ? rc->n_failures : 0));
 }
 
 /* Completes (or, on NOSCRIPT, resends) one user command. */

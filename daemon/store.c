@@ -15,6 +15,7 @@
 #include <hiredis/hiredis.h>
 
 #include "wismo/log.h"
+#include "wismo/metrics.h"
 #include "wismo/wm.h"
 #include "wismo/wmtime.h"
 
@@ -634,6 +635,8 @@ static void on_merge(void *arg, int err, redisReply *r)
     } else if (err == 0) {
         err = WM_EPROTO;
     }
+    if (err != 0)
+        rconn_note_failure(c->st->rc); /* a merge Redis did not take */
     cb(c->arg, err, &out);
     free(c);
 }
@@ -644,6 +647,7 @@ int store_merge(struct store *st, const struct store_merge_in *in,
     struct args a = {0};
     const struct model_shipment *s = in->ship;
     int64_t newest = 0;
+    int rc;
 
     args_key(&a, st, STORE_KEY_SHIP, in->id);
     args_key(&a, st, STORE_KEY_EVENTS, in->id);
@@ -689,7 +693,10 @@ int store_merge(struct store *st, const struct store_merge_in *in,
         json_decref(j);
         args_own(&a, text ? text : wm_xstrdup("{}"));
     }
-    return call_send(st, st->merge, 6, &a, on_merge, (void *)cb, arg);
+    rc = call_send(st, st->merge, 6, &a, on_merge, (void *)cb, arg);
+    if (rc != 0)
+        rconn_note_failure(st->rc);
+    return rc;
 }
 
 static void on_done(void *arg, int err, redisReply *r)
@@ -911,6 +918,59 @@ int store_stats(struct store *st, int64_t now_ms, store_stats_cb *cb, void *arg)
     if (rc != 0)
         s->err = rc;
     return 0;
+}
+
+/* store_metrics: the schedule's counts, then whether Redis answered. */
+struct metrics_call {
+    struct store *st;
+    struct metrics_buf *out;
+    store_done_cb *cb;
+    void *arg;
+};
+
+static void metrics_redis_up(struct metrics_buf *out, bool up)
+{
+    metrics_head(out, "wismo_redis_up", "gauge", "Whether Redis is reachable.");
+    metrics_printf(out, "wismo_redis_up %d\n", up);
+}
+
+static void on_metrics_stats(void *arg, int err, long due_now, long scheduled,
+                             long leased)
+{
+    struct metrics_call *m = arg;
+
+    if (err == 0) {
+        metrics_head(m->out, "wismo_due_backlog", "gauge",
+                     "Shipments due now, not claimed.");
+        metrics_printf(m->out, "wismo_due_backlog %ld\n", due_now);
+        metrics_head(m->out, "wismo_scheduled", "gauge",
+                     "Shipments on the schedule.");
+        metrics_printf(m->out, "wismo_scheduled %ld\n", scheduled);
+        metrics_head(m->out, "wismo_leased", "gauge",
+                     "Shipments being polled (all processes).");
+        metrics_printf(m->out, "wismo_leased %ld\n", leased);
+    }
+    metrics_redis_up(m->out, err == 0 && rconn_is_up(m->st->rc));
+    m->cb(m->arg, err);
+    free(m);
+}
+
+int store_metrics(struct store *st, int64_t now_ms, struct metrics_buf *out,
+                  store_done_cb *cb, void *arg)
+{
+    struct metrics_call *m = wm_xcalloc(1, sizeof(*m));
+    int rc;
+
+    m->st = st;
+    m->out = out;
+    m->cb = cb;
+    m->arg = arg;
+    rc = store_stats(st, now_ms, on_metrics_stats, m);
+    if (rc != 0) {
+        metrics_redis_up(out, false);
+        free(m);
+    }
+    return rc;
 }
 
 /* --- erase, index look-ups, listing --- */

@@ -30,8 +30,6 @@ void api_reload(struct api *a, const struct cfg *cfg);
 struct notify;
 /* The notifier whose counts /metrics shows (borrowed), or NULL. */
 void api_set_notify(struct api *a, struct notify *n);
-/* Counts Redis links made and lost, for /metrics. */
-void api_redis_state(struct api *a, bool up);
 /* Forgets cached answers that hold shipment id (a merge changed it). */
 void api_invalidate(struct api *a, const char *id);
 typedef void api_drained_cb(void *arg);

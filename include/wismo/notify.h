@@ -193,6 +193,10 @@ struct notify_stats {
     bool webhook_disabled;
 };
 void notify_stats(const struct notify *n, struct notify_stats *out);
+/* Appends the notifier's /metrics section to out (n NULL: no notifier,
+ * the family's head only). */
+struct metrics_buf;
+void notify_metrics(const struct notify *n, struct metrics_buf *out);
 
 /* Puts up to max dead-lettered messages back in the outbox (attempts and
  * 24 h window reset). cb gets how many; same contract as store calls. */

@@ -53,6 +53,13 @@ struct rconn *rconn_new(uv_loop_t *loop, const struct rconn_opts *opts,
 void rconn_free(struct rconn *rc);
 bool rconn_is_up(const struct rconn *rc);
 
+/* The link's counters for /metrics: links established and lost, and the
+ * failures its users report with rconn_note_failure (a request or merge
+ * that could not be served for want of Redis). */
+struct metrics_buf;
+void rconn_note_failure(struct rconn *rc);
+void rconn_metrics(const struct rconn *rc, struct metrics_buf *out);
+
 /* Sends one command (binary-safe argv; argvlen NULL: strlen each). 0, or
  * WM_EIO when not up, WM_EINVAL for bad arguments and for pub/sub and
  * MONITOR (they break the reply order); cb is then not called. */

@@ -235,6 +235,16 @@ typedef void store_stats_cb(void *arg, int err, long due_now, long scheduled,
 int store_stats(struct store *st, int64_t now_ms, store_stats_cb *cb,
                 void *arg);
 
+/* Appends the store's /metrics section to out (borrowed until cb): the
+ * schedule's gauges (due now, scheduled, leased) and wismo_redis_up. cb
+ * fires once it is complete; when the call returns an error, out already
+ * holds the section for an unreachable Redis and cb is never called.
+ * Merges Redis did not take count as wismo_redis_errors_total
+ * (rconn_note_failure). */
+struct metrics_buf;
+int store_metrics(struct store *st, int64_t now_ms, struct metrics_buf *out,
+                  store_done_cb *cb, void *arg);
+
 /* A digest of what a merge would store for s (status, times, events'
  * identities): equal digests mean an answer brings nothing new. */
 uint64_t store_shipment_digest(const struct model_shipment *s);
