@@ -13,6 +13,10 @@
 #include <strings.h>
 
 #include "wismo/norm.h"
+#include "wismo/num.h"
+
+/* A token lifetime beyond a year is nonsense: treated as none given. */
+#define CARRIER_MAX_TOKEN_LIFE (366LL * 86400)
 #include "wismo/wm.h"
 
 void carrier_req_url(struct httpreq *req, const struct carrier_conf *conf,
@@ -94,6 +98,7 @@ int carrier_oauth2_parse(const struct carrier_resp *resp,
                          struct carrier_token *tok)
 {
     json_t *root = NULL, *exp;
+    int64_t life;
     const char *token;
     int rc = WM_EPROTO;
 
@@ -111,10 +116,12 @@ int carrier_oauth2_parse(const struct carrier_resp *resp,
     if (token == NULL || token[0] == '\0')
         goto out;
     exp = json_object_get(root, "expires_in");
-    if (json_is_integer(exp) && json_integer_value(exp) > 0)
+    if (json_is_integer(exp) && json_integer_value(exp) > 0 &&
+        json_integer_value(exp) <= CARRIER_MAX_TOKEN_LIFE)
         tok->expires_in = (long)json_integer_value(exp);
-    else if (json_is_string(exp))
-        tok->expires_in = strtol(json_string_value(exp), NULL, 10);
+    else if (json_is_string(exp) && num_i64(json_string_value(exp), 0,
+                                            CARRIER_MAX_TOKEN_LIFE, &life) == 0)
+        tok->expires_in = (long)life;
     if (tok->expires_in < 0)
         tok->expires_in = 0;
     tok->access_token = wm_xstrdup(token);
@@ -144,8 +151,9 @@ bool carrier_same_number(const char *a, const char *b)
 
 int carrier_retry_after(const char *value)
 {
-    long v;
-    char *end;
+    int64_t v;
+    const char *end;
+    size_t n;
 
     if (value == NULL)
         return -1;
@@ -153,10 +161,12 @@ int carrier_retry_after(const char *value)
         value++;
     if (!isdigit((unsigned char)*value))
         return -1;
-    v = strtol(value, &end, 10);
+    for (end = value; isdigit((unsigned char)*end); end++)
+        ;
+    n = (size_t)(end - value);
     while (isspace((unsigned char)*end))
         end++;
-    if (*end != '\0' || v < 0 || v > 86400 * 7)
+    if (*end != '\0' || num_i64n(value, n, 0, 86400 * 7, &v) != 0)
         return -1;
     return (int)v;
 }

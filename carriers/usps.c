@@ -21,6 +21,7 @@
 
 #include "wismo/cxml.h"
 #include "wismo/norm.h"
+#include "wismo/num.h"
 #include "wismo/wm.h"
 #include "wismo/wmtime.h"
 
@@ -684,15 +685,13 @@ static enum model_error usps_v3_error(json_t *err, long http_status)
 {
     json_t *code = json_object_get(err, "code");
     int herr = carrier_http_error(http_status);
-    long v = -1;
-    char *end;
+    int64_t v = -1;
 
     if (json_is_integer(code)) {
-        v = (long)json_integer_value(code);
-    } else if (json_is_string(code)) {
-        v = strtol(json_string_value(code), &end, 10);
-        if (end == json_string_value(code) || *end != '\0')
-            v = -1;
+        v = (int64_t)json_integer_value(code);
+    } else if (json_is_string(code) &&
+               num_i64(json_string_value(code), 0, 999, &v) != 0) {
+        v = -1;
     }
     if (v >= 400 && v <= 599)
         return (enum model_error)carrier_http_error(v);

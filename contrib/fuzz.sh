@@ -23,6 +23,10 @@ for bin in build-fuzz/tests/fuzz_*; do
         jq -r '.. | .valid?, .invalid? | select(.) | .[]' \
             tests/fixtures/tracking_number_data/couriers/*.json 2>/dev/null |
             split -l 1 - "$corpus/v" || true ;;
+    fuzz_query)
+        printf 'limit=5&cursor=10' >"$corpus/list"
+        printf 'cursor=99999999999999999999&limit=%%32%%30%%30' >"$corpus/big"
+        printf '203.0.113.5, for="[2001:db8::1]:80";proto=https' >"$corpus/fwd" ;;
     esac
     start=$(date +%s)
     if "$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \

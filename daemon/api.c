@@ -24,6 +24,7 @@
 #include "wismo/metrics.h"
 #include "wismo/netaddr.h"
 #include "wismo/notify.h"
+#include "wismo/num.h"
 #include "wismo/registration.h"
 #include "wismo/web.h"
 #include "wismo/web_track.h"
@@ -31,9 +32,10 @@
 #include "wismo/wm.h"
 #include "wismo/wmtime.h"
 
-#define JSON_TYPE     "application/json"
-#define LIST_MAX      200
-#define CACHE_BUCKETS 4096
+#define JSON_TYPE      "application/json"
+#define LIST_MAX       200
+#define API_CURSOR_MAX (INT64_MAX / 2) /* list offsets; far beyond any list */
+#define CACHE_BUCKETS  4096
 
 enum route {
     R_HEALTH,
@@ -1431,6 +1433,19 @@ static void search_next(struct search *s)
     free(s);
 }
 
+int api_list_query(const char *limit, const char *cursor, int *limit_out,
+                   int64_t *cursor_out)
+{
+    *limit_out = 50;
+    *cursor_out = 0;
+    if (limit != NULL && num_int(limit, 1, LIST_MAX, limit_out) != 0)
+        return 1;
+    /* an offset: 99999999999999999999 overflowed the store's addition */
+    if (cursor != NULL && num_i64(cursor, 0, API_CURSOR_MAX, cursor_out) != 0)
+        return 2;
+    return 0;
+}
+
 static void handle_list(struct rq *q)
 {
     const char *status = httpd_req_param(q->req, "status");
@@ -1439,20 +1454,19 @@ static void handle_list(struct rq *q)
     const char *qq = httpd_req_param(q->req, "q");
     const char *cursor = httpd_req_param(q->req, "cursor");
     const char *limit = httpd_req_param(q->req, "limit");
+    int64_t cur = 0;
     const struct carrier *c = NULL;
     char *fc = NULL;
     enum model_status mst;
 
-    q->limit = 50;
     q->f_delayed = -1;
-    if (limit != NULL) {
-        char *end;
-        long l = strtol(limit, &end, 10);
-        if (*end != '\0' || l < 1 || l > LIST_MAX) {
-            respond_error(q, 400, "invalid", "limit: 1-200", NULL);
-            return;
-        }
-        q->limit = (int)l;
+    switch (api_list_query(limit, cursor, &q->limit, &cur)) {
+    case 1:
+        respond_error(q, 400, "invalid", "limit: 1-200", NULL);
+        return;
+    case 2:
+        respond_error(q, 400, "invalid", "cursor: as returned", NULL);
+        return;
     }
     if (status != NULL && model_status_parse(status, &mst) != 0) {
         respond_error(q, 400, "invalid", "status: not a status", NULL);
@@ -1476,11 +1490,6 @@ static void handle_list(struct rq *q)
             respond_error(q, 400, "invalid", "delayed: true or false", NULL);
             return;
         }
-    }
-    if (cursor != NULL && (cursor[0] == '\0' || strlen(cursor) > 20 ||
-                           strspn(cursor, "0123456789") != strlen(cursor))) {
-        respond_error(q, 400, "invalid", "cursor: as returned", NULL);
-        return;
     }
     q->f_status = wm_xstrdup_or_null(status);
     q->f_carrier = c != NULL ? wm_xstrdup(c->name) : NULL;

@@ -16,6 +16,7 @@
 
 #include "wismo/carrier.h"
 #include "wismo/netaddr.h"
+#include "wismo/num.h"
 #include "wismo/registration.h"
 #include "wismo/wm.h"
 
@@ -142,15 +143,14 @@ static const struct key notify_carrier_keys[] = {
 
 int cfg_parse_duration(const char *s, int64_t *ms)
 {
-    char *end;
-    long long v;
-    int64_t unit;
+    const char *end;
+    int64_t v, unit;
 
-    errno = 0;
-    if (s == NULL || !isdigit((unsigned char)*s))
+    if (s == NULL)
         return WM_EINVAL;
-    v = strtoll(s, &end, 10);
-    if (errno != 0 || v < 0)
+    for (end = s; isdigit((unsigned char)*end); end++)
+        ;
+    if (num_i64n(s, (size_t)(end - s), 0, INT64_MAX, &v) != 0)
         return WM_EINVAL;
     if (strcmp(end, "ms") == 0)
         unit = 1;
@@ -172,18 +172,31 @@ int cfg_parse_duration(const char *s, int64_t *ms)
     return 0;
 }
 
+/* Two digits at s within [min, max]. */
+static int num_int_at(const char *s, int min, int max, int *out)
+{
+    int64_t v;
+
+    if (num_i64n(s, 2, min, max, &v) != 0)
+        return WM_EINVAL;
+    *out = (int)v;
+    return 0;
+}
+
 /* "HH:MM-HH:MM" into two minute-of-day values; "" clears (-1). */
 static int parse_hours(const char *s, int *from, int *to)
 {
-    int h1, m1, h2, m2, n = 0;
+    int h1, m1, h2, m2;
 
     if (*s == '\0') {
         *from = *to = -1;
         return 0;
     }
-    if (sscanf(s, "%2d:%2d-%2d:%2d%n", &h1, &m1, &h2, &m2, &n) != 4 ||
-        s[n] != '\0' || h1 > 23 || h2 > 24 || m1 > 59 || m2 > 59 || h1 < 0 ||
-        h2 < 0 || m1 < 0 || m2 < 0)
+    /* exactly HH:MM-HH:MM (sscanf took " 1:+5-08:00") */
+    if (strlen(s) != 11 || s[2] != ':' || s[5] != '-' || s[8] != ':' ||
+        num_int_at(s, 0, 23, &h1) != 0 || num_int_at(s + 3, 0, 59, &m1) != 0 ||
+        num_int_at(s + 6, 0, 24, &h2) != 0 ||
+        num_int_at(s + 9, 0, 59, &m2) != 0)
         return WM_EINVAL;
     *from = h1 * 60 + m1;
     *to = h2 * 60 + m2;
@@ -329,9 +342,8 @@ static int apply(struct load_ctx *lc, const struct key *k, void *base,
 {
     char *slot = (char *)base + k->off;
     char *end;
-    long l;
     double d;
-    int64_t ms;
+    int64_t ms, iv;
 
     switch (k->type) {
     case K_STR:
@@ -348,19 +360,16 @@ static int apply(struct load_ctx *lc, const struct key *k, void *base,
         *(int64_t *)slot = ms;
         return 0;
     case K_INT:
-        errno = 0;
-        l = strtol(value, &end, 10);
-        if (errno != 0 || *value == '\0' || *end != '\0' || l < k->min ||
-            l > k->max) {
+        if (num_i64(value, k->min, k->max, &iv) != 0) {
             snprintf(lc->err, lc->errlen,
                      "%s: want a whole number from %ld to %ld, not '%s'",
                      k->name, k->min, k->max, value);
             return WM_EINVAL;
         }
         if (k->max > 100000000)
-            *(long *)slot = l;
+            *(long *)slot = (long)iv;
         else
-            *(int *)slot = (int)l;
+            *(int *)slot = (int)iv;
         return 0;
     case K_DOUBLE:
         errno = 0;
@@ -372,22 +381,27 @@ static int apply(struct load_ctx *lc, const struct key *k, void *base,
         }
         *(double *)slot = d;
         return 0;
-    case K_SIZE:
-        errno = 0;
-        l = strtol(value, &end, 10);
-        if (errno == 0 && (*end == 'k' || *end == 'K'))
-            l *= 1024, end++;
-        else if (errno == 0 && (*end == 'm' || *end == 'M'))
-            l *= 1024 * 1024, end++;
-        if (errno != 0 || *value == '\0' || *end != '\0' || l <= 0 ||
-            l > (1l << 30)) {
+    case K_SIZE: {
+        /* digits, then K or M: at most 1 GiB, so no product overflows */
+        size_t nd = strspn(value, "0123456789");
+        int64_t mul = 1;
+
+        if ((value[nd] == 'k' || value[nd] == 'K') && value[nd + 1] == '\0')
+            mul = 1024;
+        else if ((value[nd] == 'm' || value[nd] == 'M') &&
+                 value[nd + 1] == '\0')
+            mul = 1024 * 1024;
+        else if (value[nd] != '\0')
+            mul = 0;
+        if (mul == 0 || num_i64n(value, nd, 1, (1LL << 30) / mul, &iv) != 0) {
             snprintf(lc->err, lc->errlen,
                      "%s: bad size '%s' (bytes, or with K or M)", k->name,
                      value);
             return WM_EINVAL;
         }
-        *(size_t *)slot = (size_t)l;
+        *(size_t *)slot = (size_t)(iv * mul);
         return 0;
+    }
     case K_LEVEL:
         if (log_parse_level(value, (enum log_level *)slot) != 0) {
             snprintf(lc->err, lc->errlen,

@@ -19,6 +19,7 @@
 #include "wismo/carrier.h"
 #include "wismo/detect.h"
 #include "wismo/model.h"
+#include "wismo/num.h"
 #include "wismo/wm.h"
 #include "wismo/wmtime.h"
 
@@ -129,14 +130,12 @@ static int cmd_normalize(int argc, char **argv)
             numbers[n_numbers++] = v;
             i++;
         } else if (strcmp(a, "--http-status") == 0 && v != NULL) {
-            char *end;
-            errno = 0;
-            http_status = strtol(v, &end, 10);
-            if (errno != 0 || *end != '\0' || http_status < 100 ||
-                http_status > 599) {
+            int64_t st;
+            if (num_i64(v, 100, 599, &st) != 0) {
                 fprintf(stderr, "wismoctl: bad --http-status '%s'\n", v);
                 return EX_USAGE;
             }
+            http_status = (long)st;
             i++;
         } else if (a[0] == '-' && a[1] == '-') {
             fprintf(stderr, "wismoctl: unknown or incomplete option '%s'\n", a);

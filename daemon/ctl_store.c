@@ -7,6 +7,7 @@
 #include "ctl.h"
 
 #include <ctype.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 
 #include "wismo/cfg.h"
 #include "wismo/log.h"
+#include "wismo/num.h"
 #include "wismo/rconn.h"
 #include "wismo/registration.h"
 #include "wismo/store.h"
@@ -639,16 +641,14 @@ int ctl_cmd_list(const char *cfg_path, int argc, char **argv)
 {
     struct session s;
     const char *cursor = "0";
-    long limit = 50;
+    int64_t limit = 50;
     int rc;
 
     for (int i = 1; i < argc; i++) {
-        char *end;
         if (strcmp(argv[i], "--cursor") == 0 && i + 1 < argc) {
             cursor = argv[++i];
         } else if (strcmp(argv[i], "--limit") == 0 && i + 1 < argc) {
-            limit = strtol(argv[++i], &end, 10);
-            if (*end != '\0' || limit < 1 || limit > 10000) {
+            if (num_i64(argv[++i], 1, 10000, &limit) != 0) {
                 fprintf(stderr, "wismoctl list: --limit 1-10000\n");
                 return 64;
             }
@@ -743,13 +743,13 @@ int ctl_cmd_watch(const char *cfg_path, int argc, char **argv)
      * arrives before the next one; stream ids are Redis' clock in ms. */
     snprintf(w.last, sizeof(w.last), "%lld-0", (long long)wm_now_ms());
     for (int i = 1; i < argc; i++) {
-        char *end;
         if (strcmp(argv[i], "--count") == 0 && i + 1 < argc) {
-            w.left = strtol(argv[++i], &end, 10);
-            if (*end != '\0' || w.left < 1) {
+            int64_t left;
+            if (num_i64(argv[++i], 1, LONG_MAX, &left) != 0) {
                 fprintf(stderr, "wismoctl watch: --count N (N >= 1)\n");
                 return 64;
             }
+            w.left = (long)left;
         } else if (strcmp(argv[i], "--from-start") == 0) {
             snprintf(w.last, sizeof(w.last), "0-0");
         } else {

@@ -64,6 +64,7 @@
 
 #include "wismo/log.h"
 #include "wismo/netaddr.h"
+#include "wismo/num.h"
 #include "wismo/wm.h"
 
 #define HTTPD_DEF_LISTEN     "127.0.0.1:8080"
@@ -1508,11 +1509,11 @@ struct httpd *httpd_new(uv_loop_t *loop, const struct httpd_opts *opts,
 /* "host:port", "[v6]:port", "*:port" or ":port" (any IPv4 address). */
 static int httpd_parse_listen(const char *s, struct sockaddr_storage *ss)
 {
-    char host[64], *end;
+    char host[64];
     const char *port_s, *close;
     size_t hlen;
     bool v6 = false;
-    long port;
+    int64_t port;
 
     if (s[0] == '[') {
         close = strchr(s, ']');
@@ -1533,9 +1534,7 @@ static int httpd_parse_listen(const char *s, struct sockaddr_storage *ss)
         return WM_EINVAL;
     memcpy(host, s, hlen);
     host[hlen] = '\0';
-    port = strtol(port_s, &end, 10);
-    if (*port_s < '0' || *port_s > '9' || *end != '\0' || port < 0 ||
-        port > 65535)
+    if (num_i64(port_s, 0, 65535, &port) != 0)
         return WM_EINVAL;
     if (!v6 && (hlen == 0 || strcmp(host, "*") == 0))
         snprintf(host, sizeof(host), "0.0.0.0");

@@ -16,6 +16,7 @@
 
 #include "wismo/log.h"
 #include "wismo/metrics.h"
+#include "wismo/num.h"
 #include "wismo/wm.h"
 #include "wismo/wmtime.h"
 
@@ -517,8 +518,10 @@ static long long elem_int(redisReply *r, size_t i)
     r = r->element[i];
     if (r->type == REDIS_REPLY_INTEGER)
         return r->integer;
-    if (r->type == REDIS_REPLY_STRING)
-        return strtoll(r->str, NULL, 10);
+    if (r->type == REDIS_REPLY_STRING) {
+        int64_t v;
+        return num_i64(r->str, INT64_MIN, INT64_MAX, &v) == 0 ? v : -1;
+    }
     return -1;
 }
 
@@ -585,7 +588,8 @@ static void on_claim(void *arg, int err, redisReply *r)
             const char *st = elem_str(r, i + 3);
             const char *dg = elem_str(r, i + 4);
 
-            items[n].digest = dg != NULL ? strtoull(dg, NULL, 16) : 0;
+            if (dg == NULL || num_hex64(dg, &items[n].digest) != 0)
+                items[n].digest = 0;
             items[n].id = elem_str(r, i);
             items[n].carrier = elem_str(r, i + 1);
             items[n].tracking_number = elem_str(r, i + 2);
@@ -799,6 +803,7 @@ static void on_get_hash(void *arg, int err, redisReply *r)
     for (size_t i = 0; i + 1 < r->elements; i += 2) {
         const char *k = r->element[i]->str, *v = r->element[i + 1]->str;
         json_t *val;
+        int64_t iv;
 
         if (strcmp(k, "created_ms") == 0 || strcmp(k, "last_event_ms") == 0 ||
             strcmp(k, "not_found_ms") == 0 || strcmp(k, "digest") == 0)
@@ -806,7 +811,8 @@ static void on_get_hash(void *arg, int err, redisReply *r)
         if (strcmp(k, "last_error") == 0)
             val = json_loads(v, 0, NULL);
         else if (strcmp(k, "polls") == 0 || strcmp(k, "event_count") == 0)
-            val = json_integer(strtoll(v, NULL, 10));
+            val = num_i64(v, 0, INT64_MAX, &iv) == 0 ? json_integer(iv)
+                                                     : json_null();
         else
             val = json_string(v);
         json_object_set_new(g->ship, k, val ? val : json_null());
@@ -1044,7 +1050,7 @@ int store_find(struct store *st, const char *field, const char *value,
 struct list_call {
     store_ids_cb *cb;
     void *arg;
-    long offset, count;
+    int64_t offset, count;
 };
 
 static void on_list(void *arg, int err, redisReply *r)
@@ -1061,8 +1067,10 @@ static void on_list(void *arg, int err, redisReply *r)
             if (r->element[i]->type == REDIS_REPLY_STRING)
                 ids[n++] = r->element[i]->str;
         /* A full page may have more behind it; a short one is the end. */
-        snprintf(cursor, sizeof(cursor), "%ld",
-                 r->elements == (size_t)l->count ? l->offset + l->count : 0);
+        snprintf(cursor, sizeof(cursor), "%lld",
+                 r->elements == (size_t)l->count
+                     ? (long long)(l->offset + l->count)
+                     : 0LL);
     } else if (err == 0) {
         err = WM_EPROTO;
     }
@@ -1080,10 +1088,14 @@ int store_list(struct store *st, const char *cursor, int count,
 
     l->cb = cb;
     l->arg = arg;
-    l->offset = cursor != NULL ? strtol(cursor, NULL, 10) : 0;
     l->count = count > 0 ? count : 1;
-    if (l->offset < 0)
-        l->offset = 0;
+    l->offset = 0;
+    /* offset + count - 1 must not overflow (a cursor of 2^63 - 50 did) */
+    if (cursor != NULL &&
+        num_i64(cursor, 0, INT64_MAX - l->count, &l->offset) != 0) {
+        free(l);
+        return WM_EINVAL;
+    }
     args_add(&a, "ZRANGE");
     args_key(&a, st, STORE_KEY_IDX_CREATED, NULL);
     args_i64(&a, l->offset);

@@ -20,6 +20,7 @@
 #include "wismo/model.h"
 #include "wismo/norm.h"
 #include "wismo/notify.h"
+#include "wismo/num.h"
 #include "wismo/wm.h"
 #include "wismo/wmtime.h"
 
@@ -1004,14 +1005,12 @@ bool web_track_verify(const unsigned char key[WEB_TRACK_KEY_LEN],
                       const char *order, const char *exp, const char *sig,
                       int64_t now_ms)
 {
-    char want[65], *end;
-    long long e;
+    char want[65];
+    int64_t e;
 
     if (order == NULL || exp == NULL || sig == NULL || strlen(sig) != 64)
         return false;
-    e = strtoll(exp, &end, 10);
-    if (end == exp || *end != '\0' || e < now_ms / 1000 ||
-        e > now_ms / 1000 + 3 * 3600)
+    if (num_i64(exp, now_ms / 1000, now_ms / 1000 + 3 * 3600, &e) != 0)
         return false;
     sign(key, order, e, want);
     return want[0] != '\0' && CRYPTO_memcmp(want, sig, 64) == 0;

@@ -10,6 +10,7 @@
 #define WISMO_API_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include <uv.h>
 
@@ -35,5 +36,11 @@ void api_invalidate(struct api *a, const char *id);
 typedef void api_drained_cb(void *arg);
 void api_drain(struct api *a, long timeout_ms, api_drained_cb *cb, void *arg);
 void api_free(struct api *a);
+
+/* The list's limit (1-200, default 50) and cursor (an offset, default 0)
+ * query values, NULL when absent: 0, 1 (bad limit) or 2 (bad cursor).
+ * Exposed for tests and the query fuzzer. */
+int api_list_query(const char *limit, const char *cursor, int *limit_out,
+                   int64_t *cursor_out);
 
 #endif

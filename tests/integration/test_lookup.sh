@@ -192,6 +192,20 @@ expect "an escaped slash is not a path separator elsewhere" \
 expect "a bad escape in the order id: 400" "$(look 127.0.5.1 '/v1/track/X%2?postcode=1234AB')" 400
 expect "%00 in the order id: 400" "$(look 127.0.5.1 '/v1/track/X%00?postcode=1234AB')" 400
 
+# --- numbers from outside are range-checked (issue 13, item 12) ---
+# cursor=99999999999999999999 overflowed a signed addition in the store
+# (UBSan) and wismod exited.
+AG=(-H "Authorization: Bearer agent-token")
+for c in 99999999999999999999 9223372036854775758 9223372036854775807 -1 1e3 +5; do
+    expect "list cursor $c: 400" \
+        "$(curl -s -o /dev/null -w '%{http_code}' "${AG[@]}" "$API/v1/shipments?cursor=$c")" 400
+done
+for l in 0 201 99999999999999999999 -5 0x10; do
+    expect "list limit $l: 400" \
+        "$(curl -s -o /dev/null -w '%{http_code}' "${AG[@]}" "$API/v1/shipments?limit=$l")" 400
+done
+expect "wismod is still up" "$(curl -s -o /dev/null -w '%{http_code}' "$API/healthz")" 200
+
 kill -TERM "$WPID"
 rc=0
 wait "$WPID" || rc=$?
