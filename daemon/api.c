@@ -26,7 +26,9 @@
 #include "wismo/notify.h"
 #include "wismo/num.h"
 #include "wismo/registration.h"
+#include "wismo/stats.h"
 #include "wismo/web.h"
+#include "wismo/web_agent.h"
 #include "wismo/web_track.h"
 #include "wismo/ratelimit.h"
 #include "wismo/wm.h"
@@ -50,6 +52,8 @@ enum route {
     R_PUSH,
     R_PAGE_TRACK,
     R_ASSET,
+    R_CONSOLE,
+    R_STATS,
     R_NOT_FOUND,
     R_COUNT
 };
@@ -58,7 +62,7 @@ static const char *const route_names[R_COUNT] = {
     "healthz",           "readyz",         "metrics",       "track",
     "shipments_create",  "shipments_list", "shipments_get", "shipments_delete",
     "shipments_refresh", "carrier_push",   "page_track",    "asset",
-    "not_found"};
+    "console",           "stats_carriers", "not_found"};
 
 enum role { ROLE_NONE, ROLE_SHOP, ROLE_AGENT, ROLE_ADMIN };
 
@@ -102,6 +106,7 @@ struct api {
     struct notify *notify; /* borrowed, may be NULL */
     struct httpd *h;
     struct ratelimit *lookups;   /* owned: failed lookups per client */
+    struct ratelimit *signins;   /* owned: failed console sign-ins */
     struct netaddr_set *proxies; /* owned: [http] trusted_proxies */
     struct cache_entry *cache[CACHE_BUCKETS];
     struct cache_entry *lru_head, *lru_tail; /* by last use */
@@ -110,6 +115,8 @@ struct api {
     uint32_t gen[GEN_SLOTS];
     struct api_stats stats;
     unsigned char track_key[WEB_TRACK_KEY_LEN]; /* signs the page's links */
+    struct web_agent *agent;                    /* the console's sessions */
+    struct stats *perf;                         /* carrier performance */
 };
 
 /* One request in flight. */
@@ -264,11 +271,45 @@ static enum role role_of(const struct api *a, const struct httpd_req *r)
     return found;
 }
 
+/* GET and HEAD, or the browser says the request comes from this origin
+ * (Sec-Fetch-Site, else Origin against Host). */
+static bool same_origin(const struct httpd_req *r)
+{
+    const char *m = httpd_req_method(r);
+    const char *site = httpd_req_header(r, "Sec-Fetch-Site");
+    const char *origin = httpd_req_header(r, "Origin");
+    const char *host = httpd_req_header(r, "Host");
+    const char *o;
+
+    if (strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0)
+        return true;
+    if (site != NULL)
+        return strcmp(site, "same-origin") == 0;
+    if (origin == NULL || host == NULL)
+        return false;
+    o = strstr(origin, "://");
+    return o != NULL && strcmp(o + 3, host) == 0;
+}
+
 /* True when the request may go on; otherwise answers 401/403. */
 static bool authorize(struct rq *q, enum role need)
 {
     enum role have = role_of(q->a, q->req);
 
+    /* The console's session cookie stands for the agent token; what it
+     * changes must come from the console's own origin. */
+    if (have == ROLE_NONE && need == ROLE_AGENT &&
+        web_agent_session_ok(q->a->agent, httpd_req_header(q->req, "Cookie"),
+                             now_ms())) {
+        if (!same_origin(q->req)) {
+            respond_error(q, 403, "forbidden",
+                          "a cookie request that changes state must come "
+                          "from the console's origin",
+                          NULL);
+            return false;
+        }
+        have = ROLE_AGENT;
+    }
     if (have == ROLE_NONE) {
         respond_error(q, 401, "unauthorized", "a valid bearer token is needed",
                       "WWW-Authenticate: Bearer\r\n");
@@ -551,6 +592,8 @@ static struct cache_entry *cache_put(struct api *a, const char *order,
 void api_invalidate(struct api *a, const char *id)
 {
     a->gen[gen_slot(id)]++;
+    /* Every change passes here once: carrier performance follows it. */
+    stats_touch(a->perf, id);
 }
 
 static void cache_clear(struct api *a)
@@ -1590,6 +1633,233 @@ static void handle_metrics(struct rq *q)
         on_metrics_store(m, WM_EIO);
 }
 
+/* --- the agent console --- */
+
+static void method_not_allowed(struct rq *q, const char *allow);
+
+static bool listener_loopback(const struct cfg *cfg)
+{
+    const char *l = cfg->http_listen != NULL ? cfg->http_listen : "";
+
+    return strncmp(l, "127.", 4) == 0 || strncmp(l, "[::1]", 5) == 0 ||
+           strncmp(l, "localhost:", 10) == 0;
+}
+
+static enum web_lang console_lang(const struct rq *q)
+{
+    return web_lang_pick(httpd_req_param(q->req, "lang"),
+                         httpd_req_header(q->req, "Accept-Language"),
+                         q->a->cfg->web_default_lang,
+                         (1u << WEB_NL) | (1u << WEB_EN));
+}
+
+static void console_page(struct rq *q, int status, bool signed_in,
+                         const char *extra)
+{
+    size_t len;
+    char *body =
+        web_agent_page(q->a->cfg, console_lang(q), signed_in, status, &len);
+    char hdr[2048];
+
+    snprintf(hdr, sizeof(hdr), "%sVary: Cookie, Accept-Language\r\n%s",
+             web_page_headers(q->a->cfg, false, "no-store"),
+             extra != NULL ? extra : "");
+    respond(q, status, "text/html; charset=utf-8", body, len, hdr);
+    free(body);
+}
+
+/* POST /agent/session: the agent token (form or JSON) for a cookie. */
+static void handle_sign_in(struct rq *q)
+{
+    size_t len;
+    const char *body = httpd_req_body(q->req, &len);
+    const char *type = httpd_req_header(q->req, "Content-Type");
+    bool json = type != NULL && strncasecmp(type, "application/json", 16) == 0;
+    json_t *root = NULL;
+    char *token = NULL, hdr[512];
+    int64_t left;
+
+    if (!same_origin(q->req)) {
+        respond_error(q, 403, "forbidden", "sign in from the console's page",
+                      NULL);
+        return;
+    }
+    /* Counted like the lookup: per client, failures only. */
+    netaddr_client_key(httpd_req_client(q->req), q->client);
+    left = ratelimit_blocked(q->a->signins, q->client, now_ms());
+    if (left > 0) {
+        snprintf(hdr, sizeof(hdr), "Retry-After: %lld\r\n",
+                 (long long)((left + 999) / 1000));
+        q->a->stats.rate_limited++;
+        if (json)
+            respond_error(q, 429, "rate_limited",
+                          "too many sign-in attempts; try again later", hdr);
+        else
+            console_page(q, 429, false, hdr);
+        return;
+    }
+    if (json) {
+        const char *t;
+        root = json_loadb(body, len, 0, NULL);
+        t = json_string_value(json_object_get(root, "token"));
+        token = t != NULL ? wm_xstrdup(t) : NULL;
+        json_decref(root);
+    } else {
+        token = web_form_value(body, len, "token");
+    }
+    if (!web_agent_token_ok(q->a->agent, token)) {
+        ratelimit_fail(q->a->signins, q->client, now_ms());
+        free(token);
+        if (json)
+            respond_error(q, 401, "unauthorized", "wrong token", NULL);
+        else
+            console_page(q, 401, false, NULL);
+        return;
+    }
+    free(token);
+    web_agent_session_new(q->a->agent, now_ms(), !listener_loopback(q->a->cfg),
+                          hdr, sizeof(hdr));
+    strncat(hdr,
+            console_lang(q) == WEB_EN ? "Location: /agent/?lang=en\r\n"
+                                      : "Location: /agent/?lang=nl\r\n",
+            sizeof(hdr) - strlen(hdr) - 1);
+    strncat(hdr, "Cache-Control: no-store\r\n", sizeof(hdr) - strlen(hdr) - 1);
+    respond(q, 303, NULL, NULL, 0, hdr);
+}
+
+static void handle_sign_out(struct rq *q, bool redirect)
+{
+    char hdr[512];
+
+    if (!same_origin(q->req)) {
+        respond_error(q, 403, "forbidden", "sign out from the console's page",
+                      NULL);
+        return;
+    }
+    web_agent_session_end(q->a->agent, httpd_req_header(q->req, "Cookie"),
+                          now_ms(), !listener_loopback(q->a->cfg), hdr,
+                          sizeof(hdr));
+    if (redirect) {
+        strncat(hdr, "Location: /agent/\r\n", sizeof(hdr) - strlen(hdr) - 1);
+        respond(q, 303, NULL, NULL, 0, hdr);
+    } else {
+        respond(q, 204, NULL, NULL, 0, hdr);
+    }
+}
+
+static void on_queue(void *arg, int err, json_t *answer)
+{
+    struct rq *q = arg;
+
+    if (err != 0) {
+        respond_store_error(q, WM_EIO);
+        return;
+    }
+    respond_json(q, 200, answer, "Cache-Control: no-store\r\n");
+}
+
+static void on_events(void *arg, int err, const char *body, size_t len)
+{
+    struct rq *q = arg;
+
+    if (err != 0) {
+        respond_store_error(q, WM_EIO);
+        return;
+    }
+    respond(q, 200, "text/event-stream; charset=utf-8", body, len,
+            "Cache-Control: no-store\r\n");
+}
+
+/* /agent/...: the console, its sign-in and its own calls. */
+static void handle_console(struct rq *q, const char *path)
+{
+    const char *m = httpd_req_method(q->req);
+    bool get = strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0;
+    bool post = strcmp(m, "POST") == 0;
+
+    if (strcmp(path, "/agent") == 0) {
+        respond(q, 308, NULL, NULL, 0, "Location: /agent/\r\n");
+    } else if (strcmp(path, "/agent/") == 0) {
+        if (!get)
+            return method_not_allowed(q, "GET");
+        console_page(q, 200,
+                     web_agent_session_ok(q->a->agent,
+                                          httpd_req_header(q->req, "Cookie"),
+                                          now_ms()),
+                     NULL);
+    } else if (strcmp(path, "/agent/session") == 0) {
+        if (post)
+            handle_sign_in(q);
+        else if (strcmp(m, "DELETE") == 0)
+            handle_sign_out(q, false);
+        else
+            method_not_allowed(q, "POST, DELETE");
+    } else if (strcmp(path, "/agent/session/end") == 0) {
+        if (!post)
+            return method_not_allowed(q, "POST");
+        handle_sign_out(q, true);
+    } else if (strcmp(path, "/agent/queue") == 0) {
+        if (!get)
+            return method_not_allowed(q, "GET");
+        if (!authorize(q, ROLE_AGENT))
+            return;
+        if (web_agent_queue(q->a->agent, now_ms(), on_queue, q) != 0)
+            respond_store_error(q, WM_EIO);
+    } else if (strcmp(path, "/agent/events") == 0) {
+        if (!get)
+            return method_not_allowed(q, "GET");
+        if (!authorize(q, ROLE_AGENT))
+            return;
+        if (web_agent_events(q->a->agent,
+                             httpd_req_header(q->req, "Last-Event-ID"), 20000,
+                             on_events, q) != 0)
+            respond_store_error(q, WM_EIO);
+    } else {
+        respond_error(q, 404, "not_found", "no such route", NULL);
+    }
+}
+
+/* GET /v1/stats/carriers?from=&to= (default: the last 30 days) */
+static void on_stats_answer(void *arg, int err, json_t *answer)
+{
+    struct rq *q = arg;
+
+    if (err != 0) {
+        respond_store_error(q, WM_EIO);
+        return;
+    }
+    respond_json(q, 200, answer, "Cache-Control: no-store\r\n");
+}
+
+static void handle_stats(struct rq *q)
+{
+    const char *from = httpd_req_param(q->req, "from");
+    const char *to = httpd_req_param(q->req, "to");
+    char dfrom[16], dto[16];
+    struct wmtime_civil c;
+    int64_t now = now_ms() / 1000;
+    int rv;
+
+    if (to == NULL) {
+        wmtime_to_civil(now, &c);
+        snprintf(dto, sizeof(dto), "%04d-%02d-%02d", c.year, c.month, c.day);
+        to = dto;
+    }
+    if (from == NULL) {
+        wmtime_to_civil(now - 29 * 86400, &c);
+        snprintf(dfrom, sizeof(dfrom), "%04d-%02d-%02d", c.year, c.month,
+                 c.day);
+        from = dfrom;
+    }
+    rv = stats_query(q->a->perf, from, to, on_stats_answer, q);
+    if (rv == WM_EINVAL)
+        respond_error(q, 400, "invalid",
+                      "from and to: YYYY-MM-DD, from <= to, at most 366 days",
+                      NULL);
+    else if (rv != 0)
+        respond_store_error(q, WM_EIO);
+}
+
 /* --- routing --- */
 
 /*
@@ -1705,6 +1975,17 @@ static void on_request(void *arg, struct httpd_req *req)
                                          "format; wismo polls it"
                                        : "no such carrier",
                       NULL);
+    } else if (strncmp(path, "/agent", 6) == 0 &&
+               (path[6] == '\0' || path[6] == '/')) {
+        q->route = R_CONSOLE;
+        handle_console(q, path);
+    } else if (strcmp(path, "/v1/stats/carriers") == 0) {
+        q->route = R_STATS;
+        if (!get)
+            return method_not_allowed(q, "GET");
+        if (!authorize(q, ROLE_AGENT))
+            return;
+        handle_stats(q);
     } else if (strcmp(path, "/track") == 0) {
         q->route = R_PAGE_TRACK;
         if (!get)
@@ -1779,7 +2060,11 @@ struct api *api_new(uv_loop_t *loop, const struct cfg *cfg, struct store *st,
     track_key_init(a);
     a->lookups = ratelimit_new(cfg->lookup_failures, cfg->lookup_window_ms,
                                (size_t)cfg->lookup_clients);
+    a->signins = ratelimit_new(cfg->lookup_failures, cfg->lookup_window_ms,
+                               (size_t)cfg->lookup_clients);
     api_set_proxies(a, cfg);
+    a->agent = web_agent_new(loop, cfg, st, rc);
+    a->perf = stats_new(rc, st, cfg->redis_prefix);
     detect_init();
     return a;
 }
@@ -1804,13 +2089,17 @@ void api_reload(struct api *a, const struct cfg *cfg)
     a->cfg = cfg;
     ratelimit_configure(a->lookups, cfg->lookup_failures, cfg->lookup_window_ms,
                         (size_t)cfg->lookup_clients);
+    ratelimit_configure(a->signins, cfg->lookup_failures, cfg->lookup_window_ms,
+                        (size_t)cfg->lookup_clients);
     api_set_proxies(a, cfg);
     cache_clear(a);
     track_key_init(a);
+    web_agent_reload(a->agent, cfg);
 }
 
 void api_drain(struct api *a, long timeout_ms, api_drained_cb *cb, void *arg)
 {
+    web_agent_flush(a->agent);
     httpd_drain(a->h, timeout_ms, cb, arg);
 }
 
@@ -1820,9 +2109,12 @@ void api_free(struct api *a)
         return;
     while (a->padded != NULL) /* answered (or released, if gone) */
         pad_finish(a, a->padded);
+    web_agent_free(a->agent);
+    stats_free(a->perf);
     httpd_free(a->h);
     cache_clear(a);
     ratelimit_free(a->lookups);
+    ratelimit_free(a->signins);
     netaddr_set_free(a->proxies);
     free(a);
 }

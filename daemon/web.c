@@ -244,3 +244,51 @@ const char *web_page_headers(const struct cfg *cfg, bool frameable,
              fa != NULL ? "" : "X-Frame-Options: DENY\r\n", cache);
     return h;
 }
+
+/* --- forms --- */
+
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+char *web_form_value(const char *body, size_t len, const char *name)
+{
+    size_t nl = strlen(name), i = 0;
+
+    while (i < len) {
+        size_t end = i;
+        while (end < len && body[end] != '&')
+            end++;
+        if (end - i > nl && strncmp(body + i, name, nl) == 0 &&
+            body[i + nl] == '=') {
+            char *out = wm_xmalloc(end - i - nl), *o = out;
+            for (size_t k = i + nl + 1; k < end; k++) {
+                if (body[k] == '+') {
+                    *o++ = ' ';
+                } else if (body[k] == '%') {
+                    int h = k + 2 < end ? hexval(body[k + 1]) : -1;
+                    int l = k + 2 < end ? hexval(body[k + 2]) : -1;
+                    if (h < 0 || l < 0 || (h == 0 && l == 0)) {
+                        free(out);
+                        return NULL;
+                    }
+                    *o++ = (char)(h * 16 + l);
+                    k += 2;
+                } else {
+                    *o++ = body[k];
+                }
+            }
+            *o = '\0';
+            return out;
+        }
+        i = end + 1;
+    }
+    return NULL;
+}

@@ -70,6 +70,11 @@ const char *web_page_headers(const struct cfg *cfg, bool frameable,
 /* True when the accent colour is "#rgb" or "#rrggbb" (safe in CSS). */
 bool web_colour_ok(const char *s);
 
+/* The decoded value of name in an application/x-www-form-urlencoded body
+ * (+ is a space), or NULL when absent or badly encoded (or holding a NUL).
+ * Owned. */
+char *web_form_value(const char *body, size_t len, const char *name);
+
 /* FNV-1a 64, the hash the ETags use. */
 uint64_t web_hash(const void *p, size_t n, uint64_t h);
 #define WEB_HASH_INIT 0xcbf29ce484222325ull

@@ -39,12 +39,19 @@ for _ in $(seq 200); do
     sleep 0.05
 done
 FAKE_URL="http://$(head -n1 "$work/fake.out" | sed 's/^listening on //')"
+# A real SMTP server (aiosmtpd) takes the customers' e-mails.
+port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+HP=$(port)
+SP=$(port)
+/usr/bin/python3 "$here/../integration/notify_sink.py" "$HP" "$SP" "$work/sink" 2>"$work/sink.log" &
+pids+=($!)
+for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$HP/" && break; sleep 0.05; done
 cat >"$work/logo.svg" <<'SVG'
 <svg xmlns="http://www.w3.org/2000/svg" width="132" height="32" viewBox="0 0 132 32"><rect width="32" height="32" rx="8" fill="#0f766e"/><path d="M8 11l4 11 4-8 4 8 4-11" fill="none" stroke="#fff" stroke-width="2.6" stroke-linecap="round" stroke-linejoin="round"/><text x="40" y="22" font-family="system-ui,sans-serif" font-size="17" font-weight="700" fill="#16181d">Tulp &amp; Co</text></svg>
 SVG
 write_config "$work/w.ini" "[http]
 listen = 127.0.0.1:0
-lookup_failures = 1000
+lookup_failures = 20
 cache_ttl = 2s
 [tokens]
 shop = shop-token
@@ -57,7 +64,13 @@ accent = #0f766e
 default_lang = nl
 frame_ancestors = https://shop.example
 [notify]
-stall_after = 48h"
+stall_after = 48h
+quiet_hours =
+daily_cap = 100
+tick = 1s
+[smtp]
+url = smtp://127.0.0.1:$SP
+from = Tulp & Co <noreply@tulp.example>"
 # The test moves timelines forward itself; polls every second.
 "$WISMOD" -c "$work/w.ini" 2>"$work/wismod.log" &
 WPID=$!
@@ -72,7 +85,7 @@ done
 
 rc=0
 WISMO_URL=http://127.0.0.1:$port FAKE_URL=$FAKE_URL REDIS_SOCK=$REDIS_SOCK \
-    SHOTS=$SHOTS WORK=$work \
+    SHOTS=$SHOTS WORK=$work MAILDIR=$work/sink/mail \
     node "$here/web.test.mjs" || rc=$?
 kill -TERM "$WPID"
 wait "$WPID" || { echo "wismod exited $?" >&2; rc=1; }

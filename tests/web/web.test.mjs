@@ -9,11 +9,17 @@ const XSS = '<script>window.__xss=1</script><img src=x onerror="window.__xss=2">
 
 // Registers a DHL parcel whose fake timeline started `elapsed` fake seconds
 // ago in `scenario`, and waits until wismod stored a status in `want`.
-async function parcel(n, order, scenario, elapsed, fields, want) {
+// promise(eta): the promised delivery from the ETA the carrier shows now.
+async function parcel(n, order, scenario, elapsed, fields, want, promise) {
   const number = `482715${String(n).padStart(4, '0')}`;
   await fake('PUT', `/_admin/scenario/dhl/${number}`, { scenario, elapsed });
+  const extra = {};
+  if (promise) {
+    const x = await fake('GET', `/_admin/expected/dhl/${number}?at=now`);
+    extra.promised_delivery = promise(x.shipments[0].estimated_delivery || x.shipments[0].delivered_at);
+  }
   const r = await api('POST', '/v1/shipments', {
-    tracking_number: number, carrier: 'dhl', order_id: order, ...fields,
+    tracking_number: number, carrier: 'dhl', order_id: order, ...fields, ...extra,
   });
   ok(r.status === 201, `register ${order} (${r.status})`);
   const id = r.json.id;
@@ -37,19 +43,11 @@ const dayAfter = (iso) => {
 
 async function setup() {
   const contact = { postcode: '1234 AB', email: 'Anna.de.Vries@example.nl', phone: '+31612345678', locale: 'nl' };
-  const ontime = await parcel(1, 'WS-1001', 'on_time', 20 * 3600, contact, ['in_transit']);
   // The promise is two days after the carrier's ETA: on time.
-  await api('POST', '/v1/shipments', {
-    tracking_number: ontime.number, carrier: 'dhl', order_id: 'WS-1001',
-    promised_delivery: dayAfter(ontime.ship.estimated_delivery),
-  });
-  const delayed = await parcel(2, 'WS-1002', 'delayed', 30 * 3600,
-    { postcode: '3511 LK', email: 'bram@example.nl', phone: '+31687654321', locale: 'nl' }, ['in_transit']);
+  const ontime = await parcel(1, 'WS-1001', 'on_time', 20 * 3600, contact, ['in_transit'], dayAfter);
   // The promise is the day before the carrier's (moved) ETA: late.
-  await api('POST', '/v1/shipments', {
-    tracking_number: delayed.number, carrier: 'dhl', order_id: 'WS-1002',
-    promised_delivery: dayBefore(delayed.ship.estimated_delivery),
-  });
+  const delayed = await parcel(2, 'WS-1002', 'delayed', 30 * 3600,
+    { postcode: '3511 LK', email: 'bram@example.nl', phone: '+31687654321', locale: 'nl' }, ['in_transit'], dayBefore);
   const pickup = await parcel(3, 'WS-1003', 'failed_attempt', 50 * 3600,
     { postcode: '1011 AB', email: 'carla@example.nl', locale: 'nl' }, ['available_for_pickup']);
   const xss = await parcel(4, 'WS-1004', 'on_time', 6 * 3600,
@@ -59,7 +57,21 @@ async function setup() {
   const t = new Date(Date.parse(xss.ship.events.at(-1).time) + 60000).toISOString().replace(/\.\d+Z$/, 'Z');
   const ev = { time: t, status: 'in_transit', code: 'XSS', description: XSS, location: { city: '<b>Utrecht</b>', postcode: null, country: 'NL' } };
   redis('HSET', `wismo:s:{${xss.id}}:ev`, `${t}|XSS|Utrecht||NL`, JSON.stringify(ev));
-  return { ontime, delayed, pickup, xss };
+  // For the queue: a problem, a stalled parcel; for live updates, one
+  // that is about to move; delivered ones for carrier performance.
+  const exception = await parcel(5, 'WS-1005', 'exception', 30 * 3600,
+    { postcode: '2511 AA', email: 'dirk@example.nl', phone: '+31611112222', locale: 'nl' }, ['exception']);
+  const stalled = await parcel(6, 'WS-1006', 'stalled', 80 * 3600,
+    { postcode: '3011 AB', email: 'eva@example.nl', locale: 'nl' }, ['in_transit']);
+  const live = await parcel(7, 'WS-1007', 'on_time', 6 * 3600,
+    { postcode: '4811 AA', email: 'Anna.de.Vries@example.nl', phone: '+31612345678', locale: 'nl' }, ['in_transit']);
+  const done = [];
+  for (let i = 0; i < 4; i++) {
+    const p = await parcel(20 + i, `WS-20${i}`, i === 3 ? 'delayed' : 'on_time', 90 * 3600,
+      { postcode: '1000 AA', email: `d${i}@example.nl`, locale: 'nl' }, ['delivered'], i === 3 ? dayBefore : dayAfter);
+    done.push(p);
+  }
+  return { ontime, delayed, pickup, xss, exception, stalled, live, done };
 }
 
 async function shopper(ctx, s) {
@@ -180,12 +192,214 @@ async function noScript() {
   await ctx.close();
 }
 
+async function signIn(page) {
+  await page.goto(`${W}/agent/`);
+  await page.fill('#token', 'agent-token');
+  await Promise.all([page.waitForSelector('header.top'), page.press('#token', 'Enter')]);
+}
+
+async function agent(ctx, s) {
+  const page = await ctx.newPage();
+  const seen = watch(page);
+  let r = await page.goto(`${W}/agent/?lang=en`);
+  ok(r.status() === 200 && await page.locator('input[type="password"]#token').count() === 1, 'sign-in form with a password field');
+  let v = await axe(page);
+  ok(v.length === 0, `axe: sign-in ${JSON.stringify(v)}`);
+  await page.fill('#token', 'wrong-token');
+  r = await Promise.all([page.waitForNavigation(), page.press('#token', 'Enter')]).then((x) => x[0]);
+  ok(r.status() === 401 && await page.locator('p.alert').count() === 1, 'wrong token: 401 and says so');
+  await page.fill('#token', 'agent-token');
+  await Promise.all([page.waitForSelector('header.top'), page.press('#token', 'Enter')]);
+  const cookie = (await ctx.cookies(W)).find((c) => c.name === 'wismo_session');
+  ok(cookie && cookie.httpOnly && cookie.sameSite === 'Strict' && cookie.path === '/' && !cookie.secure,
+    `session cookie HttpOnly, SameSite=Strict, Path=/, not Secure on loopback ${JSON.stringify(cookie)}`);
+  ok(!(await page.evaluate(() => document.cookie)).includes('wismo_session'), 'the cookie is out of reach of scripts');
+  ok(await page.evaluate(() => JSON.stringify(localStorage) + JSON.stringify(sessionStorage)) === '{}{}', 'nothing in web storage');
+  ok(await page.locator('input[type="search"]#q').count() === 1, 'console: a search field');
+
+  // State-changing cookie requests must come from the same origin.
+  const jar = `wismo_session=${cookie.value}`;
+  let x = await fetch(`${W}/v1/shipments/${s.live.id}/refresh`, { method: 'POST', headers: { Cookie: jar, Origin: 'https://evil.example' } });
+  ok(x.status === 403, `cross-origin refresh with the cookie: 403 (${x.status})`);
+  x = await fetch(`${W}/v1/shipments/${s.live.id}/refresh`, { method: 'POST', headers: { Cookie: jar, 'Sec-Fetch-Site': 'cross-site' } });
+  ok(x.status === 403, `Sec-Fetch-Site cross-site: 403 (${x.status})`);
+  x = await fetch(`${W}/v1/shipments/${s.live.id}`, { headers: { Cookie: jar } });
+  ok(x.status === 200, 'GET with the cookie is the agent role');
+  x = await fetch(`${W}/v1/shipments/${s.live.id}`, { headers: { Cookie: 'wismo_session=v1.9999999999.00.' + '0'.repeat(64) } });
+  ok(x.status === 401, 'a forged cookie: 401');
+
+  // The needs-attention queue.
+  await page.goto(`${W}/agent/?lang=en#/queue`);
+  await page.waitForSelector('table.ships');
+  const queueText = await page.textContent('table.ships');
+  ok(queueText.includes('WS-1002') && queueText.includes('WS-1005') && queueText.includes('WS-1006'),
+    'queue: delayed, exception and stalled parcels');
+  ok(!queueText.includes('WS-1001'), 'queue: the on-time parcel is not in it');
+  const chip = async (name) => page.locator(`a.chip.r-${name} b`).textContent();
+  ok(Number(await chip('exception')) >= 1 && Number(await chip('eta_late')) >= 1 && Number(await chip('stalled')) >= 1,
+    'queue: counts per reason');
+  const since = await page.$$eval('table.ships tbody tr', (rows) => rows.length);
+  ok(since >= 3, 'queue rows');
+  await shot(page, 'console-queue', 1280, 800);
+  await shot(page, 'console-queue', 390, 844);
+  await page.setViewportSize({ width: 1280, height: 800 });
+  v = await axe(page);
+  ok(v.length === 0, `axe: queue ${JSON.stringify(v)}`);
+
+  // Search by e-mail (any case) and by phone.
+  await page.keyboard.press('/');
+  ok(await page.evaluate(() => document.activeElement.id) === 'q', '"/" focuses the search');
+  await page.keyboard.type('ANNA.de.vries@example.nl');
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('table.ships');
+  let res = await page.textContent('table.ships');
+  ok(res.includes('WS-1001') && res.includes('WS-1007'), 'search by e-mail finds the customer\'s shipments');
+  await page.fill('#q', '+31612345678');
+  await page.press('#q', 'Enter');
+  await waitFor(async () => (await page.textContent('h1')).includes('(2)') && page.url().includes('31612345678'), 'phone search');
+  res = await page.textContent('table.ships');
+  ok(res.includes('WS-1001') && res.includes('WS-1007'), 'search by phone');
+
+  // A shipment: timeline in local time and UTC, ETA against the promise,
+  // delay reason, notifications.
+  await page.goto(`${W}/agent/?lang=en#/s/${s.delayed.id}`);
+  await page.waitForSelector('table.timeline');
+  const facts = await page.textContent('dl.facts');
+  ok(/Delayed/.test(facts), `shipment: delay reason shown: ${facts}`);
+  const row = await page.locator('table.timeline tbody tr').first().textContent();
+  ok(/CET|GMT\+1|CEST/.test(row) && /\d\d:\d\dZ/.test(row), `timeline: place's local time and UTC: ${row}`);
+  ok((await page.getAttribute('a.ext', 'href')).includes(s.delayed.number), 'shipment: carrier link');
+  await waitFor(async () => {
+    await page.goto(`${W}/agent/?lang=en#/s/${s.delayed.id}`);
+    await page.waitForSelector('table.timeline');
+    return (await page.locator('table.notes tr.o-sent').count()) > 0;
+  }, 'a sent notification on the delayed parcel');
+  const notes = await page.textContent('table.notes');
+  ok(/email/.test(notes) && /sent/.test(notes), `notifications with channel and outcome: ${notes.slice(0, 200)}`);
+  await shot(page, 'console-shipment', 1280, 800);
+  await shot(page, 'console-shipment', 390, 844);
+  await page.setViewportSize({ width: 1280, height: 800 });
+  v = await axe(page);
+  ok(v.length === 0, `axe: shipment ${JSON.stringify(v)}`);
+
+  // Refresh now (202, or 429 while the carrier backs off).
+  await page.click('#refresh');
+  await waitFor(async () => (await page.textContent('.refresh-note')).length > 0, 'refresh answer');
+  const note = await page.textContent('.refresh-note');
+  ok(/Refresh asked|backing off/.test(note), `refresh: ${note}`);
+
+  // Live: a new carrier event appears without reloading.
+  await page.goto(`${W}/agent/?lang=en#/s/${s.live.id}`);
+  await page.waitForSelector('table.timeline');
+  await waitFor(async () => (await page.textContent('.live')) === 'Live', 'the live connection');
+  const before = await page.locator('table.timeline tbody tr').count();
+  await page.evaluate(() => { window.__still = 'same page'; });
+  await fake('PUT', `/_admin/scenario/dhl/${s.live.number}`, { scenario: 'on_time', elapsed: 15 * 3600 });
+  await waitFor(async () => (await page.locator('table.timeline tbody tr').count()) > before, 'the new event on the open page');
+  ok(await page.evaluate(() => window.__still) === 'same page', 'live: new event shown without a reload');
+
+  // Hostile carrier text is text in the console too.
+  await page.goto(`${W}/agent/?lang=en#/s/${s.xss.id}`);
+  await page.waitForSelector('table.timeline');
+  const what = await page.locator('table.timeline .what').first().textContent();
+  ok(what === XSS, 'console: XSS description literal');
+  ok(await page.evaluate(() => window.__xss === undefined), 'console: no injected script ran');
+  ok(seen.dialogs.length === 0, 'console: no dialogs');
+
+  // nl
+  await page.goto(`${W}/agent/?lang=nl#/queue`);
+  await page.waitForSelector('table.ships');
+  ok((await page.textContent('h1')).includes('Aandacht nodig'), 'console in Dutch');
+
+  // Signing out ends the session.
+  await page.goto(`${W}/agent/?lang=en#/queue`);
+  await page.waitForSelector('header.top');
+  await Promise.all([page.waitForSelector('#token'), page.click('header .tools form button')]);
+  x = await fetch(`${W}/v1/shipments/${s.live.id}`, { headers: { Cookie: jar } });
+  ok(x.status === 401, `after sign-out the old cookie is refused (${x.status})`);
+  await page.close();
+}
+
+// From sign-in to a shipment and back without a mouse.
+async function keyboardOnly(s) {
+  const ctx = await browser({ locale: 'en-GB' });
+  const page = await ctx.newPage();
+  await page.goto(`${W}/agent/`);
+  await page.keyboard.type('agent-token'); // the token field has focus
+  await Promise.all([page.waitForSelector('header.top'), page.keyboard.press('Enter')]);
+  await page.waitForSelector('table.ships');
+  await page.keyboard.press('/');
+  await page.keyboard.type('WS-1005');
+  await page.keyboard.press('Enter');
+  await waitFor(async () => page.url().includes('#/search/WS-1005') && await page.locator('table.ships a.open').count() === 1, 'search results');
+  await waitFor(async () => page.evaluate(() => document.activeElement.classList.contains('open')), 'the first result focused');
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('table.timeline');
+  ok(page.url().includes(`#/s/${s.exception.id}`), 'keyboard: Enter opens the shipment');
+  await page.keyboard.press('Escape');
+  await waitFor(async () => page.url().includes('#/search/WS-1005'), 'Esc goes back');
+  ok(true, 'keyboard only: sign-in, search, open, back');
+  await ctx.close();
+}
+
+async function carrierStats(ctx, s) {
+  const r = await api('GET', '/v1/stats/carriers', undefined, 'agent-token');
+  ok(r.status === 200 && Array.isArray(r.json.rows), `stats answer ${r.status}`);
+  const total = r.json.rows.filter((x) => x.carrier === 'dhl').reduce((a, x) => a + x.shipments, 0);
+  ok(total === 11, `every registered dhl parcel counted once (${total})`);
+  const dl = r.json.rows.filter((x) => x.carrier === 'dhl').reduce((a, x) => a + x.delivered, 0);
+  ok(dl === 4, `delivered counted (${dl})`);
+  const ot = r.json.rows.filter((x) => x.carrier === 'dhl').reduce((a, x) => a + x.on_time, 0);
+  ok(ot === 3, `on time against the promise: 3 of 4 (${ot})`);
+  const row = r.json.rows.find((x) => x.delivered > 0);
+  ok(row && row.transit_days_p50 > 1 && row.transit_days_p90 >= row.transit_days_p50, `transit days ${JSON.stringify(row)}`);
+  const bad = await api('GET', '/v1/stats/carriers?from=2026-13-01&to=2026-12-01', undefined, 'agent-token');
+  ok(bad.status === 400, 'bad dates: 400');
+  const page = await ctx.newPage();
+  await signIn(page);
+  await page.goto(`${W}/agent/?lang=en#/carriers`);
+  await page.waitForSelector('svg.chart');
+  ok(await page.locator('svg.chart').count() === 3, 'three charts');
+  ok(await page.locator('table.stats tbody tr').count() >= 1, 'numbers beside the charts');
+  await shot(page, 'console-carriers', 1280, 800);
+  await shot(page, 'console-carriers', 390, 844);
+  await page.setViewportSize({ width: 1280, height: 800 });
+  const v = await axe(page);
+  ok(v.length === 0, `axe: carrier performance ${JSON.stringify(v)}`);
+  await page.close();
+}
+
+// Sign-in attempts are rate-limited per client, like the lookup.
+async function signInLimit() {
+  const post = (token) => fetch(`${W}/agent/session`, {
+    method: 'POST', redirect: 'manual',
+    headers: { 'Content-Type': 'application/json', Origin: W },
+    body: JSON.stringify({ token }),
+  });
+  let last;
+  for (let i = 0; i < 20; i++) last = await post(`wrong-${i}`);
+  ok(last.status === 401, `wrong tokens: 401 (${last.status})`);
+  const limited = await post('wrong-again');
+  ok(limited.status === 429 && Number(limited.headers.get('retry-after')) > 0, `then 429 with Retry-After (${limited.status})`);
+  const right = await post('agent-token');
+  ok(right.status === 429, `even the right token waits (${right.status})`);
+  const cross = await fetch(`${W}/agent/session`, {
+    method: 'POST', redirect: 'manual', headers: { 'Content-Type': 'application/json', Origin: 'https://evil.example' },
+    body: JSON.stringify({ token: 'agent-token' }),
+  });
+  ok(cross.status === 403, `sign-in from another origin: 403 (${cross.status})`);
+}
+
 async function main() {
   const s = await setup();
   const ctx = await browser({ locale: 'nl-NL', timezoneId: 'Europe/Amsterdam' });
   try {
     await shopper(ctx, s);
     await noScript();
+    await agent(ctx, s);
+    await keyboardOnly(s);
+    await carrierStats(ctx, s);
+    await signInLimit(); // last: it locks this client out of signing in
   } finally {
     await ctx.close();
   }
