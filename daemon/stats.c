@@ -25,8 +25,9 @@ struct stats {
     bool dying;
 };
 
-/* KEYS: stats:c | ARGV: id prefix new ("" when erased). The old
- * contribution is taken off its day and the new one put on. */
+/* KEYS: stats:c | ARGV: id, the day keys' prefix (P stats:day:), new ("" when
+ * erased). The old contribution is taken off its day and the new one put
+ * on. */
 static const char lua_swap[] =
     "local old = redis.call('HGET', KEYS[1], ARGV[1])\n"
     "if old == ARGV[3] then return 0 end\n"
@@ -35,7 +36,7 @@ static const char lua_swap[] =
     "  local day, carrier, country, nums =\n"
     "    string.match(c, '^([^|]*)|([^|]*)|([^|]*)|(.*)$')\n"
     "  if not day then return end\n"
-    "  local key = ARGV[2] .. 'stats:day:' .. day\n"
+    "  local key = ARGV[2] .. day\n"
     "  local base = carrier .. '|' .. country .. '|'\n"
     "  local i = 0\n"
     "  for v in string.gmatch(nums, '[^,]+') do\n"
@@ -189,7 +190,7 @@ static void on_touch_got(void *arg, int err, json_t *ship)
 {
     struct touch *t = arg;
     struct stats *s = t->s;
-    char *c = NULL, key[160];
+    char *c = NULL, key[160], days[160];
     const char *argv[4];
 
     if (!stats_back(s) || (err != 0 && err != WM_ENOTFOUND)) {
@@ -202,10 +203,11 @@ static void on_touch_got(void *arg, int err, json_t *ship)
         free(t);
         return;
     }
-    snprintf(key, sizeof(key), "%sstats:c", s->prefix);
+    store_key(key, sizeof(key), s->prefix, STORE_KEY_STATS_CONTRIB, NULL);
+    store_key_stats_day(days, sizeof(days), s->prefix, "");
     argv[0] = key;
     argv[1] = t->id;
-    argv[2] = s->prefix;
+    argv[2] = days;
     argv[3] = c != NULL ? c : ""; /* erased: taken off */
     s->pending++;
     if (rconn_eval(s->rc, s->swap, on_swapped, t, 1, 3, argv, NULL) != 0) {
@@ -422,12 +424,12 @@ int stats_query(struct stats *s, const char *from, const char *to, stats_cb *cb,
     snprintf(q->to, sizeof(q->to), "%s", to);
     for (int i = 0; i < days; i++) {
         struct wmtime_civil c;
-        char key[160];
+        char key[160], day[16];
         const char *argv[2] = {"HGETALL", key};
 
         wmtime_to_civil(a + (int64_t)i * 86400, &c);
-        snprintf(key, sizeof(key), "%sstats:day:%04d-%02d-%02d", s->prefix,
-                 c.year, c.month, c.day);
+        snprintf(day, sizeof(day), "%04d-%02d-%02d", c.year, c.month, c.day);
+        store_key_stats_day(key, sizeof(key), s->prefix, day);
         s->pending++;
         if (rconn_command(s->rc, on_day, q, 2, argv, NULL) != 0) {
             /* Counted as answered and failed, as if the reply said so. */

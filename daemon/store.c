@@ -276,6 +276,7 @@ static const char *const key_names[] = {
     [STORE_KEY_OUTBOX_DEAD] = STORE_K_OUTBOX_DEAD,
     [STORE_KEY_WATCH] = STORE_K_WATCH,
     [STORE_KEY_OPTOUT] = STORE_K_OPTOUT,
+    [STORE_KEY_STATS_CONTRIB] = STORE_K_STATS_CONTRIB,
 };
 
 int store_key(char *buf, size_t size, const char *prefix, enum store_key k,
@@ -301,6 +302,12 @@ int store_key_cap(char *buf, size_t size, const char *prefix,
 {
     return snprintf(buf, size, "%s" STORE_K_CAP "%s:%s:%s", prefix, channel, to,
                     day);
+}
+
+int store_key_stats_day(char *buf, size_t size, const char *prefix,
+                        const char *day)
+{
+    return snprintf(buf, size, "%s" STORE_K_STATS_DAY "%s", prefix, day);
 }
 
 char *store_key_dup(const char *prefix, enum store_key k, const char *id)

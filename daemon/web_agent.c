@@ -663,7 +663,8 @@ static void waiter_ask(struct waiter *x)
     char key[160], start[56];
     const char *argv[7];
 
-    snprintf(key, sizeof(key), "%schanges", x->w->cfg->redis_prefix);
+    store_key(key, sizeof(key), x->w->cfg->redis_prefix, STORE_KEY_CHANGES,
+              NULL);
     snprintf(start, sizeof(start), "(%s", x->last);
     argv[0] = "XRANGE";
     argv[1] = key;
@@ -738,7 +739,8 @@ int web_agent_events(struct web_agent *w, const char *last_id, long wait_ms,
         strspn(last_id, "0123456789-") != strlen(last_id)) {
         char key[160];
         const char *argv[] = {"XREVRANGE", key, "+", "-", "COUNT", "1"};
-        snprintf(key, sizeof(key), "%schanges", w->cfg->redis_prefix);
+        store_key(key, sizeof(key), w->cfg->redis_prefix, STORE_KEY_CHANGES,
+                  NULL);
         if (rconn_command(w->rc, on_newest, x, 6, argv, NULL) != 0) {
             waiter_unlink(w, x);
             free(x);

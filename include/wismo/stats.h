@@ -11,7 +11,7 @@
  * old contribution for the new one when the shipment changes, so it
  * counts once however often it was polled, and several wismods agree.
  *
- * Keys (prefix P):
+ * Keys (store.h builds them; prefix P):
  *   P stats:day:<YYYY-MM-DD>  hash  "<carrier>|<country>|<metric>" -> count;
  *                             metrics n dlv prom ontime exc fail and
  *                             t<k> (transit histogram, k = quarter days,

@@ -78,6 +78,12 @@
 /* P notify:cap:<channel>:<recipient>:<yyyymmdd>
  *                  string messages sent that day (expires after 48 h) */
 #define STORE_K_CAP         "notify:cap:"
+/* P stats:c        hash   shipment id -> its carrier-performance
+ *                         contribution (stats.h) */
+#define STORE_K_STATS_CONTRIB "stats:c"
+/* P stats:day:<yyyy-mm-dd>  hash  "<carrier>|<country>|<metric>" -> count
+ *                         of the shipments registered that day (stats.h) */
+#define STORE_K_STATS_DAY   "stats:day:"
 /* clang-format on */
 
 /* The same layout for Lua scripts: prepend STORE_LUA_KEYS to a script and
@@ -114,6 +120,7 @@ enum store_key {
     STORE_KEY_OUTBOX_DEAD,
     STORE_KEY_WATCH,
     STORE_KEY_OPTOUT,
+    STORE_KEY_STATS_CONTRIB,
 };
 
 /* Key builders. Each writes the key into buf (NUL-terminated) and returns
@@ -127,6 +134,9 @@ int store_key_index(char *buf, size_t size, const char *prefix,
 /* P notify:cap:<channel>:<recipient>:<day> */
 int store_key_cap(char *buf, size_t size, const char *prefix,
                   const char *channel, const char *to, const char *day);
+/* P stats:day:<day> (day: yyyy-mm-dd) */
+int store_key_stats_day(char *buf, size_t size, const char *prefix,
+                        const char *day);
 /* An allocated key (free()). */
 char *store_key_dup(const char *prefix, enum store_key k, const char *id);
 
