@@ -72,6 +72,7 @@ tick = 1s
 url = smtp://127.0.0.1:$SP
 from = Tulp & Co <noreply@tulp.example>"
 # The test moves timelines forward itself; polls every second.
+: >"$work/wismod.log"
 "$WISMOD" -c "$work/w.ini" 2>"$work/wismod.log" &
 WPID=$!
 pids+=("$WPID")

@@ -192,6 +192,13 @@ async function noScript() {
   await ctx.close();
 }
 
+// Opens a shipment in the console and waits until that one is shown.
+async function openShip(page, id, order) {
+  await page.goto(`${W}/agent/?lang=en#/s/${id}`);
+  await waitFor(async () => (await page.locator('.shiphead h1').count()) === 1 &&
+    (await page.textContent('.shiphead h1')).includes(order) && page.url().endsWith(`#/s/${id}`), `the console showing ${order}`);
+}
+
 async function signIn(page) {
   await page.goto(`${W}/agent/`);
   await page.fill('#token', 'agent-token');
@@ -251,7 +258,7 @@ async function agent(ctx, s) {
   ok(await page.evaluate(() => document.activeElement.id) === 'q', '"/" focuses the search');
   await page.keyboard.type('ANNA.de.vries@example.nl');
   await page.keyboard.press('Enter');
-  await page.waitForSelector('table.ships');
+  await waitFor(async () => page.url().includes('#/search/') && (await page.textContent('h1')).includes('(2)'), 'e-mail search');
   let res = await page.textContent('table.ships');
   ok(res.includes('WS-1001') && res.includes('WS-1007'), 'search by e-mail finds the customer\'s shipments');
   await page.fill('#q', '+31612345678');
@@ -262,16 +269,15 @@ async function agent(ctx, s) {
 
   // A shipment: timeline in local time and UTC, ETA against the promise,
   // delay reason, notifications.
-  await page.goto(`${W}/agent/?lang=en#/s/${s.delayed.id}`);
-  await page.waitForSelector('table.timeline');
+  await openShip(page, s.delayed.id, 'WS-1002');
   const facts = await page.textContent('dl.facts');
   ok(/Delayed/.test(facts), `shipment: delay reason shown: ${facts}`);
   const row = await page.locator('table.timeline tbody tr').first().textContent();
   ok(/CET|GMT\+1|CEST/.test(row) && /\d\d:\d\dZ/.test(row), `timeline: place's local time and UTC: ${row}`);
   ok((await page.getAttribute('a.ext', 'href')).includes(s.delayed.number), 'shipment: carrier link');
   await waitFor(async () => {
-    await page.goto(`${W}/agent/?lang=en#/s/${s.delayed.id}`);
-    await page.waitForSelector('table.timeline');
+    await page.reload();
+    await openShip(page, s.delayed.id, 'WS-1002');
     return (await page.locator('table.notes tr.o-sent').count()) > 0;
   }, 'a sent notification on the delayed parcel');
   const notes = await page.textContent('table.notes');
@@ -289,8 +295,7 @@ async function agent(ctx, s) {
   ok(/Refresh asked|backing off/.test(note), `refresh: ${note}`);
 
   // Live: a new carrier event appears without reloading.
-  await page.goto(`${W}/agent/?lang=en#/s/${s.live.id}`);
-  await page.waitForSelector('table.timeline');
+  await openShip(page, s.live.id, 'WS-1007');
   await waitFor(async () => (await page.textContent('.live')) === 'Live', 'the live connection');
   const before = await page.locator('table.timeline tbody tr').count();
   await page.evaluate(() => { window.__still = 'same page'; });
@@ -299,8 +304,7 @@ async function agent(ctx, s) {
   ok(await page.evaluate(() => window.__still) === 'same page', 'live: new event shown without a reload');
 
   // Hostile carrier text is text in the console too.
-  await page.goto(`${W}/agent/?lang=en#/s/${s.xss.id}`);
-  await page.waitForSelector('table.timeline');
+  await openShip(page, s.xss.id, 'WS-1004');
   const what = await page.locator('table.timeline .what').first().textContent();
   ok(what === XSS, 'console: XSS description literal');
   ok(await page.evaluate(() => window.__xss === undefined), 'console: no injected script ran');
