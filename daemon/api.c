@@ -300,7 +300,7 @@ static bool authorize(struct rq *q, enum role need)
      * changes must come from the console's own origin. */
     if (have == ROLE_NONE && need == ROLE_AGENT &&
         web_agent_session_ok(q->a->agent, httpd_req_header(q->req, "Cookie"),
-                             now_ms())) {
+                             wm_now_ms())) {
         if (!same_origin(q->req)) {
             respond_error(q, 403, "forbidden",
                           "a cookie request that changes state must come "
@@ -1686,7 +1686,7 @@ static void handle_sign_in(struct rq *q)
     }
     /* Counted like the lookup: per client, failures only. */
     netaddr_client_key(httpd_req_client(q->req), q->client);
-    left = ratelimit_blocked(q->a->signins, q->client, now_ms());
+    left = ratelimit_blocked(q->a->signins, q->client, wm_now_ms());
     if (left > 0) {
         snprintf(hdr, sizeof(hdr), "Retry-After: %lld\r\n",
                  (long long)((left + 999) / 1000));
@@ -1708,7 +1708,7 @@ static void handle_sign_in(struct rq *q)
         token = web_form_value(body, len, "token");
     }
     if (!web_agent_token_ok(q->a->agent, token)) {
-        ratelimit_fail(q->a->signins, q->client, now_ms());
+        ratelimit_fail(q->a->signins, q->client, wm_now_ms());
         free(token);
         if (json)
             respond_error(q, 401, "unauthorized", "wrong token", NULL);
@@ -1717,8 +1717,8 @@ static void handle_sign_in(struct rq *q)
         return;
     }
     free(token);
-    web_agent_session_new(q->a->agent, now_ms(), !listener_loopback(q->a->cfg),
-                          hdr, sizeof(hdr));
+    web_agent_session_new(q->a->agent, wm_now_ms(),
+                          !listener_loopback(q->a->cfg), hdr, sizeof(hdr));
     strncat(hdr,
             console_lang(q) == WEB_EN ? "Location: /agent/?lang=en\r\n"
                                       : "Location: /agent/?lang=nl\r\n",
@@ -1737,7 +1737,7 @@ static void handle_sign_out(struct rq *q, bool redirect)
         return;
     }
     web_agent_session_end(q->a->agent, httpd_req_header(q->req, "Cookie"),
-                          now_ms(), !listener_loopback(q->a->cfg), hdr,
+                          wm_now_ms(), !listener_loopback(q->a->cfg), hdr,
                           sizeof(hdr));
     if (redirect) {
         strncat(hdr, "Location: /agent/\r\n", sizeof(hdr) - strlen(hdr) - 1);
@@ -1785,7 +1785,7 @@ static void handle_console(struct rq *q, const char *path)
         console_page(q, 200,
                      web_agent_session_ok(q->a->agent,
                                           httpd_req_header(q->req, "Cookie"),
-                                          now_ms()),
+                                          wm_now_ms()),
                      NULL);
     } else if (strcmp(path, "/agent/session") == 0) {
         if (post)
@@ -1803,7 +1803,7 @@ static void handle_console(struct rq *q, const char *path)
             return method_not_allowed(q, "GET");
         if (!authorize(q, ROLE_AGENT))
             return;
-        if (web_agent_queue(q->a->agent, now_ms(), on_queue, q) != 0)
+        if (web_agent_queue(q->a->agent, wm_now_ms(), on_queue, q) != 0)
             respond_store_error(q, WM_EIO);
     } else if (strcmp(path, "/agent/events") == 0) {
         if (!get)
@@ -1837,7 +1837,7 @@ static void handle_stats(struct rq *q)
     const char *to = httpd_req_param(q->req, "to");
     char dfrom[16], dto[16];
     struct wmtime_civil c;
-    int64_t now = now_ms() / 1000;
+    int64_t now = wm_now_ms() / 1000;
     int rv;
 
     if (to == NULL) {

@@ -53,14 +53,6 @@ struct web_agent {
     bool freeing;
 };
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static const char *jstr(const json_t *o, const char *k)
 {
     const char *v = json_string_value(json_object_get(o, k));
@@ -649,7 +641,7 @@ static void on_range(void *arg, int err, struct redisReply *r)
         waiter_unlink(w, x);
         waiter_answer(x, b.p, b.len);
         free(x);
-    } else if (now_ms() >= x->until || w->freeing) {
+    } else if (wm_now_ms() >= x->until || w->freeing) {
         waiter_unlink(w, x);
         waiter_answer(x, "retry: 250\n: nothing new\n\n", 27);
         free(x);
@@ -679,7 +671,7 @@ static void waiter_ask(struct waiter *x)
 static void on_poll(uv_timer_t *t)
 {
     struct web_agent *w = t->data;
-    int64_t now = now_ms();
+    int64_t now = wm_now_ms();
     struct waiter *x = w->waiters, *next;
 
     for (; x != NULL; x = next) {
@@ -732,7 +724,7 @@ int web_agent_events(struct web_agent *w, const char *last_id, long wait_ms,
     x->w = w;
     x->cb = cb;
     x->arg = arg;
-    x->until = now_ms() + wait_ms;
+    x->until = wm_now_ms() + wait_ms;
     x->next = w->waiters;
     w->waiters = x;
     if (last_id == NULL || last_id[0] == '\0' || strlen(last_id) > 40 ||
