@@ -84,22 +84,10 @@ struct poller {
 const double POLLER_LATENCY_BOUNDS[POLLER_LATENCY_BUCKETS] = {
     0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
 
-/* Wall-clock milliseconds: schedule times are shared with other processes
- * through Redis, so they must be Unix time. */
-static int64_t wall_ms(void)
-{
-    uv_timeval64_t tv;
-
-    uv_gettimeofday(&tv);
-    return tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
-
+/* Jitter in [0, 1). */
 static double rnd(struct poller *p)
 {
-    p->rng ^= p->rng << 13;
-    p->rng ^= p->rng >> 7;
-    p->rng ^= p->rng << 17;
-    return (double)(p->rng >> 11) / 9007199254740992.0;
+    return (double)(wm_xorshift64(&p->rng) >> 11) / 9007199254740992.0;
 }
 
 static struct cstate *cstate_find(struct poller *p, const char *name)
@@ -158,7 +146,7 @@ static void merge(struct poller *p, struct item *it,
     struct store_merge_in in = {
         .id = it->id,
         .owner = p->owner,
-        .now_ms = wall_ms(),
+        .now_ms = wm_now_ms(),
         .ship = ship,
         .error = ship != NULL ? -1 : err,
         .next_due_ms = next_due,
@@ -223,7 +211,7 @@ static void settle(struct poller *p)
 static void carrier_failed(struct poller *p, struct cstate *cs, bool auth,
                            const char *why)
 {
-    if (policy_failed(&cs->pol, p->cfg, cs->cc, auth, wall_ms()))
+    if (policy_failed(&cs->pol, p->cfg, cs->cc, auth, wm_now_ms()))
         log_warn("msg=\"circuit open\" carrier=%s failures=%d for_ms=%lld "
                  "why=\"%s\"",
                  cs->c->name, cs->pol.failures,
@@ -444,7 +432,7 @@ static void handle_answer(struct poller *p, struct batch *b,
     struct carrier_resp resp = {0};
     struct model_result r;
     size_t n = 0, n_auth = 0, n_rate = 0, n_carrier = 0;
-    int64_t now = wall_ms();
+    int64_t now = wm_now_ms();
 
     for (struct item *it = b->items; it != NULL && n < MAX_BATCH; it = it->next)
         numbers[n++] = it->number;
@@ -532,7 +520,7 @@ static void on_fetched(void *arg, const struct fetch_result *res)
         carrier_failed(p, cs, false, wm_strerror(res->error));
         merge_all_error(p, b, MODEL_ERR_CARRIER,
                         policy_error_due(p->cfg, &cs->pol, MODEL_ERR_CARRIER,
-                                         MODEL_PENDING, wall_ms(), 0.5));
+                                         MODEL_PENDING, wm_now_ms(), 0.5));
     } else {
         handle_answer(p, b, res);
     }
@@ -565,7 +553,7 @@ static void on_token(void *arg, const struct fetch_result *res)
         free(cs->token);
         cs->token = tok.access_token;
         tok.access_token = NULL;
-        policy_token_got(&cs->pol, tok.expires_in, wall_ms());
+        policy_token_got(&cs->pol, tok.expires_in, wm_now_ms());
         log_info("msg=\"token fetched\" carrier=%s expires_in=%ld", cs->c->name,
                  tok.expires_in);
     } else if (!b->abandoned) {
@@ -576,7 +564,7 @@ static void on_token(void *arg, const struct fetch_result *res)
         if (rc == WM_EINVAL) /* credentials refused */
             fail_queue_auth(p, cs,
                             policy_error_due(p->cfg, &cs->pol, MODEL_ERR_AUTH,
-                                             MODEL_PENDING, wall_ms(), 0.5));
+                                             MODEL_PENDING, wm_now_ms(), 0.5));
     }
     carrier_token_clear(&tok);
     free(b);
@@ -615,7 +603,7 @@ static bool start_token(struct poller *p, struct cstate *cs)
     cs->token_fetching = true;
     p->stats.token_fetches++;
     if (cs->first_request_ms == 0)
-        cs->first_request_ms = wall_ms();
+        cs->first_request_ms = wm_now_ms();
     httpreq_clear(&req);
     return true;
 }
@@ -703,7 +691,7 @@ static bool token_ready(struct poller *p, struct cstate *cs, int64_t now,
 /* Sends what cs's queue and the policy allow now. */
 static void dispatch(struct poller *p, struct cstate *cs)
 {
-    int64_t now = wall_ms();
+    int64_t now = wm_now_ms();
 
     while (cs->queued > 0 && !p->stopping) {
         bool again;
@@ -768,14 +756,14 @@ static void on_claimed(void *arg, int err, const struct store_claim *items,
         p->stats.claimed++;
         p->stats.inflight++;
         if (p->stopping) {
-            release(p, it, wall_ms());
+            release(p, it, wm_now_ms());
             continue;
         }
         if (cs == NULL) {
             log_error("msg=\"no adapter for carrier\" carrier=%s id=%s",
                       items[i].carrier, it->id);
             merge(p, it, NULL, MODEL_ERR_INVALID,
-                  wall_ms() + p->cfg->retry_max_ms);
+                  wm_now_ms() + p->cfg->retry_max_ms);
             continue;
         }
         if (cs->tail)
@@ -840,14 +828,14 @@ static void on_wake(uv_timer_t *t)
 
     for (size_t i = 0; i < p->n_cs; i++)
         dispatch(p, &p->cs[i]);
-    claim(p, wall_ms());
+    claim(p, wm_now_ms());
     settle(p);
 }
 
 /* (Re)arms the one-shot timer for the next deadline. */
 static void arm(struct poller *p)
 {
-    int64_t now = wall_ms(), at;
+    int64_t now = wm_now_ms(), at;
 
     if (!p->started || p->stopping)
         return;
@@ -869,7 +857,7 @@ struct poller *poller_new(uv_loop_t *loop, const struct cfg *cfg,
 {
     const struct carrier *const *all = carrier_all();
     struct poller *p = wm_xcalloc(1, sizeof(*p));
-    int64_t now = wall_ms();
+    int64_t now = wm_now_ms();
 
     p->loop = loop;
     p->st = st;
@@ -894,7 +882,7 @@ struct poller *poller_new(uv_loop_t *loop, const struct cfg *cfg,
 
 void poller_reload(struct poller *p, const struct cfg *cfg)
 {
-    int64_t now = wall_ms();
+    int64_t now = wm_now_ms();
 
     p->cfg = cfg;
     for (size_t i = 0; i < p->n_cs; i++) {
@@ -942,7 +930,7 @@ static void maybe_stopped(struct poller *p)
 static void on_grace(uv_timer_t *t)
 {
     struct poller *p = t->data;
-    int64_t now = wall_ms();
+    int64_t now = wm_now_ms();
 
     /* Out of time: hand every in-flight shipment back; the transfers are
      * cancelled when the fetch engine goes. */
@@ -962,7 +950,7 @@ static void on_grace(uv_timer_t *t)
 void poller_stop(struct poller *p, int64_t grace_ms, poller_stopped_cb *cb,
                  void *arg)
 {
-    int64_t now = wall_ms();
+    int64_t now = wm_now_ms();
 
     p->stopping = true;
     p->stop_cb = cb;
@@ -1002,7 +990,7 @@ int64_t poller_blocked_until(const struct poller *p, const char *carrier)
 {
     for (size_t i = 0; i < p->n_cs; i++)
         if (strcmp(p->cs[i].c->name, carrier) == 0)
-            return p->cs[i].pol.blocked_until > wall_ms()
+            return p->cs[i].pol.blocked_until > wm_now_ms()
                        ? p->cs[i].pol.blocked_until
                        : 0;
     return 0;
@@ -1078,6 +1066,25 @@ void poller_metrics(const struct poller *p, struct metrics_buf *out)
                        cs.circuit_open             ? 2
                        : cs.blocked_until_ms > now ? 1
                                                    : 0);
+    metrics_head(out, "wismo_carrier_auth_failed", "gauge",
+                 "Whether the carrier refuses wismo's credentials (or there "
+                 "are none).");
+    for (size_t i = 0; poller_carrier_stats(p, i, &cs); i++)
+        metrics_printf(out, "wismo_carrier_auth_failed{carrier=\"%s\"} %d\n",
+                       cs.carrier, cs.auth_failed);
+    metrics_head(out, "wismo_carrier_data_age_seconds", "gauge",
+                 "Seconds since the newest successful poll of the carrier "
+                 "(since its first request while none succeeded); absent "
+                 "before any request.");
+    for (size_t i = 0; poller_carrier_stats(p, i, &cs); i++) {
+        int64_t since = cs.last_ok_ms ? cs.last_ok_ms : cs.first_request_ms;
+
+        if (since != 0)
+            metrics_printf(out,
+                           "wismo_carrier_data_age_seconds{carrier=\"%s\"} "
+                           "%.3f\n",
+                           cs.carrier, (double)(now - since) / 1000.0);
+    }
     metrics_head(out, "wismo_events_stored_total", "counter",
                  "New carrier events stored.");
     metrics_printf(out, "wismo_events_stored_total %llu\n",

@@ -78,7 +78,8 @@ bool poller_carrier_stats(const struct poller *p, size_t i,
 int64_t poller_blocked_until(const struct poller *p, const char *carrier);
 void poller_set_merged_cb(struct poller *p, poller_merged_cb *cb, void *arg);
 /* Appends the poller's /metrics section to out: polls by carrier and
- * outcome, request latency, back-off, events, changes, requests, tokens,
+ * outcome, request latency, back-off, refused credentials, data age,
+ * events, changes, requests, tokens,
  * in-flight polls and failed merges. */
 struct metrics_buf;
 void poller_metrics(const struct poller *p, struct metrics_buf *out);
