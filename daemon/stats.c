@@ -118,7 +118,7 @@ char *stats_contribution(const json_t *ship)
     const char *country = NULL, *dcountry = NULL, *first = NULL;
     int exc = 0, fail = 0, bucket = -1;
     bool delivered = status != NULL && strcmp(status, "delivered") == 0;
-    char day[11], *out;
+    char day[11], cname[33], ccode[9], *out;
     size_t i;
     json_t *e;
 
@@ -152,19 +152,23 @@ char *stats_contribution(const json_t *ship)
                 bucket = BUCKETS - 1;
         }
     }
+    /* The record's separators may not appear inside a field. */
+    snprintf(cname, sizeof(cname), "%s", carrier);
+    snprintf(ccode, sizeof(ccode), "%s", country != NULL ? country : "");
+    for (char *p = cname; *p != '\0'; p++)
+        if (*p == '|' || *p == ',' || (unsigned char)*p < 0x20)
+            *p = '_';
+    for (char *p = ccode; *p != '\0'; p++)
+        if (*p == '|' || *p == ',' || (unsigned char)*p < 0x20)
+            *p = '_';
     out = wm_xmalloc(256);
-    snprintf(out, 256, "%s|%.32s|%.8s|1,%d,%d,%d,%d,%d,%d", day, carrier,
-             country != NULL ? country : "", delivered ? 1 : 0,
-             delivered && promised != NULL ? 1 : 0,
+    snprintf(out, 256, "%s|%s|%s|1,%d,%d,%d,%d,%d,%d", day, cname, ccode,
+             delivered ? 1 : 0, delivered && promised != NULL ? 1 : 0,
              delivered && promised != NULL && dlv != NULL &&
                      strcmp(dlv, promised) <= 0
                  ? 1
                  : 0,
              exc, fail, bucket);
-    /* The separators of the format may not appear inside a field. */
-    for (char *p = out + 11; *p != '\0' && *p != ','; p++)
-        if (*p == ',' || (unsigned char)*p < 0x20)
-            *p = '_';
     return out;
 }
 

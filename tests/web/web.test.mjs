@@ -169,6 +169,17 @@ async function shopper(ctx, s) {
   ok(await page.locator('ol.timeline img, ol.timeline svg, ol.timeline script').count() === 0, 'no injected elements');
   ok(seen.dialogs.length === 0 && seen.errors.length === 0, `no dialogs or errors ${JSON.stringify(seen)}`);
 
+  // Assets: compiled in, ETag and cache headers, 304 on revalidation.
+  const css = await fetch(`${W}/assets/track.css`);
+  const etag = css.headers.get('etag');
+  ok(css.status === 200 && etag && /max-age=\d+/.test(css.headers.get('cache-control')) &&
+    css.headers.get('content-type').startsWith('text/css'), `asset: 200, ETag, Cache-Control (${etag})`);
+  const again = await fetch(`${W}/assets/track.css`, { headers: { 'If-None-Match': etag } });
+  ok(again.status === 304, `asset revalidated: 304 (${again.status})`);
+  const page304 = await fetch(`${W}/track?order_id=WS-1001&postcode=1234AB&lang=en`);
+  const again2 = await fetch(`${W}/track?order_id=WS-1001&postcode=1234AB&lang=en`, { headers: { 'If-None-Match': page304.headers.get('etag') } });
+  ok(page304.status === 200 && again2.status === 304, `tracking page revalidated: 304 (${again2.status})`);
+
   // Embeddable: no header and footer, framed only by the configured origin.
   r = await page.goto(`${W}/track?order_id=WS-1001&postcode=1234AB&embed=1`);
   ok(await page.locator('header.site').count() === 0 && await page.locator('footer.site').count() === 0, 'embed: no header or footer');
