@@ -411,6 +411,22 @@ async function signInLimit() {
   ok(cross.status === 403, `sign-in from another origin: 403 (${cross.status})`);
 }
 
+// The tracking page shares the lookup's rate limit: a 429 page with
+// Retry-After once a client used up its failures.
+async function lookupLimit() {
+  let limited = null;
+  for (let i = 0; i < 30 && !limited; i++) {
+    const r = await fetch(`${W}/track?order_id=GUESS-${i}&postcode=1234AB&lang=en`);
+    if (r.status !== 404) limited = r;
+  }
+  ok(limited && limited.status === 429 && Number(limited.headers.get('retry-after')) > 0,
+    `tracking page: 429 with Retry-After after the failures (${limited && limited.status})`);
+  const body = limited ? await limited.text() : '';
+  ok(body.includes('<html lang="en"') && body.includes('Too many attempts'), 'tracking page: the 429 page says so');
+  const right = await fetch(`${W}/track?order_id=WS-1001&postcode=1234AB&lang=en`);
+  ok(right.status === 429, `a locked-out client waits even with the right postcode (${right.status})`);
+}
+
 async function main() {
   const s = await setup();
   const ctx = await browser({ locale: 'nl-NL', timezoneId: 'Europe/Amsterdam' });
@@ -420,7 +436,8 @@ async function main() {
     await agent(ctx, s);
     await keyboardOnly(s);
     await carrierStats(ctx, s);
-    await signInLimit(); // last: it locks this client out of signing in
+    await signInLimit(); // last: they lock this client out
+    await lookupLimit();
   } finally {
     await ctx.close();
   }
