@@ -12,8 +12,8 @@ function svg(tag, attrs = {}, text) {
 
 const ROW = 30;
 const LABEL = 120;
-const WIDTH = 420;
-const NUM = 70;
+const WIDTH = 440;
+const NUM = 92;
 
 function frame(n, title) {
   const h = n * ROW + 8;
