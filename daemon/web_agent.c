@@ -16,7 +16,7 @@
 #include "wismo/carrier.h"
 #include "wismo/log.h"
 #include "wismo/model.h"
-#include "wismo/notify.h"
+#include "wismo/nrules.h"
 #include "wismo/rconn.h"
 #include "wismo/wm.h"
 #include "wismo/wmtime.h"
@@ -391,9 +391,10 @@ static void queue_page(struct queue *q);
  * oldest-first order): the first reason in queue_reasons order wins. */
 static void queue_look(struct queue *q, json_t *s)
 {
-    struct notify_rules r = {0};
-    struct notify_eval_out ev;
-    const char *zone = notify_zone(jstr(s, "locale"), jstr(s, "postcode"));
+    struct nrules_conf r = {0};
+    struct nrules_ship sv = {0};
+    struct nrules_verdict ev;
+    const char *zone = nrules_zone(jstr(s, "locale"), jstr(s, "postcode"));
     const char *st = jstr(s, "status"), *since = NULL, *reason = NULL;
     json_t *reasons = json_array(), *item;
     const struct cfg_carrier *cc =
@@ -402,16 +403,22 @@ static void queue_look(struct queue *q, json_t *s)
     r.stall_after_ms = cc != NULL && cc->stall_after_ms >= 0
                            ? cc->stall_after_ms
                            : q->w->cfg->stall_after_ms;
-    notify_eval(s, &r, zone, q->now, &ev);
+    sv.status = st;
+    sv.estimated_delivery = jstr(s, "estimated_delivery");
+    sv.promised_delivery = jstr(s, "promised_delivery");
+    sv.last_event_at = jstr(s, "last_event_at");
+    sv.updated_at = jstr(s, "updated_at");
+    sv.zone = zone;
+    nrules_eval(&r, &sv, q->now, &ev);
     if (st != NULL && strcmp(st, "exception") == 0)
-        ev.active |= 1u << NOTIFY_EXCEPTION;
+        ev.active |= 1u << NRULES_EXCEPTION;
     if (st != NULL && strcmp(st, "failed_attempt") == 0)
-        ev.active |= 1u << NOTIFY_FAILED_ATTEMPT;
+        ev.active |= 1u << NRULES_FAILED_ATTEMPT;
     {
-        const unsigned bits[] = {1u << NOTIFY_EXCEPTION,
-                                 1u << NOTIFY_FAILED_ATTEMPT,
-                                 1u << NOTIFY_ETA_LATE, 1u << NOTIFY_STALLED,
-                                 1u << NOTIFY_PROMISE_MISSED};
+        const unsigned bits[] = {1u << NRULES_EXCEPTION,
+                                 1u << NRULES_FAILED_ATTEMPT,
+                                 1u << NRULES_ETA_LATE, 1u << NRULES_STALLED,
+                                 1u << NRULES_PROMISE_MISSED};
         for (size_t i = 0; i < WM_ARRAY_LEN(bits); i++)
             if (ev.active & bits[i]) {
                 json_array_append_new(reasons, json_string(queue_reasons[i]));

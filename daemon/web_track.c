@@ -19,7 +19,7 @@
 #include "wismo/httpreq.h"
 #include "wismo/model.h"
 #include "wismo/norm.h"
-#include "wismo/notify.h"
+#include "wismo/nrules.h"
 #include "wismo/num.h"
 #include "wismo/wm.h"
 #include "wismo/wmtime.h"
@@ -477,7 +477,7 @@ static const char *ship_zone(const json_t *s, const struct cfg *cfg)
     size_t n = json_array_size(ev);
 
     if (loc != NULL || pc != NULL)
-        return notify_zone(loc, pc);
+        return nrules_zone(loc, pc);
     for (size_t i = n; i-- > 0;) {
         const char *cc =
             jstr(json_object_get(json_array_get(ev, i), "location"), "country");
@@ -768,8 +768,9 @@ static void put_ship(struct web_buf *b, const struct cfg *cfg, json_t *s,
     const char *zone = ship_zone(s, cfg);
     json_t *events = json_object_get(s, "events");
     enum model_status st = MODEL_PENDING;
-    struct notify_rules rules = {0};
-    struct notify_eval_out ev;
+    struct nrules_conf rules = {0};
+    struct nrules_ship sv = {0};
+    struct nrules_verdict ev;
     struct when w_eta, w_prom, w_dlv;
     bool has_eta, has_prom, has_dlv, late;
     struct step steps[6];
@@ -780,16 +781,22 @@ static void put_ship(struct web_buf *b, const struct cfg *cfg, json_t *s,
     if (st_name != NULL)
         model_status_parse(st_name, &st);
     rules.stall_after_ms = cfg->stall_after_ms;
-    notify_eval(s, &rules, zone, now_ms, &ev);
+    sv.status = st_name;
+    sv.estimated_delivery = eta;
+    sv.promised_delivery = promised;
+    sv.last_event_at = jstr(s, "last_event_at");
+    sv.updated_at = jstr(s, "updated_at");
+    sv.zone = zone;
+    nrules_eval(&rules, &sv, now_ms, &ev);
     late = (ev.active &
-            ((1u << NOTIFY_ETA_LATE) | (1u << NOTIFY_PROMISE_MISSED))) != 0;
+            ((1u << NRULES_ETA_LATE) | (1u << NRULES_PROMISE_MISSED))) != 0;
     has_eta = local_time(eta, zone, &w_eta);
     has_prom = local_time(promised, zone, &w_prom);
     has_dlv = local_time(delivered, zone, &w_dlv);
     tone = st == MODEL_DELIVERED ? "done"
            : late || st == MODEL_EXCEPTION || st == MODEL_FAILED_ATTEMPT ||
                    st == MODEL_RETURNING || st == MODEL_RETURNED ||
-                   (ev.active & (1u << NOTIFY_STALLED))
+                   (ev.active & (1u << NRULES_STALLED))
                ? "warn"
                : "ok";
 
@@ -864,7 +871,7 @@ static void put_ship(struct web_buf *b, const struct cfg *cfg, json_t *s,
             fmt = words[l][M_RETURNING];
         } else if (st == MODEL_RETURNED) {
             fmt = words[l][M_RETURNED];
-        } else if ((ev.active & (1u << NOTIFY_ETA_LATE)) && has_eta &&
+        } else if ((ev.active & (1u << NRULES_ETA_LATE)) && has_eta &&
                    has_prom) {
             fmt_on(a, sizeof(a), &w_eta, l);
             fmt_when(p2, sizeof(p2), &w_prom, l, false);
@@ -872,12 +879,12 @@ static void put_ship(struct web_buf *b, const struct cfg *cfg, json_t *s,
             vals[0] = cname;
             vals[1] = a;
             vals[2] = p2;
-        } else if ((ev.active & (1u << NOTIFY_PROMISE_MISSED)) && has_prom) {
+        } else if ((ev.active & (1u << NRULES_PROMISE_MISSED)) && has_prom) {
             fmt_when(p2, sizeof(p2), &w_prom, l, false);
             fmt = words[l][M_LATE_MISSED];
             vals[0] = p2;
             vals[1] = cname;
-        } else if (ev.active & (1u << NOTIFY_STALLED)) {
+        } else if (ev.active & (1u << NRULES_STALLED)) {
             struct when w;
             if (local_time(jstr(s, "last_event_at"), zone, &w))
                 fmt_when(last, sizeof(last), &w, l, false);

@@ -1,49 +1,24 @@
 /*
- * Proactive notifications: delay and status rules on every stored change
- * and on a timer, episodes (one message per reason, episode and channel),
- * quiet hours, daily caps, and a Redis outbox that survives crashes and
- * provider outages.
+ * The notifier: wires the rules (wismo/nrules.h), the outbox
+ * (wismo/outbox.h) and the channels (wismo/chan.h) to the loop.
  *
  * Flow. Change entries (<P>changes) are read with the consumer group
  * "notify"; each names a shipment, which is read (store_get), evaluated
- * (notify_eval) and handed to one Lua script that compares the active
- * reasons with the episode state, starts and ends episodes, applies the
- * daily cap and writes outbox entries, records and the time-check set in
- * one step. Time-based rules: <P>notify:watch holds id -> when to look
- * again; every [notify] tick due ids are evaluated the same way.
+ * (nrules_eval) and handed to the outbox, which starts and ends episodes,
+ * applies the daily cap and opt-outs and writes outbox entries, records
+ * and the time-check set in one step. Time-based rules: <P>notify:watch
+ * holds id -> when to look again; every [notify] tick due ids are
+ * evaluated the same way. Outbox messages are read by the same group,
+ * sent through their channel, and acknowledged with their outcome.
  *
  * Reading: with opts.redis_url set, one extra connection blocks in
  * "XREADGROUP ... BLOCK 1000 STREAMS <P>changes <P>outbox > >" (BLOCK
  * would stall the shared connection); without it the shared rconn polls
  * without BLOCK every opts.poll_ms.
  *
- * Redis keys (P = [redis] prefix; the scripts touch several slots, so the
- * notifier needs a single Redis node, not a cluster):
- *   P s:{id}:notif   list   newest first, JSON records {at, reason,
- *                           episode, channel, key, outcome, why?, until?}
- *                           outcome: decided deferred sent retry dead
- *                           suppressed (why: daily_cap no_recipient
- *                           invalid_phone channel_disabled ...); 200 kept
- *   P s:{id}:nst     hash   episode state: ep:<reason> (episodes so far),
- *                           on:<reason> 1|0, since:<reason> (ISO time the
- *                           episode started), eta_base (ms); expires 90 d.
- *                           store_erase should delete it too.
- *   P notify:watch   zset   id -> next time-based evaluation (Unix ms)
- *   P outbox         stream field m = JSON message {key, id, reason,
- *                           episode, channel, to, attempt, created_at,
- *                           created_ms, ctx}; group "notify"; an entry is
- *                           XACKed and XDELed when done
- *   P outbox:later   zset   message JSON -> when to send (quiet hours,
- *                           retry back-off); moved into the outbox when due
- *   P outbox:dead    stream fields m, why: given up (24 h of retries,
- *                           permanent refusal, channel disabled);
- *                           notify_replay_dead puts them back
- *   P notify:cap:<channel>:<recipient>:<yyyymmdd>  counter, 2 d TTL
- *
- * Idempotency key: "<shipment id>:<reason>:<episode>:<channel>", the same
- * on every retry. A consumer that dies between send and XACK leaves its
- * entry pending; XAUTOCLAIM (after opts.claim_idle_ms) hands it to a live
- * consumer, so a receiver may see one key twice, never a lost message.
+ * A consumer that dies between send and XACK leaves its entry pending;
+ * XAUTOCLAIM (after opts.claim_idle_ms) hands it to a live consumer, so a
+ * receiver may see one key twice, never a lost message.
  *
  * Retries: attempt k waits min(retry_max, retry_min * 2^k), jittered to
  * 50-100 %; 408, 429, 5xx and transport errors retry, other 4xx go to the
@@ -51,6 +26,11 @@
  * dead. Webhook: after webhook_disable_after consecutive failures the
  * channel is disabled (log line, messages dead-lettered with why
  * channel_disabled) until notify_reload.
+ *
+ * Logging: every message decided, deferred, sent, retried, dead or
+ * suppressed is one log line (msg="notify: <outcome>") with its key,
+ * reason, channel and why; never an address, phone number, name or order
+ * text.
  */
 #ifndef WISMO_NOTIFY_H
 #define WISMO_NOTIFY_H
@@ -58,83 +38,14 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include <jansson.h>
 #include <uv.h>
 
 #include "wismo/cfg.h"
 #include "wismo/fetch.h"
+#include "wismo/nrules.h"
+#include "wismo/outbox.h"
 #include "wismo/rconn.h"
 #include "wismo/store.h"
-
-enum notify_reason {
-    NOTIFY_EXCEPTION,
-    NOTIFY_FAILED_ATTEMPT,
-    NOTIFY_RETURNING,
-    NOTIFY_AVAILABLE_FOR_PICKUP,
-    NOTIFY_ETA_LATE,
-    NOTIFY_ETA_SLIP,
-    NOTIFY_PROMISE_MISSED,
-    NOTIFY_STALLED,
-    NOTIFY_OUT_FOR_DELIVERY,
-    NOTIFY_DELIVERED,
-    NOTIFY_REASON_COUNT
-};
-
-enum notify_channel {
-    NOTIFY_EMAIL,
-    NOTIFY_SMS,
-    NOTIFY_WEBHOOK,
-    NOTIFY_CHANNELS
-};
-
-enum notify_outcome {
-    NOTIFY_DECIDED,    /* written to the outbox */
-    NOTIFY_DEFERRED,   /* written for later (quiet hours) */
-    NOTIFY_SENT,       /* the provider took it */
-    NOTIFY_RETRIED,    /* a failed attempt that will be retried */
-    NOTIFY_DEAD,       /* given up: dead-letter stream */
-    NOTIFY_SUPPRESSED, /* not sent: cap, no recipient, disabled */
-    NOTIFY_OUTCOMES
-};
-
-const char *notify_reason_name(enum notify_reason r);
-const char *notify_channel_name(enum notify_channel c);
-const char *notify_outcome_name(enum notify_outcome o);
-
-/* --- rules (pure; no I/O) --- */
-
-struct notify_rules {
-    int64_t stall_after_ms; /* 0: rule off */
-    int64_t eta_slip_ms;    /* 0: rule off */
-    unsigned positive;      /* 1u << NOTIFY_OUT_FOR_DELIVERY | ... */
-    bool business_days;     /* stalled counts Monday-Friday time only */
-};
-
-struct notify_eval_out {
-    unsigned active;       /* 1u << reason; eta_slip is decided in Redis */
-    int64_t eta_ms;        /* carrier ETA, -1 when none */
-    int64_t promised_ms;   /* -1 when none or unparsable */
-    int64_t next_check_ms; /* when a time-based rule may change; -1 never */
-};
-
-/*
- * Evaluates the shipment JSON of store_get at now_ms. zone: the
- * recipient's IANA zone (for a date-only promise and business days).
- * Terminal shipments (delivered, returned, expired) are never late.
- */
-void notify_eval(const json_t *ship, const struct notify_rules *r,
-                 const char *zone, int64_t now_ms, struct notify_eval_out *out);
-
-/* The recipient's zone: locale region ("nl-BE"), else the postcode's form
- * with the locale's language, else Europe/Amsterdam. Static string. */
-const char *notify_zone(const char *locale, const char *postcode);
-
-/* Quiet hours "HH:MM-HH:MM" (may wrap midnight) in zone: the instant they
- * end when now_ms is inside them, else now_ms. Empty/NULL: now_ms. */
-int64_t notify_quiet_until(const char *quiet, const char *zone, int64_t now_ms);
-
-/* Monday-Friday milliseconds between a and b (a <= b) in zone. */
-int64_t notify_business_ms(int64_t a_ms, int64_t b_ms, const char *zone);
 
 /* --- the notifier --- */
 
@@ -186,10 +97,10 @@ void notify_stop(struct notify *n, notify_stopped_cb *cb, void *arg);
 void notify_free(struct notify *n);
 
 struct notify_stats {
-    uint64_t evaluations;                          /* shipments evaluated */
-    uint64_t episodes;                             /* episodes started */
-    uint64_t by[NOTIFY_CHANNELS][NOTIFY_OUTCOMES]; /* messages */
-    uint64_t inflight;                             /* sends in flight now */
+    uint64_t evaluations;                            /* shipments evaluated */
+    uint64_t episodes;                               /* episodes started */
+    uint64_t by[NRULES_NCHANNELS][OUTBOX_NOUTCOMES]; /* messages */
+    uint64_t inflight;                               /* sends in flight now */
     bool webhook_disabled;
 };
 void notify_stats(const struct notify *n, struct notify_stats *out);

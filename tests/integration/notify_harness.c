@@ -37,10 +37,12 @@ static void on_stopped(void *arg)
     notify_stats(nt, &s);
     printf("{\"evaluations\":%llu,\"episodes\":%llu",
            (unsigned long long)s.evaluations, (unsigned long long)s.episodes);
-    for (int c = 0; c < NOTIFY_CHANNELS; c++)
-        for (int o = 0; o < NOTIFY_OUTCOMES; o++)
-            printf(",\"%s_%s\":%llu", notify_channel_name(c),
-                   notify_outcome_name(o), (unsigned long long)s.by[c][o]);
+    for (int c = 0; c < NRULES_NCHANNELS; c++)
+        for (int o = 0; o < OUTBOX_NOUTCOMES; o++)
+            printf(",\"%s_%s\":%llu",
+                   nrules_channel_name((enum nrules_channel)c),
+                   outbox_outcome_name((enum outbox_outcome)o),
+                   (unsigned long long)s.by[c][o]);
     printf("}\n");
     fflush(stdout);
     notify_free(nt);

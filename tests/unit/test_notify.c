@@ -1,7 +1,8 @@
 /*
  * Notifier pure parts: GSM-7/UCS-2 segment counts, templates in every
- * locale without leftover placeholders, the rules, zones, quiet hours,
- * business days, webhook signatures, SMS requests and E.164.
+ * locale without leftover placeholders, the rules (reasons, thresholds,
+ * targets, retries), zones, quiet hours, business days, the channel
+ * table, webhook signatures, SMS requests and E.164.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,9 +13,10 @@
 
 #include <cmocka.h>
 
-#include "wismo/channels.h"
-#include "wismo/notify.h"
+#include "wismo/chan.h"
+#include "wismo/nrules.h"
 #include "wismo/ntmpl.h"
+#include "wismo/outbox.h"
 #include "wismo/wm.h"
 #include "wismo/wmtime.h"
 
@@ -132,40 +134,147 @@ static int64_t at(const char *iso)
 
 static void test_rules(void **state)
 {
-    struct notify_rules r = {.stall_after_ms = 48 * 3600000LL,
-                             .eta_slip_ms = 12 * 3600000LL};
-    struct notify_eval_out o;
-    json_t *s = json_pack("{s:s, s:s, s:s, s:s}", "status", "in_transit",
-                          "estimated_delivery", "2026-11-24T17:00:00Z",
-                          "promised_delivery", "2026-11-25", "last_event_at",
-                          "2026-11-20T08:00:00Z");
+    struct nrules_conf c = {.stall_after_ms = 48 * 3600000LL,
+                            .eta_slip_ms = 12 * 3600000LL};
+    struct nrules_verdict o;
+    struct nrules_ship s = {.status = "in_transit",
+                            .estimated_delivery = "2026-11-24T17:00:00Z",
+                            .promised_delivery = "2026-11-25",
+                            .last_event_at = "2026-11-20T08:00:00Z",
+                            .locale = "nl",
+                            .postcode = "1234 AB"};
 
     (void)state;
-    notify_eval(s, &r, "Europe/Amsterdam", at("2026-11-21T08:00:00Z"), &o);
+    nrules_eval(&c, &s, at("2026-11-21T08:00:00Z"), &o);
     assert_int_equal(o.active, 0); /* on time */
     assert_true(o.next_check_ms > 0);
-    notify_eval(s, &r, "Europe/Amsterdam", at("2026-11-22T09:00:00Z"), &o);
-    assert_int_equal(o.active, 1u << NOTIFY_STALLED);
-    r.business_days = true; /* Saturday and Sunday do not count */
-    notify_eval(s, &r, "Europe/Amsterdam", at("2026-11-22T09:00:00Z"), &o);
+    assert_string_equal(o.zone, "Europe/Amsterdam");
+    nrules_eval(&c, &s, at("2026-11-22T09:00:00Z"), &o);
+    assert_int_equal(o.active, 1u << NRULES_STALLED);
+    c.business_days = true; /* Saturday and Sunday do not count */
+    nrules_eval(&c, &s, at("2026-11-22T09:00:00Z"), &o);
     assert_int_equal(o.active, 0);
-    r.business_days = false;
-    json_object_set_new(s, "estimated_delivery",
-                        json_string("2026-11-26T10:00:00Z"));
-    notify_eval(s, &r, "Europe/Amsterdam", at("2026-11-21T08:00:00Z"), &o);
-    assert_int_equal(o.active, 1u << NOTIFY_ETA_LATE);
-    notify_eval(s, &r, "Europe/Amsterdam", at("2026-11-26T08:00:00Z"), &o);
-    assert_true(o.active & (1u << NOTIFY_PROMISE_MISSED));
-    json_object_set_new(s, "status", json_string("delivered"));
-    notify_eval(s, &r, "Europe/Amsterdam", at("2026-11-26T08:00:00Z"), &o);
+    c.business_days = false;
+    s.estimated_delivery = "2026-11-26T10:00:00Z";
+    nrules_eval(&c, &s, at("2026-11-21T08:00:00Z"), &o);
+    assert_int_equal(o.active, 1u << NRULES_ETA_LATE);
+    nrules_eval(&c, &s, at("2026-11-26T08:00:00Z"), &o);
+    assert_true(o.active & (1u << NRULES_PROMISE_MISSED));
+    s.status = "delivered";
+    nrules_eval(&c, &s, at("2026-11-26T08:00:00Z"), &o);
     assert_int_equal(o.active, 0);
-    r.positive = 1u << NOTIFY_DELIVERED;
-    notify_eval(s, &r, "Europe/Amsterdam", at("2026-11-26T08:00:00Z"), &o);
-    assert_int_equal(o.active, 1u << NOTIFY_DELIVERED);
-    json_object_set_new(s, "status", json_string("exception"));
-    notify_eval(s, &r, "Europe/Amsterdam", at("2026-11-21T08:00:00Z"), &o);
-    assert_true(o.active & (1u << NOTIFY_EXCEPTION));
-    json_decref(s);
+    assert_int_equal(o.eta_ms, -1);
+    c.positive = 1u << NRULES_DELIVERED;
+    nrules_eval(&c, &s, at("2026-11-26T08:00:00Z"), &o);
+    assert_int_equal(o.active, 1u << NRULES_DELIVERED);
+    s.status = "exception";
+    nrules_eval(&c, &s, at("2026-11-21T08:00:00Z"), &o);
+    assert_true(o.active & (1u << NRULES_EXCEPTION));
+}
+
+/* Per-carrier thresholds override the global ones. */
+static void test_thresholds(void **state)
+{
+    struct nrules_carrier car[] = {{"ups", -1, 6 * 3600000LL},
+                                   {"dhl", 3600000LL, -1}};
+    struct nrules_conf c = {.stall_after_ms = 48 * 3600000LL,
+                            .eta_slip_ms = 12 * 3600000LL,
+                            .car = car,
+                            .ncar = 2};
+    int64_t stall, slip;
+
+    (void)state;
+    nrules_thresholds(&c, "ups", &stall, &slip);
+    assert_int_equal(stall, 48 * 3600000LL);
+    assert_int_equal(slip, 6 * 3600000LL);
+    nrules_thresholds(&c, "dhl", &stall, &slip);
+    assert_int_equal(stall, 3600000LL);
+    assert_int_equal(slip, 12 * 3600000LL);
+    nrules_thresholds(&c, "gls", &stall, &slip);
+    assert_int_equal(stall, 48 * 3600000LL);
+}
+
+/* Where messages go: contact data, configured channels, the shipment's
+ * choice, quiet hours (SMS always, e-mail when asked), bad numbers. */
+static void test_targets(void **state)
+{
+    const unsigned all =
+        (1u << NRULES_EMAIL) | (1u << NRULES_SMS) | (1u << NRULES_WEBHOOK);
+    struct nrules_conf c = {.quiet = "21:00-08:00"};
+    struct nrules_ship s = {.email = "a@example.com", .phone = "+31612345678"};
+    struct nrules_targets t;
+    int64_t night = at("2026-11-20T21:30:00Z"); /* 22:30 in Amsterdam */
+    int64_t morning = at("2026-11-21T07:00:00Z");
+
+    (void)state;
+    nrules_targets(&c, &s, all, "Europe/Amsterdam", night, &t);
+    assert_int_equal(t.n, 3);
+    assert_int_equal(t.t[0].channel, NRULES_EMAIL);
+    assert_int_equal(t.t[0].not_before_ms, night);
+    assert_int_equal(t.t[1].channel, NRULES_SMS);
+    assert_int_equal(t.t[1].not_before_ms, morning);
+    assert_null(t.t[1].why);
+    assert_int_equal(t.t[2].channel, NRULES_WEBHOOK);
+    assert_string_equal(t.t[2].to, "");
+    c.email_quiet = true;
+    nrules_targets(&c, &s, all, "Europe/Amsterdam", night, &t);
+    assert_int_equal(t.t[0].not_before_ms, morning);
+    s.notify = "sms";
+    s.phone = "0612345678";
+    nrules_targets(&c, &s, all, "Europe/Amsterdam", night, &t);
+    assert_int_equal(t.n, 1);
+    assert_string_equal(t.t[0].why, "invalid_phone");
+    s.notify = "none";
+    nrules_targets(&c, &s, all, "Europe/Amsterdam", night, &t);
+    assert_int_equal(t.n, 0);
+    assert_string_equal(t.none_why, "opt_out");
+    s.notify = "";
+    nrules_targets(&c, &s, 0, "Europe/Amsterdam", night, &t);
+    assert_int_equal(t.n, 0);
+    assert_string_equal(t.none_why, "no_recipient");
+}
+
+/* Retry back-off doubles to the cap, jitters to 50-100 %, and gives up
+ * after the window. */
+static void test_retry(void **state)
+{
+    struct nrules_retry p = {
+        .min_ms = 1000, .max_ms = 8000, .window_ms = 60000};
+
+    (void)state;
+    assert_int_equal(nrules_retry_delay(&p, 0, 0, 0, 0), 500);
+    assert_int_equal(nrules_retry_delay(&p, 0, 0, 0, 500), 1000);
+    assert_int_equal(nrules_retry_delay(&p, 2, 0, 0, 0), 2000);
+    assert_int_equal(nrules_retry_delay(&p, 10, 0, 0, 0), 4000);
+    assert_int_equal(nrules_retry_delay(&p, 10, 0, 0, 4000), 8000);
+    assert_int_equal(nrules_retry_delay(&p, 0, 0, 59000, 0), 500);
+    assert_int_equal(nrules_retry_delay(&p, 0, 0, 59600, 0), -1);
+}
+
+static void test_names(void **state)
+{
+    enum nrules_reason r;
+    enum nrules_channel ch;
+
+    (void)state;
+    for (int i = 0; i < NRULES_NREASONS; i++) {
+        assert_int_equal(
+            nrules_reason_parse(nrules_reason_name((enum nrules_reason)i), &r),
+            0);
+        assert_int_equal(r, i);
+    }
+    assert_int_equal(nrules_reason_parse("late", &r), WM_EINVAL);
+    assert_int_equal(nrules_channel_parse("sms", &ch), 0);
+    assert_int_equal(ch, NRULES_SMS);
+    assert_int_equal(nrules_channel_parse("fax", &ch), WM_EINVAL);
+    assert_string_equal(outbox_outcome_name(OUTBOX_RETRY), "retry");
+    assert_string_equal(outbox_outcome_name(OUTBOX_NOUTCOMES), "unknown");
+    /* the channel table has one entry per channel, in enum order */
+    for (int i = 0; i < NRULES_NCHANNELS; i++) {
+        assert_int_equal(chan_table[i]->kind, i);
+        assert_string_equal(chan_table[i]->name,
+                            nrules_channel_name((enum nrules_channel)i));
+    }
 }
 
 static void test_zone_quiet(void **state)
@@ -173,26 +282,26 @@ static void test_zone_quiet(void **state)
     int64_t now, until;
 
     (void)state;
-    assert_string_equal(notify_zone("nl-BE", NULL), "Europe/Brussels");
-    assert_string_equal(notify_zone(NULL, "1234 AB"), "Europe/Amsterdam");
-    assert_string_equal(notify_zone("de", "10115"), "Europe/Berlin");
-    assert_string_equal(notify_zone("fr", "1000"), "Europe/Brussels");
-    assert_string_equal(notify_zone(NULL, NULL), "Europe/Amsterdam");
+    assert_string_equal(nrules_zone("nl-BE", NULL), "Europe/Brussels");
+    assert_string_equal(nrules_zone(NULL, "1234 AB"), "Europe/Amsterdam");
+    assert_string_equal(nrules_zone("de", "10115"), "Europe/Berlin");
+    assert_string_equal(nrules_zone("fr", "1000"), "Europe/Brussels");
+    assert_string_equal(nrules_zone(NULL, NULL), "Europe/Amsterdam");
     /* 22:30 in Amsterdam (UTC+1 in winter): quiet until 08:00 next day */
     now = at("2026-11-20T21:30:00Z");
-    until = notify_quiet_until("21:00-08:00", "Europe/Amsterdam", now);
+    until = nrules_quiet_until("21:00-08:00", "Europe/Amsterdam", now);
     assert_int_equal(until, at("2026-11-21T07:00:00Z"));
     /* 06:00 local: until 08:00 the same day */
     now = at("2026-11-21T05:00:00Z");
-    assert_int_equal(notify_quiet_until("21:00-08:00", "Europe/Amsterdam", now),
+    assert_int_equal(nrules_quiet_until("21:00-08:00", "Europe/Amsterdam", now),
                      at("2026-11-21T07:00:00Z"));
     /* noon: not quiet */
     now = at("2026-11-21T11:00:00Z");
-    assert_int_equal(notify_quiet_until("21:00-08:00", "Europe/Amsterdam", now),
+    assert_int_equal(nrules_quiet_until("21:00-08:00", "Europe/Amsterdam", now),
                      now);
-    assert_int_equal(notify_quiet_until("", "Europe/Amsterdam", now), now);
+    assert_int_equal(nrules_quiet_until("", "Europe/Amsterdam", now), now);
     /* Friday noon to Monday noon: one business day */
-    assert_int_equal(notify_business_ms(at("2026-11-20T11:00:00Z"),
+    assert_int_equal(nrules_business_ms(at("2026-11-20T11:00:00Z"),
                                         at("2026-11-23T11:00:00Z"), "UTC"),
                      24 * 3600000LL);
 }
@@ -242,7 +351,9 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_segments), cmocka_unit_test(test_templates),
-        cmocka_unit_test(test_rules),    cmocka_unit_test(test_zone_quiet),
+        cmocka_unit_test(test_rules),    cmocka_unit_test(test_thresholds),
+        cmocka_unit_test(test_targets),  cmocka_unit_test(test_retry),
+        cmocka_unit_test(test_names),    cmocka_unit_test(test_zone_quiet),
         cmocka_unit_test(test_channels),
     };
     int rv = cmocka_run_group_tests(tests, NULL, NULL);

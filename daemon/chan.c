@@ -1,8 +1,8 @@
 /*
- * Notification channels (see wismo/channels.h): webhook signing, SMS
+ * Notification channels (see wismo/chan.h): webhook signing, SMS
  * provider requests, e-mail formatting and SMTP on the thread pool.
  */
-#include "wismo/channels.h"
+#include "wismo/chan.h"
 
 #include <ctype.h>
 #include <stdatomic.h>
@@ -17,9 +17,13 @@
 #include <openssl/hmac.h>
 #include <openssl/sha.h>
 
+#include "wismo/carrier.h"
+#include "wismo/fetch.h"
 #include "wismo/ntmpl.h"
+#include "wismo/outbox.h"
 #include "wismo/registration.h"
 #include "wismo/wm.h"
+#include "wismo/wmtime.h"
 
 bool chan_e164_valid(const char *p)
 {
@@ -472,4 +476,347 @@ void chan_smtp_abort(struct chan_smtp_job *job)
 {
     if (job != NULL)
         atomic_store(&job->abort, 1);
+}
+
+/* --- settings --- */
+
+void chan_conf_clear(struct chan_conf *c)
+{
+    char **f[] = {&c->smtp_url,    &c->smtp_from,      &c->smtp_user,
+                  &c->smtp_pass,   &c->sms_provider,   &c->sms_base,
+                  &c->sms_account, &c->sms_token,      &c->sms_from,
+                  &c->webhook_url, &c->webhook_secret, &c->shop};
+
+    for (size_t i = 0; i < WM_ARRAY_LEN(f); i++) {
+        free(*f[i]);
+        *f[i] = NULL;
+    }
+}
+
+static char *dup_set(const char *s)
+{
+    return s != NULL && s[0] != '\0' ? wm_xstrdup(s) : NULL;
+}
+
+void chan_conf_load(struct chan_conf *c, const struct cfg *cfg,
+                    const char *shop)
+{
+    chan_conf_clear(c);
+    c->smtp_url = dup_set(cfg->smtp_url);
+    c->smtp_from = dup_set(cfg->smtp_from);
+    c->smtp_user = dup_set(cfg->smtp_username);
+    c->smtp_pass = dup_set(cfg->smtp_password);
+    c->sms_provider = dup_set(cfg->sms_provider);
+    c->sms_base = dup_set(cfg->sms_base_url);
+    c->sms_account = dup_set(cfg->sms_account);
+    c->sms_token = dup_set(cfg->sms_token);
+    c->sms_from = dup_set(cfg->sms_from);
+    c->webhook_url = dup_set(cfg->webhook_url);
+    c->webhook_secret = dup_set(cfg->webhook_secret);
+    if (shop != NULL)
+        c->shop = wm_xstrdup(shop);
+    else if (c->smtp_from != NULL)
+        c->shop = chan_mail_name(c->smtp_from);
+    if (c->shop == NULL)
+        c->shop = wm_xstrdup("");
+}
+
+/* --- sends --- */
+
+struct chan_send {
+    const struct chan_env *env;
+    chan_done_cb *cb;
+    void *arg;
+    struct chan_smtp_job *job; /* e-mail in flight */
+    bool abandoned;            /* HTTP: the callback is not wanted */
+};
+
+/* A date in the recipient's zone, written the locale's way. */
+static void local_date(const char *iso, const char *zone, const char *lang,
+                       char *buf, size_t size)
+{
+    static const char *const months[] = {"Jan", "Feb", "Mar", "Apr",
+                                         "May", "Jun", "Jul", "Aug",
+                                         "Sep", "Oct", "Nov", "Dec"};
+    struct wmtime_civil cv;
+    int64_t t;
+    int off = 0;
+
+    buf[0] = '\0';
+    if (iso[0] == '\0' || wmtime_parse_iso(iso, zone, &t) != 0)
+        return;
+    wmtime_zone_offset(zone, t, &off);
+    wmtime_to_civil(t + off, &cv);
+    if (strncmp(lang, "nl", 2) == 0)
+        snprintf(buf, size, "%02d-%02d-%04d", cv.day, cv.month, cv.year);
+    else if (strncmp(lang, "de", 2) == 0)
+        snprintf(buf, size, "%02d.%02d.%04d", cv.day, cv.month, cv.year);
+    else if (strncmp(lang, "fr", 2) == 0)
+        snprintf(buf, size, "%02d/%02d/%04d", cv.day, cv.month, cv.year);
+    else
+        snprintf(buf, size, "%d %s %04d", cv.day, months[(cv.month + 11) % 12],
+                 cv.year);
+}
+
+/* Template variables from a message's snapshot (new reference). */
+static json_t *render_vars(const struct chan_conf *conf,
+                           const struct outbox_ctx *ctx)
+{
+    const struct carrier *c = carrier_find(ctx->carrier);
+    const char *zone = ctx->zone[0] != '\0' ? ctx->zone : "UTC";
+    char eta[32], promised[32];
+    json_t *v;
+
+    local_date(ctx->estimated_delivery, zone, ctx->locale, eta, sizeof(eta));
+    local_date(ctx->promised_delivery, zone, ctx->locale, promised,
+               sizeof(promised));
+    v = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "shop", conf->shop,
+                  "order_id", ctx->order_id, "carrier",
+                  c != NULL && c->display_name != NULL ? c->display_name
+                                                       : ctx->carrier,
+                  "tracking_number", ctx->tracking_number, "tracking_url",
+                  ctx->tracking_url, "pickup_point", ctx->pickup_point,
+                  "status", ctx->status);
+    if (eta[0] != '\0')
+        json_object_set_new(v, "eta", json_string(eta));
+    if (promised[0] != '\0')
+        json_object_set_new(v, "promised", json_string(promised));
+    return v;
+}
+
+/* The text of m for channel ("sms" or "email"); *subject for e-mail. */
+static char *render(const struct chan_send *s, const struct outbox_msg *m,
+                    const char *channel, char **subject)
+{
+    json_t *vars = render_vars(s->env->conf, &m->ctx);
+    char *text = ntmpl_render(s->env->tm, nrules_reason_name(m->reason),
+                              channel, m->ctx.locale, vars, subject);
+
+    json_decref(vars);
+    return text;
+}
+
+static void on_http_done(void *arg, const struct fetch_result *res)
+{
+    struct chan_send *s = arg;
+    char detail[160];
+
+    if (!s->abandoned) {
+        snprintf(detail, sizeof(detail), "http %ld%s%s", res->http_status,
+                 res->error != 0 ? " " : "",
+                 res->error != 0 ? res->errmsg : "");
+        s->cb(s->arg, chan_http_verdict(res->error, res->http_status), detail);
+    }
+    free(s);
+}
+
+/* Submits req (cleared here). 0 or WM_EIO. */
+static int submit(struct chan_send *s, struct httpreq *req)
+{
+    int rv;
+
+    req->timeout_ms = s->env->timeout_ms;
+    rv = fetch_submit(s->env->fe, req, on_http_done, s);
+    httpreq_clear(req);
+    return rv == 0 ? 0 : WM_EIO;
+}
+
+static bool webhook_ready(const struct chan_conf *c)
+{
+    return c->webhook_url != NULL;
+}
+
+static char *webhook_body(const struct outbox_msg *m)
+{
+    const struct outbox_ctx *c = &m->ctx;
+    const char *eta = c->estimated_delivery, *prom = c->promised_delivery;
+    json_t *b = json_pack(
+        "{s:s, s:s, s:I, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:s}", "id", m->key,
+        "reason", nrules_reason_name(m->reason), "episode",
+        (json_int_t)m->episode, "shipment_id", m->id, "order_id", c->order_id,
+        "carrier", c->carrier, "tracking_number", c->tracking_number, "status",
+        c->status, "estimated_delivery",
+        eta[0] ? json_string(eta) : json_null(), "promised_delivery",
+        prom[0] ? json_string(prom) : json_null(), "created_at", m->created_at);
+    char *body =
+        b != NULL ? json_dumps(b, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+
+    json_decref(b);
+    return body;
+}
+
+static int webhook_start(struct chan_send *s, const struct outbox_msg *m,
+                         int64_t now_ms, const char **why)
+{
+    const struct chan_conf *c = s->env->conf;
+    struct httpreq req;
+    char *body = webhook_body(m);
+    int rv = WM_EINVAL;
+
+    httpreq_init(&req);
+    if (body != NULL)
+        rv = chan_webhook_request(c->webhook_url, c->webhook_secret,
+                                  (long long)(now_ms / 1000), m->key, body,
+                                  &req);
+    free(body);
+    if (rv != 0) {
+        httpreq_clear(&req);
+        *why = "bad_request";
+        return WM_EINVAL;
+    }
+    return submit(s, &req);
+}
+
+static bool sms_ready(const struct chan_conf *c)
+{
+    return c->sms_provider != NULL;
+}
+
+static int sms_start(struct chan_send *s, const struct outbox_msg *m,
+                     int64_t now_ms, const char **why)
+{
+    const struct chan_conf *c = s->env->conf;
+    struct httpreq req;
+    char *text = render(s, m, "sms", NULL);
+    int rv;
+
+    (void)now_ms;
+    httpreq_init(&req);
+    rv = chan_sms_request(c->sms_provider, c->sms_base, c->sms_account,
+                          c->sms_token, c->sms_from, m->to, text, m->key, &req);
+    free(text);
+    if (rv != 0) {
+        httpreq_clear(&req);
+        *why = "invalid_sms";
+        return WM_EINVAL;
+    }
+    return submit(s, &req);
+}
+
+static bool email_ready(const struct chan_conf *c)
+{
+    return c->smtp_url != NULL;
+}
+
+static void on_smtp_done(void *arg, enum chan_verdict v, const char *detail)
+{
+    struct chan_send *s = arg;
+
+    s->job = NULL;
+    s->cb(s->arg, v, detail);
+    free(s);
+}
+
+static int email_start(struct chan_send *s, const struct outbox_msg *m,
+                       int64_t now_ms, const char **why)
+{
+    const struct chan_conf *c = s->env->conf;
+    struct chan_smtp_opts so = {0};
+    struct chan_mail mail = {0};
+    char *subject = NULL, *text, *message, *from;
+
+    if (c->smtp_url == NULL || c->smtp_from == NULL) {
+        *why = "channel_unconfigured";
+        return WM_EINVAL;
+    }
+    text = render(s, m, "email", &subject);
+    mail.from = c->smtp_from;
+    mail.to = m->to;
+    mail.subject = subject;
+    mail.text = text;
+    mail.idem_key = m->key;
+    mail.now = now_ms / 1000;
+    message = chan_mail_format(&mail);
+    so.url = c->smtp_url;
+    so.username = c->smtp_user;
+    so.password = c->smtp_pass;
+    so.timeout_ms = s->env->timeout_ms;
+    so.insecure = s->env->smtp_insecure;
+    from = chan_mail_addr(c->smtp_from);
+    s->job = chan_smtp_send(s->env->loop, &so, from, m->to, message,
+                            on_smtp_done, s);
+    free(from);
+    free(message);
+    free(text);
+    free(subject);
+    if (s->job == NULL)
+        *why = "invalid_recipient";
+    return s->job != NULL ? 0 : WM_EINVAL;
+}
+
+static const struct chan chan_email = {
+    .name = "email",
+    .kind = NRULES_EMAIL,
+    .ready = email_ready,
+    .start = email_start,
+};
+
+static const struct chan chan_sms = {
+    .name = "sms",
+    .kind = NRULES_SMS,
+    .ready = sms_ready,
+    .start = sms_start,
+};
+
+static const struct chan chan_webhook = {
+    .name = "webhook",
+    .kind = NRULES_WEBHOOK,
+    .ready = webhook_ready,
+    .start = webhook_start,
+};
+
+const struct chan *const chan_table[NRULES_NCHANNELS] = {
+    [NRULES_EMAIL] = &chan_email,
+    [NRULES_SMS] = &chan_sms,
+    [NRULES_WEBHOOK] = &chan_webhook,
+};
+
+unsigned chan_ready(const struct chan_conf *conf)
+{
+    unsigned ready = 0;
+
+    for (int c = 0; c < NRULES_NCHANNELS; c++)
+        if (chan_table[c]->ready(conf))
+            ready |= 1u << c;
+    return ready;
+}
+
+int chan_send(const struct chan_env *env, const struct outbox_msg *m,
+              int64_t now_ms, chan_done_cb *cb, void *arg,
+              struct chan_send **out, enum chan_verdict *v, const char **why)
+{
+    const struct chan *ch = chan_table[m->channel];
+    struct chan_send *s;
+    int rv;
+
+    *out = NULL;
+    *why = NULL;
+    if (!ch->ready(env->conf)) {
+        *v = CHAN_PERMANENT;
+        *why = "channel_unconfigured";
+        return WM_EINVAL;
+    }
+    s = wm_xcalloc(1, sizeof(*s));
+    s->env = env;
+    s->cb = cb;
+    s->arg = arg;
+    if ((rv = ch->start(s, m, now_ms, why)) != 0) {
+        free(s);
+        *v = rv == WM_EIO ? CHAN_RETRY : CHAN_PERMANENT;
+        if (*why == NULL)
+            *why = "submit_failed";
+        return rv;
+    }
+    *out = s;
+    return 0;
+}
+
+bool chan_abandon(struct chan_send *s)
+{
+    if (s->job != NULL) {
+        chan_smtp_abort(s->job); /* its callback hands it back */
+        return true;
+    }
+    s->abandoned = true;
+    return false;
 }

@@ -1,12 +1,16 @@
 /*
- * Notification channels: how one rendered message becomes a request.
- * Webhook and SMS build an HTTP request (struct httpreq) for the fetch
- * engine and classify its answer; e-mail goes over SMTP with libcurl's
- * easy interface on libuv's thread pool (the fetch engine only speaks
- * HTTP), so the loop never blocks on a mail server.
+ * Notification channels: how an outbox message reaches a customer or the
+ * shop. One const table (chan_table) holds e-mail, SMS and webhook behind
+ * one interface, as carriers/ holds the carriers: each entry says whether
+ * the settings make it usable and starts a send. Below the table, the
+ * pieces they are built from: webhook and SMS build an HTTP request
+ * (struct httpreq) for the fetch engine and classify its answer;
+ * e-mail goes over SMTP with libcurl's easy interface on libuv's thread
+ * pool (the fetch engine only speaks HTTP), so the loop never blocks on a
+ * mail server. Texts come from the templates (wismo/ntmpl.h).
  */
-#ifndef WISMO_CHANNELS_H
-#define WISMO_CHANNELS_H
+#ifndef WISMO_CHAN_H
+#define WISMO_CHAN_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -15,6 +19,12 @@
 #include <uv.h>
 
 #include "wismo/httpreq.h"
+#include "wismo/cfg.h"
+#include "wismo/nrules.h"
+
+struct fetch_engine;
+struct ntmpl;
+struct outbox_msg;
 
 /* The outcome of one send attempt. */
 enum chan_verdict {
@@ -85,5 +95,63 @@ struct chan_smtp_job *chan_smtp_send(uv_loop_t *loop,
 /* Asks a running job to give up soon (its callback still runs, with
  * CHAN_RETRY). */
 void chan_smtp_abort(struct chan_smtp_job *job);
+
+/* --- the channel table --- */
+
+/* The channels' settings from [smtp], [sms] and [webhook] (a copy). */
+struct chan_conf {
+    char *smtp_url, *smtp_from, *smtp_user, *smtp_pass;
+    char *sms_provider, *sms_base, *sms_account, *sms_token, *sms_from;
+    char *webhook_url, *webhook_secret;
+    char *shop; /* {{shop}}: the given name, else the [smtp] from name */
+};
+
+/* Copies cfg's settings (conf is cleared first); shop may be NULL. */
+void chan_conf_load(struct chan_conf *c, const struct cfg *cfg,
+                    const char *shop);
+void chan_conf_clear(struct chan_conf *c);
+
+/* What every send borrows; must outlive the sends started with it. */
+struct chan_env {
+    uv_loop_t *loop;
+    struct fetch_engine *fe; /* webhooks and SMS */
+    const struct chan_conf *conf;
+    const struct ntmpl *tm;
+    long timeout_ms; /* per send */
+    int smtp_insecure;
+};
+
+/* A send's end, on the loop. detail: a short reason without personal
+ * data ("http 503", "smtp 250", "canceled"). */
+typedef void chan_done_cb(void *arg, enum chan_verdict v, const char *detail);
+
+struct chan_send; /* one send in flight */
+
+struct chan {
+    const char *name;
+    enum nrules_channel kind;
+    /* True when conf has what this channel needs. */
+    bool (*ready)(const struct chan_conf *conf);
+    /* Starts the send of m; 0, or a short reason why it cannot start
+     * (the send is then refused permanently). */
+    int (*start)(struct chan_send *s, const struct outbox_msg *m,
+                 int64_t now_ms, const char **why);
+};
+
+/* Indexed by enum nrules_channel. */
+extern const struct chan *const chan_table[NRULES_NCHANNELS];
+
+/* 1u << channel for each channel ready under conf. */
+unsigned chan_ready(const struct chan_conf *conf);
+
+/* Sends m (borrowed: only read during the call) through its channel. 0:
+ * cb runs exactly once, later, and *out is the send until then. Else the
+ * send did not start: *v and *why say what to record (cb never runs). */
+int chan_send(const struct chan_env *env, const struct outbox_msg *m,
+              int64_t now_ms, chan_done_cb *cb, void *arg,
+              struct chan_send **out, enum chan_verdict *v, const char **why);
+/* Gives a send up at shutdown. true: its callback still runs soon (with
+ * CHAN_RETRY); false: it never runs (the transport frees the send). */
+bool chan_abandon(struct chan_send *s);
 
 #endif
