@@ -1,32 +1,15 @@
 #!/bin/bash
 # Notifications end to end: notify_harness against a private redis-server
-# and loopback sinks (notify_sink.py: SMTP, SMS provider, webhook).
+# and loopback sinks (notify_sink.py: SMTP, SMS provider, webhook). Every
+# step waits for a condition (a key received, the notifier idle), never
+# for a fixed time.
 # usage: test_notify.sh NOTIFY_HARNESS TEMPLATES_DIR
-set -euo pipefail
-# Debian's python3, which has python3-aiosmtpd (a pyenv one on PATH may not).
-PY=/usr/bin/python3
-python3() { "$PY" "$@"; }
 HARNESS=$1
 export WISMO_TEMPLATES_DIR=$2
-HERE=$(cd "$(dirname "$0")" && pwd)
-T=$(mktemp -d /tmp/wismo-notify.XXXXXX)
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    [ -n "${KEEP:-}" ] || rm -rf "$T"
-}
-trap cleanup EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-RP=$(port); HP=$(port); SP=$(port)
-redis-server --bind 127.0.0.1 --port "$RP" --save '' --appendonly no --dir "$T" >"$T/redis.log" 2>&1 &
-PIDS+=($!)
-R="redis-cli -p $RP"
-for _ in $(seq 50); do $R ping >/dev/null 2>&1 && break; sleep 0.1; done
-"$PY" "$HERE/notify_sink.py" "$HP" "$SP" "$T/sink" 2>"$T/sink.log" &
-PIDS+=($!)
-for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$HP/" && break; sleep 0.1; done
+. "$(cd "$(dirname "$0")" && pwd)/notify_lib.sh"
+HERE=$LIB_HERE
+start_redis
+start_sinks
 # quiet hours: now in Tokyo is quiet, now in Amsterdam is not
 QUIET=$(python3 -c '
 import datetime, zoneinfo
@@ -64,44 +47,8 @@ start_harness() {
     HPID=$!
     PIDS+=($HPID)
 }
-iso() { python3 -c "import datetime,sys; print((datetime.datetime.now(datetime.timezone.utc)+datetime.timedelta(hours=float(sys.argv[1]))).strftime('%Y-%m-%dT%H:%M:%SZ'))" "$1"; }
-# ship ID STATUS LOCALE ETA_H PROMISED_H LAST_EVENT_H [phone] : writes the
-# shipment hash as the store does and appends a change entry
-ship() {
-    local id=$1 st=$2 loc=$3 eta="" prom="" last phone=${7:-+31612345678}
-    [ "$4" != - ] && eta=$(iso "$4")
-    [ "$5" != - ] && prom=$(iso "$5")
-    last=$(iso "$6")
-    $R hset "wismo:s:{$id}" id "$id" carrier dhl tracking_number "JJD$id" \
-        order_id "ORD-$id" postcode "1234 AB" email "$id@example.com" \
-        phone "$phone" locale "$loc" promised_delivery "$prom" status "$st" \
-        substatus "" estimated_delivery "$eta" delivered_at "" \
-        created_at "$(iso -100)" updated_at "$(iso 0)" last_event_at "$last" >/dev/null
-    $R hset "wismo:s:{$id}:ev" "$last|X1|Utrecht||NL" \
-        "{\"time\":\"$last\",\"status\":\"$st\",\"code\":\"X1\",\"description\":\"e\",\"location\":{\"city\":\"Utrecht\",\"country\":\"NL\"}}" >/dev/null
-    $R xadd wismo:changes '*' id "$id" carrier dhl tracking_number "JJD$id" \
-        order_id "ORD-$id" status "$st" previous_status in_transit substatus "" \
-        estimated_delivery "$eta" delivered_at "" events_added 1 at "$(iso 0)" >/dev/null
-}
-hooks() { grep -c "\"path\": \"/hook\"" "$T/sink/http.jsonl" 2>/dev/null || echo 0; }
-ok_keys() { # path: idempotency keys of 2xx answers, one a line
-    python3 - "$T/sink/http.jsonl" "$1" <<'PY'
-import json, sys
-for l in open(sys.argv[1]):
-    r = json.loads(l)
-    if r["path"].startswith(sys.argv[2]) and r["status"] < 300:
-        h = {k.lower(): v for k, v in r["headers"].items()}
-        print(h.get("wismo-idempotency-key") or h.get("idempotency-key"))
-PY
-}
-cnt_ge() { [ "$(ok_keys "$1" | grep "$2" | sort -u | wc -l)" -ge "$3" ]; }
-wait_for() { # seconds command...
-    local n=$(( $1 * 10 )); shift
-    for _ in $(seq "$n"); do "$@" && return 0; sleep 0.1; done
-    return 1
-}
-start_harness; T0=$(date +%s)
-sleep 1
+start_harness
+wait_for 60 group_ready || fail "the notifier created no consumer group"
 # --- every reason once; on-time shipment nothing ---
 ship a1 exception nl-NL - - -1
 ship b1 in_transit en - 72 -1            # on time: nothing
@@ -114,25 +61,28 @@ ship g1 returning en - - -1
 ship h1 available_for_pickup nl - - -1
 ship i1 in_transit de 24 200 -1          # eta base
 ship j1 exception ja-JP - - -1 +819012345678   # quiet hours in Tokyo
-wait_for 15 cnt_ge /hook . 8 || fail "webhooks: $(ok_keys /hook | wc -l)"
-sleep 1
+wait_for 60 count_keys /hook . 8 || fail "webhooks: $(keys /hook | wc -l)"
+settle
+[ "$($R hexists "wismo:s:{i1}:nst" eta_base)" = 1 ] || fail "i1: no ETA base"
 ship i1 in_transit de 48 200 -1          # ETA +24h: eta_slip
 ship c1 failed_attempt de-DE - - -1      # reworded event: nothing new
-wait_for 10 sh -c "grep -q 'i1:eta_slip:1:webhook' '$T/sink/http.jsonl'" || fail "no eta_slip"
+wait_for 60 has_key /hook '^i1:eta_slip:1:webhook$' || fail "no eta_slip"
+settle
 # a cleared and returning exception is a new episode
 ship a1 in_transit nl-NL - - -1
-sleep 1.5
+settle
+[ "$($R hget "wismo:s:{a1}:nst" on:exception)" = 0 ] || fail "a1: the exception did not end"
 ship a1 exception nl-NL - - -1
-wait_for 10 sh -c "grep -q 'a1:exception:2:webhook' '$T/sink/http.jsonl'" || fail "no second episode"
-sleep 2
-ok_keys /hook | sort >"$T/hook.keys"
+wait_for 60 has_key /hook '^a1:exception:2:webhook$' || fail "no second episode"
+settle
+keys /hook >"$T/hook.keys"
 for k in a1:exception:1 a1:exception:2 c1:failed_attempt:1 d1:eta_late:1 \
     e1:stalled:1 f1:promise_missed:1 g1:returning:1 h1:available_for_pickup:1 \
     i1:eta_slip:1 j1:exception:1; do
     [ "$(grep -c "^$k:webhook$" "$T/hook.keys")" = 1 ] || fail "webhook $k not exactly once"
 done
 grep -q '^b1:' "$T/hook.keys" && fail "on-time shipment notified"
-[ "$(sort "$T/hook.keys" | uniq -d | wc -l)" = 0 ] || fail "duplicate webhook"
+[ "$(uniq -d "$T/hook.keys" | wc -l)" = 0 ] || fail "duplicate webhook"
 [ "$(wc -l <"$T/hook.keys")" = 10 ] || fail "unexpected webhooks: $(cat "$T/hook.keys")"
 echo "ok: every reason once per episode, none for on-time, reworded re-sends nothing"
 # --- opt-out: a recipient (wismoctl opt-out writes this set), a shipment ---
@@ -140,12 +90,12 @@ $R sadd wismo:optout sms:+31611112222 >/dev/null
 ship o1 exception nl - - -1 +31611112222
 $R hset "wismo:s:{o2}" notify none >/dev/null
 ship o2 exception nl - - -1
-wait_for 10 sh -c "grep -q 'o1:exception:1:webhook' '$T/sink/http.jsonl'" || fail "no webhook for o1"
-sleep 1
+wait_for 60 has_key /hook '^o1:exception:1:webhook$' || fail "no webhook for o1"
+settle
 grep -q '+31611112222' "$T/sink/http.jsonl" && fail "SMS sent to an opted-out recipient"
 grep -q '"o2:' "$T/sink/http.jsonl" && fail "an opted-out shipment was notified"
-$R lrange "wismo:s:{o1}:notif" 0 -1 | grep '"why":"opt_out"' >/dev/null || fail "o1: no opt_out record"
-$R lrange "wismo:s:{o2}:notif" 0 -1 | grep '"why":"opt_out"' >/dev/null || fail "o2: no opt_out record"
+has_record o1 '"why":"opt_out"' || fail "o1: no opt_out record"
+has_record o2 '"why":"opt_out"' || fail "o2: no opt_out record"
 echo "ok: opted-out recipients and shipments get nothing, and the record says why"
 # signature
 python3 - "$T/sink/http.jsonl" <<'PY' || fail "bad webhook signature"
@@ -161,12 +111,12 @@ for l in open(sys.argv[1]):
 PY
 echo "ok: webhook signatures"
 # quiet hours: j1's SMS deferred, its e-mail sent
-ok_keys /sms | grep '^j1:' >/dev/null && fail "SMS sent in quiet hours"
+has_key /sms '^j1:' && fail "SMS sent in quiet hours"
 [ "$($R zcard wismo:outbox:later)" -ge 1 ] || fail "nothing deferred"
-$R lrange "wismo:s:{j1}:notif" 0 -1 | grep '"outcome":"deferred"' >/dev/null || fail "no deferred record"
+has_record j1 '"outcome":"deferred"' || fail "no deferred record"
 echo "ok: quiet hours defer SMS"
 # SMS: all four locales, no placeholder left, segments within 2
-ok_keys /sms | grep '^a1:exception:1:sms$' >/dev/null || fail "no SMS for a1"
+has_key /sms '^a1:exception:1:sms$' || fail "no SMS for a1"
 python3 - "$T/sink/http.jsonl" <<'PY' || fail "SMS text"
 import json, sys, urllib.parse
 n = 0
@@ -183,7 +133,6 @@ for l in open(sys.argv[1]):
 assert n >= 8, n
 PY
 # e-mail
-wait_for 10 sh -c "ls '$T/sink/mail' | grep -q eml" || fail "no mail"
 python3 - "$T/sink/mail" <<'PY' || fail "mail"
 import email, email.policy, os, sys
 seen = {}
@@ -197,27 +146,29 @@ for fn in sorted(os.listdir(sys.argv[1])):
     assert "{{" not in text + html + m["Subject"], text
 assert "a1:exception:1:email" in seen and "j1:exception:1:email" in seen, seen
 assert max(seen.values()) == 1, seen
-langs = {"c1": "Bestellung", "d1": "commande", "a1": "bestelling", "g1": "order"}
 PY
 echo "ok: e-mail (MIME text+HTML, Message-ID, no placeholders)"
 # --- SMS provider fails for a stretch, then recovers ---
 echo "/sms 6" >"$T/sink/fail"
 for i in 1 2 3 4 5; do ship "k$i" exception en - - -1 "+3161111111$i"; done
-wait_for 20 cnt_ge /sms ^k 5 || fail "SMS after outage: $(ok_keys /sms | grep -c '^k')"
-sleep 1
-[ "$(ok_keys /sms | grep '^k' | sort | uniq -d | wc -l)" = 0 ] || fail "SMS twice"
+wait_for 60 count_keys /sms ^k 5 || fail "SMS after outage: $(keys /sms ^k | wc -l)"
+settle
+[ "$(keys /sms ^k | uniq -d | wc -l)" = 0 ] || fail "SMS twice"
 echo "ok: SMS outage then recovery, each once"
 # --- kill -9 between send and ack ---
 kill -9 "$HPID"; wait "$HPID" 2>/dev/null || true
 for i in $(seq 1 20); do ship "m$i" exception en - - -1 "+3162222222$(printf %02d "$i")"; done
 start_harness; T0=$(date +%s)
-sleep 0.7
+# killed once it has sent something: mid-flight, whatever the machine's speed
+wait_for 60 has_key / '^m' || fail "the second harness sent nothing"
 kill -9 "$HPID"; wait "$HPID" 2>/dev/null || true
-start_harness; T0=$(date +%s)
-wait_for 30 cnt_ge /hook ^m 20 || fail "lost webhooks after kill: $(ok_keys /hook | grep -c '^m')"
-wait_for 30 cnt_ge /sms ^m 20 || fail "lost SMS after kill"
-[ "$(ok_keys /hook | grep '^m' | sort | uniq -c | awk '$1>2' | wc -l)" = 0 ] || fail "a key more than twice"
-echo "kill phase took $(( $(date +%s) - T0 ))s"; echo "ok: kill -9: nothing lost, a key at most twice ($(ok_keys /hook | grep '^m' | sort | uniq -d | wc -l) duplicates)"
+start_harness
+wait_for 60 count_keys /hook ^m 20 || fail "lost webhooks after kill: $(keys /hook ^m | sort -u | wc -l)"
+wait_for 60 count_keys /sms ^m 20 || fail "lost SMS after kill"
+settle
+[ "$(keys /hook ^m | uniq -c | awk '$1>2' | wc -l)" = 0 ] || fail "a key more than twice"
+echo "kill phase took $(( $(date +%s) - T0 ))s"
+echo "ok: kill -9: nothing lost, a key at most twice ($(keys /hook ^m | uniq -d | wc -l) duplicates)"
 kill -TERM "$HPID"
 wait "$HPID" || fail "harness exit status"
 grep -q Sanitizer "$T/harness.log" && fail "sanitizer: $(grep -A5 Sanitizer "$T/harness.log")"
