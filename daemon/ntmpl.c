@@ -262,71 +262,94 @@ char *ntmpl_expand(const char *text, const json_t *vars)
     return b.p;
 }
 
+/* The language of a locale ("nl-BE" -> "nl"); "en" when none. */
+static void locale_lang(const char *locale, char lang[8])
+{
+    size_t l = locale != NULL ? strcspn(locale, "-_") : 0;
+
+    strcpy(lang, "en");
+    if (l == 0 || l >= 8)
+        return;
+    for (size_t i = 0; i < l; i++)
+        lang[i] = (char)(locale[i] | 0x20);
+    lang[l] = '\0';
+}
+
+/* A subject is one line, without blanks around it (in place). */
+static char *one_line(char *s)
+{
+    size_t n;
+
+    for (char *p = s; *p != '\0'; p++)
+        if (*p == '\n' || *p == '\r' || *p == '\t')
+            *p = ' ';
+    n = strspn(s, " ");
+    memmove(s, s + n, strlen(s + n) + 1);
+    n = strlen(s);
+    while (n > 0 && s[n - 1] == ' ')
+        s[--n] = '\0';
+    return s;
+}
+
+/* An e-mail template's first line "Subject: ..." (the text after the
+ * colon, owned, into *subject) and its body (returned, borrowed). A
+ * template without that line has no subject (*subject NULL). */
+static const char *split_subject(const char *text, char **subject)
+{
+    const char *nl = strchr(text, '\n');
+    size_t sl = nl != NULL ? (size_t)(nl - text) : strlen(text);
+
+    *subject = NULL;
+    if (strncmp(text, "Subject:", 8) != 0)
+        return text;
+    *subject = wm_xstrndup(text + 8, sl - 8);
+    text = nl != NULL ? nl + 1 : "";
+    while (*text == '\n')
+        text++;
+    return text;
+}
+
+/* The built-in English text of reason (and its subject). */
+static const char *builtin_text(const char *reason, const char **subject)
+{
+    for (size_t i = 0; i < WM_ARRAY_LEN(builtin); i++)
+        if (strcmp(builtin[i].reason, reason) == 0) {
+            *subject = builtin[i].subject;
+            return builtin[i].text;
+        }
+    *subject = "Update on your order {{order_id}}";
+    return "Update on your order {{order_id}}.";
+}
+
 char *ntmpl_render(const struct ntmpl *t, const char *reason,
                    const char *channel, const char *locale, const json_t *vars,
                    char **subject)
 {
-    char lang[8] = "en";
-    const char *text = NULL, *subj_text = NULL;
-    char *body, *subj;
+    char lang[8], *subj_tmpl = NULL, *subj, *body;
+    const char *text, *builtin_subj = NULL;
     bool email = strcmp(channel, "email") == 0;
 
-    if (locale != NULL && locale[0] != '\0') {
-        size_t l = strcspn(locale, "-_");
-
-        if (l > 0 && l < sizeof(lang)) {
-            for (size_t i = 0; i < l; i++)
-                lang[i] = (char)(locale[i] | 0x20);
-            lang[l] = '\0';
-        }
-    }
+    locale_lang(locale, lang);
     text = lookup(t, lang, channel, reason);
     if (text == NULL)
         text = lookup(t, "en", channel, reason);
-    if (text != NULL && email && strncmp(text, "Subject:", 8) == 0) {
-        const char *nl = strchr(text, '\n');
-        size_t sl = nl != NULL ? (size_t)(nl - text) : strlen(text);
-        char *tmp = wm_xstrndup(text + 8, sl);
-
-        subj = ntmpl_expand(tmp, vars);
-        free(tmp);
-        text = nl != NULL ? nl + 1 : "";
-        while (*text == '\n')
-            text++;
-    } else {
-        subj = NULL;
-    }
-    if (text == NULL) {
-        for (size_t i = 0; i < WM_ARRAY_LEN(builtin); i++)
-            if (strcmp(builtin[i].reason, reason) == 0) {
-                text = builtin[i].text;
-                subj_text = builtin[i].subject;
-            }
-        if (text == NULL) {
-            text = "Update on your order {{order_id}}.";
-            subj_text = "Update on your order {{order_id}}";
-        }
-    }
-    if (subj == NULL)
-        subj = ntmpl_expand(subj_text != NULL ? subj_text
-                                              : "Update on your order "
-                                                "{{order_id}}",
-                            vars);
-    /* a subject is one line, without leading blanks */
-    for (char *p = subj; *p != '\0'; p++)
-        if (*p == '\n' || *p == '\r')
-            *p = ' ';
-    if (subj[0] == ' ')
-        memmove(subj, subj + 1, strlen(subj));
+    if (text != NULL && email)
+        text = split_subject(text, &subj_tmpl);
+    if (text == NULL)
+        text = builtin_text(reason, &builtin_subj);
+    if (subj_tmpl == NULL)
+        subj_tmpl = wm_xstrdup(builtin_subj != NULL
+                                   ? builtin_subj
+                                   : "Update on your order {{order_id}}");
+    subj = one_line(ntmpl_expand(subj_tmpl, vars));
+    free(subj_tmpl);
     body = ntmpl_expand(text, vars);
     if (!email)
         ntmpl_sms_fit(body, 2);
-    if (subject != NULL && email)
-        *subject = subj;
-    else
+    if (subject != NULL)
+        *subject = email ? subj : NULL;
+    if (subject == NULL || !email)
         free(subj);
-    if (subject != NULL && !email)
-        *subject = NULL;
     return body;
 }
 

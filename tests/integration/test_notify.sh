@@ -148,6 +148,37 @@ assert "a1:exception:1:email" in seen and "j1:exception:1:email" in seen, seen
 assert max(seen.values()) == 1, seen
 PY
 echo "ok: e-mail (MIME text+HTML, Message-ID, no placeholders)"
+# --- what a customer receives, byte for byte, in each locale: the whole
+# message as the SMTP server got it (envelope, headers, MIME parts); only
+# the Date header's value varies and is checked for its form ---
+for l in nl en de fr; do ship "mail$l" exception "$l" - - -1; done
+wait_for 60 count_keys /hook '^mail' 4 || fail "mail shipments: no webhooks"
+settle
+python3 - "$T/sink/mail" "$HERE/notify_mail" <<'PY' || fail "mail bytes"
+import email, email.policy, os, re, sys
+got = {}
+for fn in os.listdir(sys.argv[1]):
+    raw = open(os.path.join(sys.argv[1], fn), "rb").read()
+    m = re.search(rb"\r\nWismo-Idempotency-Key: (mail\w\w):exception:1:email\r\n", raw)
+    if m:
+        assert m.group(1) not in got, "two messages for " + m.group(1).decode()
+        got[m.group(1).decode()] = raw
+bad = 0
+for l in ("nl", "en", "de", "fr"):
+    raw = got["mail" + l]
+    masked, n = re.subn(rb"\r\nDate: (Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d\d:\d\d:\d\d \+0000\r\n",
+                        b"\r\nDate: <DATE>\r\n", raw)
+    want = open(os.path.join(sys.argv[2], l + ".eml"), "rb").read()
+    if n != 1 or masked != want:
+        m = email.message_from_bytes(raw, policy=email.policy.default)
+        print("mail%s differs from %s.eml (Date headers: %d); received:" % (l, l, n), file=sys.stderr)
+        print("Subject: " + str(m["Subject"]), file=sys.stderr)
+        print(m.get_body(("plain",)).get_content(), file=sys.stderr)
+        open(os.path.join(os.path.dirname(sys.argv[1]), "got-" + l + ".eml"), "wb").write(masked)
+        bad += 1
+sys.exit(1 if bad else 0)
+PY
+echo "ok: e-mail in nl, en, de, fr as the customer receives it, byte for byte"
 # --- SMS provider fails for a stretch, then recovers ---
 echo "/sms 6" >"$T/sink/fail"
 for i in 1 2 3 4 5; do ship "k$i" exception en - - -1 "+3161111111$i"; done

@@ -112,6 +112,26 @@ static void test_templates(void **state)
                 free(mail);
                 free(subj);
             }
+    /* the subject is the template's Subject line and nothing more */
+    {
+        static const char *const want[][2] = {
+            {"nl", "Probleem met de bezorging van bestelling ORD-12345678"},
+            {"en", "A problem with the delivery of order ORD-12345678"},
+            {"de", "Problem bei der Zustellung von Bestellung ORD-12345678"},
+            {"fr", "Un probl\xc3\xa8me avec la livraison de la commande "
+                   "ORD-12345678"}};
+
+        for (size_t i = 0; i < sizeof(want) / sizeof(*want); i++) {
+            char *subj = NULL;
+            char *mail =
+                ntmpl_render(t, "exception", "email", want[i][0], full, &subj);
+
+            assert_string_equal(subj, want[i][1]);
+            assert_true(strncmp(mail, "Subject:", 8) != 0);
+            free(mail);
+            free(subj);
+        }
+    }
     /* a value cannot bring a placeholder in */
     {
         json_t *evil = json_pack("{s:s}", "order_id", "{{shop}}");
