@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "wismo/carrier.h"
@@ -56,22 +55,6 @@ struct notify {
 
 static void read_next(struct notify *n);
 static void check_stop(struct notify *n);
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static uint64_t nrand(struct notify *n)
-{
-    n->rnd ^= n->rnd << 13;
-    n->rnd ^= n->rnd >> 7;
-    n->rnd ^= n->rnd << 17;
-    return n->rnd;
-}
 
 /* One log line per message outcome; keys and reasons only, never contact
  * data or order text. */
@@ -208,7 +191,7 @@ static void decide(struct neval *e, const json_t *ship)
     struct nrules_targets ts;
     struct outbox_ctx ctx = {0};
     struct outbox_decision d = {0};
-    int64_t now = now_ms();
+    int64_t now = wm_now_ms();
 
     ship_view(ship, &sv);
     nrules_eval(&n->rules, &sv, now, &v);
@@ -328,7 +311,7 @@ static void outcome_of(struct notify *n, const struct outbox_msg *m,
         r->outcome = OUTBOX_SENT;
     } else if (v == CHAN_RETRY) {
         delay = nrules_retry_delay(&n->retry, m->attempt, m->created_ms,
-                                   r->now_ms, nrand(n));
+                                   r->now_ms, wm_xorshift64(&n->rnd));
         r->outcome = delay >= 0 ? OUTBOX_RETRY : OUTBOX_DEAD;
         if (delay >= 0)
             r->due_ms += delay;
@@ -351,7 +334,7 @@ static void finish(struct nsend *s, enum chan_verdict v, const char *detail)
     }
     if (s->m->channel == NRULES_WEBHOOK)
         webhook_health(n, v, detail);
-    r.now_ms = now_ms();
+    r.now_ms = wm_now_ms();
     r.why = detail;
     outcome_of(n, s->m, v, &r);
     n->stats.by[s->m->channel][r.outcome]++;
@@ -389,7 +372,8 @@ static void send_msg(struct notify *n, struct outbox_msg *m)
     n->inflight++;
     if (m->channel == NRULES_WEBHOOK && n->webhook_disabled)
         finish(s, CHAN_PERMANENT, "channel_disabled");
-    else if (chan_send(&n->env, m, now_ms(), on_sent, s, &s->cs, &v, &why) != 0)
+    else if (chan_send(&n->env, m, wm_now_ms(), on_sent, s, &s->cs, &v, &why) !=
+             0)
         finish(s, v, why);
 }
 
@@ -498,7 +482,7 @@ static void on_tick(uv_timer_t *t)
     struct notify *n = t->data;
 
     if (rconn_is_up(n->rc))
-        outbox_due(n->ob, now_ms(), 500, on_watch, n);
+        outbox_due(n->ob, wm_now_ms(), 500, on_watch, n);
 }
 
 static void on_move(uv_timer_t *t)
@@ -506,7 +490,7 @@ static void on_move(uv_timer_t *t)
     struct notify *n = t->data;
 
     if (rconn_is_up(n->rc))
-        outbox_move(n->ob, now_ms(), 200);
+        outbox_move(n->ob, wm_now_ms(), 200);
 }
 
 static void on_claimed(void *arg, int err, struct outbox_batch *b)
@@ -645,8 +629,7 @@ struct notify *notify_new(uv_loop_t *loop, const struct cfg *cfg,
                                .smtp_insecure =
                                    getenv("WISMO_SMTP_INSECURE") != NULL};
     timers_init(n);
-    n->rnd =
-        (uint64_t)now_ms() ^ ((uint64_t)getpid() << 32) ^ 0x9e3779b97f4a7c15ull;
+    n->rnd = (uint64_t)wm_now_ms() ^ ((uint64_t)getpid() << 32);
     return n;
 }
 
@@ -795,7 +778,7 @@ void notify_stats(const struct notify *n, struct notify_stats *out)
 int notify_replay_dead(struct notify *n, long max, notify_count_cb *cb,
                        void *arg)
 {
-    return outbox_replay(n->ob, max, now_ms(), cb, arg);
+    return outbox_replay(n->ob, max, wm_now_ms(), cb, arg);
 }
 
 /* --- /metrics --- */
