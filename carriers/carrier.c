@@ -257,6 +257,18 @@ const char *carrier_jstr(json_t *obj, const char *path)
     return json_string_value(carrier_jget(obj, path));
 }
 
+bool carrier_number_ascii(const char *s, size_t max)
+{
+    size_t n = 0;
+
+    if (s == NULL)
+        return false;
+    for (; s[n] != '\0'; n++)
+        if ((unsigned char)s[n] < 0x20 || (unsigned char)s[n] >= 0x7f)
+            return false;
+    return n >= 1 && n <= max;
+}
+
 const char *carrier_jtext(json_t *obj, const char *key)
 {
     const char *s = json_string_value(json_object_get(obj, key));

@@ -28,11 +28,6 @@
 
 /* --- small helpers --- */
 
-static bool fedex_have(const char *s)
-{
-    return s != NULL && s[0] != '\0';
-}
-
 /* Printable ASCII only: safe in a header or a JSON string we build. */
 static bool fedex_printable(const char *s)
 {
@@ -43,6 +38,12 @@ static bool fedex_printable(const char *s)
 }
 
 /* --- requests --- */
+
+/* The number goes into the JSON body as is: printable ASCII, <= 64. */
+static bool fedex_number_ok(const char *number)
+{
+    return carrier_number_ascii(number, FEDEX_NUMBER_MAX);
+}
 
 static int fedex_build_request(const struct carrier_conf *conf,
                                const char *const *numbers, size_t n,
@@ -63,8 +64,7 @@ static int fedex_build_request(const struct carrier_conf *conf,
         goto out; /* it goes into a header as is */
     list = json_array();
     for (size_t i = 0; i < n; i++) {
-        if (!fedex_have(numbers[i]) || strlen(numbers[i]) > FEDEX_NUMBER_MAX ||
-            !fedex_printable(numbers[i]))
+        if (!fedex_number_ok(numbers[i]))
             goto out;
         json_array_append_new(list, json_pack("{s:{s:s}}", "trackingNumberInfo",
                                               "trackingNumber", numbers[i]));
@@ -585,6 +585,7 @@ const struct carrier carrier_fedex = {
     .batch_max = FEDEX_BATCH_MAX,
     .default_base_url = FEDEX_BASE,
     .tracking_url = "https://www.fedex.com/fedextrack/?trknbr=%s",
+    .number_ok = fedex_number_ok,
     .build_request = fedex_build_request,
     .build_token_request = fedex_build_token_request,
     .parse_token = fedex_parse_token,

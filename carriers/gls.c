@@ -199,6 +199,13 @@ static bool gls_all_digits(const char *const *numbers, size_t n)
     return true;
 }
 
+/* Numbers go comma-separated into the path: a comma would split one
+ * number into several ("A,B,C,D" asks about four). */
+static bool gls_number_ok(const char *number)
+{
+    return !norm_blank(number) && strchr(number, ',') == NULL;
+}
+
 static int gls_build_request(const struct carrier_conf *conf,
                              const char *const *numbers, size_t n,
                              struct httpreq *req)
@@ -213,8 +220,7 @@ static int gls_build_request(const struct carrier_conf *conf,
         norm_blank(conf->access_token))
         goto out;
     for (size_t i = 0; i < n; i++) {
-        /* A comma would split one number into two. */
-        if (norm_blank(numbers[i]) || strchr(numbers[i], ',') != NULL)
+        if (!gls_number_ok(numbers[i]))
             goto out;
         if ((escaped[i] = httpreq_url_escape(numbers[i])) == NULL)
             goto out;
@@ -460,6 +466,7 @@ const struct carrier carrier_gls = {
     .batch_max = GLS_BATCH_MAX,
     .default_base_url = GLS_DEFAULT_BASE,
     .tracking_url = "https://gls-group.com/EU/en/parcel-tracking?match=%s",
+    .number_ok = gls_number_ok,
     .build_request = gls_build_request,
     .build_token_request = gls_build_token_request,
     .parse_token = gls_parse_token,

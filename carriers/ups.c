@@ -38,11 +38,6 @@
 
 /* --- small helpers --- */
 
-static bool ups_have(const char *s)
-{
-    return s != NULL && s[0] != '\0';
-}
-
 /* True when s may go into a header or URL as is: printable ASCII. */
 static bool ups_printable(const char *s)
 {
@@ -54,6 +49,12 @@ static bool ups_printable(const char *s)
 
 /* --- requests --- */
 
+/* The number goes into the path as is: printable ASCII, <= 64. */
+static bool ups_number_ok(const char *number)
+{
+    return carrier_number_ascii(number, UPS_NUMBER_MAX);
+}
+
 static int ups_build_request(const struct carrier_conf *conf,
                              const char *const *numbers, size_t n,
                              struct httpreq *req)
@@ -64,8 +65,7 @@ static int ups_build_request(const struct carrier_conf *conf,
     size_t len;
     int rc = WM_EINVAL;
 
-    if (n != 1 || numbers == NULL || !ups_have(numbers[0]) ||
-        strlen(numbers[0]) > UPS_NUMBER_MAX || !ups_printable(numbers[0]))
+    if (n != 1 || numbers == NULL || !ups_number_ok(numbers[0]))
         goto out;
     if (norm_blank(conf->access_token) || !ups_printable(conf->access_token))
         goto out;
@@ -759,6 +759,7 @@ const struct carrier carrier_ups = {
     .batch_max = 1,
     .default_base_url = UPS_BASE,
     .tracking_url = "https://www.ups.com/track?tracknum=%s",
+    .number_ok = ups_number_ok,
     .build_request = ups_build_request,
     .build_token_request = ups_build_token_request,
     .parse_token = ups_parse_token,

@@ -37,11 +37,6 @@
 
 /* --- small helpers --- */
 
-static bool usps_have(const char *s)
-{
-    return s != NULL && s[0] != '\0';
-}
-
 static bool usps_printable(const char *s)
 {
     for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++)
@@ -67,6 +62,12 @@ static const char *usps_resolve(const struct carrier_resp *resp, bool *seen,
 
 /* --- requests --- */
 
+/* Printable ASCII up to USPS_NUMBER_MAX characters. */
+static bool usps_number_ok(const char *number)
+{
+    return carrier_number_ascii(number, USPS_NUMBER_MAX);
+}
+
 static int usps_build_request(const struct carrier_conf *conf,
                               const char *const *numbers, size_t n,
                               struct httpreq *req)
@@ -75,8 +76,7 @@ static int usps_build_request(const struct carrier_conf *conf,
     size_t len;
     int rc = WM_EINVAL;
 
-    if (n != 1 || numbers == NULL || !usps_have(numbers[0]) ||
-        strlen(numbers[0]) > USPS_NUMBER_MAX || !usps_printable(numbers[0]))
+    if (n != 1 || numbers == NULL || !usps_number_ok(numbers[0]))
         goto out;
     if (norm_blank(conf->access_token) || !usps_printable(conf->access_token))
         goto out;
@@ -830,6 +830,7 @@ const struct carrier carrier_usps = {
     .batch_max = 1,
     .default_base_url = USPS_BASE,
     .tracking_url = "https://tools.usps.com/go/TrackConfirmAction?tLabels=%s",
+    .number_ok = usps_number_ok,
     .build_request = usps_build_request,
     .build_token_request = usps_build_token_request,
     .parse_token = usps_parse_token,

@@ -766,6 +766,16 @@ static void on_claimed(void *arg, int err, const struct store_claim *items,
                   wm_now_ms() + p->cfg->retry_max_ms);
             continue;
         }
+        if (cs->c->number_ok != NULL && !cs->c->number_ok(it->number)) {
+            /* The carrier cannot be asked about it at all: invalid, not
+             * the credentials' or the carrier's fault, and the numbers it
+             * would have shared a request with are unaffected. */
+            count_error(cs, MODEL_ERR_INVALID);
+            merge(p, it, NULL, MODEL_ERR_INVALID,
+                  policy_error_due(p->cfg, &cs->pol, MODEL_ERR_INVALID,
+                                   it->status, wm_now_ms(), 0.5));
+            continue;
+        }
         if (cs->tail)
             cs->tail->next = it;
         else

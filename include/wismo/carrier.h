@@ -70,8 +70,12 @@ struct carrier {
     const char *default_base_url;
     const char *tracking_url; /* public page, one %s for the number */
 
+    /* Whether number can be asked about at all (NULL: every number
+     * registration accepts). The daemon records a refused number as
+     * invalid without a request, so it never spoils a batch. */
+    bool (*number_ok)(const char *number);
     /* Builds the tracking request for numbers[0..n), 1 <= n <= batch_max.
-     * 0 or WM_EINVAL (missing credential, bad number). */
+     * 0 or WM_EINVAL (missing credential; a number number_ok refuses). */
     int (*build_request)(const struct carrier_conf *conf,
                          const char *const *numbers, size_t n,
                          struct httpreq *req);
@@ -117,6 +121,10 @@ int carrier_oauth2_request(const struct carrier_conf *conf,
 /* Parses {"access_token":…, "expires_in":…} (expires_in number or string). */
 int carrier_oauth2_parse(const struct carrier_resp *resp,
                          struct carrier_token *tok);
+
+/* A number of 1..max printable ASCII characters (what a carrier that puts
+ * it into a URL, header or JSON as is can take). */
+bool carrier_number_ascii(const char *s, size_t max);
 
 /* Whether two tracking numbers are the same, ignoring case and white
  * space ("1z 4e96" = "1Z4E96"); NULL never matches. */

@@ -159,6 +159,32 @@ expect "the list view shows the same records" "$listed" "$one"
 expect "a shipment without records lists []" \
     "$(curl -s -G "${AGENT[@]}" --data-urlencode q=WS-3004 "$API/v1/shipments" | jq -c '.shipments[0].notifications')" "[]"
 
+# --- a number the carrier cannot be asked about is invalid, not auth ---
+# (issue 13 item 19: GLS puts numbers comma-separated into its path.)
+expect "GLS 'A,B,C,D' registers (201)" \
+    "$(status /v1/shipments "${SHOP[@]}" "${J[@]}" -d '{"tracking_number":"A,B,C,D","carrier":"gls","order_id":"G-1"}')" 201
+IDG=$(jq -r .id "$work/body")
+expect "a good GLS number alongside (201)" \
+    "$(status /v1/shipments "${SHOP[@]}" "${J[@]}" -d "{\"tracking_number\":\"$(number gls 7)\",\"carrier\":\"gls\",\"order_id\":\"G-2\"}")" 201
+IDG2=$(jq -r .id "$work/body")
+err=""
+for _ in $(seq 300); do
+    status "/v1/shipments/$IDG" "${AGENT[@]}" >/dev/null
+    err=$(jq -r '.last_error.error // empty' "$work/body")
+    [ -n "$err" ] && break
+    sleep 0.1
+done
+expect "'A,B,C,D' is recorded as invalid" "$err" invalid
+polls=0
+for _ in $(seq 300); do
+    status "/v1/shipments/$IDG2" "${AGENT[@]}" >/dev/null
+    polls=$(jq -r '.polls // 0' "$work/body")
+    [ "$polls" -ge 1 ] && break
+    sleep 0.1
+done
+expect "the good number is polled, its error not auth" \
+    "$([ "$polls" -ge 1 ] && echo polled) $(jq -r '.last_error.error // "none"' "$work/body")" "polled none"
+
 # --- erasure removes the upper-case order index too ---
 expect "DELETE WS-2002: 204" "$(status "/v1/shipments/$ID2" -X DELETE "${SHOP[@]}")" 204
 expect "its order index is gone" "$(rcli EXISTS wismo:idx:order:WS-2002)" 0

@@ -62,6 +62,11 @@ static void test_table(void **state)
     assert_non_null(c->parse_token);
     assert_string_equal(c->default_base_url, "https://apis.fedex.com");
     assert_non_null(strstr(c->tracking_url, "%s"));
+    assert_true(c->number_ok("781205839404"));
+    assert_false(c->number_ok("7812\n05839404"));
+    assert_false(c->number_ok("78120583\xc3\xa9"));
+    assert_false(c->number_ok(
+        "12345678901234567890123456789012345678901234567890123456789012345"));
 }
 
 static void test_request_default(void **state)

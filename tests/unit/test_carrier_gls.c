@@ -55,6 +55,11 @@ static void test_table(void **state)
     assert_true(c->caps & CARRIER_CAP_TOKEN);
     assert_non_null(c->build_token_request);
     assert_non_null(c->parse_token);
+    /* Numbers go comma-separated into the path (issue 13 item 19). */
+    assert_true(c->number_ok("62341179103"));
+    assert_true(c->number_ok("ZQ8M3KXA"));
+    assert_false(c->number_ok("A,B,C,D"));
+    assert_false(c->number_ok("  "));
 }
 
 static void test_request_trackids(void **state)

@@ -61,6 +61,9 @@ static void test_table(void **state)
     assert_non_null(c->parse_token);
     assert_string_equal(c->default_base_url, "https://onlinetools.ups.com");
     assert_non_null(strstr(c->tracking_url, "%s"));
+    assert_true(c->number_ok("1Z4E96F70399990001"));
+    assert_false(c->number_ok("1Z4E96F7039999\t0001"));
+    assert_false(c->number_ok(""));
 }
 
 static void test_request_default(void **state)

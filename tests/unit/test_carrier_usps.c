@@ -77,6 +77,8 @@ static void test_table(void **state)
     assert_true(c->caps & CARRIER_CAP_TOKEN);
     assert_string_equal(c->default_base_url, "https://apis.usps.com");
     assert_non_null(strstr(c->tracking_url, "%s"));
+    assert_true(c->number_ok("9400111206213877665544"));
+    assert_false(c->number_ok("94001112062138776655\x7f"));
 }
 
 static void test_request(void **state)

@@ -271,6 +271,12 @@ static void test_http_errors(void **state)
     assert_false(carrier_same_number("1Z4E9601", "1Z4E960"));
     assert_false(carrier_same_number(NULL, "1"));
     assert_true(carrier_same_number("", "  "));
+    assert_true(carrier_number_ascii("1Z 4E", 5));
+    assert_false(carrier_number_ascii("1Z 4E9", 5));
+    assert_false(carrier_number_ascii("", 5));
+    assert_false(carrier_number_ascii(NULL, 5));
+    assert_false(carrier_number_ascii("1\x01", 5));
+    assert_false(carrier_number_ascii("\xc3\xa9", 5));
     assert_int_equal(carrier_retry_after("30"), 30);
     assert_int_equal(carrier_retry_after("Wed, 21 Oct 2026 07:28:00 GMT"), -1);
     assert_int_equal(carrier_retry_after("-5"), -1);
