@@ -1628,6 +1628,7 @@ static void handle_metrics(struct rq *q)
     struct metrics_call *m = wm_xcalloc(1, sizeof(*m));
 
     m->q = q;
+    metrics_build_info(&m->out);
     poller_metrics(q->a->poller, &m->out);
     if (store_metrics(q->a->st, wm_now_ms(), &m->out, on_metrics_store, m) != 0)
         on_metrics_store(m, WM_EIO);

@@ -44,6 +44,17 @@ void metrics_head(struct metrics_buf *b, const char *name, const char *type,
     metrics_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+#ifndef WISMO_VERSION
+#error "WISMO_VERSION comes from the project version (daemon/CMakeLists.txt)"
+#endif
+
+void metrics_build_info(struct metrics_buf *b)
+{
+    metrics_head(b, "wismo_build_info", "gauge",
+                 "Always 1; the version label says which wismod answers.");
+    metrics_printf(b, "wismo_build_info{version=\"%s\"} 1\n", WISMO_VERSION);
+}
+
 void metrics_hist_observe(struct metrics_hist *h, const double *bounds, int n,
                           double v)
 {

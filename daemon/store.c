@@ -863,126 +863,172 @@ int store_get(struct store *st, const char *id, store_get_cb *cb, void *arg)
     return rc;
 }
 
-/* store_stats: one MULTI-free pipeline of three counts. */
-struct stats_call {
-    store_stats_cb *cb;
-    void *arg;
-    long v[3];
-    int pending, err;
+/* Counts for stats and /metrics: one pipeline of plain read commands (no
+ * script, so they still answer while Redis refuses writes). */
+enum count_slot {
+    C_DUE_NOW,   /* ZCOUNT due -inf now */
+    C_SCHEDULED, /* ZCARD due */
+    C_LEASED,    /* ZCARD lease */
+    C_OUTBOX,    /* XLEN outbox: messages to send or in flight */
+    C_LATER,     /* ZCARD outbox:later: deferred (quiet hours, retries) */
+    C_DEAD,      /* XLEN outbox:dead */
+    C_COUNT
 };
 
-static void on_stat(void *arg, int err, redisReply *r, int slot)
+struct counts_call;
+typedef void counts_cb(struct counts_call *c);
+
+struct counts_slot {
+    struct counts_call *c;
+};
+
+struct counts_call {
+    struct counts_slot slot[C_COUNT];
+    long v[C_COUNT];
+    int pending, err;
+    counts_cb *done; /* then c is freed */
+    struct store *st;
+    void *cb;
+    void *arg;
+    struct metrics_buf *out;
+};
+
+static void on_count(void *arg, int err, redisReply *r)
 {
-    struct stats_call *s = arg;
+    struct counts_slot *sl = arg;
+    struct counts_call *c = sl->c;
 
     err = reply_error(err, r, "stats");
     if (err != 0)
-        s->err = err;
+        c->err = err;
     else if (r->type == REDIS_REPLY_INTEGER)
-        s->v[slot] = (long)r->integer;
-    if (--s->pending == 0) {
-        s->cb(s->arg, s->err, s->v[0], s->v[1], s->v[2]);
-        free(s);
+        c->v[sl - c->slot] = (long)r->integer;
+    if (--c->pending == 0) {
+        c->done(c);
+        free(c);
     }
 }
 
-static void on_stat0(void *arg, int err, redisReply *r)
+/* Sends the first n counts; 0 (done runs later, once) or the error of the
+ * first command that could not be sent (nothing runs). */
+static int counts_send(struct store *st, struct counts_call *c, int n,
+                       int64_t now_ms)
 {
-    on_stat(arg, err, r, 0);
+    static const struct {
+        const char *cmd;
+        enum store_key key;
+    } q[C_COUNT] = {
+        [C_DUE_NOW] = {"ZCOUNT", STORE_KEY_DUE},
+        [C_SCHEDULED] = {"ZCARD", STORE_KEY_DUE},
+        [C_LEASED] = {"ZCARD", STORE_KEY_LEASE},
+        [C_OUTBOX] = {"XLEN", STORE_KEY_OUTBOX},
+        [C_LATER] = {"ZCARD", STORE_KEY_OUTBOX_LATER},
+        [C_DEAD] = {"XLEN", STORE_KEY_OUTBOX_DEAD},
+    };
+    int rc = 0;
+
+    c->st = st;
+    c->pending = 1; /* held until every command is sent */
+    for (int i = 0; i < n && rc == 0; i++) {
+        struct args a = {0};
+
+        args_add(&a, q[i].cmd);
+        args_key(&a, st, q[i].key, NULL);
+        if (i == C_DUE_NOW) {
+            args_add(&a, "-inf");
+            args_i64(&a, now_ms);
+        }
+        c->slot[i].c = c;
+        c->pending++;
+        rc = rconn_command(st->rc, on_count, &c->slot[i], (int)a.n, a.v, a.len);
+        args_clear(&a);
+        if (rc != 0)
+            c->pending--;
+    }
+    if (rc != 0 && c->pending == 1) { /* nothing sent */
+        free(c);
+        return rc;
+    }
+    if (rc != 0)
+        c->err = rc;
+    if (--c->pending == 0) { /* every reply came already (not with rconn) */
+        c->done(c);
+        free(c);
+    }
+    return 0;
 }
-static void on_stat1(void *arg, int err, redisReply *r)
+
+static void stats_done(struct counts_call *c)
 {
-    on_stat(arg, err, r, 1);
-}
-static void on_stat2(void *arg, int err, redisReply *r)
-{
-    on_stat(arg, err, r, 2);
+    ((store_stats_cb *)c->cb)(c->arg, c->err, c->v[C_DUE_NOW],
+                              c->v[C_SCHEDULED], c->v[C_LEASED]);
 }
 
 int store_stats(struct store *st, int64_t now_ms, store_stats_cb *cb, void *arg)
 {
-    struct stats_call *s = wm_xcalloc(1, sizeof(*s));
-    rconn_reply_cb *cbs[] = {on_stat0, on_stat1, on_stat2};
-    int rc = 0;
+    struct counts_call *c = wm_xcalloc(1, sizeof(*c));
 
-    s->cb = cb;
-    s->arg = arg;
-    for (int i = 0; i < 3; i++) {
-        struct args a = {0};
-
-        args_add(&a, i == 0 ? "ZCOUNT" : "ZCARD");
-        args_key(&a, st, i == 2 ? STORE_KEY_LEASE : STORE_KEY_DUE, NULL);
-        if (i == 0) {
-            args_add(&a, "-inf");
-            args_i64(&a, now_ms);
-        }
-        s->pending++;
-        rc = rconn_command(st->rc, cbs[i], s, (int)a.n, a.v, a.len);
-        args_clear(&a);
-        if (rc != 0) {
-            s->pending--;
-            break;
-        }
-    }
-    if (s->pending == 0) {
-        free(s);
-        return rc;
-    }
-    if (rc != 0)
-        s->err = rc;
-    return 0;
+    c->done = stats_done;
+    c->cb = (void *)cb;
+    c->arg = arg;
+    return counts_send(st, c, C_LEASED + 1, now_ms);
 }
 
-/* store_metrics: the schedule's counts, then whether Redis answered. */
-struct metrics_call {
-    struct store *st;
-    struct metrics_buf *out;
-    store_done_cb *cb;
-    void *arg;
-};
+/* store_metrics: the schedule's and the outbox's counts, then whether
+ * Redis answered. */
+static void metrics_gauge(struct metrics_buf *out, const char *name,
+                          const char *help, long v)
+{
+    metrics_head(out, name, "gauge", help);
+    metrics_printf(out, "%s %ld\n", name, v);
+}
 
 static void metrics_redis_up(struct metrics_buf *out, bool up)
 {
-    metrics_head(out, "wismo_redis_up", "gauge", "Whether Redis is reachable.");
-    metrics_printf(out, "wismo_redis_up %d\n", up);
+    metrics_gauge(out, "wismo_redis_up", "Whether Redis is reachable.", up);
 }
 
-static void on_metrics_stats(void *arg, int err, long due_now, long scheduled,
-                             long leased)
+static void metrics_done(struct counts_call *c)
 {
-    struct metrics_call *m = arg;
+    struct metrics_buf *out = c->out;
 
-    if (err == 0) {
-        metrics_head(m->out, "wismo_due_backlog", "gauge",
-                     "Shipments due now, not claimed.");
-        metrics_printf(m->out, "wismo_due_backlog %ld\n", due_now);
-        metrics_head(m->out, "wismo_scheduled", "gauge",
-                     "Shipments on the schedule.");
-        metrics_printf(m->out, "wismo_scheduled %ld\n", scheduled);
-        metrics_head(m->out, "wismo_leased", "gauge",
-                     "Shipments being polled (all processes).");
-        metrics_printf(m->out, "wismo_leased %ld\n", leased);
+    if (c->err == 0) {
+        metrics_gauge(out, "wismo_due_backlog",
+                      "Shipments due now, not claimed.", c->v[C_DUE_NOW]);
+        metrics_gauge(out, "wismo_scheduled", "Shipments on the schedule.",
+                      c->v[C_SCHEDULED]);
+        metrics_gauge(out, "wismo_leased",
+                      "Shipments being polled (all processes).",
+                      c->v[C_LEASED]);
+        metrics_head(out, "wismo_outbox_depth", "gauge",
+                     "Notifications waiting in the outbox: ready (to send "
+                     "or being sent) and deferred (quiet hours, retries).");
+        metrics_printf(out,
+                       "wismo_outbox_depth{state=\"ready\"} %ld\n"
+                       "wismo_outbox_depth{state=\"deferred\"} %ld\n",
+                       c->v[C_OUTBOX], c->v[C_LATER]);
+        metrics_gauge(out, "wismo_dead_letters",
+                      "Notifications given up on (outbox:dead), until "
+                      "replayed.",
+                      c->v[C_DEAD]);
     }
-    metrics_redis_up(m->out, err == 0 && rconn_is_up(m->st->rc));
-    m->cb(m->arg, err);
-    free(m);
+    metrics_redis_up(out, c->err == 0 && rconn_is_up(c->st->rc));
+    ((store_done_cb *)c->cb)(c->arg, c->err);
 }
 
 int store_metrics(struct store *st, int64_t now_ms, struct metrics_buf *out,
                   store_done_cb *cb, void *arg)
 {
-    struct metrics_call *m = wm_xcalloc(1, sizeof(*m));
+    struct counts_call *c = wm_xcalloc(1, sizeof(*c));
     int rc;
 
-    m->st = st;
-    m->out = out;
-    m->cb = cb;
-    m->arg = arg;
-    rc = store_stats(st, now_ms, on_metrics_stats, m);
-    if (rc != 0) {
+    c->done = metrics_done;
+    c->cb = (void *)cb;
+    c->arg = arg;
+    c->out = out;
+    rc = counts_send(st, c, C_COUNT, now_ms);
+    if (rc != 0)
         metrics_redis_up(out, false);
-        free(m);
-    }
     return rc;
 }
 

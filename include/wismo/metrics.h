@@ -25,6 +25,9 @@ void metrics_printf(struct metrics_buf *b, const char *fmt, ...)
 void metrics_head(struct metrics_buf *b, const char *name, const char *type,
                   const char *help);
 
+/* wismo_build_info{version="..."} 1: the project's version. */
+void metrics_build_info(struct metrics_buf *b);
+
 /* A histogram's counts: le[i] counts observations <= bounds[i]. */
 #define METRICS_HIST_MAX 16
 struct metrics_hist {

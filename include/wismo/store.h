@@ -246,7 +246,8 @@ int store_stats(struct store *st, int64_t now_ms, store_stats_cb *cb,
                 void *arg);
 
 /* Appends the store's /metrics section to out (borrowed until cb): the
- * schedule's gauges (due now, scheduled, leased) and wismo_redis_up. cb
+ * schedule's gauges (due now, scheduled, leased), the notification
+ * outbox's depth (ready, deferred) and dead letters, and wismo_redis_up. cb
  * fires once it is complete; when the call returns an error, out already
  * holds the section for an unreachable Redis and cb is never called.
  * Merges Redis did not take count as wismo_redis_errors_total
