@@ -6,6 +6,7 @@
 #include "wismo/api.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1416,18 +1417,25 @@ static void on_list_ids(void *arg, int err, const char *cursor,
 }
 
 /* q search: the union of the order, tracking number, e-mail, phone and
- * postcode indexes, fetched one after another. */
+ * postcode indexes, fetched one after another, in one stable order (by
+ * id), paged like the list: the cursor is the offset of the next page. */
 struct search {
     struct rq *q;
     char *value[5];
     int step;
-    json_t *seen; /* id -> true */
+    json_t *seen;    /* id -> true */
+    uint64_t offset; /* the cursor: where this page starts in the union */
 };
 
 static const char *const search_fields[5] = {"order", "trk", "email", "phone",
                                              "postcode"};
 
 static void search_next(struct search *s);
+
+static int str_cmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
 
 static void on_search_ids(void *arg, int err, const char *cursor,
                           const char **ids, size_t n)
@@ -1462,12 +1470,20 @@ static void search_next(struct search *s)
     if (q->failed) {
         respond_store_error(q, WM_EIO);
     } else {
-        size_t n = json_object_size(s->seen), k = 0;
+        size_t n = json_object_size(s->seen), k = 0, from, page;
         const char **ids = wm_xcalloc(n + 1, sizeof(*ids));
         const char *key;
         json_t *v;
+        char next[24];
+
         json_object_foreach(s->seen, key, v) ids[k++] = key;
-        gather(q, ids, k);
+        qsort(ids, k, sizeof(*ids), str_cmp);
+        from = s->offset < k ? (size_t)s->offset : k;
+        page = k - from < (size_t)q->limit ? k - from : (size_t)q->limit;
+        snprintf(next, sizeof(next), "%zu", from + page < k ? from + page : 0);
+        free(q->cursor);
+        q->cursor = wm_xstrdup(next);
+        gather(q, ids + from, page);
         free(ids);
     }
     for (int i = 0; i < 5; i++)
@@ -1546,6 +1562,12 @@ static void handle_list(struct rq *q)
             return;
         }
         s->q = q;
+        if (cursor != NULL) {
+            errno = 0;
+            s->offset = strtoull(cursor, NULL, 10);
+            if (errno == ERANGE)
+                s->offset = UINT64_MAX; /* past every result: empty page */
+        }
         /* Each index holds values as registration normalised them; a
          * value that is not a valid e-mail, phone or postcode is not
          * looked up there. */

@@ -101,11 +101,14 @@ static const char lua_claim[] = STORE_LUA_KEYS
     "end\n"
     "return out\n";
 
-/* KEYS: s:{id} s:{id}:ev due lease lease:owner changes
+/* KEYS: s:{id} s:{id}:ev due lease lease:owner changes s:{id}:evseq
  * ARGV: 1 id 2 owner 3 now_ms 4 now_iso 5 ok|same|error 6 error 7 status
  *       8 substatus 9 eta 10 delivered_at 11 newest_event_ms
  *       12 next_due_ms 13 expire_after_ms 14 not_found_expire_ms
- *       15 newest_event_iso 16 digest, then event key/json pairs.
+ *       15 newest_event_iso 16 digest, then event key/json pairs in the
+ *       carrier's order (oldest first; ties as the carrier told them).
+ * A new event gets the next sequence number in s:{id}:evseq, which orders
+ * events of the same second when they are read.
  * "same": the answer's digest equals the one stored with the last full
  * merge, so no events are sent and only the poll is recorded.
  * Returns {verdict, added, changed, status}. */
@@ -135,7 +138,11 @@ static const char lua_merge[] =
     "elseif ARGV[5] == 'ok' then\n"
     "  redis.call('HSET', KEYS[1], 'digest', ARGV[16])\n"
     "  for i = 17, #ARGV, 2 do\n"
-    "    added = added + redis.call('HSETNX', KEYS[2], ARGV[i], ARGV[i + 1])\n"
+    "    if redis.call('HSETNX', KEYS[2], ARGV[i], ARGV[i + 1]) == 1 then\n"
+    "      added = added + 1\n"
+    "      redis.call('HSET', KEYS[7], ARGV[i],\n"
+    "        redis.call('HINCRBY', KEYS[1], 'event_seq', 1))\n"
+    "    end\n"
     "  end\n"
     "  status, sub, eta, dlv = ARGV[7], ARGV[8], ARGV[9], ARGV[10]\n"
     "  local newest = tonumber(ARGV[11])\n"
@@ -202,8 +209,9 @@ static const char lua_release[] =
     "return 0\n";
 
 /* KEYS: idx:num due lease lease:owner s:{id} s:{id}:ev s:{id}:notif
- * s:{id}:nst idx:created notify:watch | ARGV: prefix id. Removes every
- * key of the shipment and its index entries. Returns 1, or 0 if absent. */
+ * s:{id}:nst idx:created notify:watch s:{id}:evseq | ARGV: prefix id. Removes
+ * every key of the shipment and its index entries. Returns 1, or 0 if absent.
+ */
 static const char lua_erase[] = STORE_LUA_KEYS
     "local p, id = ARGV[1], ARGV[2]\n"
     "local sk = KEYS[5]\n"
@@ -217,7 +225,7 @@ static const char lua_erase[] = STORE_LUA_KEYS
     "for i = 1, 4 do\n"
     "  if f[i + 2] then redis.call('SREM', k_idx(p, ix[i], f[i + 2]), id) end\n"
     "end\n"
-    "redis.call('DEL', KEYS[5], KEYS[6], KEYS[7], KEYS[8])\n"
+    "redis.call('DEL', KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[11])\n"
     "redis.call('ZREM', KEYS[9], id)\n"
     "redis.call('ZREM', KEYS[10], id)\n"
     "redis.call('ZREM', KEYS[2], id)\n"
@@ -265,6 +273,7 @@ static const char *const key_names[] = {
     [STORE_KEY_EVENTS] = STORE_K_EVENTS,
     [STORE_KEY_NOTIF] = STORE_K_NOTIF,
     [STORE_KEY_NST] = STORE_K_NST,
+    [STORE_KEY_EVSEQ] = STORE_K_EVSEQ,
     [STORE_KEY_IDX_NUM] = STORE_K_IDX_NUM,
     [STORE_KEY_IDX_CREATED] = STORE_K_IDX_CREATED,
     [STORE_KEY_DUE] = STORE_K_DUE,
@@ -284,7 +293,7 @@ int store_key(char *buf, size_t size, const char *prefix, enum store_key k,
 {
     const char *name = (size_t)k < WM_ARRAY_LEN(key_names) ? key_names[k] : "";
 
-    if (k <= STORE_KEY_NST)
+    if (k <= STORE_KEY_EVSEQ)
         return snprintf(buf, size,
                         "%s" STORE_K_SHIP_OPEN "%s" STORE_K_SHIP_CLOSE "%s",
                         prefix, id != NULL ? id : "", name);
@@ -666,6 +675,7 @@ int store_merge(struct store *st, const struct store_merge_in *in,
     args_key(&a, st, STORE_KEY_LEASE, NULL);
     args_key(&a, st, STORE_KEY_LEASE_OWNER, NULL);
     args_key(&a, st, STORE_KEY_CHANGES, NULL);
+    args_key(&a, st, STORE_KEY_EVSEQ, in->id);
     args_add(&a, in->id);
     args_add(&a, in->owner);
     args_i64(&a, in->now_ms);
@@ -704,7 +714,7 @@ int store_merge(struct store *st, const struct store_merge_in *in,
         json_decref(j);
         args_own(&a, text ? text : wm_xstrdup("{}"));
     }
-    rc = call_send(st, st->merge, 6, &a, on_merge, (void *)cb, arg);
+    rc = call_send(st, st->merge, 7, &a, on_merge, (void *)cb, arg);
     if (rc != 0)
         rconn_note_failure(st->rc);
     return rc;
@@ -747,48 +757,107 @@ int store_poll_now(struct store *st, const char *id, int64_t now_ms,
 }
 
 /* store_get: HGETALL the hash, then HVALS the events. */
+struct ev_read;
 struct get_call {
     struct store *st;
     store_get_cb *cb;
     void *arg;
     json_t *ship;
     char *id;
+    struct ev_read *ev; /* the events read, owned */
+    size_t n_ev;
 };
 
-static int event_time_cmp(const void *a, const void *b)
-{
-    const char *ta = json_string_value(json_object_get(*(json_t **)a, "time"));
-    const char *tb = json_string_value(json_object_get(*(json_t **)b, "time"));
+/* An event read back: its JSON, and where it sorts. */
+struct ev_read {
+    json_t *e;        /* owned until appended to the answer */
+    const char *time; /* borrowed from e */
+    char *key;        /* its identity, owned */
+    long long seq;    /* 0: stored before sequences were kept */
+};
 
-    return strcmp(ta ? ta : "", tb ? tb : "");
+/* Time, then the carrier's order within the second, then the identity
+ * (never equal: a total order, the same on every read). */
+static int ev_read_cmp(const void *pa, const void *pb)
+{
+    const struct ev_read *a = pa, *b = pb;
+    int c = strcmp(a->time, b->time);
+
+    if (c != 0)
+        return c;
+    if (a->seq != b->seq)
+        return a->seq < b->seq ? -1 : 1;
+    return strcmp(a->key, b->key);
 }
 
-static void on_get_events(void *arg, int err, redisReply *r)
+static void get_finish(struct get_call *g, int err)
 {
-    struct get_call *g = arg;
     json_t *events = json_array();
-    json_t **tmp = NULL;
-    size_t n = 0;
 
-    err = reply_error(err, r, "get");
-    if (err == 0 && r->type == REDIS_REPLY_ARRAY) {
-        tmp = wm_xcalloc(r->elements + 1, sizeof(*tmp));
-        for (size_t i = 0; i < r->elements; i++) {
-            json_t *e =
-                json_loadb(r->element[i]->str, r->element[i]->len, 0, NULL);
-            if (e != NULL)
-                tmp[n++] = e;
-        }
-        qsort(tmp, n, sizeof(*tmp), event_time_cmp);
-        for (size_t i = 0; i < n; i++)
-            json_array_append_new(events, tmp[i]);
-        free(tmp);
+    if (err == 0)
+        qsort(g->ev, g->n_ev, sizeof(*g->ev), ev_read_cmp);
+    for (size_t i = 0; i < g->n_ev; i++) {
+        if (err == 0)
+            json_array_append(events, g->ev[i].e);
+        json_decref(g->ev[i].e);
+        free(g->ev[i].key);
     }
+    free(g->ev);
     json_object_set_new(g->ship, "events", events);
     g->cb(g->arg, err, err == 0 ? g->ship : NULL);
     json_decref(g->ship);
     free(g->id);
     free(g);
+}
+
+static void on_get_seqs(void *arg, int err, redisReply *r)
+{
+    struct get_call *g = arg;
+
+    err = reply_error(err, r, "get");
+    for (size_t i = 0;
+         err == 0 && r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements;
+         i += 2)
+        for (size_t j = 0; j < g->n_ev; j++)
+            if (strcmp(g->ev[j].key, r->element[i]->str) == 0) {
+                g->ev[j].seq = strtoll(r->element[i + 1]->str, NULL, 10);
+                break;
+            }
+    get_finish(g, err);
+}
+
+/* The events (identity -> JSON); then their sequence numbers. */
+static void on_get_events(void *arg, int err, redisReply *r)
+{
+    struct get_call *g = arg;
+    struct args a = {0};
+
+    err = reply_error(err, r, "get");
+    if (err == 0 && r->type == REDIS_REPLY_ARRAY) {
+        g->ev = wm_xcalloc(r->elements / 2 + 1, sizeof(*g->ev));
+        for (size_t i = 0; i + 1 < r->elements; i += 2) {
+            redisReply *k = r->element[i], *v = r->element[i + 1];
+            json_t *e = json_loadb(v->str, v->len, 0, NULL);
+            const char *t = json_string_value(json_object_get(e, "time"));
+
+            if (e == NULL)
+                continue;
+            g->ev[g->n_ev].e = e;
+            g->ev[g->n_ev].time = t != NULL ? t : "";
+            g->ev[g->n_ev].key = wm_xstrdup(k->str);
+            g->n_ev++;
+        }
+    }
+    if (err != 0) {
+        get_finish(g, err);
+        return;
+    }
+    args_add(&a, "HGETALL");
+    args_key(&a, g->st, STORE_KEY_EVSEQ, g->id);
+    err = rconn_command(g->st->rc, on_get_seqs, g, (int)a.n, a.v, a.len);
+    args_clear(&a);
+    if (err != 0)
+        get_finish(g, err);
 }
 
 static void on_get_hash(void *arg, int err, redisReply *r)
@@ -813,7 +882,8 @@ static void on_get_hash(void *arg, int err, redisReply *r)
         int64_t iv;
 
         if (strcmp(k, "created_ms") == 0 || strcmp(k, "last_event_ms") == 0 ||
-            strcmp(k, "not_found_ms") == 0 || strcmp(k, "digest") == 0)
+            strcmp(k, "not_found_ms") == 0 || strcmp(k, "digest") == 0 ||
+            strcmp(k, "event_seq") == 0)
             continue; /* internal */
         if (strcmp(k, "last_error") == 0)
             val = json_loads(v, 0, NULL);
@@ -829,7 +899,7 @@ static void on_get_hash(void *arg, int err, redisReply *r)
         if (v != NULL && v[0] == '\0')
             json_object_set_new(g->ship, times[i], json_null());
     }
-    args_add(&a, "HVALS");
+    args_add(&a, "HGETALL");
     args_key(&a, g->st, STORE_KEY_EVENTS, g->id);
     err = rconn_command(g->st->rc, on_get_events, g, (int)a.n, a.v, a.len);
     args_clear(&a);
@@ -1060,9 +1130,10 @@ int store_erase(struct store *st, const char *id, store_done_cb *cb, void *arg)
     args_key(&a, st, STORE_KEY_NST, id);
     args_key(&a, st, STORE_KEY_IDX_CREATED, NULL);
     args_key(&a, st, STORE_KEY_WATCH, NULL);
+    args_key(&a, st, STORE_KEY_EVSEQ, id);
     args_add(&a, st->prefix);
     args_add(&a, id);
-    return call_send(st, st->erase, 10, &a, on_erased, (void *)cb, arg);
+    return call_send(st, st->erase, 11, &a, on_erased, (void *)cb, arg);
 }
 
 static void on_ids(void *arg, int err, redisReply *r)

@@ -40,6 +40,11 @@
  *                         -> the event's canonical JSON (a replayed or
  *                         reworded event is stored once) */
 #define STORE_K_EVENTS      ":ev"
+/* P s:{id}:evseq   hash   event identity -> its place among the events
+ *                         of its second (1, 2, ...): the order the carrier
+ *                         told them in, so a timeline reads the same on
+ *                         every request */
+#define STORE_K_EVSEQ       ":evseq"
 /* P s:{id}:notif   list   the notifier's records (JSON), newest first */
 #define STORE_K_NOTIF       ":notif"
 /* P s:{id}:nst     hash   the notifier's episode state */
@@ -102,13 +107,14 @@
     "  return p .. '" STORE_K_CAP "' .. ch .. ':' .. to .. ':' .. day\n"       \
     "end\n"
 
-/* The keys store_key() builds: the first four belong to one shipment
+/* The keys store_key() builds: the first five belong to one shipment
  * (id required), the others are global (id ignored). */
 enum store_key {
     STORE_KEY_SHIP,   /* P s:{id} */
     STORE_KEY_EVENTS, /* P s:{id}:ev */
     STORE_KEY_NOTIF,  /* P s:{id}:notif */
     STORE_KEY_NST,    /* P s:{id}:nst */
+    STORE_KEY_EVSEQ,  /* P s:{id}:evseq */
     STORE_KEY_IDX_NUM,
     STORE_KEY_IDX_CREATED,
     STORE_KEY_DUE,

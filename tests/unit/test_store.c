@@ -225,6 +225,7 @@ static void test_key_layout(void **state)
         {STORE_KEY_EVENTS, "p:s:{abc}:ev"},
         {STORE_KEY_NOTIF, "p:s:{abc}:notif"},
         {STORE_KEY_NST, "p:s:{abc}:nst"},
+        {STORE_KEY_EVSEQ, "p:s:{abc}:evseq"},
         {STORE_KEY_IDX_NUM, "p:idx:num"},
         {STORE_KEY_IDX_CREATED, "p:idx:created"},
         {STORE_KEY_DUE, "p:due"},
@@ -463,6 +464,95 @@ static void test_get_release_poll_now(void **state)
     model_result_clear(&r);
 }
 
+/* A shipment whose events share one second, in the carrier's order codes
+ * (Canada Post: 20 signature image recorded, then 1496 delivered, both at
+ * 15:05:33, and two more of that second). */
+static struct model_shipment *same_second(struct model_result *r,
+                                          const char *number,
+                                          const char *const *codes, size_t n)
+{
+    struct model_shipment *s =
+        model_result_add_shipment(r, "canadapost", number);
+
+    for (size_t i = 0; i < n; i++) {
+        struct model_event *e = model_shipment_add_event(s);
+
+        e->time = 1795014333; /* 2026-11-18T15:05:33Z */
+        e->status = strcmp(codes[i], "1496") == 0 ? MODEL_DELIVERED
+                                                  : MODEL_OUT_FOR_DELIVERY;
+        e->mapped = true;
+        e->code = strdup(codes[i]);
+        e->description = strdup(codes[i]);
+        memcpy(e->location.country, "CA", 3);
+    }
+    model_shipment_finish(s);
+    return s;
+}
+
+/* The codes of the stored timeline, as read back, "a,b,c". */
+static void timeline(struct fx *f, char *buf, size_t size)
+{
+    json_t *ev;
+
+    f->done = false;
+    json_decref(f->got);
+    f->got = NULL;
+    assert_int_equal(store_get(f->st, f->id, on_got, f), 0);
+    assert_true(test_run_until(&f->loop, &f->done, 5000));
+    assert_int_equal(f->err, 0);
+    ev = json_object_get(f->got, "events");
+    buf[0] = '\0';
+    for (size_t i = 0; i < json_array_size(ev); i++) {
+        const char *c =
+            json_string_value(json_object_get(json_array_get(ev, i), "code"));
+        snprintf(buf + strlen(buf), size - strlen(buf), "%s%s", i ? "," : "",
+                 c);
+    }
+}
+
+/* Events of the same second come back in the carrier's order, the same on
+ * every read, whatever order the hash holds them in; a later answer that
+ * adds one of that second puts it after them. */
+static void test_same_second_order(void **state)
+{
+    static const char *const fwd[] = {"20", "1496", "0174", "3000"};
+    static const char *const rev[] = {"3000", "0174", "1496", "20"};
+    struct fx *f = *state;
+    struct model_result r;
+    char got[128], again[128];
+
+    model_result_init(&r);
+    add(f, "canadapost", "7023210045671104", "o-s1");
+    assert_true(claim(f, "A", 60000) >= 1); /* due again */
+    merge(f, "A", same_second(&r, "7023210045671104", fwd, 4), -1, 0, 0);
+    timeline(f, got, sizeof(got));
+    assert_string_equal(got, "20,1496,0174,3000");
+    for (int i = 0; i < 20; i++) {
+        timeline(f, again, sizeof(again));
+        assert_string_equal(again, got);
+    }
+    model_result_clear(&r);
+    /* The same events told the other way round by another shipment. */
+    model_result_init(&r);
+    add(f, "canadapost", "7023210045671105", "o-s2");
+    assert_true(claim(f, "A", 60000) >= 1); /* due again */
+    merge(f, "A", same_second(&r, "7023210045671105", rev, 4), -1, 0, 0);
+    timeline(f, got, sizeof(got));
+    assert_string_equal(got, "3000,0174,1496,20");
+    model_result_clear(&r);
+    /* A later answer with one more event of that second. */
+    {
+        static const char *const more[] = {"3000", "0174", "1496", "20",
+                                           "0001"};
+        model_result_init(&r);
+        assert_true(claim(f, "A", 60000) >= 1); /* due again */
+        merge(f, "A", same_second(&r, "7023210045671105", more, 5), -1, 0, 0);
+        timeline(f, got, sizeof(got));
+        assert_string_equal(got, "3000,0174,1496,20,0001");
+        model_result_clear(&r);
+    }
+}
+
 static int group_setup(void **state)
 {
     (void)state;
@@ -492,6 +582,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_errors_and_expiry, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_get_release_poll_now, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_same_second_order, setup,
                                         teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
