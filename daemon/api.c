@@ -6,7 +6,6 @@
 #include "wismo/api.h"
 
 #include <ctype.h>
-#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1562,12 +1561,7 @@ static void handle_list(struct rq *q)
             return;
         }
         s->q = q;
-        if (cursor != NULL) {
-            errno = 0;
-            s->offset = strtoull(cursor, NULL, 10);
-            if (errno == ERANGE)
-                s->offset = UINT64_MAX; /* past every result: empty page */
-        }
+        s->offset = (uint64_t)cur; /* range-checked above */
         /* Each index holds values as registration normalised them; a
          * value that is not a valid e-mail, phone or postcode is not
          * looked up there. */
