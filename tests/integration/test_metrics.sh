@@ -119,6 +119,11 @@ base_url = $FAKE_URL/fedex
 client_id = wismo
 client_secret = s3cret
 rate = 0
+[carrier.ups]
+base_url = $FAKE_URL/ups
+client_id = bad
+client_secret = s3cret
+rate = 0
 INI
 "$WISMOD" -c "$work/w.ini" 2>"$work/wismod.log" &
 WPID=$!
@@ -153,6 +158,8 @@ curl -sf -o /dev/null "${SHOP[@]}" -d '{"tracking_number":"4827150100","carrier"
 # (POST /_admin/faults replaces the whole list: dhl's latency stays.)
 curl -sf -X POST -d '["carrier=dhl,kind=latency,ms=1500","carrier=fedex,kind=429,retry_after=300"]' "$FAKE_URL/_admin/faults" >/dev/null
 curl -sf -o /dev/null "${SHOP[@]}" -d '{"tracking_number":"781205830001","carrier":"fedex","order_id":"M-F","postcode":"1234AB"}' "$API/v1/shipments"
+# A carrier that refuses wismo's credentials.
+curl -sf -o /dev/null "${SHOP[@]}" -d '{"tracking_number":"1Z4E96F70398760001","carrier":"ups","order_id":"M-U","postcode":"1234AB"}' "$API/v1/shipments"
 # Scrape while that runs, until the slow polls are over.
 for _ in $(seq 40); do scrape; sleep 0.25; done
 # Lookups: a miss, then a hit.
@@ -161,6 +168,8 @@ curl -s -o /dev/null "$API/v1/track/M-1?postcode=1234AB"
 wait_for 60 sh -c "ls '$work/sink/mail' 2>/dev/null | grep -q eml" || fail "no e-mail reached the SMTP sink"
 dead() { [ "$(rcli XLEN wismo:outbox:dead)" -ge 1 ]; }
 wait_for 60 dead || fail "the webhook's 404 left no dead letter"
+refused() { curl -s "$API/metrics" | grep -q '^wismo_carrier_auth_failed{carrier="ups"} 1'; }
+wait_for 60 refused || fail "ups refusing the credentials never showed"
 scrape
 # Redis goes away: up 0, a request that fails for want of it, a link lost.
 kill -TERM "$REDIS_PID"
