@@ -53,7 +53,7 @@ FAKE_URL="http://$(head -n1 "$work/fake.out" | sed 's/^listening on //')"
 write_config "$work/w.ini" "[http]
 listen = 127.0.0.1:0
 lookup_failures = 10
-lookup_window = 60s
+lookup_window = 1h
 trusted_proxies = 127.0.0.1/32, ::1/128
 cache_ttl = 1h
 cache_entries = 3
