@@ -609,10 +609,14 @@ struct notify *notify_new(uv_loop_t *loop, const struct cfg *cfg,
         wm_xstrdup(cfg->redis_prefix != NULL ? cfg->redis_prefix : "wismo:");
     conf_load(n, cfg);
     n->tm = ntmpl_load(n->templates_dir);
-    if (ntmpl_count(n->tm) == 0)
-        log_warn(
-            "msg=\"notify: no templates in %s, built-in English texts only\"",
-            n->templates_dir);
+    {
+        char dq[300];
+
+        log_info("msg=\"notify: templates\" builtin=%zu from_folder=%zu "
+                 "folder=%s",
+                 ntmpl_builtin_count(n->tm), ntmpl_dir_count(n->tm),
+                 log_quote(n->templates_dir, dq, sizeof(dq)));
+    }
     n->ob = outbox_new(rc, n->prefix, on_outbox_idle, n);
     if (fe == NULL) {
         struct fetch_opts fo = {0};

@@ -18,38 +18,8 @@ struct ntmpl_entry {
 struct ntmpl {
     struct ntmpl_entry *e;
     size_t n, cap;
-};
-
-/* Built-in English texts, used when no file gives one. */
-static const struct {
-    const char *reason, *subject, *text;
-} builtin[] = {
-    {"exception", "Update on your order {{order_id}}",
-     "There is a problem with the delivery of your order {{order_id}} "
-     "({{carrier}}).{{#tracking_url}} {{tracking_url}}{{/tracking_url}}"},
-    {"failed_attempt", "We missed you: order {{order_id}}",
-     "{{carrier}} could not deliver your order {{order_id}}."
-     "{{#tracking_url}} {{tracking_url}}{{/tracking_url}}"},
-    {"returning", "Your order {{order_id}} is being returned",
-     "Your order {{order_id}} is on its way back to {{shop}}."},
-    {"available_for_pickup", "Your order {{order_id}} is ready for pickup",
-     "Your order {{order_id}} is ready for pickup{{#pickup_point}} at "
-     "{{pickup_point}}{{/pickup_point}}."},
-    {"eta_late", "Your order {{order_id}} will arrive later",
-     "Your order {{order_id}} will arrive later than promised{{#eta}}, "
-     "expected {{eta}}{{/eta}}."},
-    {"eta_slip", "New delivery date for order {{order_id}}",
-     "The delivery of your order {{order_id}} moved{{#eta}} to "
-     "{{eta}}{{/eta}}."},
-    {"promise_missed", "Your order {{order_id}} is late",
-     "Your order {{order_id}} did not arrive on time. We are on it."},
-    {"stalled", "Your order {{order_id}} is delayed",
-     "There has been no news from {{carrier}} about your order "
-     "{{order_id}} for a while. We are on it."},
-    {"out_for_delivery", "Your order {{order_id}} arrives today",
-     "Your order {{order_id}} is out for delivery today."},
-    {"delivered", "Your order {{order_id}} was delivered",
-     "Your order {{order_id}} was delivered."},
+    size_t builtin;  /* entries compiled in */
+    size_t from_dir; /* entries the folder gave (new or overriding) */
 };
 
 static void add_entry(struct ntmpl *t, const char *key, const char *text)
@@ -66,6 +36,8 @@ static void add_entry(struct ntmpl *t, const char *key, const char *text)
     t->n++;
 }
 
+/* Stores the template of reason (the lines in buf, trailing blank lines
+ * and spaces dropped) under "<prefix>.<reason>". */
 static void flush_entry(struct ntmpl *t, const char *prefix, const char *reason,
                         char *buf, size_t len)
 {
@@ -80,40 +52,59 @@ static void flush_entry(struct ntmpl *t, const char *prefix, const char *reason,
     add_entry(t, key, buf);
 }
 
-static void load_file(struct ntmpl *t, const char *path, const char *prefix)
+/* Parses one template file's text ("@reason" lines start a template, '#'
+ * lines are comments, CR before LF is dropped); returns the entries. */
+static size_t parse_text(struct ntmpl *t, const char *text, const char *prefix)
 {
-    FILE *f = fopen(path, "r");
-    char line[1024], reason[48] = "";
+    char reason[48] = "", *buf = NULL;
+    size_t len = 0, cap = 0, count = 0;
+
+    wm_grow((void **)&buf, &cap, 1, 1);
+    for (const char *line = text; *line != '\0';) {
+        size_t l = strcspn(line, "\n"), k = l;
+        const char *next = line + l + (line[l] == '\n');
+
+        while (k > 0 && line[k - 1] == '\r')
+            k--;
+        if (line[0] == '@') {
+            flush_entry(t, prefix, reason, buf, len);
+            count += reason[0] != '\0';
+            len = 0;
+            size_t rl = strcspn(line + 1, " \r\n");
+
+            snprintf(reason, sizeof(reason), "%.*s", (int)(rl < 40 ? rl : 40),
+                     line + 1);
+        } else if (line[0] != '#') {
+            wm_grow((void **)&buf, &cap, len + k + 2, 1);
+            memcpy(buf + len, line, k);
+            len += k;
+            buf[len++] = '\n';
+        }
+        line = next;
+    }
+    flush_entry(t, prefix, reason, buf, len);
+    count += reason[0] != '\0';
+    free(buf);
+    return count;
+}
+
+/* A whole file (owned), or NULL. */
+static char *read_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
     char *buf = NULL;
-    size_t len = 0, cap = 0;
+    size_t len = 0, cap = 0, got;
 
     if (f == NULL)
-        return;
-    while (fgets(line, sizeof(line), f) != NULL) {
-        size_t l = strlen(line);
-
-        if (line[0] == '#')
-            continue;
-        if (line[0] == '@') {
-            if (buf != NULL)
-                flush_entry(t, prefix, reason, buf, len);
-            len = 0;
-            line[strcspn(line, " \r\n")] = '\0';
-            snprintf(reason, sizeof(reason), "%.40s", line + 1);
-            continue;
-        }
-        while (l > 0 && (line[l - 1] == '\n' || line[l - 1] == '\r'))
-            l--;
-        wm_grow((void **)&buf, &cap, len + l + 2, 1);
-        memcpy(buf + len, line, l);
-        len += l;
-        buf[len++] = '\n';
-        buf[len] = '\0';
-    }
-    if (buf != NULL)
-        flush_entry(t, prefix, reason, buf, len);
-    free(buf);
+        return NULL;
+    do {
+        wm_grow((void **)&buf, &cap, len + 4097, 1);
+        got = fread(buf + len, 1, cap - len - 1, f);
+        len += got;
+    } while (got > 0);
+    buf[len] = '\0';
     fclose(f);
+    return buf;
 }
 
 struct ntmpl *ntmpl_load(const char *dir)
@@ -124,14 +115,19 @@ struct ntmpl *ntmpl_load(const char *dir)
     struct ntmpl *t = wm_xcalloc(1, sizeof(*t));
     char path[1024], prefix[32];
 
-    if (dir == NULL)
-        return t;
-    for (size_t i = 0; i < WM_ARRAY_LEN(locales); i++)
+    for (const struct ntmpl_file *f = ntmpl_builtin; f->name != NULL; f++)
+        parse_text(t, f->text, f->name);
+    t->builtin = t->n;
+    for (size_t i = 0; dir != NULL && i < WM_ARRAY_LEN(locales); i++)
         for (size_t j = 0; j < WM_ARRAY_LEN(channels); j++) {
+            char *text;
+
             snprintf(path, sizeof(path), "%s/%s.%s", dir, locales[i],
                      channels[j]);
             snprintf(prefix, sizeof(prefix), "%s.%s", locales[i], channels[j]);
-            load_file(t, path, prefix);
+            if ((text = read_file(path)) != NULL)
+                t->from_dir += parse_text(t, text, prefix);
+            free(text);
         }
     return t;
 }
@@ -149,6 +145,16 @@ void ntmpl_free(struct ntmpl *t)
 size_t ntmpl_count(const struct ntmpl *t)
 {
     return t->n;
+}
+
+size_t ntmpl_builtin_count(const struct ntmpl *t)
+{
+    return t->builtin;
+}
+
+size_t ntmpl_dir_count(const struct ntmpl *t)
+{
+    return t->from_dir;
 }
 
 static const char *lookup(const struct ntmpl *t, const char *lang,
@@ -309,24 +315,12 @@ static const char *split_subject(const char *text, char **subject)
     return text;
 }
 
-/* The built-in English text of reason (and its subject). */
-static const char *builtin_text(const char *reason, const char **subject)
-{
-    for (size_t i = 0; i < WM_ARRAY_LEN(builtin); i++)
-        if (strcmp(builtin[i].reason, reason) == 0) {
-            *subject = builtin[i].subject;
-            return builtin[i].text;
-        }
-    *subject = "Update on your order {{order_id}}";
-    return "Update on your order {{order_id}}.";
-}
-
 char *ntmpl_render(const struct ntmpl *t, const char *reason,
                    const char *channel, const char *locale, const json_t *vars,
                    char **subject)
 {
     char lang[8], *subj_tmpl = NULL, *subj, *body;
-    const char *text, *builtin_subj = NULL;
+    const char *text;
     bool email = strcmp(channel, "email") == 0;
 
     locale_lang(locale, lang);
@@ -335,12 +329,10 @@ char *ntmpl_render(const struct ntmpl *t, const char *reason,
         text = lookup(t, "en", channel, reason);
     if (text != NULL && email)
         text = split_subject(text, &subj_tmpl);
-    if (text == NULL)
-        text = builtin_text(reason, &builtin_subj);
+    if (text == NULL) /* a reason no template knows */
+        text = "Update on your order {{order_id}}.";
     if (subj_tmpl == NULL)
-        subj_tmpl = wm_xstrdup(builtin_subj != NULL
-                                   ? builtin_subj
-                                   : "Update on your order {{order_id}}");
+        subj_tmpl = wm_xstrdup("Update on your order {{order_id}}");
     subj = one_line(ntmpl_expand(subj_tmpl, vars));
     free(subj_tmpl);
     body = ntmpl_expand(text, vars);

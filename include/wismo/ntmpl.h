@@ -8,8 +8,11 @@
  * line is "Subject: ..." and the rest is the plain-text body (the HTML part
  * is derived from it). '#' lines are comments. Placeholders: {{name}} (a
  * missing value renders as nothing) and {{#name}}...{{/name}} (kept only
- * when name has a value). Locales fall back to "en", then to a built-in
- * English text, so a reason always has a message.
+ * when name has a value). The files of contrib/templates are compiled in
+ * (ntmpl_builtin, generated at build time); a templates folder adds to
+ * them and overrides them entry by entry. Locales fall back to "en", and
+ * a reason no template knows gets a generic English text, so a reason
+ * always has a message.
  */
 #ifndef WISMO_NTMPL_H
 #define WISMO_NTMPL_H
@@ -21,12 +24,22 @@
 
 struct ntmpl;
 
-/* Loads every <locale>.sms and <locale>.email under dir (NULL or missing:
- * built-ins only). Never NULL. */
+/* A template file compiled into the binary. */
+struct ntmpl_file {
+    const char *name; /* "<locale>.<channel>" */
+    const char *text; /* the file's content */
+};
+/* contrib/templates at build time; ends with {NULL, NULL}. */
+extern const struct ntmpl_file ntmpl_builtin[];
+
+/* The built-in templates, then every <locale>.sms and <locale>.email
+ * under dir over them (NULL or missing: built-ins only). Never NULL. */
 struct ntmpl *ntmpl_load(const char *dir);
 void ntmpl_free(struct ntmpl *t);
-/* How many template entries the files gave (0: built-ins only). */
+/* Template entries: in all, compiled in, and given by the folder. */
 size_t ntmpl_count(const struct ntmpl *t);
+size_t ntmpl_builtin_count(const struct ntmpl *t);
+size_t ntmpl_dir_count(const struct ntmpl *t);
 
 /* Renders reason for channel ("sms" or "email") in locale ("nl", "nl-BE",
  * "de_DE"...). vars: object of string values (borrowed). *subject gets

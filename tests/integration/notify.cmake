@@ -12,3 +12,8 @@ add_test(NAME test_notify_poll
     COMMAND ${WISMO_BASH} ${CMAKE_CURRENT_SOURCE_DIR}/test_notify_poll.sh
         $<TARGET_FILE:notify_harness> ${PROJECT_SOURCE_DIR}/contrib/templates)
 set_tests_properties(test_notify_poll PROPERTIES TIMEOUT 300)
+# wismod itself, with no templates folder: the compiled-in templates.
+add_test(NAME test_notify_wismod
+    COMMAND ${WISMO_BASH} ${CMAKE_CURRENT_SOURCE_DIR}/test_notify_wismod.sh
+        $<TARGET_FILE:wismod>)
+set_tests_properties(test_notify_wismod PROPERTIES TIMEOUT 300)
