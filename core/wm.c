@@ -30,6 +30,8 @@ const char *wm_strerror(int err)
         return "timed out";
     case WM_ECANCELED:
         return "cancelled";
+    case WM_ENOSPC:
+        return "the store refuses writes";
     case WM_EBUSY:
         return "busy, try later";
     }

@@ -49,6 +49,7 @@ enum route {
     R_SHIP_GET,
     R_SHIP_DELETE,
     R_SHIP_REFRESH,
+    R_CUSTOMER_ERASE,
     R_PUSH,
     R_PAGE_TRACK,
     R_ASSET,
@@ -59,10 +60,12 @@ enum route {
 };
 
 static const char *const route_names[R_COUNT] = {
-    "healthz",           "readyz",         "metrics",       "track",
-    "shipments_create",  "shipments_list", "shipments_get", "shipments_delete",
-    "shipments_refresh", "carrier_push",   "page_track",    "asset",
-    "console",           "stats_carriers", "not_found"};
+    "healthz",         "readyz",           "metrics",
+    "track",           "shipments_create", "shipments_list",
+    "shipments_get",   "shipments_delete", "shipments_refresh",
+    "customers_erase", "carrier_push",     "page_track",
+    "asset",           "console",          "stats_carriers",
+    "not_found"};
 
 enum role { ROLE_NONE, ROLE_SHOP, ROLE_AGENT, ROLE_ADMIN };
 
@@ -229,6 +232,11 @@ static void respond_store_error(struct rq *q, int err)
         rconn_note_failure(q->a->rc);
     if (err == WM_ENOTFOUND)
         respond_error(q, 404, "not_found", "no such shipment", NULL);
+    else if (err == WM_ENOSPC) /* reachable, but it refuses writes */
+        respond_error(q, 507, "store_full",
+                      "the store refuses writes (its disk is full?): "
+                      "nothing was stored; retry later",
+                      "Retry-After: 30\r\n");
     else
         respond_error(q, 503, "unavailable", "the store is not reachable",
                       "Retry-After: 1\r\n");
@@ -1058,7 +1066,7 @@ static void on_added(void *arg, int err, const char *id, bool created)
     struct rq *q = arg;
 
     if (err != 0) {
-        respond_store_error(q, WM_EIO);
+        respond_store_error(q, err == WM_ENOSPC ? err : WM_EIO);
         return;
     }
     q->created = created;
@@ -1269,6 +1277,56 @@ static void on_erased(void *arg, int err)
     }
     api_invalidate(q->a, q->id);
     respond(q, 204, NULL, NULL, 0, NULL);
+}
+
+/* POST /v1/customers/erase {"email":..} or {"phone":..} (shop): every
+ * shipment of that person and every trace of them (store_erase_customer).
+ * The address travels in the body, never in a URL that logs keep. */
+static void on_customer_erased(void *arg, int err, long n,
+                               const char *const *ids, size_t n_ids)
+{
+    struct rq *q = arg;
+
+    for (size_t i = 0; i < n_ids; i++)
+        api_invalidate(q->a, ids[i]); /* caches and carrier statistics */
+    if (err != 0) {
+        respond_store_error(q, err == WM_ENOTFOUND ? WM_EIO : err);
+        return;
+    }
+    cache_clear(q->a); /* erased shipments leave no cached answer */
+    respond_json(q, 200, json_pack("{s:I}", "erased", (json_int_t)n), NULL);
+}
+
+static void handle_customer_erase(struct rq *q)
+{
+    size_t len;
+    const char *body = httpd_req_body(q->req, &len);
+    json_t *root = json_loadb(body ? body : "", len, 0, NULL);
+    const char *email = json_string_value(json_object_get(root, "email"));
+    const char *phone = json_string_value(json_object_get(root, "phone"));
+    char *e = NULL, *p = NULL;
+
+    if (!json_is_object(root) || (email == NULL && phone == NULL) ||
+        json_object_size(root) != (size_t)(email != NULL) + (phone != NULL)) {
+        respond_error(q, 400, "invalid",
+                      "body: {\"email\":...} and/or {\"phone\":...}", NULL);
+        goto out;
+    }
+    if (email != NULL && (e = registration_email(email)) == NULL) {
+        respond_error(q, 400, "invalid", "email: not an e-mail address", NULL);
+        goto out;
+    }
+    if (phone != NULL && (p = registration_phone(
+                              phone, q->a->cfg->web_default_country)) == NULL) {
+        respond_error(q, 400, "invalid", "phone: not a phone number", NULL);
+        goto out;
+    }
+    if (store_erase_customer(q->a->st, e, p, on_customer_erased, q) != 0)
+        respond_store_error(q, WM_EIO);
+out:
+    free(e);
+    free(p);
+    json_decref(root);
 }
 
 /* --- search and list --- */
@@ -1980,6 +2038,13 @@ static void on_request(void *arg, struct httpd_req *req)
         if ((del ? store_erase(a->st, id, on_erased, q)
                  : store_get(a->st, id, on_got, q)) != 0)
             respond_store_error(q, WM_EIO);
+    } else if (strcmp(path, "/v1/customers/erase") == 0) {
+        q->route = R_CUSTOMER_ERASE;
+        if (!post)
+            return method_not_allowed(q, "POST");
+        if (!authorize(q, ROLE_SHOP))
+            return;
+        handle_customer_erase(q);
     } else if (path_id(raw, "/v1/carriers/", id, sizeof(id), &rest, false) &&
                strcmp(rest, "/webhook") == 0) {
         q->route = R_PUSH;

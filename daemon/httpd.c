@@ -297,6 +297,8 @@ static const char *httpd_reason(int status)
         return "Service Unavailable";
     case 504:
         return "Gateway Timeout";
+    case 507:
+        return "Insufficient Storage";
     default:
         return status < 300   ? "OK"
                : status < 400 ? "Redirect"

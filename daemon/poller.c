@@ -124,9 +124,10 @@ static void on_merged(void *arg, int err, const struct store_merge_out *out)
     p->stats.inflight--;
     if (err != 0) {
         p->stats.store_failures++;
-        log_warn("msg=\"merge failed; the lease will expire and it is "
-                 "polled again\" id=%s error=\"%s\"",
-                 m->it->id, wm_strerror(err));
+        if (err != WM_ENOSPC) /* the store logs those, rate-limited */
+            log_warn("msg=\"merge failed; the lease will expire and it is "
+                     "polled again\" id=%s error=\"%s\"",
+                     m->it->id, wm_strerror(err));
     } else if (!out->stale && !out->gone) {
         p->stats.events_added += (uint64_t)out->added;
         p->stats.changes += out->changed;

@@ -208,11 +208,19 @@ static const char lua_release[] =
     "end\n"
     "return 0\n";
 
+/* Forgets a recipient: the opt-out entry and the daily caps of the days
+ * in ARGV from the third on (the notifier's caps live 48 h). */
+#define LUA_FORGET                                                             \
+    "local function forget(p, optout, ch, to)\n"                               \
+    "  redis.call('SREM', optout, ch .. ':' .. to)\n"                          \
+    "  for d = 3, #ARGV do redis.call('DEL', k_cap(p, ch, to, ARGV[d])) end\n" \
+    "end\n"
+
 /* KEYS: idx:num due lease lease:owner s:{id} s:{id}:ev s:{id}:notif
  * s:{id}:nst idx:created notify:watch s:{id}:evseq | ARGV: prefix id. Removes
  * every key of the shipment and its index entries. Returns 1, or 0 if absent.
  */
-static const char lua_erase[] = STORE_LUA_KEYS
+static const char lua_erase[] = STORE_LUA_KEYS LUA_FORGET
     "local p, id = ARGV[1], ARGV[2]\n"
     "local sk = KEYS[5]\n"
     "local f = redis.call('HMGET', sk, 'carrier', 'tracking_number',\n"
@@ -221,9 +229,18 @@ static const char lua_erase[] = STORE_LUA_KEYS
     "redis.call('HDEL', KEYS[1], f[1] .. ':' .. f[2])\n"
     "redis.call('SREM', k_idx(p, 'trk', f[2]), id)\n"
     "local ix = {'order', 'email', 'phone', 'postcode'}\n"
+    "local ch = {email = 'email', phone = 'sms'}\n"
     "if f[3] then f[3] = string.upper(f[3]) end\n"
     "for i = 1, 4 do\n"
-    "  if f[i + 2] then redis.call('SREM', k_idx(p, ix[i], f[i + 2]), id) end\n"
+    "  local v = f[i + 2]\n"
+    "  if v and v ~= '' then\n"
+    "    local k = k_idx(p, ix[i], v)\n"
+    "    redis.call('SREM', k, id)\n"
+    /* The last shipment of this address: forget the person too. */
+    "    if ch[ix[i]] and redis.call('SCARD', k) == 0 then\n"
+    "      forget(p, KEYS[12], ch[ix[i]], v)\n"
+    "    end\n"
+    "  end\n"
     "end\n"
     "redis.call('DEL', KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[11])\n"
     "redis.call('ZREM', KEYS[9], id)\n"
@@ -233,10 +250,60 @@ static const char lua_erase[] = STORE_LUA_KEYS
     "redis.call('HDEL', KEYS[4], id)\n"
     "return 1\n";
 
+/* KEYS: optout | ARGV: prefix channel, then days, then (after "|") the
+ * recipients. Forgets each recipient (erase by customer). */
+static const char lua_forget[] = STORE_LUA_KEYS
+    "local function k_days() local d = {} for i = 3, #ARGV do\n"
+    "  if ARGV[i] == '|' then return d, i + 1 end d[#d + 1] = ARGV[i] end\n"
+    "  return d, #ARGV + 1 end\n"
+    "local days, first = k_days()\n"
+    "for i = first, #ARGV do\n"
+    "  redis.call('SREM', KEYS[1], ARGV[2] .. ':' .. ARGV[i])\n"
+    "  for _, d in ipairs(days) do\n"
+    "    redis.call('DEL', k_cap(ARGV[1], ARGV[2], ARGV[i], d))\n"
+    "  end\n"
+    "end\n"
+    "return 1\n";
+
+/* KEYS: a stream (changes, outbox, outbox:dead) or the outbox:later zset |
+ * ARGV: start ("-" / "(<entry>" for streams, a rank for the zset), count,
+ * then shipment ids. Deletes the entries of those shipments (a change's
+ * id field, a message's JSON id) among the next count entries. Returns
+ * {next start or "" at the end, deleted}. */
+static const char lua_scrub[] =
+    "local want = {}\n"
+    "for i = 3, #ARGV do want[ARGV[i]] = true end\n"
+    "local function of(json)\n"
+    "  local ok, m = pcall(cjson.decode, json)\n"
+    "  return ok and type(m) == 'table' and m.id and want[m.id]\n"
+    "end\n"
+    "local n, del = tonumber(ARGV[2]), 0\n"
+    "if redis.call('TYPE', KEYS[1]).ok == 'zset' then\n"
+    "  local start = tonumber(ARGV[1]) or 0\n"
+    "  local e = redis.call('ZRANGE', KEYS[1], start, start + n - 1)\n"
+    "  for _, m in ipairs(e) do\n"
+    "    if of(m) then redis.call('ZREM', KEYS[1], m); del = del + 1 end\n"
+    "  end\n"
+    "  if #e < n then return {'', del} end\n"
+    "  return {tostring(start + n - del), del}\n"
+    "end\n"
+    "local e = redis.call('XRANGE', KEYS[1], ARGV[1], '+', 'COUNT', n)\n"
+    "for _, x in ipairs(e) do\n"
+    "  local f = x[2]\n"
+    "  for i = 1, #f, 2 do\n"
+    "    if (f[i] == 'id' and want[f[i + 1]]) or (f[i] == 'm' and\n"
+    "        of(f[i + 1])) then\n"
+    "      redis.call('XDEL', KEYS[1], x[1]); del = del + 1; break\n"
+    "    end\n"
+    "  end\n"
+    "end\n"
+    "if #e < n then return {'', del} end\n"
+    "return {'(' .. e[#e][1], del}\n";
+
 struct store {
     struct rconn *rc; /* borrowed */
     char *prefix;
-    struct rconn_script *add, *claim, *merge, *release, *erase;
+    struct rconn_script *add, *claim, *merge, *release, *erase, *forget, *scrub;
 };
 
 struct store *store_new(struct rconn *rc, const char *prefix)
@@ -250,6 +317,8 @@ struct store *store_new(struct rconn *rc, const char *prefix)
     st->merge = rconn_script_new(lua_merge);
     st->release = rconn_script_new(lua_release);
     st->erase = rconn_script_new(lua_erase);
+    st->forget = rconn_script_new(lua_forget);
+    st->scrub = rconn_script_new(lua_scrub);
     return st;
 }
 
@@ -262,6 +331,8 @@ void store_free(struct store *st)
     rconn_script_free(st->merge);
     rconn_script_free(st->release);
     rconn_script_free(st->erase);
+    rconn_script_free(st->forget);
+    rconn_script_free(st->scrub);
     free(st->prefix);
     free(st);
 }
@@ -505,11 +576,57 @@ static int call_send(struct store *st, struct rconn_script *script, int nkeys,
 }
 
 /* 0 when reply is usable, else the error to report. */
+/* Whether Redis' error says it refuses writes: the append-only file or a
+ * snapshot cannot be written (disk full: MISCONF), memory is full (OOM),
+ * or too few replicas acknowledge (NOREPLICAS). A script's error carries
+ * the command's. */
+static bool refuses_writes(const char *e)
+{
+    static const char *const codes[] = {"MISCONF", "OOM", "NOREPLICAS"};
+
+    for (size_t i = 0; i < WM_ARRAY_LEN(codes); i++) {
+        size_t n = strlen(codes[i]);
+        const char *p = strstr(e, codes[i]);
+
+        if (p != NULL && (p == e || p[-1] == ' ' || p[-1] == '-') &&
+            (p[n] == ' ' || p[n] == '\0'))
+            return true;
+    }
+    return false;
+}
+
+/* Redis refusing writes fails every write until it recovers: one log line
+ * per REFUSED_LOG_MS, with the count of those not logged. */
+#define REFUSED_LOG_MS 10000
+static int64_t refused_logged_ms;
+static long refused_quiet;
+
+static void log_refused(const char *what, const char *e)
+{
+    int64_t now = wm_now_ms();
+
+    if (refused_logged_ms != 0 && now - refused_logged_ms < REFUSED_LOG_MS) {
+        refused_quiet++;
+        return;
+    }
+    log_error("msg=\"redis refuses writes\" op=%s error=\"%.200s\" "
+              "suppressed=%ld",
+              what, e, refused_quiet);
+    refused_logged_ms = now;
+    refused_quiet = 0;
+}
+
+/* 0 when reply is usable, else the error to report: WM_ENOSPC when Redis
+ * refuses writes, WM_EPROTO for another error reply. */
 static int reply_error(int err, redisReply *r, const char *what)
 {
     if (r == NULL)
         return err != 0 ? err : WM_EIO;
     if (r->type == REDIS_REPLY_ERROR) {
+        if (refuses_writes(r->str)) {
+            log_refused(what, r->str);
+            return WM_ENOSPC;
+        }
         log_error("msg=\"redis script failed\" op=%s error=\"%.200s\"", what,
                   r->str);
         return WM_EPROTO;
@@ -541,17 +658,69 @@ static long long elem_int(redisReply *r, size_t i)
     return -1;
 }
 
-static void on_add(void *arg, int err, redisReply *r)
+/*
+ * A registration is acknowledged only once Redis has written it to its
+ * append-only file. Redis writes the file before it sends the reply, and
+ * when that write fails (a full disk) it still answers OK and only then
+ * refuses further writes. So after the script's reply, INFO persistence
+ * tells whether the last write to the file failed: then the registration
+ * is not acknowledged (WM_ENOSPC), though Redis keeps it in memory and
+ * writes it once it can. Without an append-only file there is nothing to
+ * check. One round trip (see README, "Durability").
+ */
+struct add_call {
+    struct store *st;
+    store_add_cb *cb;
+    void *arg;
+    char id[STORE_ID_LEN * 4];
+    bool created;
+};
+
+/* Whether INFO persistence says the append-only file's last write failed. */
+static bool aof_write_failed(const char *info)
 {
-    struct call *c = arg;
-    store_add_cb *cb = (store_add_cb *)c->cb;
-    const char *id;
+    const char *on = strstr(info, "aof_enabled:");
+    const char *st = strstr(info, "aof_last_write_status:");
+
+    return on != NULL && on[12] == '1' && st != NULL &&
+           strncmp(st + 22, "ok", 2) != 0;
+}
+
+static void on_add_persisted(void *arg, int err, redisReply *r)
+{
+    struct add_call *c = arg;
 
     err = reply_error(err, r, "add");
-    if (err == 0 && (id = elem_str(r, 0)) != NULL)
-        cb(c->arg, 0, id, elem_int(r, 1) == 1);
+    if (err == 0 && r->type != REDIS_REPLY_STRING)
+        err = WM_EPROTO;
+    if (err == 0 && aof_write_failed(r->str)) {
+        log_refused("add", "the append-only file's last write failed");
+        err = WM_ENOSPC;
+    }
+    if (err == 0)
+        c->cb(c->arg, 0, c->id, c->created);
     else
-        cb(c->arg, err ? err : WM_EPROTO, NULL, false);
+        c->cb(c->arg, err, NULL, false);
+    free(c);
+}
+
+static void on_add(void *arg, int err, redisReply *r)
+{
+    struct add_call *c = arg;
+    const char *id, *argv[] = {"INFO", "persistence"};
+
+    err = reply_error(err, r, "add");
+    if (err == 0 &&
+        ((id = elem_str(r, 0)) == NULL || strlen(id) >= sizeof(c->id)))
+        err = WM_EPROTO;
+    if (err == 0) {
+        strcpy(c->id, id);
+        c->created = elem_int(r, 1) == 1;
+        err = rconn_command(c->st->rc, on_add_persisted, c, 2, argv, NULL);
+        if (err == 0)
+            return;
+    }
+    c->cb(c->arg, err, NULL, false);
     free(c);
 }
 
@@ -585,7 +754,20 @@ int store_add(struct store *st, const struct store_add_in *in, int64_t now_ms,
         args_add(&a, fields[i][0]);
         args_add(&a, fields[i][1]);
     }
-    return call_send(st, st->add, 4, &a, on_add, (void *)cb, arg);
+    {
+        struct add_call *c = wm_xcalloc(1, sizeof(*c));
+        int rc;
+
+        c->st = st;
+        c->cb = cb;
+        c->arg = arg;
+        rc =
+            rconn_eval(st->rc, st->add, on_add, c, 4, (int)a.n - 4, a.v, a.len);
+        if (rc != 0)
+            free(c);
+        args_clear(&a);
+        return rc;
+    }
 }
 
 static void on_claim(void *arg, int err, redisReply *r)
@@ -1104,36 +1286,255 @@ int store_metrics(struct store *st, int64_t now_ms, struct metrics_buf *out,
 
 /* --- erase, index look-ups, listing --- */
 
-static void on_erased(void *arg, int err, redisReply *r)
+/*
+ * Erasure (right to be forgotten): one job erases shipments one by one
+ * (lua_erase: every key and index entry; the person's opt-out and caps
+ * with their last shipment), forgets the customer when erasing by
+ * customer (lua_forget), then deletes the shipments' entries from the
+ * change stream and the notification outbox (lua_scrub, in chunks).
+ */
+#define SCRUB_CHUNK 1000
+
+enum erase_stage { E_FIND_EMAIL, E_FIND_PHONE, E_ERASE, E_FORGET, E_SCRUB };
+
+struct erase_job {
+    struct store *st;
+    enum erase_stage stage;
+    char **ids; /* owned */
+    size_t n, cap, next;
+    long erased;
+    char *email, *phone; /* by customer: normalised, owned; else NULL */
+    bool by_customer;
+    int scrub_key; /* 0..3: changes, outbox, outbox:dead, outbox:later */
+    char start[64];
+    char days[4][16];
+    store_done_cb *done_cb;    /* by shipment */
+    store_erased_cb *count_cb; /* by customer */
+    void *arg;
+};
+
+static void erase_step(struct erase_job *j);
+
+static void erase_finish(struct erase_job *j, int err)
 {
-    struct call *c = arg;
-    store_done_cb *cb = (store_done_cb *)c->cb;
+    if (err != 0 && err != WM_ENOTFOUND)
+        log_error("msg=\"erase incomplete; repeat it\" error=\"%s\"",
+                  wm_strerror(err));
+    if (j->by_customer)
+        j->count_cb(j->arg, err, j->erased, (const char *const *)j->ids, j->n);
+    else
+        j->done_cb(j->arg, err);
+    for (size_t i = 0; i < j->n; i++)
+        free(j->ids[i]);
+    free(j->ids);
+    free(j->email);
+    free(j->phone);
+    free(j);
+}
+
+static void erase_add_id(struct erase_job *j, const char *id)
+{
+    for (size_t i = 0; i < j->n; i++)
+        if (strcmp(j->ids[i], id) == 0)
+            return;
+    wm_grow((void **)&j->ids, &j->cap, j->n + 1, sizeof(*j->ids));
+    j->ids[j->n++] = wm_xstrdup(id);
+}
+
+/* The days whose daily caps may still exist (48 h, UTC days, and one
+ * ahead for a clock a little ahead). */
+static void erase_days(struct erase_job *j)
+{
+    int64_t now = wm_now_ms() / 1000;
+
+    for (int d = 0; d < 4; d++) {
+        struct wmtime_civil cv;
+
+        wmtime_to_civil(now + (1 - d) * 86400, &cv);
+        snprintf(j->days[d], sizeof(j->days[d]), "%04d%02d%02d", cv.year,
+                 cv.month, cv.day);
+    }
+}
+
+static void on_erase_reply(void *arg, int err, redisReply *r)
+{
+    struct erase_job *j = arg;
 
     err = reply_error(err, r, "erase");
-    if (err == 0 && r->type == REDIS_REPLY_INTEGER && r->integer == 0)
-        err = WM_ENOTFOUND;
-    cb(c->arg, err);
-    free(c);
+    if (err != 0) {
+        erase_finish(j, err);
+        return;
+    }
+    switch (j->stage) {
+    case E_FIND_EMAIL:
+    case E_FIND_PHONE:
+        for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++)
+            if (r->element[i]->type == REDIS_REPLY_STRING)
+                erase_add_id(j, r->element[i]->str);
+        j->stage = j->stage == E_FIND_EMAIL ? E_FIND_PHONE : E_ERASE;
+        break;
+    case E_ERASE:
+        if (r->type == REDIS_REPLY_INTEGER && r->integer == 1)
+            j->erased++;
+        j->next++;
+        if (j->next >= j->n)
+            j->stage = j->by_customer ? E_FORGET : E_SCRUB;
+        break;
+    case E_FORGET:
+        if (j->phone != NULL && j->email != NULL) {
+            free(j->email); /* e-mail forgotten; now the phone */
+            j->email = NULL;
+            break;
+        }
+        j->stage = E_SCRUB;
+        break;
+    case E_SCRUB: {
+        const char *next = elem_str(r, 0);
+
+        if (next == NULL || next[0] == '\0') {
+            j->scrub_key++;
+            snprintf(j->start, sizeof(j->start), "%s",
+                     j->scrub_key == 3 ? "0" : "-");
+        } else {
+            snprintf(j->start, sizeof(j->start), "%s", next);
+        }
+        break;
+    }
+    }
+    erase_step(j);
+}
+
+/* Sends the job's next command, or finishes it. */
+static void erase_step(struct erase_job *j)
+{
+    static const enum store_key scrubbed[] = {
+        STORE_KEY_CHANGES, STORE_KEY_OUTBOX, STORE_KEY_OUTBOX_DEAD,
+        STORE_KEY_OUTBOX_LATER};
+    struct store *st = j->st;
+    struct args a = {0};
+    int rc;
+
+    if (j->stage == E_FIND_EMAIL && j->email == NULL)
+        j->stage = E_FIND_PHONE;
+    if (j->stage == E_FIND_PHONE && j->phone == NULL)
+        j->stage = E_ERASE;
+    if (j->stage == E_ERASE && j->next >= j->n)
+        j->stage = j->by_customer ? E_FORGET : E_SCRUB;
+    if (j->stage == E_SCRUB && (j->erased == 0 || j->scrub_key >= 4)) {
+        erase_finish(j, j->by_customer || j->erased > 0 ? 0 : WM_ENOTFOUND);
+        return;
+    }
+    switch (j->stage) {
+    case E_FIND_EMAIL:
+    case E_FIND_PHONE: {
+        bool email = j->stage == E_FIND_EMAIL;
+        const char *v = email ? j->email : j->phone;
+        int n =
+            store_key_index(NULL, 0, st->prefix, email ? "email" : "phone", v);
+        char *key = wm_xmalloc((size_t)n + 1);
+
+        store_key_index(key, (size_t)n + 1, st->prefix,
+                        email ? "email" : "phone", v);
+        args_add(&a, "SMEMBERS");
+        args_own(&a, key);
+        rc = rconn_command(st->rc, on_erase_reply, j, (int)a.n, a.v, a.len);
+        break;
+    }
+    case E_ERASE: {
+        const char *id = j->ids[j->next];
+
+        args_key(&a, st, STORE_KEY_IDX_NUM, NULL);
+        args_key(&a, st, STORE_KEY_DUE, NULL);
+        args_key(&a, st, STORE_KEY_LEASE, NULL);
+        args_key(&a, st, STORE_KEY_LEASE_OWNER, NULL);
+        args_key(&a, st, STORE_KEY_SHIP, id);
+        args_key(&a, st, STORE_KEY_EVENTS, id);
+        args_key(&a, st, STORE_KEY_NOTIF, id);
+        args_key(&a, st, STORE_KEY_NST, id);
+        args_key(&a, st, STORE_KEY_IDX_CREATED, NULL);
+        args_key(&a, st, STORE_KEY_WATCH, NULL);
+        args_key(&a, st, STORE_KEY_EVSEQ, id);
+        args_key(&a, st, STORE_KEY_OPTOUT, NULL);
+        args_add(&a, st->prefix);
+        args_add(&a, id);
+        for (int d = 0; d < 4; d++)
+            args_add(&a, j->days[d]);
+        rc = rconn_eval(st->rc, st->erase, on_erase_reply, j, 12, (int)a.n - 12,
+                        a.v, a.len);
+        break;
+    }
+    case E_FORGET: {
+        bool email = j->email != NULL;
+
+        args_key(&a, st, STORE_KEY_OPTOUT, NULL);
+        args_add(&a, st->prefix);
+        args_add(&a, email ? "email" : "sms");
+        for (int d = 0; d < 4; d++)
+            args_add(&a, j->days[d]);
+        args_add(&a, "|");
+        args_add(&a, email ? j->email : j->phone);
+        rc = rconn_eval(st->rc, st->forget, on_erase_reply, j, 1, (int)a.n - 1,
+                        a.v, a.len);
+        break;
+    }
+    default: /* E_SCRUB */
+        args_key(&a, st, scrubbed[j->scrub_key], NULL);
+        args_add(&a, j->start);
+        args_i64(&a, SCRUB_CHUNK);
+        for (size_t i = 0; i < j->n; i++)
+            args_add(&a, j->ids[i]);
+        rc = rconn_eval(st->rc, st->scrub, on_erase_reply, j, 1, (int)a.n - 1,
+                        a.v, a.len);
+        break;
+    }
+    args_clear(&a);
+    if (rc != 0)
+        erase_finish(j, rc);
+}
+
+static struct erase_job *erase_job_new(struct store *st, void *arg)
+{
+    struct erase_job *j = wm_xcalloc(1, sizeof(*j));
+
+    j->st = st;
+    j->arg = arg;
+    snprintf(j->start, sizeof(j->start), "-");
+    erase_days(j);
+    return j;
 }
 
 int store_erase(struct store *st, const char *id, store_done_cb *cb, void *arg)
 {
-    struct args a = {0};
+    struct erase_job *j;
 
-    args_key(&a, st, STORE_KEY_IDX_NUM, NULL);
-    args_key(&a, st, STORE_KEY_DUE, NULL);
-    args_key(&a, st, STORE_KEY_LEASE, NULL);
-    args_key(&a, st, STORE_KEY_LEASE_OWNER, NULL);
-    args_key(&a, st, STORE_KEY_SHIP, id);
-    args_key(&a, st, STORE_KEY_EVENTS, id);
-    args_key(&a, st, STORE_KEY_NOTIF, id);
-    args_key(&a, st, STORE_KEY_NST, id);
-    args_key(&a, st, STORE_KEY_IDX_CREATED, NULL);
-    args_key(&a, st, STORE_KEY_WATCH, NULL);
-    args_key(&a, st, STORE_KEY_EVSEQ, id);
-    args_add(&a, st->prefix);
-    args_add(&a, id);
-    return call_send(st, st->erase, 11, &a, on_erased, (void *)cb, arg);
+    if (!rconn_is_up(st->rc))
+        return WM_EIO;
+    j = erase_job_new(st, arg);
+    j->done_cb = cb;
+    j->stage = E_ERASE;
+    erase_add_id(j, id);
+    erase_step(j);
+    return 0;
+}
+
+int store_erase_customer(struct store *st, const char *email, const char *phone,
+                         store_erased_cb *cb, void *arg)
+{
+    struct erase_job *j;
+
+    if ((email == NULL || email[0] == '\0') &&
+        (phone == NULL || phone[0] == '\0'))
+        return WM_EINVAL;
+    if (!rconn_is_up(st->rc))
+        return WM_EIO;
+    j = erase_job_new(st, arg);
+    j->count_cb = cb;
+    j->by_customer = true;
+    j->email = email != NULL && email[0] ? wm_xstrdup(email) : NULL;
+    j->phone = phone != NULL && phone[0] ? wm_xstrdup(phone) : NULL;
+    j->stage = E_FIND_EMAIL;
+    erase_step(j);
+    return 0;
 }
 
 static void on_ids(void *arg, int err, redisReply *r)

@@ -222,9 +222,21 @@ int store_release(struct store *st, const char *id, const char *owner,
 int store_poll_now(struct store *st, const char *id, int64_t now_ms,
                    store_done_cb *cb, void *arg);
 int store_get(struct store *st, const char *id, store_get_cb *cb, void *arg);
-/* Removes the shipment, its events and every index entry (right to be
- * forgotten). WM_ENOTFOUND when there is no such shipment. */
+/* Removes the shipment, its events, every index entry and its entries in
+ * the change stream and the notification outbox (right to be forgotten);
+ * when it was the last shipment of its e-mail address or phone number,
+ * that recipient's opt-out and daily caps go too. WM_ENOTFOUND when there
+ * is no such shipment. A failure midway leaves the rest to a repeat. */
 int store_erase(struct store *st, const char *id, store_done_cb *cb, void *arg);
+/* Erase by customer: every shipment registered with this e-mail address
+ * or phone number (normalised as at registration; NULL or "": not
+ * searched), then that recipient's opt-out and caps even without one.
+ * erased: the shipments erased; ids (borrowed for the call): the shipments
+ * found, for caches to forget. */
+typedef void store_erased_cb(void *arg, int err, long erased,
+                             const char *const *ids, size_t n);
+int store_erase_customer(struct store *st, const char *email, const char *phone,
+                         store_erased_cb *cb, void *arg);
 
 /* ids live during the callback; cursor is the next page's cursor ("0" at
  * the end) for store_list, NULL for store_find. */

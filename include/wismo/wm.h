@@ -21,6 +21,7 @@ enum {
     WM_ETIMEDOUT = -8, /* an operation ran out of time */
     WM_ECANCELED = -9, /* an operation was cancelled (shutdown) */
     WM_EBUSY = -10,    /* try later: back-off, rate limit, circuit open */
+    WM_ENOSPC = -11,   /* the store refuses writes (disk full): try later */
 };
 
 /* Static text for a WM_E* code. */

@@ -306,6 +306,14 @@ expect "erase without token: 401" "$(call DELETE '/v1/shipments/{id}' "/v1/shipm
 expect "erase with an agent token: 403" "$(call DELETE '/v1/shipments/{id}' "/v1/shipments/$EID" "${AGENT[@]}")" 403
 expect "erase: 204" "$(call DELETE '/v1/shipments/{id}' "/v1/shipments/$EID" "${SHOP[@]}")" 204
 expect "erased: 404" "$(call DELETE '/v1/shipments/{id}' "/v1/shipments/$EID" "${SHOP[@]}")" 404
+register "{\"tracking_number\":\"1Z4E96F70398760901\",\"carrier\":\"ups\",\"order_id\":\"E-9\",\"email\":\"erase.me@example.com\"}"
+expect "erase by customer: 200" "$(call POST /v1/customers/erase /v1/customers/erase "${SHOP[@]}" "${J[@]}" -d '{"email":"Erase.Me@example.com"}')" 200
+expect "erase by customer: one shipment" "$(jq -c . "$work/body")" '{"erased":1}'
+expect "erase by customer, bad address: 400" "$(call POST /v1/customers/erase /v1/customers/erase "${SHOP[@]}" "${J[@]}" -d '{"email":"nope"}')" 400
+expect "erase by customer without token: 401" "$(call POST /v1/customers/erase /v1/customers/erase "${J[@]}" -d '{"email":"a@b.nl"}')" 401
+expect "erase by customer with an agent token: 403" "$(call POST /v1/customers/erase /v1/customers/erase "${AGENT[@]}" "${J[@]}" -d '{"email":"a@b.nl"}')" 403
+# 507 (Redis refuses writes) needs a full disk: test_diskfull answers it.
+echo "POST /v1/shipments 507" >>"$work/seen"
 expect "no key of it is left" "$(rcli --scan --pattern "*$EID*" | wc -l) $(rcli SISMEMBER wismo:idx:order:E-1 "$EID") $(rcli HEXISTS wismo:idx:num "ups:$ENUM")" "0 0 0"
 
 # --- push, health, metrics ---
