@@ -27,7 +27,10 @@
 #   metrics  the poller's /metrics against real traffic: polls by outcome,
 #            latency counts, events, changes, back-off and data age equal
 #            what the fake carrier served and Redis holds (issue 13 item 5).
-set -euo pipefail
+set -Eeuo pipefail
+# A command that stops the script under set -e says which one it was
+# (-E: inside functions too).
+trap 'echo "FAIL: line $LINENO: $BASH_COMMAND exited $?" >&2' ERR
 
 FAKE=${1:?usage: $0 FAKECARRIER WISMOD WISMOCTL [PHASE...]}
 WISMOD=${2:?}
