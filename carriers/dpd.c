@@ -31,6 +31,7 @@
 #define DPD_FALLBACK_ZONE "Europe/Amsterdam"
 
 struct dpd_code {
+    /* cppcheck-suppress unusedStructMember ; read by dpd_code_cmp */
     const char *code;
     enum model_status status;
 };

@@ -242,6 +242,7 @@ const char *norm_zone_region(const char *cc, const char *region)
 const char *norm_ca_postcode_province(const char *postcode)
 {
     static const char *const by_letter[26] = {
+        /* cppcheck-suppress duplicateExpression ; indices spelt as letters */
         ['A' - 'A'] = "NL", ['B' - 'A'] = "NS", ['C' - 'A'] = "PE",
         ['E' - 'A'] = "NB", ['G' - 'A'] = "QC", ['H' - 'A'] = "QC",
         ['J' - 'A'] = "QC", ['K' - 'A'] = "ON", ['L' - 'A'] = "ON",

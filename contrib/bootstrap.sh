@@ -3,7 +3,9 @@
 # then either runs every test or shows the project doing its job.
 #
 #   contrib/bootstrap.sh test   Asan build (ASan + UBSan), every test via ctest
-#                               (npm ci in tests/web for the browser tests)
+#                               (npm ci in tests/web for the browser tests),
+#                               the static checks included (contrib/lint.sh:
+#                               clang-format, cppcheck, clang-tidy)
 #   contrib/bootstrap.sh demo   Release build, then the demo
 #
 # Build directories: build-asan/ and build-release/ in the checkout.
@@ -16,7 +18,7 @@ packages=(build-essential cmake pkg-config ca-certificates tzdata jq
     libcurl4-openssl-dev libuv1-dev libjansson-dev libxml2-dev
     libhiredis-dev redis-server libcmocka-dev libpcre2-dev libinih-dev
     libhttp-parser-dev curl libssl-dev python3 python3-aiosmtpd
-    chromium nodejs npm)
+    chromium nodejs npm clang-format clang-tidy cppcheck)
 
 install_missing() {
     local missing=() p

@@ -129,12 +129,10 @@ struct rq {
     enum route route;
     uint64_t t0;
     int pending;
-    int status;
     /* lookups and lists */
     json_t *acc; /* shipments gathered */
     char *order; /* track: order id */
     char *want_postcode, *want_email;
-    const char *lang;
     char *cursor;                /* list: next cursor */
     char client[NETADDR_STRLEN]; /* track: the rate limit's key */
     char *id;                    /* shipment id */
@@ -940,9 +938,8 @@ static void track_answer(struct rq *q, json_t *ships, struct cache_entry *e)
             n = strcspn(p, ", ");
             if (n == ol && n > 0 && strncmp(p, origin, n) == 0 &&
                 printable(origin, 1, 200)) {
-                hl += (size_t)snprintf(headers + hl, sizeof(headers) - hl,
-                                       "Access-Control-Allow-Origin: %s\r\n",
-                                       origin);
+                snprintf(headers + hl, sizeof(headers) - hl,
+                         "Access-Control-Allow-Origin: %s\r\n", origin);
                 break;
             }
             p += n;

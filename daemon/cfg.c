@@ -379,7 +379,7 @@ static int apply(struct load_ctx *lc, const struct key *k, void *base,
                      value);
             return WM_EINVAL;
         }
-        *(double *)slot = d;
+        memcpy(slot, &d, sizeof(d));
         return 0;
     case K_SIZE: {
         /* digits, then K or M: at most 1 GiB, so no product overflows */
@@ -715,8 +715,10 @@ void cfg_clear(struct cfg *cfg)
                      &cfg->web_frame_ancestors,
                      &cfg->web_public_url};
 
-    for (size_t i = 0; i < WM_ARRAY_LEN(strs); i++)
-        free(*strs[i]);
+    for (size_t i = 0; i < WM_ARRAY_LEN(strs); i++) {
+        char **slot = strs[i];
+        free(*slot);
+    }
     for (size_t i = 0; i < cfg->n_carriers; i++) {
         struct cfg_carrier *c = &cfg->carriers[i];
         free(c->name);

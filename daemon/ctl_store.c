@@ -539,6 +539,7 @@ int ctl_cmd_store(const char *cfg_path, int argc, char **argv)
 
 /* --- opt-out --- */
 
+/* cppcheck-suppress constParameter ; the signature is rconn_reply_cb's */
 static void on_optout(void *arg, int err, struct redisReply *r)
 {
     struct session *s = arg;

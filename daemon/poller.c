@@ -461,7 +461,7 @@ static void handle_answer(struct poller *p, struct batch *b,
         n_carrier += r.errors[i].error == MODEL_ERR_CARRIER;
     }
     if (r.n_shipments == 0 && n_auth > 0 && (cs->c->caps & CARRIER_CAP_TOKEN) &&
-        !b->items->auth_retried) {
+        b->items != NULL && !b->items->auth_retried) {
         /* A 401 with a token we believed valid: fetch a new one, once. */
         log_info("msg=\"token refused; fetching a new one\" carrier=%s",
                  cs->c->name);
@@ -1021,7 +1021,7 @@ void poller_free(struct poller *p)
      * it must be freed before the poller. */
     while (p->batches != NULL) {
         struct batch *b = p->batches;
-        batch_unlink(p, b);
+        p->batches = b->next;
         while (b->items != NULL) {
             struct item *it = b->items;
             b->items = it->next;
