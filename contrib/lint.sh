@@ -67,7 +67,10 @@ cppcheck)
         --enable=warning,style --inline-suppr \
         --suppress=missingIncludeSystem --suppress=variableScope \
         --error-exitcode=1 \
-        --template='{file}:{line}:{column}: {severity}: {message} [{id}]'
+        --template='{file}:{line}:{column}: {severity}: {message} [{id}]' \
+        2>&1 | tee "$out/cppcheck.log"
+    # Some findings (ctu*) do not set the exit code: any line is a failure.
+    [ ! -s "$out/cppcheck.log" ] || exit 1
     ;;
 tidy)
     [ $# -eq 2 ] || die "usage: $0 tidy BUILD"

@@ -203,6 +203,7 @@ static int forwarded_for(const char *s, size_t n, struct netaddr *a)
 
         while (s < pe && (*s == ' ' || *s == '\t'))
             s++;
+        /* cppcheck-suppress knownConditionTrueFalse ; s < pe is possible */
         if (pe - s > 4 && strncasecmp(s, "for=", 4) == 0) {
             const char *v = s + 4;
             size_t vl = (size_t)(pe - v);

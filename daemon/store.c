@@ -1562,7 +1562,8 @@ int store_find(struct store *st, const char *field, const char *value,
                store_ids_cb *cb, void *arg)
 {
     struct args a = {0};
-    int n = store_key_index(NULL, 0, st->prefix, field, value);
+    char one[1]; /* snprintf measures into it */
+    int n = store_key_index(one, sizeof(one), st->prefix, field, value);
     char *key = wm_xmalloc((size_t)n + 1);
 
     store_key_index(key, (size_t)n + 1, st->prefix, field, value);

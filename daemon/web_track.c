@@ -435,8 +435,6 @@ static void fmt_day(char *buf, size_t size, const struct when *w,
 
     if (l == WEB_DE)
         snprintf(buf, size, "%s, %d. %s", d, w->c.day, m);
-    else if (l == WEB_EN)
-        snprintf(buf, size, "%s %d %s", d, w->c.day, m);
     else
         snprintf(buf, size, "%s %d %s", d, w->c.day, m);
 }
@@ -716,10 +714,10 @@ static size_t progress(enum model_status st, struct step *s)
     }
     for (int i = 0; i < 4; i++) {
         s[n].label = line[i];
-        s[n].kind = i < reached                         ? S_DONE
-                    : i == reached && detour == M_COUNT ? S_CURRENT
-                    : i == reached                      ? S_DONE
-                                                        : S_TODO;
+        s[n].kind = i < reached         ? S_DONE
+                    : i > reached       ? S_TODO
+                    : detour == M_COUNT ? S_CURRENT
+                                        : S_DONE;
         if (i == reached && st == MODEL_DELIVERED)
             s[n].kind = S_CURRENT;
         if (i == reached && st == MODEL_RETURNED)
