@@ -741,7 +741,7 @@ static void page_answer(struct rq *q, json_t *ships, struct cache_entry *e)
     bool embed = q->page == 2;
     int l = (int)q->page_lang;
     char *page = NULL, etag[40], hdr[2048];
-    const char *inm;
+    const char *inm, *body;
     size_t len;
     uint64_t h;
 
@@ -762,12 +762,14 @@ static void page_answer(struct rq *q, json_t *ships, struct cache_entry *e)
     snprintf(etag, sizeof(etag), "\"p%016llx\"", (unsigned long long)h);
     snprintf(hdr, sizeof(hdr), "%sETag: %s\r\nVary: Accept-Language\r\n",
              web_page_headers(q->a->cfg, embed, "private, no-cache"), etag);
+    body = page != NULL ? page : e != NULL ? e->page[embed][l] : NULL;
     inm = httpd_req_header(q->req, "If-None-Match");
     if (inm != NULL && strcmp(inm, etag) == 0)
         respond(q, 304, NULL, NULL, 0, hdr);
+    else if (body == NULL) /* no page: neither rendered nor cached */
+        page_fail(q, 500, NULL);
     else
-        respond(q, 200, "text/html; charset=utf-8",
-                page != NULL ? page : e->page[embed][l], len, hdr);
+        respond(q, 200, "text/html; charset=utf-8", body, len, hdr);
     free(page);
 }
 
