@@ -1562,11 +1562,16 @@ int store_find(struct store *st, const char *field, const char *value,
                store_ids_cb *cb, void *arg)
 {
     struct args a = {0};
-    char one[1]; /* snprintf measures into it */
-    int n = store_key_index(one, sizeof(one), st->prefix, field, value);
-    char *key = wm_xmalloc((size_t)n + 1);
+    char small[256];
+    int n = store_key_index(small, sizeof(small), st->prefix, field, value);
+    char *key;
 
-    store_key_index(key, (size_t)n + 1, st->prefix, field, value);
+    if (n >= 0 && (size_t)n < sizeof(small)) {
+        key = wm_xstrdup(small);
+    } else { /* a long value: the exact size, measured above */
+        key = wm_xmalloc((size_t)n + 1);
+        store_key_index(key, (size_t)n + 1, st->prefix, field, value);
+    }
     args_add(&a, "SMEMBERS");
     args_own(&a, key);
     return call_send(st, NULL, 0, &a, on_ids, (void *)cb, arg);
