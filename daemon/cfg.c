@@ -1,7 +1,10 @@
 /*
  * Configuration loading with inih: a table of known keys per section, each
- * with its type and place in struct cfg. The first bad line stops the load
- * and is reported as file:line.
+ * with its type, its place in struct cfg and, where a value means more than
+ * its type says (a URL's scheme, a provider's name, an address), a check of
+ * that meaning. The first bad line is reported as file:line with its own
+ * message: inih reads on after an error, so later errors are dropped, and
+ * our own reader counts the lines (inih tells a handler nothing of them).
  */
 #include "wismo/cfg.h"
 
@@ -15,6 +18,7 @@
 #include <ini.h>
 
 #include "wismo/carrier.h"
+#include "wismo/httpd.h"
 #include "wismo/netaddr.h"
 #include "wismo/num.h"
 #include "wismo/registration.h"
@@ -29,116 +33,127 @@ enum key_type {
     K_SIZE,
     K_LEVEL,
     K_HOURS,
-    K_LANG,     /* nl, en, de, fr */
-    K_COLOUR,   /* #rgb or #rrggbb */
-    K_COUNTRY,  /* two letters, kept upper case */
-    K_ORIGINS,  /* scheme://host[:port] ..., space or comma separated */
-    K_FILE,     /* a small file read whole (web_logo + web_logo_len) */
-    K_CIDRS,    /* a list of CIDR blocks, kept as text */
-    K_PROXY_HDR /* x-forwarded-for or forwarded */
+    K_LANG,      /* nl, en, de, fr */
+    K_COLOUR,    /* #rgb or #rrggbb */
+    K_COUNTRY,   /* two letters, kept upper case */
+    K_ORIGINS,   /* scheme://host[:port] ..., space or comma separated */
+    K_FILE,      /* a small file read whole (web_logo + web_logo_len) */
+    K_CIDRS,     /* a list of CIDR blocks, kept as text */
+    K_PROXY_HDR, /* x-forwarded-for or forwarded */
+    K_BOOL       /* on/off, yes/no, true/false, 1/0 into an int */
 };
+
+/* A value's meaning: NULL when it is fine, else why not (static text). */
+typedef const char *key_check_fn(const char *value);
 
 struct key {
     const char *section; /* "carrier" stands for every carrier.<name> */
     const char *name;
     enum key_type type;
-    size_t off;    /* into struct cfg, or struct cfg_carrier */
-    long min, max; /* K_INT bounds */
+    size_t off;          /* into struct cfg, or struct cfg_carrier */
+    long min, max;       /* K_INT bounds */
+    key_check_fn *check; /* K_STR and K_SECRET; NULL: any text */
 };
+
+static key_check_fn check_listen, check_hours, check_smtp_url, check_http_url,
+    check_redis_url, check_provider, check_positive, check_mail_from,
+    check_sms_from, check_word;
 
 #define C(f)  offsetof(struct cfg, f)
 #define CC(f) offsetof(struct cfg_carrier, f)
 #define IV(s) offsetof(struct cfg, interval_ms) + sizeof(int64_t) * (s)
 
 static const struct key keys[] = {
-    {"daemon", "data_dir", K_STR, C(data_dir), 0, 0},
-    {"daemon", "log_level", K_LEVEL, C(log_level), 0, 0},
-    {"daemon", "max_inflight", K_INT, C(max_inflight), 1, 100000},
-    {"daemon", "lease", K_DUR, C(lease_ms), 0, 0},
-    {"daemon", "claim_interval", K_DUR, C(claim_interval_ms), 0, 0},
-    {"daemon", "redis_server", K_STR, C(redis_server), 0, 0},
-    {"redis", "url", K_SECRET, C(redis_url), 0, 0},
-    {"redis", "prefix", K_STR, C(redis_prefix), 0, 0},
-    {"http", "listen", K_STR, C(http_listen), 0, 0},
-    {"http", "max_body", K_SIZE, C(http_max_body), 0, 0},
-    {"http", "cors", K_STR, C(http_cors), 0, 0},
-    {"http", "lookup_failures", K_INT, C(lookup_failures), 1, 1000000},
-    {"http", "lookup_window", K_DUR, C(lookup_window_ms), 0, 0},
-    {"http", "lookup_clients", K_INT, C(lookup_clients), 16, 16777216},
-    {"http", "trusted_proxies", K_CIDRS, C(http_trusted_proxies), 0, 0},
-    {"http", "proxy_header", K_PROXY_HDR, C(http_proxy_header), 0, 0},
-    {"http", "cache_ttl", K_DUR, C(cache_ttl_ms), 0, 0},
-    {"http", "cache_entries", K_INT, C(cache_entries), 0, 10000000},
-    {"http", "lookup_miss_time", K_DUR, C(lookup_miss_ms), 0, 0},
-    {"http", "max_conns", K_INT, C(http_max_conns), 1, 1000000},
-    {"http", "header_timeout", K_DUR, C(http_header_timeout_ms), 0, 0},
-    {"http", "idle_timeout", K_DUR, C(http_idle_timeout_ms), 0, 0},
-    {"tokens", "shop", K_SECRET, C(token_shop), 0, 0},
-    {"tokens", "agent", K_SECRET, C(token_agent), 0, 0},
-    {"tokens", "admin", K_SECRET, C(token_admin), 0, 0},
-    {"schedule", "pending", K_DUR, IV(MODEL_PENDING), 0, 0},
-    {"schedule", "info_received", K_DUR, IV(MODEL_INFO_RECEIVED), 0, 0},
-    {"schedule", "in_transit", K_DUR, IV(MODEL_IN_TRANSIT), 0, 0},
-    {"schedule", "out_for_delivery", K_DUR, IV(MODEL_OUT_FOR_DELIVERY), 0, 0},
+    {"daemon", "data_dir", K_STR, C(data_dir), 0, 0, check_word},
+    {"daemon", "log_level", K_LEVEL, C(log_level), 0, 0, NULL},
+    {"daemon", "max_inflight", K_INT, C(max_inflight), 1, 100000, NULL},
+    {"daemon", "lease", K_DUR, C(lease_ms), 0, 0, NULL},
+    {"daemon", "claim_interval", K_DUR, C(claim_interval_ms), 0, 0, NULL},
+    {"daemon", "redis_server", K_STR, C(redis_server), 0, 0, check_word},
+    {"daemon", "log_time", K_BOOL, C(log_time), 0, 0, NULL},
+    {"redis", "url", K_SECRET, C(redis_url), 0, 0, check_redis_url},
+    {"redis", "prefix", K_STR, C(redis_prefix), 0, 0, check_word},
+    {"http", "listen", K_STR, C(http_listen), 0, 0, check_listen},
+    {"http", "max_body", K_SIZE, C(http_max_body), 0, 0, NULL},
+    {"http", "cors", K_ORIGINS, C(http_cors), 0, 0, NULL},
+    {"http", "lookup_failures", K_INT, C(lookup_failures), 1, 1000000, NULL},
+    {"http", "lookup_window", K_DUR, C(lookup_window_ms), 0, 0, NULL},
+    {"http", "lookup_clients", K_INT, C(lookup_clients), 16, 16777216, NULL},
+    {"http", "trusted_proxies", K_CIDRS, C(http_trusted_proxies), 0, 0, NULL},
+    {"http", "proxy_header", K_PROXY_HDR, C(http_proxy_header), 0, 0, NULL},
+    {"http", "cache_ttl", K_DUR, C(cache_ttl_ms), 0, 0, NULL},
+    {"http", "cache_entries", K_INT, C(cache_entries), 0, 10000000, NULL},
+    {"http", "lookup_miss_time", K_DUR, C(lookup_miss_ms), 0, 0, NULL},
+    {"http", "max_conns", K_INT, C(http_max_conns), 1, 1000000, NULL},
+    {"http", "header_timeout", K_DUR, C(http_header_timeout_ms), 0, 0, NULL},
+    {"http", "idle_timeout", K_DUR, C(http_idle_timeout_ms), 0, 0, NULL},
+    {"tokens", "shop", K_SECRET, C(token_shop), 0, 0, NULL},
+    {"tokens", "agent", K_SECRET, C(token_agent), 0, 0, NULL},
+    {"tokens", "admin", K_SECRET, C(token_admin), 0, 0, NULL},
+    {"schedule", "pending", K_DUR, IV(MODEL_PENDING), 0, 0, NULL},
+    {"schedule", "info_received", K_DUR, IV(MODEL_INFO_RECEIVED), 0, 0, NULL},
+    {"schedule", "in_transit", K_DUR, IV(MODEL_IN_TRANSIT), 0, 0, NULL},
+    {"schedule", "out_for_delivery", K_DUR, IV(MODEL_OUT_FOR_DELIVERY), 0, 0,
+     NULL},
     {"schedule", "available_for_pickup", K_DUR, IV(MODEL_AVAILABLE_FOR_PICKUP),
-     0, 0},
-    {"schedule", "failed_attempt", K_DUR, IV(MODEL_FAILED_ATTEMPT), 0, 0},
-    {"schedule", "exception", K_DUR, IV(MODEL_EXCEPTION), 0, 0},
-    {"schedule", "returning", K_DUR, IV(MODEL_RETURNING), 0, 0},
-    {"schedule", "expire_after", K_DUR, C(expire_after_ms), 0, 0},
-    {"schedule", "not_found_expire", K_DUR, C(not_found_expire_ms), 0, 0},
-    {"schedule", "retry_min", K_DUR, C(retry_min_ms), 0, 0},
-    {"schedule", "retry_max", K_DUR, C(retry_max_ms), 0, 0},
-    {"schedule", "jitter", K_INT, C(jitter_pct), 0, 50},
-    {"schedule", "night", K_HOURS, C(night_start_min), 0, 0},
-    {"schedule", "night_interval", K_DUR, C(night_interval_ms), 0, 0},
-    {"notify", "stall_after", K_DUR, C(stall_after_ms), 0, 0},
-    {"notify", "eta_slip", K_DUR, C(eta_slip_ms), 0, 0},
-    {"notify", "quiet_hours", K_STR, C(quiet_hours), 0, 0},
-    {"notify", "daily_cap", K_INT, C(daily_cap), 0, 1000},
-    {"notify", "tick", K_DUR, C(notify_tick_ms), 0, 0},
-    {"notify", "positive", K_STR, C(positive), 0, 0},
-    {"notify", "templates", K_STR, C(templates_dir), 0, 0},
-    {"smtp", "url", K_STR, C(smtp_url), 0, 0},
-    {"smtp", "from", K_STR, C(smtp_from), 0, 0},
-    {"smtp", "username", K_SECRET, C(smtp_username), 0, 0},
-    {"smtp", "password", K_SECRET, C(smtp_password), 0, 0},
-    {"sms", "provider", K_STR, C(sms_provider), 0, 0},
-    {"sms", "base_url", K_STR, C(sms_base_url), 0, 0},
-    {"sms", "account", K_SECRET, C(sms_account), 0, 0},
-    {"sms", "token", K_SECRET, C(sms_token), 0, 0},
-    {"sms", "from", K_STR, C(sms_from), 0, 0},
-    {"webhook", "url", K_STR, C(webhook_url), 0, 0},
-    {"webhook", "secret", K_SECRET, C(webhook_secret), 0, 0},
-    {"web", "shop_name", K_STR, C(web_shop_name), 0, 0},
-    {"web", "logo", K_FILE, C(web_logo), 0, 0},
-    {"web", "accent", K_COLOUR, C(web_accent), 0, 0},
-    {"web", "default_lang", K_LANG, C(web_default_lang), 0, 0},
-    {"web", "default_country", K_COUNTRY, C(web_default_country), 0, 0},
-    {"web", "frame_ancestors", K_ORIGINS, C(web_frame_ancestors), 0, 0},
-    {"web", "public_url", K_STR, C(web_public_url), 0, 0},
-    {"web", "session_ttl", K_DUR, C(web_session_ttl_ms), 0, 0},
+     0, 0, NULL},
+    {"schedule", "failed_attempt", K_DUR, IV(MODEL_FAILED_ATTEMPT), 0, 0, NULL},
+    {"schedule", "exception", K_DUR, IV(MODEL_EXCEPTION), 0, 0, NULL},
+    {"schedule", "returning", K_DUR, IV(MODEL_RETURNING), 0, 0, NULL},
+    {"schedule", "expire_after", K_DUR, C(expire_after_ms), 0, 0, NULL},
+    {"schedule", "not_found_expire", K_DUR, C(not_found_expire_ms), 0, 0, NULL},
+    {"schedule", "retry_min", K_DUR, C(retry_min_ms), 0, 0, NULL},
+    {"schedule", "retry_max", K_DUR, C(retry_max_ms), 0, 0, NULL},
+    {"schedule", "jitter", K_INT, C(jitter_pct), 0, 50, NULL},
+    {"schedule", "night", K_HOURS, C(night_start_min), 0, 0, NULL},
+    {"schedule", "night_interval", K_DUR, C(night_interval_ms), 0, 0, NULL},
+    {"notify", "stall_after", K_DUR, C(stall_after_ms), 0, 0, NULL},
+    {"notify", "eta_slip", K_DUR, C(eta_slip_ms), 0, 0, NULL},
+    {"notify", "quiet_hours", K_STR, C(quiet_hours), 0, 0, check_hours},
+    {"notify", "daily_cap", K_INT, C(daily_cap), 0, 1000, NULL},
+    {"notify", "tick", K_DUR, C(notify_tick_ms), 0, 0, NULL},
+    {"notify", "positive", K_STR, C(positive), 0, 0, check_positive},
+    {"notify", "templates", K_STR, C(templates_dir), 0, 0, NULL},
+    {"smtp", "url", K_STR, C(smtp_url), 0, 0, check_smtp_url},
+    {"smtp", "from", K_STR, C(smtp_from), 0, 0, check_mail_from},
+    {"smtp", "username", K_SECRET, C(smtp_username), 0, 0, NULL},
+    {"smtp", "password", K_SECRET, C(smtp_password), 0, 0, NULL},
+    {"sms", "provider", K_STR, C(sms_provider), 0, 0, check_provider},
+    {"sms", "base_url", K_STR, C(sms_base_url), 0, 0, check_http_url},
+    {"sms", "account", K_SECRET, C(sms_account), 0, 0, NULL},
+    {"sms", "token", K_SECRET, C(sms_token), 0, 0, NULL},
+    {"sms", "from", K_STR, C(sms_from), 0, 0, check_sms_from},
+    {"webhook", "url", K_STR, C(webhook_url), 0, 0, check_http_url},
+    {"webhook", "secret", K_SECRET, C(webhook_secret), 0, 0, NULL},
+    {"web", "shop_name", K_STR, C(web_shop_name), 0, 0, NULL},
+    {"web", "logo", K_FILE, C(web_logo), 0, 0, NULL},
+    {"web", "accent", K_COLOUR, C(web_accent), 0, 0, NULL},
+    {"web", "default_lang", K_LANG, C(web_default_lang), 0, 0, NULL},
+    {"web", "default_country", K_COUNTRY, C(web_default_country), 0, 0, NULL},
+    {"web", "frame_ancestors", K_ORIGINS, C(web_frame_ancestors), 0, 0, NULL},
+    {"web", "public_url", K_STR, C(web_public_url), 0, 0, check_http_url},
+    {"web", "session_ttl", K_DUR, C(web_session_ttl_ms), 0, 0, NULL},
 };
 
 static const struct key carrier_keys[] = {
-    {"carrier", "base_url", K_STR, CC(base_url), 0, 0},
-    {"carrier", "token_url", K_STR, CC(token_url), 0, 0},
-    {"carrier", "api_key", K_SECRET, CC(api_key), 0, 0},
-    {"carrier", "client_id", K_SECRET, CC(client_id), 0, 0},
-    {"carrier", "client_secret", K_SECRET, CC(client_secret), 0, 0},
-    {"carrier", "username", K_SECRET, CC(username), 0, 0},
-    {"carrier", "password", K_SECRET, CC(password), 0, 0},
-    {"carrier", "rate", K_DOUBLE, CC(rate), 0, 0},
-    {"carrier", "per_day", K_INT, CC(per_day), 0, 1000000000},
-    {"carrier", "concurrency", K_INT, CC(concurrency), 1, 10000},
-    {"carrier", "timeout", K_DUR, CC(timeout_ms), 0, 0},
-    {"carrier", "breaker_failures", K_INT, CC(breaker_failures), 1, 1000},
-    {"carrier", "breaker_open", K_DUR, CC(breaker_open_ms), 0, 0},
+    {"carrier", "base_url", K_STR, CC(base_url), 0, 0, check_http_url},
+    {"carrier", "token_url", K_STR, CC(token_url), 0, 0, check_http_url},
+    {"carrier", "api_key", K_SECRET, CC(api_key), 0, 0, NULL},
+    {"carrier", "client_id", K_SECRET, CC(client_id), 0, 0, NULL},
+    {"carrier", "client_secret", K_SECRET, CC(client_secret), 0, 0, NULL},
+    {"carrier", "username", K_SECRET, CC(username), 0, 0, NULL},
+    {"carrier", "password", K_SECRET, CC(password), 0, 0, NULL},
+    {"carrier", "rate", K_DOUBLE, CC(rate), 0, 0, NULL},
+    {"carrier", "per_day", K_INT, CC(per_day), 0, 1000000000, NULL},
+    {"carrier", "concurrency", K_INT, CC(concurrency), 1, 10000, NULL},
+    {"carrier", "timeout", K_DUR, CC(timeout_ms), 0, 0, NULL},
+    {"carrier", "breaker_failures", K_INT, CC(breaker_failures), 1, 1000, NULL},
+    {"carrier", "breaker_open", K_DUR, CC(breaker_open_ms), 0, 0, NULL},
 };
 
 static const struct key notify_carrier_keys[] = {
-    {"notify.carrier", "stall_after", K_DUR, CC(stall_after_ms), 0, 0},
-    {"notify.carrier", "eta_slip", K_DUR, CC(eta_slip_ms), 0, 0},
+    {"notify.carrier", "stall_after", K_DUR, CC(stall_after_ms), 0, 0, NULL},
+    {"notify.carrier", "eta_slip", K_DUR, CC(eta_slip_ms), 0, 0, NULL},
 };
 
 int cfg_parse_duration(const char *s, int64_t *ms)
@@ -203,6 +218,122 @@ static int parse_hours(const char *s, int *from, int *to)
     return 0;
 }
 
+/* --- what values mean --- */
+
+static const char *check_hours(const char *v)
+{
+    int from, to;
+
+    return parse_hours(v, &from, &to) == 0
+               ? NULL
+               : "want HH:MM-HH:MM (or nothing for none)";
+}
+
+static const char *check_listen(const char *v)
+{
+    struct sockaddr_storage ss;
+
+    return httpd_parse_listen(v, &ss) == 0
+               ? NULL
+               : "want an address and a port: 127.0.0.1:8080, [::1]:8080, "
+                 "*:8080";
+}
+
+/* scheme://host...: true when v starts with one of the schemes (NULL-ended)
+ * and a host follows. */
+static bool url_with(const char *v, const char *const *schemes)
+{
+    for (size_t i = 0; schemes[i] != NULL; i++) {
+        size_t n = strlen(schemes[i]);
+        if (strncasecmp(v, schemes[i], n) == 0)
+            return v[n] != '\0' && v[n] != '/' && v[n] != ':' &&
+                   strpbrk(v, " \t\r\n") == NULL;
+    }
+    return false;
+}
+
+static const char *check_smtp_url(const char *v)
+{
+    static const char *const s[] = {"smtp://", "smtps://", NULL};
+
+    return url_with(v, s) ? NULL : "want smtp://host[:port] or smtps://...";
+}
+
+static const char *check_http_url(const char *v)
+{
+    static const char *const s[] = {"http://", "https://", NULL};
+
+    return url_with(v, s) ? NULL : "want http://host... or https://host...";
+}
+
+static const char *check_redis_url(const char *v)
+{
+    static const char *const s[] = {"redis://", NULL};
+
+    if (strncmp(v, "unix:///", 8) == 0 && v[8] != '\0')
+        return NULL;
+    return url_with(v, s) ? NULL
+                          : "want redis://host:port[/db] or "
+                            "unix:///path/to.sock";
+}
+
+static const char *check_provider(const char *v)
+{
+    return strcmp(v, "twilio") == 0 || strcmp(v, "messagebird") == 0
+               ? NULL
+               : "want twilio or messagebird";
+}
+
+static const char *check_positive(const char *v)
+{
+    while (*v != '\0') {
+        size_t n;
+        v += strspn(v, " ,");
+        n = strcspn(v, " ,");
+        if (n > 0 && !(n == 16 && strncmp(v, "out_for_delivery", n) == 0) &&
+            !(n == 9 && strncmp(v, "delivered", n) == 0))
+            return "want out_for_delivery and/or delivered";
+        v += n;
+    }
+    return NULL;
+}
+
+static const char *check_mail_from(const char *v)
+{
+    const char *at = strchr(v, '@');
+
+    return at != NULL && at != v && at[1] != '\0' && strpbrk(v, "\r\n") == NULL
+               ? NULL
+               : "want an e-mail address: Shop <noreply@shop.example>";
+}
+
+/* +E.164, or an alphanumeric sender of 1-11 letters and digits. */
+static const char *check_sms_from(const char *v)
+{
+    size_t n = strlen(v);
+
+    if (v[0] == '+' && n >= 8 && n <= 16 &&
+        strspn(v + 1, "0123456789") == n - 1)
+        return NULL;
+    if (n >= 1 && n <= 11) {
+        bool letter = false, ok = true;
+        for (const char *p = v; *p != '\0'; p++) {
+            letter |= isalpha((unsigned char)*p) != 0;
+            ok &= isalnum((unsigned char)*p) != 0;
+        }
+        if (ok && letter)
+            return NULL;
+    }
+    return "want +<country><number> or a sender name of 1-11 letters and "
+           "digits";
+}
+
+/* One word: not empty, no blanks. */
+static const char *check_word(const char *v)
+{
+    return v[0] != '\0' && strpbrk(v, " \t") == NULL ? NULL : "want one word";
+}
+
 static void set_str(char **slot, const char *v)
 {
     free(*slot);
@@ -231,9 +362,48 @@ static int read_secret_file(const char *path, char **out)
 
 struct load_ctx {
     struct cfg *cfg;
-    char *err;
+    char *err; /* the first error's message; later errors go to scratch */
     size_t errlen;
+    char scratch[256];
+    /* the source: a file or a string */
+    FILE *f;
+    const char *s;
+    int line;         /* of the line inih is reading */
+    int section_line; /* of the last [section] header */
+    int err_line;     /* of the first error; 0: none */
+    bool at_section;  /* the error is the section's, not the key's */
 };
+
+/* Where each key and section was set, for messages about it later. */
+struct cfg_where {
+    char *section;
+    char *key; /* NULL: the section's header */
+    int line;
+};
+
+static void where_add(struct cfg *cfg, const char *section, const char *key,
+                      int line)
+{
+    struct cfg_where *w;
+
+    cfg->where = wm_xrealloc(cfg->where, (cfg->n_where + 1) * sizeof(*w));
+    w = &cfg->where[cfg->n_where++];
+    w->section = wm_xstrdup(section);
+    w->key = key != NULL ? wm_xstrdup(key) : NULL;
+    w->line = line;
+}
+
+int cfg_line(const struct cfg *cfg, const char *section, const char *key)
+{
+    for (size_t i = cfg->n_where; i-- > 0;) {
+        const struct cfg_where *w = &cfg->where[i];
+        if (strcmp(w->section, section) == 0 &&
+            (key == NULL ? w->key == NULL
+                         : w->key != NULL && strcmp(w->key, key) == 0))
+            return w->line;
+    }
+    return 0;
+}
 
 /* True for "scheme://host[:port]" with a host of letters, digits, '-', '.'
  * (or "[v6]"), nothing else: safe inside a CSP header. */
@@ -348,7 +518,32 @@ static int apply(struct load_ctx *lc, const struct key *k, void *base,
     switch (k->type) {
     case K_STR:
     case K_SECRET:
+        if (k->check != NULL) {
+            const char *why = k->check(value);
+            if (why != NULL && k->type == K_SECRET) {
+                snprintf(lc->err, lc->errlen, "%s: %s", k->name, why);
+                return WM_EINVAL; /* a secret is never echoed */
+            }
+            if (why != NULL) {
+                snprintf(lc->err, lc->errlen, "%s: %s, not '%s'", k->name, why,
+                         value);
+                return WM_EINVAL;
+            }
+        }
         set_str((char **)slot, value);
+        return 0;
+    case K_BOOL:
+        if (strcmp(value, "on") == 0 || strcmp(value, "yes") == 0 ||
+            strcmp(value, "true") == 0 || strcmp(value, "1") == 0) {
+            *(int *)slot = 1;
+        } else if (strcmp(value, "off") == 0 || strcmp(value, "no") == 0 ||
+                   strcmp(value, "false") == 0 || strcmp(value, "0") == 0) {
+            *(int *)slot = 0;
+        } else {
+            snprintf(lc->err, lc->errlen, "%s: want on or off, not '%s'",
+                     k->name, value);
+            return WM_EINVAL;
+        }
         return 0;
     case K_DUR:
         if (cfg_parse_duration(value, &ms) != 0) {
@@ -480,10 +675,9 @@ static const struct key *find_key(const struct key *t, size_t n,
     return NULL;
 }
 
-static int on_key(void *user, const char *section, const char *name,
-                  const char *value)
+static int on_key_apply(struct load_ctx *lc, const char *section,
+                        const char *name, const char *value)
 {
-    struct load_ctx *lc = user;
     const struct key *table = keys, *k;
     size_t n = WM_ARRAY_LEN(keys);
     void *base = lc->cfg;
@@ -496,6 +690,7 @@ static int on_key(void *user, const char *section, const char *name,
         if ((base = find_carrier(lc->cfg, cname)) == NULL) {
             snprintf(lc->err, lc->errlen, "[%s]: unknown carrier '%s'", section,
                      cname);
+            lc->at_section = true;
             return 0;
         }
         table = notify ? notify_carrier_keys : carrier_keys;
@@ -507,6 +702,7 @@ static int on_key(void *user, const char *section, const char *name,
             known |= strcmp(keys[i].section, section) == 0;
         if (!known) {
             snprintf(lc->err, lc->errlen, "unknown section [%s]", section);
+            lc->at_section = true;
             return 0;
         }
     }
@@ -534,6 +730,76 @@ static int on_key(void *user, const char *section, const char *name,
     return apply(lc, k, base, value) == 0;
 }
 
+/* inih's handler: the first error keeps its message and its line. */
+static int on_key(void *user, const char *section, const char *name,
+                  const char *value)
+{
+    struct load_ctx *lc = user;
+    char *err = lc->err;
+    size_t errlen = lc->errlen;
+    int ok;
+
+    if (lc->err_line > 0) { /* already failed: later messages are dropped */
+        lc->err = lc->scratch;
+        lc->errlen = sizeof(lc->scratch);
+    }
+    lc->at_section = false;
+    ok = on_key_apply(lc, section, name, value);
+    lc->err = err;
+    lc->errlen = errlen;
+    if (ok) {
+        if (cfg_line(lc->cfg, section, NULL) == 0)
+            where_add(lc->cfg, section, NULL, lc->section_line);
+        where_add(lc->cfg, section, name, lc->line);
+    } else if (lc->err_line == 0) {
+        lc->err_line = lc->at_section && lc->section_line > 0 ? lc->section_line
+                                                              : lc->line;
+    }
+    return ok;
+}
+
+/*
+ * inih's reader: one physical line per call (as inih counts them), so
+ * lc->line is the line a handler call comes from. A line longer than inih
+ * can hold is an error rather than two half lines.
+ */
+static char *read_line(char *str, int num, void *stream)
+{
+    struct load_ctx *lc = stream;
+    size_t n = 0;
+    bool got = false, too_long = false;
+    int c;
+
+    for (;;) {
+        if (lc->f != NULL)
+            c = getc(lc->f);
+        else
+            c = *lc->s != '\0' ? (unsigned char)*lc->s++ : EOF;
+        if (c == EOF)
+            break;
+        got = true;
+        if (n + 1 < (size_t)num)
+            str[n++] = (char)c;
+        else
+            too_long = true;
+        if (c == '\n')
+            break;
+    }
+    if (!got)
+        return NULL;
+    str[n] = '\0';
+    lc->line++;
+    if (str[strspn(str, " \t")] == '[')
+        lc->section_line = lc->line;
+    if (too_long && lc->err_line == 0) {
+        snprintf(lc->err, lc->errlen, "line longer than %d characters",
+                 num - 2);
+        lc->err_line = lc->line;
+        str[0] = '\0'; /* inih sees an empty line */
+    }
+    return str;
+}
+
 static void set_defaults(struct cfg *cfg)
 {
     static const int64_t h = 3600 * 1000;
@@ -542,6 +808,7 @@ static void set_defaults(struct cfg *cfg)
     memset(cfg, 0, sizeof(*cfg));
     cfg->data_dir = wm_xstrdup("/var/lib/wismo");
     cfg->log_level = LOG_INFO;
+    cfg->log_time = 1;
     cfg->max_inflight = 256;
     cfg->lease_ms = 60 * 1000;
     cfg->claim_interval_ms = 200;
@@ -635,13 +902,71 @@ static void apply_env(struct cfg *cfg)
     }
 }
 
+/* An error found after reading, about section's key (its line if set,
+ * else the section's). */
+static int late_error(struct load_ctx *lc, const char *name,
+                      const char *section, const char *key, const char *why)
+{
+    int line = cfg_line(lc->cfg, section, key);
+
+    if (line == 0)
+        line = cfg_line(lc->cfg, section, NULL);
+    if (line > 0)
+        snprintf(lc->err, lc->errlen, "%s:%d: [%s] %s", name, line, section,
+                 why);
+    else
+        snprintf(lc->err, lc->errlen, "%s: [%s] %s", name, section, why);
+    return WM_EINVAL;
+}
+
+static bool is_set(const char *s)
+{
+    return s != NULL && s[0] != '\0';
+}
+
+/* Values that mean nothing together: a channel that cannot send. */
+static int check_together(struct load_ctx *lc, const char *name)
+{
+    const struct cfg *cfg = lc->cfg;
+
+    if (cfg->retry_max_ms < cfg->retry_min_ms)
+        return late_error(lc, name, "schedule", "retry_max",
+                          "retry_max < retry_min");
+    if (is_set(cfg->smtp_url) && !is_set(cfg->smtp_from))
+        return late_error(lc, name, "smtp", "url",
+                          "url is set but from is missing: e-mail cannot be "
+                          "sent without a sender");
+    if (is_set(cfg->sms_account) || is_set(cfg->sms_token) ||
+        is_set(cfg->sms_from) || is_set(cfg->sms_base_url)) {
+        bool twilio = strcmp(cfg->sms_provider, "twilio") == 0;
+        if (!is_set(cfg->sms_token))
+            return late_error(lc, name, "sms", "provider",
+                              "token is missing: SMS cannot be sent");
+        if (twilio && !is_set(cfg->sms_account))
+            return late_error(lc, name, "sms", "provider",
+                              "account is missing: twilio needs it");
+        if (!is_set(cfg->sms_from))
+            return late_error(lc, name, "sms", "provider",
+                              "from is missing: SMS cannot be sent without a "
+                              "sender");
+    }
+    return 0;
+}
+
 static int finish(struct cfg *cfg, int line, const char *name,
                   struct load_ctx *lc)
 {
-    if (line > 0) {
+    /* inih answers the first line with any error, ours or a syntax error
+     * (a line that is neither [section] nor key = value). */
+    if (line > 0 && (lc->err_line == 0 || line < lc->err_line)) {
+        lc->err_line = line;
+        snprintf(lc->err, lc->errlen,
+                 "neither a [section] nor a key = value line");
+    }
+    if (lc->err_line > 0) {
         char why[256];
-        snprintf(why, sizeof(why), "%s", lc->err[0] ? lc->err : "syntax error");
-        snprintf(lc->err, lc->errlen, "%s:%d: %s", name, line, why);
+        snprintf(why, sizeof(why), "%s", lc->err);
+        snprintf(lc->err, lc->errlen, "%s:%d: %s", name, lc->err_line, why);
         return WM_EINVAL;
     }
     if (line < 0) {
@@ -649,35 +974,43 @@ static int finish(struct cfg *cfg, int line, const char *name,
                  line == -1 ? strerror(errno) : "out of memory");
         return WM_EIO;
     }
-    if (cfg->retry_max_ms < cfg->retry_min_ms) {
-        snprintf(lc->err, lc->errlen, "%s: [schedule] retry_max < retry_min",
-                 name);
-        return WM_EINVAL;
-    }
     apply_env(cfg);
-    return 0;
+    return check_together(lc, name);
 }
 
 int cfg_load(struct cfg *cfg, const char *path, char *err, size_t errlen)
 {
-    struct load_ctx lc = {cfg, err, errlen};
+    struct load_ctx lc = {0};
+    int rc;
 
+    lc.cfg = cfg;
+    lc.err = err;
+    lc.errlen = errlen;
     err[0] = '\0';
     set_defaults(cfg);
     if (path == NULL)
         return finish(cfg, 0, "(defaults)", &lc);
     cfg->path = wm_xstrdup(path);
-    return finish(cfg, ini_parse(path, on_key, &lc), path, &lc);
+    if ((lc.f = fopen(path, "r")) == NULL)
+        return finish(cfg, -1, path, &lc);
+    rc = ini_parse_stream(read_line, &lc, on_key, &lc);
+    fclose(lc.f);
+    return finish(cfg, rc, path, &lc);
 }
 
 int cfg_load_string(struct cfg *cfg, const char *text, const char *name,
                     char *err, size_t errlen)
 {
-    struct load_ctx lc = {cfg, err, errlen};
+    struct load_ctx lc = {0};
 
+    lc.cfg = cfg;
+    lc.err = err;
+    lc.errlen = errlen;
+    lc.s = text;
     err[0] = '\0';
     set_defaults(cfg);
-    return finish(cfg, ini_parse_string(text, on_key, &lc), name, &lc);
+    return finish(cfg, ini_parse_stream(read_line, &lc, on_key, &lc), name,
+                  &lc);
 }
 
 void cfg_clear(struct cfg *cfg)
@@ -719,6 +1052,11 @@ void cfg_clear(struct cfg *cfg)
         char **slot = strs[i];
         free(*slot);
     }
+    for (size_t i = 0; i < cfg->n_where; i++) {
+        free(cfg->where[i].section);
+        free(cfg->where[i].key);
+    }
+    free(cfg->where);
     for (size_t i = 0; i < cfg->n_carriers; i++) {
         struct cfg_carrier *c = &cfg->carriers[i];
         free(c->name);

@@ -1509,7 +1509,7 @@ struct httpd *httpd_new(uv_loop_t *loop, const struct httpd_opts *opts,
 }
 
 /* "host:port", "[v6]:port", "*:port" or ":port" (any IPv4 address). */
-static int httpd_parse_listen(const char *s, struct sockaddr_storage *ss)
+int httpd_parse_listen(const char *s, struct sockaddr_storage *ss)
 {
     char host[64];
     const char *port_s, *close;

@@ -39,6 +39,7 @@ struct cfg {
     /* [daemon] */
     char *data_dir; /* embedded Redis and state */
     enum log_level log_level;
+    int log_time;              /* 1: time= on every log line; 0 for journald */
     int max_inflight;          /* carrier requests in flight, all carriers */
     int64_t lease_ms;          /* how long a claimed shipment stays ours */
     int64_t claim_interval_ms; /* how often due work is claimed */
@@ -95,6 +96,9 @@ struct cfg {
     /* [carrier.<name>] */
     struct cfg_carrier *carriers;
     size_t n_carriers;
+    /* where each key and section was set (cfg_line) */
+    struct cfg_where *where; /* owned */
+    size_t n_where;
 };
 
 /* Fills cfg with every default, then reads path (NULL: defaults only),
@@ -108,6 +112,10 @@ void cfg_clear(struct cfg *cfg);
 
 /* The settings of carrier name (defaults when it has no section). */
 const struct cfg_carrier *cfg_carrier(const struct cfg *cfg, const char *name);
+
+/* The line of the file where key was set in section ("carrier.ups"), or
+ * with key NULL where the section starts; 0 when it was not in the file. */
+int cfg_line(const struct cfg *cfg, const char *section, const char *key);
 
 /* "90s", "20m", "3h", "2d", "250ms", "0" into milliseconds. */
 int cfg_parse_duration(const char *s, int64_t *ms);

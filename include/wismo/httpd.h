@@ -26,6 +26,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <sys/socket.h>
+
 #include <uv.h>
 
 #include "wismo/netaddr.h"
@@ -70,6 +72,10 @@ struct httpd *httpd_new(uv_loop_t *loop, const struct httpd_opts *opts,
 /* Raises RLIMIT_NOFILE to its hard limit, binds and listens: 0, WM_EINVAL
  * (bad listen address) or WM_EIO (bind or listen failed); logged. */
 int httpd_start(struct httpd *h);
+/* Parses a listen address: "host:port", "[v6]:port", "*:port" or ":port"
+ * (any IPv4 address); port 0 picks a free one. 0 or WM_EINVAL. Used by the
+ * configuration to check [http] listen before anything starts. */
+int httpd_parse_listen(const char *s, struct sockaddr_storage *ss);
 /* The port actually bound (after httpd_start). */
 int httpd_port(const struct httpd *h);
 /*

@@ -1,7 +1,9 @@
 /*
  * Structured logging: one logfmt line per event on stderr
- * ("level=info msg=\"...\" carrier=ups ..."); journald adds time and pid.
- * The macros test the level before formatting anything. Never log API
+ * ("time=2026-12-07T03:10:00.123Z level=info msg=\"...\" carrier=ups ...";
+ * time= is left out with [daemon] log_time = off, for journald, which adds
+ * its own). The macros test the level before formatting anything. Warnings
+ * and errors are rate-limited per call site (log.c says how). Never log API
  * keys, tokens, Authorization headers or customer addresses.
  */
 #ifndef WISMO_LOG_H
@@ -13,8 +15,12 @@ extern enum log_level log_min_level;
 
 /* Parses "debug", "info", "warn", "error". 0 or WM_EINVAL. */
 int log_parse_level(const char *s, enum log_level *out);
-/* Adds "ts=<UTC ISO time>" to every line (off by default). */
+/* Starts every line with "time=<RFC 3339 UTC, milliseconds>" (off by
+ * default; wismod turns it on unless [daemon] log_time = off). */
 void log_set_timestamps(int on);
+/* Writes the "suppressed N similar lines" summaries now (at exit, and
+ * from a timer so a flood that stopped is still counted). */
+void log_flush(void);
 
 /* Writes one line: level=<lvl> then the formatted key=value text. */
 void log_write(enum log_level lvl, const char *fmt, ...)

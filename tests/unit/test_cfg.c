@@ -114,9 +114,12 @@ static void assert_refused(const char *text, const char *want)
 static void test_refusals(void **state)
 {
     (void)state;
-    assert_refused("[redis]\nurl = x\nbogus = 1\n",
+    assert_refused("[redis]\nurl = redis://127.0.0.1:6379\nbogus = 1\n",
                    "bad.ini:3: [redis]: unknown key 'bogus'");
-    assert_refused("[nope]\na = 1\n", "bad.ini:2: unknown section [nope]");
+    /* The section's fault is reported at its header. */
+    assert_refused("[nope]\na = 1\n", "bad.ini:1: unknown section [nope]");
+    assert_refused("[daemon]\nlog_level = info\n[carrier.acme]\napi_key = x\n",
+                   "bad.ini:3: [carrier.acme]: unknown carrier 'acme'");
     assert_refused("[schedule]\n\nin_transit = soon\n",
                    "bad.ini:3: in_transit: bad duration");
     assert_refused("[carrier.acme]\napi_key = x\n", "unknown carrier 'acme'");
@@ -127,6 +130,91 @@ static void test_refusals(void **state)
     assert_refused("[daemon]\nlog_level = loud\n", "log_level");
     assert_refused("[redis]\nthis line has no equals sign\n", "bad.ini:2:");
     assert_refused("[schedule]\nretry_min = 2h\nretry_max = 1h\n", "retry_max");
+}
+
+/* Values are checked for what they mean, not only for their type. */
+static void test_meaning(void **state)
+{
+    (void)state;
+    assert_refused("[sms]\nprovider = bird\n",
+                   "bad.ini:2: provider: want twilio or messagebird, not "
+                   "'bird'");
+    assert_refused("[smtp]\nurl = smpt://mail.example\nfrom = a@b.example\n",
+                   "bad.ini:2: url: want smtp://host[:port] or smtps://");
+    assert_refused("[smtp]\nurl = smtp://\nfrom = a@b.example\n",
+                   "bad.ini:2: url: want smtp://");
+    assert_refused("[notify]\nquiet_hours = 22-08\n",
+                   "bad.ini:2: quiet_hours: want HH:MM-HH:MM");
+    assert_refused("[http]\nlisten = 0.0.0.0\n",
+                   "bad.ini:2: listen: want an address and a port");
+    assert_refused("[http]\nlisten = 127.0.0.1:99999\n", "bad.ini:2: listen");
+    assert_refused("[redis]\nurl = http://x\n",
+                   "bad.ini:2: url: want redis://");
+    assert_refused("[redis]\nurl = redis://:pw@\n", "bad.ini:2: url");
+    assert_refused("[webhook]\nurl = ftp://x\n",
+                   "bad.ini:2: url: want http://");
+    assert_refused("[carrier.dhl]\nbase_url = api-eu.dhl.com\n",
+                   "bad.ini:2: base_url: want http://");
+    assert_refused("[notify]\npositive = delivered,shipped\n",
+                   "bad.ini:2: positive");
+    assert_refused("[sms]\nfrom = 06-12345678\n", "bad.ini:2: from");
+    assert_refused("[smtp]\nfrom = nobody\n", "bad.ini:2: from");
+    assert_refused("[daemon]\nlog_time = maybe\n",
+                   "bad.ini:2: log_time: want on or off");
+    assert_refused("[daemon]\ndata_dir =\n", "bad.ini:2: data_dir");
+    /* Values that cannot work together. */
+    assert_refused("[smtp]\nurl = smtp://127.0.0.1:2525\n",
+                   "bad.ini:2: [smtp] url is set but from is missing");
+    assert_refused("[sms]\nprovider = twilio\ntoken = t\nfrom = +31612345678\n",
+                   "bad.ini:2: [sms] account is missing");
+    assert_refused("[sms]\nprovider = messagebird\nfrom = Shop\n",
+                   "bad.ini:2: [sms] token is missing");
+    /* A secret is never echoed. */
+    {
+        struct cfg cfg;
+        char err[256];
+        assert_int_equal(cfg_load_string(&cfg, "[redis]\nurl = hunter2\n",
+                                         "s.ini", err, sizeof(err)),
+                         WM_EINVAL);
+        assert_null(strstr(err, "hunter2"));
+        cfg_clear(&cfg);
+    }
+}
+
+/* The first error keeps its own message and its own line, whatever comes
+ * after it (it used to be the first line with the last message). */
+static void test_first_error_wins(void **state)
+{
+    struct cfg cfg;
+    char err[256];
+    char longline[400];
+
+    (void)state;
+    assert_refused("[schedule]\nin_transit = soon\n[redis]\nbogus = 1\n"
+                   "[web]\nshop_name = S\n",
+                   "bad.ini:2: in_transit: bad duration");
+    assert_refused("[daemon]\nlog_level = info\nno equals sign here\n"
+                   "[schedule]\nin_transit = soon\n",
+                   "bad.ini:3: neither a [section] nor a key = value line");
+    assert_refused("[schedule]\nin_transit = soon\nno equals sign here\n",
+                   "bad.ini:2: in_transit: bad duration");
+    assert_refused("; comment\n\n[daemon]\n  log_level = loud\n",
+                   "bad.ini:4: log_level");
+    snprintf(longline, sizeof(longline), "[web]\nshop_name = %0300d\n", 7);
+    assert_refused(longline, "bad.ini:2: line longer than");
+    /* Where each key was set is kept for later messages. */
+    if (cfg_load_string(&cfg,
+                        "; x\n[daemon]\nlog_level = debug\n\n"
+                        "[carrier.gls]\nclient_id = a\n",
+                        "w.ini", err, sizeof(err)) != 0)
+        fail_msg("%s", err);
+    assert_int_equal(cfg_line(&cfg, "daemon", "log_level"), 3);
+    assert_int_equal(cfg_line(&cfg, "daemon", NULL), 2);
+    assert_int_equal(cfg_line(&cfg, "carrier.gls", NULL), 5);
+    assert_int_equal(cfg_line(&cfg, "carrier.gls", "client_id"), 6);
+    assert_int_equal(cfg_line(&cfg, "http", "listen"), 0);
+    assert_true(cfg.log_time);
+    cfg_clear(&cfg);
 }
 
 static void test_secrets_env_and_file(void **state)
@@ -193,6 +281,8 @@ int main(void)
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_full_file),
         cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_meaning),
+        cmocka_unit_test(test_first_error_wins),
         cmocka_unit_test(test_secrets_env_and_file),
         cmocka_unit_test(test_missing_file),
         cmocka_unit_test(test_example_config_loads),
