@@ -18,7 +18,8 @@ packages=(build-essential cmake pkg-config ca-certificates tzdata jq
     libcurl4-openssl-dev libuv1-dev libjansson-dev libxml2-dev
     libhiredis-dev redis-server libcmocka-dev libpcre2-dev libinih-dev
     libhttp-parser-dev curl libssl-dev python3 python3-aiosmtpd
-    chromium nodejs npm clang-format clang-tidy cppcheck)
+    chromium nodejs npm clang-format clang-tidy cppcheck
+    dpkg-dev groff-base systemd)
 
 install_missing() {
     local missing=() p
