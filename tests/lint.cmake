@@ -18,5 +18,5 @@ if(WISMO_LINT)
     set_tests_properties(lint_format lint_cppcheck lint_tidy PROPERTIES
         LABELS lint ENVIRONMENT "WISMO_LINT_JOBS=1")
     set_tests_properties(lint_format lint_cppcheck PROPERTIES TIMEOUT 300)
-    set_tests_properties(lint_tidy PROPERTIES TIMEOUT 900 COST 1000)
+    set_tests_properties(lint_tidy PROPERTIES TIMEOUT 1800 COST 1000)
 endif()
