@@ -488,8 +488,9 @@ void chan_conf_clear(struct chan_conf *c)
                   &c->webhook_url, &c->webhook_secret, &c->shop};
 
     for (size_t i = 0; i < WM_ARRAY_LEN(f); i++) {
-        free(*f[i]);
-        *f[i] = NULL;
+        char **slot = f[i]; /* free(*f[i]) reads to cppcheck as a declaration */
+        free(*slot);
+        *slot = NULL;
     }
 }
 
