@@ -535,7 +535,7 @@ static void take_msg(struct outbox *o, struct outbox_batch *b,
         dead_letter_raw(o, entry, text);
         return;
     }
-    wm_grow((void **)&b->msgs, &cap, b->nmsgs + 1, sizeof(*b->msgs));
+    wm_grow((void **)&b->msgs, &cap, b->nmsgs + 1, sizeof(struct outbox_msg *));
     b->msgs[b->nmsgs++] = m;
 }
 
@@ -881,8 +881,8 @@ static char *record(const struct outbox_msg *m, const struct outbox_result *r)
         "{s:s, s:s, s:I, s:s, s:s, s:s, s:I, s:s}", "at", iso, "reason",
         nrules_reason_name(m->reason), "episode", (json_int_t)m->episode,
         "channel", nrules_channel_name(m->channel), "key", m->key, "outcome",
-        outbox_outcome_name(r->outcome), "attempt",
-        (json_int_t)(m->attempt + 1), "why", r->why != NULL ? r->why : "");
+        outbox_outcome_name(r->outcome), "attempt", (json_int_t)m->attempt + 1,
+        "why", r->why != NULL ? r->why : "");
     s = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
     return s != NULL ? s : wm_xstrdup("");
