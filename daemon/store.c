@@ -1429,12 +1429,17 @@ static void erase_step(struct erase_job *j)
     case E_FIND_PHONE: {
         bool email = j->stage == E_FIND_EMAIL;
         const char *v = email ? j->email : j->phone;
-        int n =
-            store_key_index(NULL, 0, st->prefix, email ? "email" : "phone", v);
-        char *key = wm_xmalloc((size_t)n + 1);
+        const char *field = email ? "email" : "phone";
+        char small[256];
+        int n = store_key_index(small, sizeof(small), st->prefix, field, v);
+        char *key;
 
-        store_key_index(key, (size_t)n + 1, st->prefix,
-                        email ? "email" : "phone", v);
+        if (n >= 0 && (size_t)n < sizeof(small)) {
+            key = wm_xstrdup(small);
+        } else { /* a long value: the exact size, measured above */
+            key = wm_xmalloc((size_t)n + 1);
+            store_key_index(key, (size_t)n + 1, st->prefix, field, v);
+        }
         args_add(&a, "SMEMBERS");
         args_own(&a, key);
         rc = rconn_command(st->rc, on_erase_reply, j, (int)a.n, a.v, a.len);
