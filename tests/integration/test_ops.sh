@@ -300,7 +300,7 @@ phase_orphan() {
     old=$(redis_in "$d")
     kill -KILL "$WPID"
     wait "$WPID" 2>/dev/null || true
-    if wait_for 20 [ "$(count_redis_in "$d")" -eq 0 ]; then
+    if wait_for 60 [ "$(count_redis_in "$d")" -eq 0 ]; then
         ok "kill -9 of wismod: its redis-server ($old) exits with it"
     else
         fail "redis-server $(redis_in "$d") outlived wismod"
@@ -314,7 +314,7 @@ phase_orphan() {
     # A leftover server: one a wismod could not take along (an older
     # wismod, or one killed between fork and exec), serving the socket.
     stop "$WPID"
-    wait_for 20 [ "$(count_redis_in "$d")" -eq 0 ] || fail "redis-server still runs after SIGTERM"
+    wait_for 60 [ "$(count_redis_in "$d")" -eq 0 ] || fail "redis-server still runs after SIGTERM"
     redis-server --port 0 --unixsocket "$d/redis.sock" --unixsocketperm 700 \
         --dir "$d" --appendonly yes --appendfsync everysec --save '' \
         --daemonize no >"$work/leftover.out" 2>&1 &
