@@ -18,8 +18,14 @@ packages=(build-essential cmake pkg-config ca-certificates tzdata jq
     libcurl4-openssl-dev libuv1-dev libjansson-dev libxml2-dev
     libhiredis-dev redis-server libcmocka-dev libpcre2-dev libinih-dev
     libhttp-parser-dev curl libssl-dev python3 python3-aiosmtpd
-    chromium nodejs npm clang-format clang-tidy cppcheck
+    chromium clang-format clang-tidy cppcheck
     dpkg-dev groff-base systemd)
+# Node.js and npm drive the browser tests. A machine may already have them
+# from elsewhere (NodeSource's nodejs bundles npm, and Debian's npm package
+# conflicts with it): only a machine without them gets Debian's.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    packages+=(nodejs npm)
+fi
 
 install_missing() {
     local missing=() p
