@@ -211,11 +211,14 @@ enum amsg {
 
 static const char *const awords[2][A_COUNT] = {
     {"Console", "Sign in",
+     /* One sentence split over two lines, not a missing comma. */
+     // NOLINTNEXTLINE(bugprone-suspicious-missing-comma)
      "Sign in with the agent token from the wismo "
      "configuration.",
      "Agent token", "Sign in", "That token is not right.",
      "Too many attempts. Please wait a minute and try again."},
     {"Console", "Inloggen",
+     // NOLINTNEXTLINE(bugprone-suspicious-missing-comma)
      "Log in met het agent-token uit de configuratie "
      "van wismo.",
      "Agent-token", "Inloggen", "Dat token klopt niet.",
@@ -462,6 +465,8 @@ static void queue_finish(struct queue *q)
 {
     json_t *counts = json_object(), *out, *sorted = json_array();
     size_t n = json_array_size(q->items), i;
+    /* An array of pointers: sizeof a pointer is meant. */
+    // NOLINTNEXTLINE(bugprone-sizeof-expression)
     json_t **v = wm_xcalloc(n + 1, sizeof(*v));
     json_t *it;
 
@@ -481,6 +486,7 @@ static void queue_finish(struct queue *q)
                              1));
         }
     }
+    // NOLINTNEXTLINE(bugprone-sizeof-expression)
     qsort(v, n, sizeof(*v), by_since);
     for (i = 0; i < n; i++)
         json_array_append(sorted, v[i]);
