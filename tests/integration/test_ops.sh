@@ -68,6 +68,10 @@ redis_in() {
     return 0
 }
 count_redis_in() { redis_in "$1" | grep -c . || true; }
+# Conditions for wait_for: evaluated afresh on every try (a "$(...)" in
+# wait_for's arguments would be expanded once, before the first try).
+no_redis_in() { [ "$(count_redis_in "$1")" -eq 0 ]; }
+ready_lines_at_least() { [ "$(grep -c '^READY=1' "$2")" -ge "$1" ]; }
 
 sanitizer_check() { # sanitizer_check LOG
     if grep -Eq 'Sanitizer|runtime error' "$1"; then
@@ -269,7 +273,7 @@ PY
         fail "READY=1 before msg=ready"
     kill -HUP "$WPID"
     wait_for 30 grep -q '^RELOADING=1 MONOTONIC_USEC=[0-9]' "$work/notify.msgs" &&
-        wait_for 30 [ "$(grep -c '^READY=1' "$work/notify.msgs")" -ge 2 ] &&
+        wait_for 30 ready_lines_at_least 2 "$work/notify.msgs" &&
         ok "SIGHUP: RELOADING=1 (with MONOTONIC_USEC), then READY=1" ||
         fail "reload messages: $(cat "$work/notify.msgs")"
     stop "$WPID"
@@ -300,7 +304,7 @@ phase_orphan() {
     old=$(redis_in "$d")
     kill -KILL "$WPID"
     wait "$WPID" 2>/dev/null || true
-    if wait_for 60 [ "$(count_redis_in "$d")" -eq 0 ]; then
+    if wait_for 60 no_redis_in "$d"; then
         ok "kill -9 of wismod: its redis-server ($old) exits with it"
     else
         fail "redis-server $(redis_in "$d") outlived wismod"
@@ -314,7 +318,7 @@ phase_orphan() {
     # A leftover server: one a wismod could not take along (an older
     # wismod, or one killed between fork and exec), serving the socket.
     stop "$WPID"
-    wait_for 60 [ "$(count_redis_in "$d")" -eq 0 ] || fail "redis-server still runs after SIGTERM"
+    wait_for 60 no_redis_in "$d" || fail "redis-server still runs after SIGTERM"
     redis-server --port 0 --unixsocket "$d/redis.sock" --unixsocketperm 700 \
         --dir "$d" --appendonly yes --appendfsync everysec --save '' \
         --daemonize no >"$work/leftover.out" 2>&1 &
