@@ -648,7 +648,7 @@ static void put_fmt(struct web_buf *b, const char *fmt, const char *const *vals,
 
 /* --- one shipment --- */
 
-enum step_kind { S_DONE, S_CURRENT, S_TODO, S_DETOUR };
+enum step_kind { S_DONE, S_CURRENT, S_AHEAD, S_DETOUR };
 
 struct step {
     enum msg label;
@@ -715,7 +715,7 @@ static size_t progress(enum model_status st, struct step *s)
     for (int i = 0; i < 4; i++) {
         s[n].label = line[i];
         s[n].kind = i < reached         ? S_DONE
-                    : i > reached       ? S_TODO
+                    : i > reached       ? S_AHEAD
                     : detour == M_COUNT ? S_CURRENT
                                         : S_DONE;
         if (i == reached && st == MODEL_DELIVERED)
