@@ -12,6 +12,10 @@
 #include <string.h>
 #include <strings.h>
 
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
 #include "wismo/norm.h"
 #include "wismo/num.h"
 
@@ -299,4 +303,149 @@ size_t carrier_jcount(json_t *v)
 json_t *carrier_jat(json_t *v, size_t i)
 {
     return json_is_array(v) ? json_array_get(v, i) : v;
+}
+
+/* --- push --- */
+
+void carrier_push_init(struct carrier_push *p)
+{
+    memset(p, 0, sizeof(*p));
+    model_result_init(&p->result);
+}
+
+void carrier_push_clear(struct carrier_push *p)
+{
+    model_result_clear(&p->result);
+    free(p->scope);
+    free(p->ref);
+    free(p->self);
+    free(p->hook_secret);
+    free(p->answer_body);
+    carrier_push_init(p);
+}
+
+void carrier_subscribed_clear(struct carrier_subscribed *s)
+{
+    free(s->id);
+    for (size_t i = 0; i < s->n_refused; i++)
+        free(s->refused[i]);
+    free(s->refused);
+    memset(s, 0, sizeof(*s));
+}
+
+bool carrier_secret_eq(const char *a, const char *b)
+{
+    size_t la, lb;
+
+    if (a == NULL || b == NULL)
+        return false;
+    la = strlen(a);
+    lb = strlen(b);
+    /* Lengths may leak (they are not the secret); the bytes may not. */
+    return la == lb && CRYPTO_memcmp(a, b, la) == 0;
+}
+
+/* base64 of the HMAC-SHA256 of m1 m2 under key into out (>= 45 bytes). */
+static bool carrier_hmac(const char *key, const char *m1, size_t l1,
+                         const char *m2, size_t l2, char out[48])
+{
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int mlen = 0;
+    unsigned char *msg = wm_xmalloc(l1 + l2 + 1);
+    bool ok;
+
+    if (l1 > 0)
+        memcpy(msg, m1, l1);
+    if (m2 != NULL && l2 > 0)
+        memcpy(msg + l1, m2, l2);
+    ok = HMAC(EVP_sha256(), key, (int)strlen(key), msg,
+              l1 + (m2 != NULL ? l2 : 0), mac, &mlen) != NULL &&
+         mlen == 32;
+    free(msg);
+    if (ok)
+        EVP_EncodeBlock((unsigned char *)out, mac, (int)mlen);
+    return ok;
+}
+
+bool carrier_hmac_ok(const char *key, const char *m1, size_t l1, const char *m2,
+                     size_t l2, const char *sig)
+{
+    char want[48];
+
+    if (key == NULL || key[0] == '\0' || sig == NULL)
+        return false;
+    while (isspace((unsigned char)*sig))
+        sig++;
+    if (!carrier_hmac(key, m1, l1, m2, l2, want))
+        return false;
+    /* A trailing blank from a sloppy proxy is no reason to refuse. */
+    {
+        size_t n = strlen(sig), wl = strlen(want);
+
+        while (n > 0 && isspace((unsigned char)sig[n - 1]))
+            n--;
+        return n == wl && CRYPTO_memcmp(sig, want, wl) == 0;
+    }
+}
+
+char *carrier_hmac_b64(const char *key, const char *m, size_t len)
+{
+    char out[48];
+
+    if (key == NULL || !carrier_hmac(key, m, len, NULL, 0, out))
+        return NULL;
+    return wm_xstrdup(out);
+}
+
+static int carrier_hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+char *carrier_form_get(const char *form, size_t len, const char *name)
+{
+    size_t nl = strlen(name), i = 0;
+
+    if (form == NULL)
+        return NULL;
+    while (i < len) {
+        size_t end = i, eq;
+        char *out, *o;
+
+        while (end < len && form[end] != '&')
+            end++;
+        for (eq = i; eq < end && form[eq] != '='; eq++)
+            ;
+        if (eq - i != nl || memcmp(form + i, name, nl) != 0) {
+            i = end + 1;
+            continue;
+        }
+        o = out = wm_xmalloc(end - eq + 1);
+        for (size_t k = eq + 1; k < end; k++) {
+            if (form[k] == '+') {
+                *o++ = ' ';
+            } else if (form[k] == '%') {
+                int hi = k + 2 < end ? carrier_hexval(form[k + 1]) : -1;
+                int lo = k + 2 < end ? carrier_hexval(form[k + 2]) : -1;
+
+                if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
+                    free(out);
+                    return NULL;
+                }
+                *o++ = (char)(hi << 4 | lo);
+                k += 2;
+            } else {
+                *o++ = form[k];
+            }
+        }
+        *o = '\0';
+        return out;
+    }
+    return NULL;
 }

@@ -26,6 +26,9 @@
 
 #define DHL_DEFAULT_BASE "https://api-eu.dhl.com"
 #define DHL_TRACK_PATH   "/track/shipments?trackingNumber="
+#define DHL_SUB_PATH     "/tracking/push/v1/subscription"
+#define DHL_SUB_MAX      10
+#define DHL_PUSH_HEADER  "Wismo-Push-Token" /* ours (PUSH.md, pinned) */
 
 /* --- status mapping ----------------------------------------------------- */
 
@@ -545,6 +548,193 @@ out:
     return rc;
 }
 
+/* --- push: Unified Push API (PUSH.md "DHL") ---------------------------- */
+
+static bool dhl_push_auth(const struct carrier_push_req *req)
+{
+    /* Every message, validate and ready included, carries our token. */
+    return req->secret != NULL && req->secret[0] != '\0' &&
+           carrier_secret_eq(req->auth_value, req->secret);
+}
+
+static int dhl_push_parse(const struct carrier_push_req *req,
+                          struct carrier_push *out)
+{
+    json_error_t jerr;
+    json_t *root = NULL, *ships;
+    const char *scope, *self;
+    int rc = WM_EPROTO;
+
+    if (req->body == NULL || req->body_len == 0) {
+        carrier_problem(&out->result, "dhl push: empty body");
+        goto out;
+    }
+    root = json_loadb(req->body, req->body_len, 0, &jerr);
+    if (!json_is_object(root)) {
+        carrier_problem(&out->result, "dhl push: not a JSON object (%s)",
+                        root == NULL ? jerr.text : "wrong type");
+        goto out;
+    }
+    scope = json_string_value(json_object_get(root, "scope"));
+    self = carrier_jtext(root, "self");
+    if (scope == NULL) {
+        carrier_problem(&out->result, "dhl push: no scope");
+        goto out;
+    }
+    out->scope = wm_xstrdup(scope);
+    out->ref = wm_xstrdup_or_null(self);
+    if (strcmp(scope, "subscription.validate") == 0) {
+        const char *secret = carrier_jtext(root, "secret");
+
+        if (self == NULL || secret == NULL) {
+            carrier_problem(&out->result,
+                            "dhl push: validate without self or secret");
+            goto out;
+        }
+        out->kind = CARRIER_PUSH_VALIDATE;
+        out->self = wm_xstrdup(self);
+        out->hook_secret = wm_xstrdup(secret);
+        rc = 0;
+        goto out;
+    }
+    if (strcmp(scope, "subscription.push") != 0) {
+        out->kind = CARRIER_PUSH_NOTICE; /* ready, failure, delete */
+        rc = 0;
+        goto out;
+    }
+    out->kind = CARRIER_PUSH_EVENTS;
+    ships = json_object_get(root, "shipments");
+    if (!json_is_array(ships)) {
+        carrier_problem(&out->result, "dhl push: shipments is not an array");
+        goto out;
+    }
+    /* Each element has the pull API's shipment shape. */
+    for (size_t i = 0; i < json_array_size(ships); i++)
+        if ((rc = dhl_add_shipment(json_array_get(ships, i), &out->result)) !=
+            0)
+            goto out;
+    rc = 0;
+out:
+    json_decref(root);
+    return rc;
+}
+
+/* "DHL-API-Key" and the JSON headers on req; false on a bad key. */
+static bool dhl_key_headers(const struct carrier_conf *conf,
+                            struct httpreq *req)
+{
+    return !norm_blank(conf->api_key) &&
+           httpreq_header(req, "DHL-API-Key", conf->api_key) == 0 &&
+           httpreq_header(req, "Accept", "application/json") == 0;
+}
+
+static int dhl_build_subscribe(const struct carrier_conf *conf,
+                               const char *const *numbers, size_t n,
+                               struct httpreq *req)
+{
+    json_t *body = NULL, *ids;
+
+    if (n == 0 || n > DHL_SUB_MAX || numbers == NULL ||
+        norm_blank(conf->push_url) || norm_blank(conf->push_secret))
+        return WM_EINVAL;
+    ids = json_array();
+    for (size_t i = 0; i < n; i++) {
+        if (norm_blank(numbers[i])) {
+            json_decref(ids);
+            return WM_EINVAL;
+        }
+        json_array_append_new(ids, json_string(numbers[i]));
+    }
+    body = json_pack(
+        "{s:{s:s,s:{s:s,s:s,s:s}},s:s,s:s,s:s,s:[sssss],s:o}", "hook", "uri",
+        conf->push_url, "authentication", "type", "ApiKeyAuthentication",
+        "header", DHL_PUSH_HEADER, "token", conf->push_secret, "format",
+        "Default", "type", "Shipment", "service",
+        norm_blank(conf->push_service) ? "parcel-nl" : conf->push_service,
+        "events", "Transit", "Delivered", "Pre-Transit", "Failure", "Unknown",
+        "shipmentIDs", ids);
+    if (body == NULL)
+        return WM_EINVAL;
+    req->method = "POST";
+    carrier_req_url(req, conf, DHL_DEFAULT_BASE, DHL_SUB_PATH);
+    httpreq_body(req, json_dumps(body, JSON_COMPACT));
+    json_decref(body);
+    if (!dhl_key_headers(conf, req) ||
+        httpreq_header(req, "Content-Type", "application/json") != 0)
+        return WM_EINVAL;
+    return 0;
+}
+
+static int dhl_parse_subscribe(const struct carrier_resp *resp,
+                               struct carrier_subscribed *out)
+{
+    json_t *root = NULL;
+    const char *id;
+    int rc = WM_EPROTO;
+
+    memset(out, 0, sizeof(*out));
+    if (resp->http_status < 200 || resp->http_status > 299)
+        return WM_EINVAL;
+    if (resp->body != NULL && resp->body_len > 0)
+        root = json_loadb(resp->body, resp->body_len, 0, NULL);
+    id = carrier_jtext(root, "subscriptionId");
+    if (id != NULL) {
+        out->id = wm_xstrdup(id);
+        rc = 0;
+    }
+    json_decref(root);
+    return rc;
+}
+
+static int dhl_build_unsubscribe(const struct carrier_conf *conf,
+                                 const char *id, const char *etag,
+                                 const char *const *numbers, size_t n,
+                                 struct httpreq *req)
+{
+    char *esc, *path;
+    size_t len;
+
+    (void)etag;
+    (void)numbers;
+    (void)n;
+    if (norm_blank(id))
+        return WM_EINVAL;
+    esc = httpreq_url_escape(id);
+    len = strlen(DHL_SUB_PATH) + strlen(esc) + 2;
+    path = wm_xmalloc(len);
+    snprintf(path, len, "%s/%s", DHL_SUB_PATH, esc);
+    req->method = "DELETE";
+    carrier_req_url(req, conf, DHL_DEFAULT_BASE, path);
+    free(esc);
+    free(path);
+    return dhl_key_headers(conf, req) ? 0 : WM_EINVAL;
+}
+
+static int dhl_build_activate(const struct carrier_conf *conf, const char *self,
+                              const char *hook_secret, struct httpreq *req)
+{
+    const char *base =
+        !norm_blank(conf->base_url) ? conf->base_url : DHL_DEFAULT_BASE;
+    size_t bl = strlen(base);
+
+    while (bl > 0 && base[bl - 1] == '/')
+        bl--;
+    /* Our API key goes to self: only to DHL's own host, whoever wrote the
+     * message, and only printable text in the header. */
+    if (norm_blank(self) || norm_blank(hook_secret) ||
+        strncmp(self, base, bl) != 0 || self[bl] != '/' ||
+        !carrier_number_ascii(self, 2048) ||
+        !carrier_number_ascii(hook_secret, 512))
+        return WM_EINVAL;
+    req->method = "POST";
+    free(req->url);
+    req->url = wm_xstrdup(self);
+    if (!dhl_key_headers(conf, req) ||
+        httpreq_header(req, "DHL-API-Hook-Secret", hook_secret) != 0)
+        return WM_EINVAL;
+    return 0;
+}
+
 const struct carrier carrier_dhl = {
     .name = "dhl",
     .display_name = "DHL",
@@ -558,4 +748,12 @@ const struct carrier carrier_dhl = {
     .build_token_request = NULL,
     .parse_token = NULL,
     .parse_response = dhl_parse_response,
+    .push_auth_header = DHL_PUSH_HEADER,
+    .push_batch_max = DHL_SUB_MAX,
+    .push_auth = dhl_push_auth,
+    .push_parse = dhl_push_parse,
+    .build_subscribe = dhl_build_subscribe,
+    .parse_subscribe = dhl_parse_subscribe,
+    .build_unsubscribe = dhl_build_unsubscribe,
+    .build_activate = dhl_build_activate,
 };

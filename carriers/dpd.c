@@ -569,6 +569,128 @@ out:
     return rc;
 }
 
+/* --- push: Tracking Push Service (PUSH.md "DPD") --- */
+
+struct dpd_push_code {
+    const char *code;
+    enum model_status status;
+    const char *detail; /* substatus, or NULL */
+};
+
+static const struct dpd_push_code dpd_push_codes[] = {
+    {"start_order", MODEL_INFO_RECEIVED, NULL},
+    {"pickup_driver", MODEL_IN_TRANSIT, NULL},
+    {"pickup_depot", MODEL_IN_TRANSIT, NULL},
+    {"delivery_depot", MODEL_IN_TRANSIT, NULL},
+    {"delivery_nab", MODEL_IN_TRANSIT, NULL},
+    {"delivery_carload", MODEL_OUT_FOR_DELIVERY, NULL},
+    {"delivery_notification", MODEL_FAILED_ATTEMPT, NULL},
+    {"delivery_customer", MODEL_DELIVERED, NULL},
+    {"delivery_shop", MODEL_AVAILABLE_FOR_PICKUP, NULL},
+    {"pickup_by_consignee", MODEL_DELIVERED, "pickup_point"},
+    {"no_pickup_by_consignee", MODEL_RETURNING, NULL},
+    {"error_pickup", MODEL_EXCEPTION, NULL},
+    {"error_return", MODEL_EXCEPTION, NULL},
+};
+
+static bool dpd_push_auth(const struct carrier_push_req *req)
+{
+    (void)req; /* no signature: the URL's path secret is all there is */
+    return true;
+}
+
+/* "ddMMyyyyHHmmss" into c. */
+static bool dpd_push_date(const char *s, struct wmtime_civil *c)
+{
+    int v[14];
+
+    if (s == NULL || strlen(s) != 14)
+        return false;
+    for (int i = 0; i < 14; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+        v[i] = s[i] - '0';
+    }
+    memset(c, 0, sizeof(*c));
+    c->day = v[0] * 10 + v[1];
+    c->month = v[2] * 10 + v[3];
+    c->year = v[4] * 1000 + v[5] * 100 + v[6] * 10 + v[7];
+    c->hour = v[8] * 10 + v[9];
+    c->min = v[10] * 10 + v[11];
+    c->sec = v[12] * 10 + v[13];
+    return wmtime_civil_valid(c);
+}
+
+static int dpd_push_parse(const struct carrier_push_req *req,
+                          struct carrier_push *out)
+{
+    const char *form = req->query;
+    size_t len = form != NULL ? strlen(form) : 0;
+    char *pushid = NULL, *pnr = NULL, *status = NULL, *date = NULL;
+    char *esc = NULL, *number;
+    struct model_shipment *s;
+    struct model_event *ev;
+    struct wmtime_civil civ;
+    int64_t t;
+    int rc = WM_EPROTO;
+
+    out->kind = CARRIER_PUSH_EVENTS;
+    /* GET carries the query; a POST may carry a form body instead. */
+    if (strcmp(req->method, "POST") == 0 && req->body != NULL &&
+        req->body_len > 0) {
+        form = req->body;
+        len = req->body_len;
+    }
+    pushid = carrier_form_get(form, len, "pushid");
+    pnr = carrier_form_get(form, len, "pnr");
+    status = carrier_form_get(form, len, "status");
+    date = carrier_form_get(form, len, "statusdate");
+    if (pushid != NULL && carrier_number_ascii(pushid, 128)) {
+        out->ref = wm_xstrdup(pushid);
+        esc = dpd_xml_escape(pushid);
+        out->answer_type = "application/xml";
+        out->answer_body = dpd_printf("<push><pushid>%s</pushid>"
+                                      "<status>OK</status></push>",
+                                      esc);
+    }
+    if (out->ref == NULL) {
+        carrier_problem(&out->result, "dpd push: no usable pushid");
+        goto out;
+    }
+    number = pnr;
+    if (number != NULL)
+        number[strcspn(number, " \t")] = '\0';
+    if (number == NULL || !carrier_number_ascii(number, 64) ||
+        norm_blank(status) || !dpd_push_date(date, &civ) ||
+        wmtime_local_to_utc("Europe/Berlin", &civ, &t) != 0) {
+        carrier_problem(&out->result,
+                        "dpd push: pnr, status or statusdate missing or bad");
+        goto out;
+    }
+    s = model_result_add_shipment(&out->result, "dpd", number);
+    ev = model_shipment_add_event(s);
+    ev->time = t;
+    ev->code = norm_text(status);
+    for (size_t i = 0; i < WM_ARRAY_LEN(dpd_push_codes); i++) {
+        if (strcmp(status, dpd_push_codes[i].code) == 0) {
+            ev->status = dpd_push_codes[i].status;
+            ev->mapped = true;
+            ev->substatus = wm_xstrdup_or_null(dpd_push_codes[i].detail);
+            break;
+        }
+    }
+    norm_country("DE", ev->location.country);
+    model_shipment_finish(s);
+    rc = 0;
+out:
+    free(pushid);
+    free(pnr);
+    free(status);
+    free(date);
+    free(esc);
+    return rc;
+}
+
 const struct carrier carrier_dpd = {
     .name = "dpd",
     .display_name = "DPD",
@@ -581,4 +703,6 @@ const struct carrier carrier_dpd = {
     .build_token_request = dpd_build_token_request,
     .parse_token = dpd_parse_token,
     .parse_response = dpd_parse_response,
+    .push_auth = dpd_push_auth,
+    .push_parse = dpd_push_parse,
 };

@@ -33,6 +33,9 @@
     "?locale=en_US&returnSignature=false&returnMilestones=false"               \
     "&returnPOD=false"
 #define UPS_TOKEN_PATH  "/security/v1/oauth/token"
+#define UPS_SUB_PATH    "/api/track/v1/subscription/standard/package"
+#define UPS_SUB_MAX     100
+#define UPS_SUB_LIFE    (14L * 86400)
 #define UPS_TRANSID_MAX 32
 #define UPS_NUMBER_MAX  64 /* UPS says 7..34; the carrier judges the rest */
 
@@ -751,6 +754,228 @@ out:
     return rc;
 }
 
+/* --- push: Track Alert (PUSH.md "UPS") --- */
+
+static bool ups_push_auth(const struct carrier_push_req *req)
+{
+    /* The credential given at subscribe comes back as is. */
+    return req->secret != NULL && req->secret[0] != '\0' &&
+           carrier_secret_eq(req->auth_value, req->secret);
+}
+
+/* obj[key] as a string copy into the new object's key, when a string. */
+static void ups_copy(json_t *dst, const char *dkey, json_t *src,
+                     const char *skey)
+{
+    json_t *v = json_object_get(src, skey);
+
+    if (json_is_string(v) || json_is_integer(v))
+        json_object_set(dst, dkey, v);
+}
+
+/*
+ * A Track Alert event in the Track API's package shape, so that the pull
+ * code maps it: descriptionCode as statusCode, code as status.code, type;
+ * gmtActivityDate/Time as gmtDate/Time (local date and time as the
+ * fallback); scheduledDeliveryDate as the SDD, local to the activity's
+ * country (the daemon keeps the stored ETA when it is empty).
+ */
+static json_t *ups_push_package(json_t *root, const char *number)
+{
+    json_t *pkg = json_object(), *act = json_object(), *st = json_object();
+    json_t *loc = json_object_get(root, "activityLocation");
+    json_t *src = json_object_get(root, "activityStatus");
+    json_t *addr = json_object();
+    const char *sdd = carrier_jtext(root, "scheduledDeliveryDate");
+
+    json_object_set_new(pkg, "trackingNumber", json_string(number));
+    ups_copy(act, "gmtDate", root, "gmtActivityDate");
+    ups_copy(act, "gmtTime", root, "gmtActivityTime");
+    ups_copy(act, "date", root, "localActivityDate");
+    ups_copy(act, "time", root, "localActivityTime");
+    if (json_is_object(src)) {
+        ups_copy(st, "type", src, "type");
+        ups_copy(st, "code", src, "code");
+        ups_copy(st, "description", src, "description");
+        ups_copy(st, "statusCode", src, "descriptionCode");
+    }
+    json_object_set_new(act, "status", st);
+    if (json_is_object(loc)) {
+        ups_copy(addr, "city", loc, "city");
+        ups_copy(addr, "stateProvince", loc, "stateProvince");
+        ups_copy(addr, "postalCode", loc, "postalCode");
+        ups_copy(addr, "countryCode", loc, "country");
+        json_object_set_new(act, "location",
+                            json_pack("{s:O}", "address", addr));
+    }
+    json_object_set_new(pkg, "activity", json_pack("[o]", act));
+    if (sdd != NULL) {
+        json_t *dest = json_object();
+
+        json_object_set_new(
+            pkg, "deliveryDate",
+            json_pack("[{s:s,s:s}]", "type", "SDD", "date", sdd));
+        if (json_is_object(loc))
+            ups_copy(dest, "countryCode", loc, "country");
+        json_object_set_new(
+            pkg, "packageAddress",
+            json_pack("[{s:s,s:o}]", "type", "DESTINATION", "address", dest));
+    }
+    json_decref(addr);
+    return pkg;
+}
+
+static int ups_push_parse(const struct carrier_push_req *req,
+                          struct carrier_push *out)
+{
+    json_error_t jerr;
+    json_t *root = NULL, *pkg = NULL;
+    const char *tn;
+    char *number = NULL;
+    size_t a, b;
+    int rc = WM_EPROTO;
+
+    out->kind = CARRIER_PUSH_EVENTS;
+    if (req->body == NULL || req->body_len == 0) {
+        carrier_problem(&out->result, "ups push: empty body");
+        goto out;
+    }
+    root = json_loadb(req->body, req->body_len, 0, &jerr);
+    if (!json_is_object(root)) {
+        carrier_problem(&out->result, "ups push: not a JSON object (%s)",
+                        root == NULL ? jerr.text : "wrong type");
+        goto out;
+    }
+    tn = json_string_value(json_object_get(root, "trackingNumber"));
+    if (tn == NULL) {
+        carrier_problem(&out->result, "ups push: no trackingNumber");
+        goto out;
+    }
+    /* Leading or trailing spaces: trim both ends. */
+    for (a = 0; isspace((unsigned char)tn[a]); a++)
+        ;
+    for (b = strlen(tn); b > a && isspace((unsigned char)tn[b - 1]); b--)
+        ;
+    number = wm_xmalloc(b - a + 1);
+    memcpy(number, tn + a, b - a);
+    number[b - a] = '\0';
+    if (!ups_number_ok(number)) {
+        carrier_problem(&out->result, "ups push: bad trackingNumber");
+        goto out;
+    }
+    if (!json_is_object(json_object_get(root, "activityStatus"))) {
+        carrier_problem(&out->result, "ups push: no activityStatus");
+        goto out;
+    }
+    pkg = ups_push_package(root, number);
+    if (!ups_add_package(&out->result, pkg, number)) {
+        model_result_clear(&out->result);
+        carrier_problem(&out->result, "ups push: event has the wrong shape");
+        goto out;
+    }
+    if (out->result.shipments[0].n_events == 0) {
+        model_result_clear(&out->result);
+        carrier_problem(&out->result, "ups push: event without a usable "
+                                      "time");
+        goto out;
+    }
+    rc = 0;
+out:
+    free(number);
+    json_decref(pkg);
+    json_decref(root);
+    return rc;
+}
+
+static int ups_build_subscribe(const struct carrier_conf *conf,
+                               const char *const *numbers, size_t n,
+                               struct httpreq *req)
+{
+    char transid[UPS_TRANSID_MAX + 1];
+    json_t *body = NULL, *list;
+    char *auth = NULL, *text = NULL;
+    size_t len;
+    int rc = WM_EINVAL;
+
+    if (n == 0 || n > UPS_SUB_MAX || numbers == NULL ||
+        norm_blank(conf->push_url) || norm_blank(conf->push_secret) ||
+        norm_blank(conf->access_token) || !ups_printable(conf->access_token))
+        goto out;
+    if (!norm_blank(conf->request_id) && !ups_printable(conf->request_id))
+        goto out;
+    snprintf(transid, sizeof(transid), "%s",
+             norm_blank(conf->request_id) ? "wismo-subscribe"
+                                          : conf->request_id);
+    list = json_array();
+    for (size_t i = 0; i < n; i++) {
+        if (!ups_number_ok(numbers[i])) {
+            json_decref(list);
+            goto out;
+        }
+        json_array_append_new(list, json_string(numbers[i]));
+    }
+    body = json_pack("{s:s,s:s,s:o,s:{s:s,s:s,s:s}}", "locale", "en_US",
+                     "countryCode", "US", "trackingNumberList", list,
+                     "destination", "url", conf->push_url, "credentialType",
+                     "Bearer", "credential", conf->push_secret);
+    if (body == NULL)
+        goto out;
+    text = json_dumps(body, JSON_COMPACT);
+    len = strlen(conf->access_token) + 8;
+    auth = wm_xmalloc(len);
+    snprintf(auth, len, "Bearer %s", conf->access_token);
+    req->method = "POST";
+    carrier_req_url(req, conf, UPS_BASE, UPS_SUB_PATH);
+    httpreq_body(req, text);
+    text = NULL;
+    if ((rc = httpreq_header(req, "Authorization", auth)) != 0 ||
+        (rc = httpreq_header(req, "transId", transid)) != 0 ||
+        (rc = httpreq_header(req, "transactionSrc", "wismo")) != 0 ||
+        (rc = httpreq_header(req, "Content-Type", "application/json")) != 0 ||
+        (rc = httpreq_header(req, "Accept", "application/json")) != 0)
+        goto out;
+    rc = 0;
+out:
+    json_decref(body);
+    free(text);
+    free(auth);
+    return rc;
+}
+
+static int ups_parse_subscribe(const struct carrier_resp *resp,
+                               struct carrier_subscribed *out)
+{
+    json_t *root = NULL, *bad;
+    int rc = WM_EPROTO;
+
+    memset(out, 0, sizeof(*out));
+    if (resp->http_status < 200 || resp->http_status > 299) {
+        rc = WM_EINVAL;
+        goto out;
+    }
+    if (resp->body == NULL || resp->body_len == 0)
+        goto out;
+    root = json_loadb(resp->body, resp->body_len, 0, NULL);
+    if (!json_is_object(root))
+        goto out;
+    bad = json_object_get(root, "invalidTrackingNumbers");
+    if (bad != NULL && !json_is_array(bad))
+        goto out;
+    for (size_t i = 0; i < json_array_size(bad); i++) {
+        const char *num = json_string_value(json_array_get(bad, i));
+
+        if (num == NULL)
+            continue;
+        out->refused =
+            wm_xrealloc(out->refused, (out->n_refused + 1) * sizeof(char *));
+        out->refused[out->n_refused++] = wm_xstrdup(num);
+    }
+    rc = 0;
+out:
+    json_decref(root);
+    return rc;
+}
+
 const struct carrier carrier_ups = {
     .name = "ups",
     .display_name = "UPS",
@@ -764,4 +989,11 @@ const struct carrier carrier_ups = {
     .build_token_request = ups_build_token_request,
     .parse_token = ups_parse_token,
     .parse_response = ups_parse_response,
+    .push_auth_header = "credential",
+    .push_batch_max = UPS_SUB_MAX,
+    .push_lifetime_s = UPS_SUB_LIFE,
+    .push_auth = ups_push_auth,
+    .push_parse = ups_push_parse,
+    .build_subscribe = ups_build_subscribe,
+    .parse_subscribe = ups_parse_subscribe,
 };

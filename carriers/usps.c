@@ -30,6 +30,8 @@
 #define USPS_TRACK_QUERY "?expand=DETAIL"
 #define USPS_TOKEN_PATH  "/oauth2/v3/token"
 #define USPS_NUMBER_MAX  64
+#define USPS_SUB_PATH    "/subscriptions-tracking/v3/subscriptions"
+#define USPS_SECRET_MIN  32 /* USPS refuses shorter secrets */
 
 /* TrackV2 per-item error numbers that mean "not known (yet)". */
 #define USPS_ERR_NOT_LOCATED   "-2147219302"
@@ -822,6 +824,160 @@ static int usps_parse_response(const struct carrier_resp *resp,
     return usps_parse_json(resp, out);
 }
 
+/* --- push: Subscriptions-Tracking v3 (PUSH.md "USPS") --- */
+
+/* The envelope's timestamp and payload strings (borrowed from root). */
+static bool usps_envelope(json_t *root, json_t **ts, json_t **payload)
+{
+    *ts = json_object_get(root, "timestamp");
+    *payload = json_object_get(root, "payload");
+    return json_is_string(*ts) && json_is_string(*payload);
+}
+
+static bool usps_push_auth(const struct carrier_push_req *req)
+{
+    json_t *root = NULL, *ts, *payload;
+    bool ok = false;
+
+    if (req->secret == NULL || req->secret[0] == '\0' ||
+        req->auth_value == NULL || req->body == NULL || req->body_len == 0)
+        return false;
+    /* X-HMAC signs the two fields' decoded strings, so the envelope is
+     * read first; nothing in it is believed until the MAC matches. */
+    root = json_loadb(req->body, req->body_len, JSON_ALLOW_NUL, NULL);
+    if (json_is_object(root) && usps_envelope(root, &ts, &payload))
+        ok = carrier_hmac_ok(req->secret, json_string_value(ts),
+                             json_string_length(ts), json_string_value(payload),
+                             json_string_length(payload), req->auth_value);
+    json_decref(root);
+    return ok;
+}
+
+static int usps_push_parse(const struct carrier_push_req *req,
+                           struct carrier_push *out)
+{
+    json_t *root = NULL, *ts, *payload;
+    struct carrier_resp resp = {0};
+    const char *id;
+    int rc = WM_EPROTO;
+
+    out->kind = CARRIER_PUSH_EVENTS;
+    if (req->body != NULL && req->body_len > 0)
+        root = json_loadb(req->body, req->body_len, 0, NULL);
+    if (!json_is_object(root) || !usps_envelope(root, &ts, &payload)) {
+        carrier_problem(&out->result,
+                        "usps push: not an envelope with timestamp and "
+                        "payload strings");
+        goto out;
+    }
+    id = carrier_jtext(root, "subscriptionId");
+    out->ref = wm_xstrdup_or_null(id);
+    /* The payload is a Tracking v3 answer: the pull code reads it. */
+    resp.http_status = 200;
+    resp.body = json_string_value(payload);
+    resp.body_len = json_string_length(payload);
+    rc = usps_parse_json(&resp, &out->result);
+    if (rc == 0 && out->result.n_shipments == 0)
+        rc = carrier_problem(&out->result, "usps push: payload without a "
+                                           "shipment");
+out:
+    json_decref(root);
+    return rc;
+}
+
+/* "Bearer <token>" and JSON headers; false on a missing or bad token. */
+static bool usps_bearer(const struct carrier_conf *conf, struct httpreq *req)
+{
+    char *auth;
+    bool ok;
+
+    if (norm_blank(conf->access_token) || !usps_printable(conf->access_token))
+        return false;
+    auth = wm_xmalloc(strlen(conf->access_token) + 8);
+    sprintf(auth, "Bearer %s", conf->access_token);
+    ok = httpreq_header(req, "Authorization", auth) == 0 &&
+         httpreq_header(req, "Accept", "application/json") == 0;
+    free(auth);
+    return ok;
+}
+
+static int usps_build_subscribe(const struct carrier_conf *conf,
+                                const char *const *numbers, size_t n,
+                                struct httpreq *req)
+{
+    json_t *body;
+
+    /* One subscription per tracking number (PUSH.md, pinned). */
+    if (n != 1 || numbers == NULL || !usps_number_ok(numbers[0]) ||
+        norm_blank(conf->push_url) || conf->push_secret == NULL ||
+        strlen(conf->push_secret) < USPS_SECRET_MIN)
+        return WM_EINVAL;
+    body = json_pack("{s:s,s:s,s:{s:s}}", "listenerURL", conf->push_url,
+                     "secret", conf->push_secret, "filterProperties",
+                     "trackingNumber", numbers[0]);
+    if (body == NULL)
+        return WM_EINVAL;
+    if (!norm_blank(conf->push_email))
+        json_object_set_new(body, "adminNotification",
+                            json_pack("[{s:s}]", "email", conf->push_email));
+    req->method = "POST";
+    carrier_req_url(req, conf, USPS_BASE, USPS_SUB_PATH);
+    httpreq_body(req, json_dumps(body, JSON_COMPACT));
+    json_decref(body);
+    if (!usps_bearer(conf, req) ||
+        httpreq_header(req, "Content-Type", "application/json") != 0)
+        return WM_EINVAL;
+    return 0;
+}
+
+static int usps_parse_subscribe(const struct carrier_resp *resp,
+                                struct carrier_subscribed *out)
+{
+    json_t *root = NULL;
+    const char *id;
+    int rc = WM_EPROTO;
+
+    memset(out, 0, sizeof(*out));
+    if (resp->http_status < 200 || resp->http_status > 299)
+        return WM_EINVAL;
+    if (resp->body != NULL && resp->body_len > 0)
+        root = json_loadb(resp->body, resp->body_len, 0, NULL);
+    id = carrier_jtext(root, "subscriptionId");
+    if (id != NULL) {
+        out->id = wm_xstrdup(id);
+        rc = 0;
+    }
+    json_decref(root);
+    return rc;
+}
+
+static int usps_build_unsubscribe(const struct carrier_conf *conf,
+                                  const char *id, const char *etag,
+                                  const char *const *numbers, size_t n,
+                                  struct httpreq *req)
+{
+    char *esc, *path;
+    size_t len;
+
+    (void)numbers;
+    (void)n;
+    if (norm_blank(id) || (etag != NULL && !usps_printable(etag)))
+        return WM_EINVAL;
+    esc = httpreq_url_escape(id);
+    len = strlen(USPS_SUB_PATH) + strlen(esc) + 2;
+    path = wm_xmalloc(len);
+    snprintf(path, len, "%s/%s", USPS_SUB_PATH, esc);
+    /* Without the ETag: the GET that fetches it; with it: the DELETE. */
+    req->method = etag == NULL ? "GET" : "DELETE";
+    carrier_req_url(req, conf, USPS_BASE, path);
+    free(esc);
+    free(path);
+    if (!usps_bearer(conf, req) ||
+        (etag != NULL && httpreq_header(req, "If-Match", etag) != 0))
+        return WM_EINVAL;
+    return 0;
+}
+
 const struct carrier carrier_usps = {
     .name = "usps",
     .display_name = "USPS",
@@ -835,4 +991,11 @@ const struct carrier carrier_usps = {
     .build_token_request = usps_build_token_request,
     .parse_token = usps_parse_token,
     .parse_response = usps_parse_response,
+    .push_auth_header = "X-HMAC",
+    .push_batch_max = 1,
+    .push_auth = usps_push_auth,
+    .push_parse = usps_push_parse,
+    .build_subscribe = usps_build_subscribe,
+    .parse_subscribe = usps_parse_subscribe,
+    .build_unsubscribe = usps_build_unsubscribe,
 };

@@ -19,6 +19,17 @@ for bin in build-fuzz/tests/fuzz_*; do
         c=${name#fuzz_normalize_}
         cp tests/fixtures/carriers/"$c"/*.json tests/fixtures/carriers/"$c"/*.xml \
             "$corpus"/ 2>/dev/null || true ;;
+    fuzz_push_*)
+        # The first byte picks POST with a body (even) or GET with a query.
+        c=${name#fuzz_push_}
+        for f in tests/fixtures/carriers/"$c"/*.json; do
+            [ -e "$f" ] || continue
+            { printf 'P'; cat "$f"; } >"$corpus/$(basename "$f")"
+        done
+        printf 'Gpushid=1&pnr=01234567890123&status=delivery_customer&statusdate=24112026143000' \
+            >"$corpus/dpd_get"
+        printf 'P{"scope":"subscription.validate","self":"x","secret":"y"}' \
+            >"$corpus/dhl_validate" ;;
     fuzz_detect)
         jq -r '.. | .valid?, .invalid? | select(.) | .[]' \
             tests/fixtures/tracking_number_data/couriers/*.json 2>/dev/null |

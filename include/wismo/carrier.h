@@ -32,6 +32,11 @@ struct carrier_conf {
     const char *access_token; /* the current token where auth needs one */
     const char *request_id;   /* unique per request (UPS transId) or NULL */
     const char *language;     /* preferred language ("en"), or NULL */
+    /* push (PUSH.md): subscribe, unsubscribe and activation requests */
+    const char *push_url;     /* the receiver: {public_url}/v1/carriers/... */
+    const char *push_secret;  /* what the carrier sends back, or signs with */
+    const char *push_service; /* DHL's service of the subscription */
+    const char *push_email;   /* USPS adminNotification address, or NULL */
 };
 
 /* An HTTP response to parse. All borrowed. */
@@ -57,6 +62,57 @@ enum carrier_auth {
     CARRIER_AUTH_OAUTH2,  /* client credentials: client_id + secret */
     CARRIER_AUTH_LOGIN,   /* a login call (DPD): username + password */
 };
+
+/*
+ * Push (PUSH.md). A carrier that pushes fills the push_* members of its
+ * table; the rest leave them NULL / 0. Like everything in an adapter they
+ * are pure: the daemon receives the request, checks the URL's path secret,
+ * calls push_auth and only then push_parse, and merges the result as it
+ * merges a polled answer.
+ */
+
+/* A request a carrier pushed to wismo's receiver. All borrowed. */
+struct carrier_push_req {
+    const char *method;       /* "POST", or "GET" (DPD) */
+    const char *query;        /* the raw query string without '?', or "" */
+    const char *content_type; /* or NULL */
+    const char *body;         /* the raw bytes; NULL when body_len is 0 */
+    size_t body_len;
+    const char *auth_value; /* the push_auth_header's value, or NULL */
+    const char *secret;     /* [carrier.<name>] push_secret, or NULL */
+};
+
+enum carrier_push_kind {
+    CARRIER_PUSH_EVENTS,   /* tracking news: result holds the shipments */
+    CARRIER_PUSH_VALIDATE, /* DHL subscription.validate: activate self */
+    CARRIER_PUSH_NOTICE,   /* anything else: logged and counted */
+};
+
+/* What push_parse found; carrier_push_init / carrier_push_clear. */
+struct carrier_push {
+    enum carrier_push_kind kind;
+    struct model_result result; /* EVENTS: shipments, finished */
+    char *scope;                /* owned: the carrier's message type, or NULL */
+    char *ref;                  /* owned: a carrier-side id to log, or NULL */
+    char *self;                 /* owned: VALIDATE's subscription URL */
+    char *hook_secret;          /* owned: VALIDATE's temporary secret */
+    /* The answer; set also when push_parse fails, where the carrier wants
+     * one (DPD's echo). */
+    int answer_status;       /* 0: 200 */
+    const char *answer_type; /* static content type, NULL: none */
+    char *answer_body;       /* owned, NULL: the daemon's default */
+};
+
+/* A subscribe answer. */
+struct carrier_subscribed {
+    char *id;       /* owned: the carrier's subscription id, or NULL */
+    char **refused; /* owned: numbers the carrier refused */
+    size_t n_refused;
+};
+
+void carrier_push_init(struct carrier_push *p);
+void carrier_push_clear(struct carrier_push *p);
+void carrier_subscribed_clear(struct carrier_subscribed *s);
 
 #define CARRIER_CAP_BATCH (1u << 0) /* several numbers in one request */
 #define CARRIER_CAP_TOKEN (1u << 1) /* needs a token (OAuth2 or login) */
@@ -96,6 +152,44 @@ struct carrier {
      */
     int (*parse_response)(const struct carrier_resp *resp,
                           struct model_result *out);
+
+    /* --- push: all optional --- */
+    /* The header that carries the carrier's credential or signature
+     * (NULL: the URL's path secret alone, as DPD). */
+    const char *push_auth_header;
+    /* Numbers per subscribe request; 0: there is no subscribe call (DPD
+     * pushes every parcel of the account). */
+    size_t push_batch_max;
+    /* How long a subscription lasts (UPS: 14 days), seconds; 0: until it
+     * is removed. */
+    long push_lifetime_s;
+    /* Whether req carries the right credential or signature for
+     * req->secret; compares in constant time. NULL: push unsupported. */
+    bool (*push_auth)(const struct carrier_push_req *req);
+    /* Parses an authenticated push into out (initialised by the caller):
+     * 0, or WM_EPROTO with out->result.problem set. */
+    int (*push_parse)(const struct carrier_push_req *req,
+                      struct carrier_push *out);
+    /* Subscribe numbers[0..n), 1 <= n <= push_batch_max, to conf->push_url:
+     * 0 or WM_EINVAL (missing credential, URL or secret). */
+    int (*build_subscribe)(const struct carrier_conf *conf,
+                           const char *const *numbers, size_t n,
+                           struct httpreq *req);
+    /* Parses the subscribe answer: 0, WM_EPROTO (unusable) or WM_EINVAL
+     * (refused: an HTTP error). */
+    int (*parse_subscribe)(const struct carrier_resp *resp,
+                           struct carrier_subscribed *out);
+    /* Removes subscription id (or numbers[0..n) where the carrier removes
+     * by number); NULL: subscriptions lapse by themselves (UPS). etag: the
+     * subscription's ETag where the carrier wants one (USPS: without it
+     * the request built is the GET that fetches it), else NULL. */
+    int (*build_unsubscribe)(const struct carrier_conf *conf, const char *id,
+                             const char *etag, const char *const *numbers,
+                             size_t n, struct httpreq *req);
+    /* DHL's activation: the request that confirms subscription self with
+     * the temporary hook_secret of its validate message. */
+    int (*build_activate)(const struct carrier_conf *conf, const char *self,
+                          const char *hook_secret, struct httpreq *req);
 };
 
 /* The registry: NULL-terminated list of every compiled-in adapter. */
@@ -125,6 +219,22 @@ int carrier_oauth2_parse(const struct carrier_resp *resp,
 /* A number of 1..max printable ASCII characters (what a carrier that puts
  * it into a URL, header or JSON as is can take). */
 bool carrier_number_ascii(const char *s, size_t max);
+
+/* Whether a and b are equal, in time that depends only on their lengths
+ * (secrets, tokens); NULL never matches. */
+bool carrier_secret_eq(const char *a, const char *b);
+/* Whether sig is base64(HMAC-SHA256(key, m1 m2)) (m2 may be NULL),
+ * compared in constant time. */
+bool carrier_hmac_ok(const char *key, const char *m1, size_t l1, const char *m2,
+                     size_t l2, const char *sig);
+/* base64(HMAC-SHA256(key, m)) (new string): what fake carriers and tests
+ * sign with. */
+char *carrier_hmac_b64(const char *key, const char *m, size_t len);
+
+/* The value of field name in an application/x-www-form-urlencoded text
+ * (a query string too), decoded ('+' is a space): a new string, or NULL
+ * when absent or badly escaped. */
+char *carrier_form_get(const char *form, size_t len, const char *name);
 
 /* Whether two tracking numbers are the same, ignoring case and white
  * space ("1z 4e96" = "1Z4E96"); NULL never matches. */

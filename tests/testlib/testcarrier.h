@@ -28,6 +28,17 @@ int testcarrier_parse_len(const struct carrier *c, const char *body, size_t len,
 int testcarrier_parse(const struct carrier *c, const char *body, long status,
                       const char *retry_after, const char *const *numbers,
                       size_t n, struct model_result *out);
+/* Runs c's push_auth on a request (method, query or NULL, body or NULL,
+ * the push_auth_header's value or NULL, the configured secret or NULL),
+ * then, when it passed, push_parse into out (initialised first). 1 when
+ * authentication refused it, else push_parse's result. */
+int testcarrier_push(const struct carrier *c, const char *method,
+                     const char *query, const char *body,
+                     const char *auth_value, const char *secret,
+                     struct carrier_push *out);
+/* The header value of req named name (case-insensitive), or fails. */
+const char *testcarrier_header(const struct httpreq *req, const char *name);
+
 /* t is a time and formats (ISO-8601 UTC) as want. */
 void testcarrier_assert_time(int64_t t, const char *want);
 /* r holds no shipment and exactly one error, err for number. */

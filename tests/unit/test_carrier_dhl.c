@@ -698,6 +698,196 @@ static void test_truncated_fixture(void **state)
     free(body);
 }
 
+/* --- push (PUSH.md "DHL") ---------------------------------------------- */
+
+/* The canonical JSON of r (free()). */
+static char *push_canon(const struct model_result *r)
+{
+    json_t *j = model_result_to_json(r);
+    char *s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+
+    json_decref(j);
+    assert_non_null(s);
+    return s;
+}
+
+/* The pull parser's canonical answer for fixture name (free()). */
+static char *pull_canon(const char *carrier, const char *name)
+{
+    struct model_result r;
+    char *body = testcarrier_fixture(carrier, name, NULL), *s;
+
+    assert_int_equal(testcarrier_parse(testcarrier_find(carrier), body, 200,
+                                       NULL, NULL, 0, &r),
+                     0);
+    s = push_canon(&r);
+    model_result_clear(&r);
+    free(body);
+    return s;
+}
+
+static void test_push_auth(void **state)
+{
+    const struct carrier *c = testcarrier_find("dhl");
+    const char *body = "{\"scope\":\"subscription.ready\",\"self\":\"x\"}";
+    struct carrier_push p;
+
+    (void)state;
+    assert_string_equal(c->push_auth_header, "Wismo-Push-Token");
+    assert_int_equal(c->push_batch_max, 10);
+    assert_int_equal(
+        testcarrier_push(c, "POST", NULL, body, "wrong", "tok", &p), 1);
+    carrier_push_clear(&p);
+    assert_int_equal(testcarrier_push(c, "POST", NULL, body, NULL, "tok", &p),
+                     1);
+    carrier_push_clear(&p);
+    assert_int_equal(testcarrier_push(c, "POST", NULL, body, "tok", "tok", &p),
+                     0);
+    assert_int_equal(p.kind, CARRIER_PUSH_NOTICE);
+    assert_string_equal(p.scope, "subscription.ready");
+    carrier_push_clear(&p);
+}
+
+static void test_push_validate(void **state)
+{
+    const struct carrier *c = testcarrier_find("dhl");
+    const char *body =
+        "{\"scope\":\"subscription.validate\",\"self\":"
+        "\"http://127.0.0.1:9/tracking/push/v1/subscription/abc\","
+        "\"secret\":\"tmp-123\"}";
+    struct carrier_conf conf = {0};
+    struct carrier_push p;
+    struct httpreq req;
+
+    (void)state;
+    assert_int_equal(testcarrier_push(c, "POST", NULL, body, "tok", "tok", &p),
+                     0);
+    assert_int_equal(p.kind, CARRIER_PUSH_VALIDATE);
+    assert_string_equal(p.hook_secret, "tmp-123");
+    conf.base_url = "http://127.0.0.1:9";
+    conf.api_key = "key";
+    httpreq_init(&req);
+    assert_int_equal(c->build_activate(&conf, p.self, p.hook_secret, &req), 0);
+    assert_string_equal(req.method, "POST");
+    assert_string_equal(req.url, p.self);
+    assert_string_equal(testcarrier_header(&req, "DHL-API-Key"), "key");
+    assert_string_equal(testcarrier_header(&req, "DHL-API-Hook-Secret"),
+                        "tmp-123");
+    httpreq_clear(&req);
+    /* Our API key never goes to another host. */
+    assert_int_equal(
+        c->build_activate(&conf, "http://127.0.0.1:99/x", "tmp-123", &req),
+        WM_EINVAL);
+    httpreq_clear(&req);
+    assert_int_equal(
+        c->build_activate(&conf, "http://127.0.0.1:9.evil/x", "tmp-123", &req),
+        WM_EINVAL);
+    httpreq_clear(&req);
+    carrier_push_clear(&p);
+    /* A validate without its secret is malformed. */
+    assert_int_equal(testcarrier_push(c, "POST", NULL,
+                                      "{\"scope\":\"subscription.validate\","
+                                      "\"self\":\"http://x/y\"}",
+                                      "tok", "tok", &p),
+                     WM_EPROTO);
+    carrier_push_clear(&p);
+}
+
+static void test_push_parse(void **state)
+{
+    const struct carrier *c = testcarrier_find("dhl");
+    char *fixture = testcarrier_fixture("dhl", "delivered_signed.json", NULL);
+    json_t *pull = json_loads(fixture, 0, NULL), *push;
+    char *body, *got, *want;
+    struct carrier_push p;
+
+    (void)state;
+    assert_non_null(pull);
+    push = json_pack("{s:s,s:s,s:O}", "scope", "subscription.push", "self",
+                     "https://api-eu.dhl.com/tracking/push/v1/subscription/1",
+                     "shipments", json_object_get(pull, "shipments"));
+    body = json_dumps(push, JSON_COMPACT);
+    assert_int_equal(testcarrier_push(c, "POST", NULL, body, "tok", "tok", &p),
+                     0);
+    assert_int_equal(p.kind, CARRIER_PUSH_EVENTS);
+    /* The same shipments as the pull answer: the same parser. */
+    got = push_canon(&p.result);
+    want = pull_canon("dhl", "delivered_signed.json");
+    assert_string_equal(got, want);
+    carrier_push_clear(&p);
+    free(got);
+    free(want);
+    free(body);
+    json_decref(push);
+    json_decref(pull);
+    free(fixture);
+
+    assert_int_equal(testcarrier_push(c, "POST", NULL,
+                                      "{\"scope\":\"subscription.push\","
+                                      "\"shipments\":{}}",
+                                      "tok", "tok", &p),
+                     WM_EPROTO);
+    carrier_push_clear(&p);
+    assert_int_equal(testcarrier_push(c, "POST", NULL,
+                                      "{\"scope\":\"subscription.push\","
+                                      "\"shipments\":[{\"events\":[]}]}",
+                                      "tok", "tok", &p),
+                     WM_EPROTO);
+    carrier_push_clear(&p);
+    assert_int_equal(testcarrier_push(c, "POST", NULL, "[", "tok", "tok", &p),
+                     WM_EPROTO);
+    carrier_push_clear(&p);
+}
+
+static void test_subscribe(void **state)
+{
+    const struct carrier *c = testcarrier_find("dhl");
+    const char *const nums[] = {"JVGL0123456789"};
+    struct carrier_conf conf = {0};
+    struct carrier_resp resp = {0};
+    struct carrier_subscribed sub;
+    struct httpreq req;
+    json_t *j;
+
+    (void)state;
+    conf.api_key = "key";
+    conf.push_url = "https://track.shop.example/v1/carriers/dhl/webhook/p";
+    conf.push_secret = "tok";
+    httpreq_init(&req);
+    assert_int_equal(c->build_subscribe(&conf, nums, 1, &req), 0);
+    assert_string_equal(req.url,
+                        "https://api-eu.dhl.com/tracking/push/v1/subscription");
+    assert_string_equal(testcarrier_header(&req, "DHL-API-Key"), "key");
+    j = json_loads(req.body, 0, NULL);
+    assert_non_null(j);
+    assert_string_equal(carrier_jstr(j, "hook.uri"), conf.push_url);
+    assert_string_equal(carrier_jstr(j, "hook.authentication.header"),
+                        "Wismo-Push-Token");
+    assert_string_equal(carrier_jstr(j, "hook.authentication.token"), "tok");
+    assert_string_equal(carrier_jstr(j, "service"), "parcel-nl");
+    assert_string_equal(
+        json_string_value(json_array_get(json_object_get(j, "shipmentIDs"), 0)),
+        "JVGL0123456789");
+    json_decref(j);
+    httpreq_clear(&req);
+
+    resp.http_status = 202;
+    resp.body = "{\"subscriptionId\":\"sub-1\"}";
+    resp.body_len = strlen(resp.body);
+    assert_int_equal(c->parse_subscribe(&resp, &sub), 0);
+    assert_string_equal(sub.id, "sub-1");
+    carrier_subscribed_clear(&sub);
+    resp.http_status = 403;
+    assert_int_equal(c->parse_subscribe(&resp, &sub), WM_EINVAL);
+
+    assert_int_equal(c->build_unsubscribe(&conf, "sub-1", NULL, NULL, 0, &req),
+                     0);
+    assert_string_equal(req.method, "DELETE");
+    assert_string_equal(
+        req.url, "https://api-eu.dhl.com/tracking/push/v1/subscription/sub-1");
+    httpreq_clear(&req);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -721,6 +911,10 @@ int main(void)
         cmocka_unit_test(test_several_shipments_and_texts),
         cmocka_unit_test(test_hostile),
         cmocka_unit_test(test_truncated_fixture),
+        cmocka_unit_test(test_push_auth),
+        cmocka_unit_test(test_push_validate),
+        cmocka_unit_test(test_push_parse),
+        cmocka_unit_test(test_subscribe),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
 

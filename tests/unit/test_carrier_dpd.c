@@ -850,6 +850,80 @@ static void test_billion_laughs_refused(void **state)
     assert_true(testcarrier_now_s() - t0 < 0.5);
 }
 
+/* --- push (PUSH.md "DPD") ---------------------------------------------- */
+
+static void test_push(void **state)
+{
+    const struct carrier *c = testcarrier_find("dpd");
+    struct carrier_push p;
+    const struct model_shipment *s;
+
+    (void)state;
+    assert_null(c->push_auth_header);       /* the path secret only */
+    assert_int_equal(c->push_batch_max, 0); /* no subscribe call */
+    assert_int_equal(
+        testcarrier_push(c, "GET",
+                         "pushid=77%3C1&pnr=01234567890123&status="
+                         "delivery_customer&statusdate=24112026143000&depot="
+                         "0163&receiver=J.+Doe",
+                         NULL, NULL, NULL, &p),
+        0);
+    assert_int_equal(p.kind, CARRIER_PUSH_EVENTS);
+    assert_string_equal(p.answer_type, "application/xml");
+    /* pushid echoed, escaped. */
+    assert_string_equal(p.answer_body, "<push><pushid>77&lt;1</pushid>"
+                                       "<status>OK</status></push>");
+    s = &p.result.shipments[0];
+    assert_string_equal(s->tracking_number, "01234567890123");
+    assert_int_equal(s->status, MODEL_DELIVERED);
+    /* 14:30 in Berlin, winter: 13:30 UTC. */
+    testcarrier_assert_time(s->events[0].time, "2026-11-24T13:30:00Z");
+    assert_string_equal(s->events[0].code, "delivery_customer");
+    carrier_push_clear(&p);
+
+    /* POST with a form body; the pickup point's substatus. */
+    assert_int_equal(testcarrier_push(c, "POST", NULL,
+                                      "pushid=8&pnr=01234567890123&status="
+                                      "pickup_by_consignee&statusdate="
+                                      "01072026090000",
+                                      NULL, NULL, &p),
+                     0);
+    s = &p.result.shipments[0];
+    assert_int_equal(s->status, MODEL_DELIVERED);
+    assert_string_equal(s->substatus, "pickup_point");
+    testcarrier_assert_time(s->events[0].time, "2026-07-01T07:00:00Z");
+    carrier_push_clear(&p);
+
+    /* An unknown status: rule 8, kept, not dropped. */
+    assert_int_equal(testcarrier_push(c, "GET",
+                                      "pushid=9&pnr=1&status=new_thing&"
+                                      "statusdate=01072026090000",
+                                      NULL, NULL, NULL, &p),
+                     0);
+    assert_int_equal(p.result.shipments[0].n_events, 1);
+    assert_non_null(p.result.shipments[0].events[0].substatus);
+    carrier_push_clear(&p);
+
+    /* Missing or bad fields: malformed; the echo still goes when there is
+     * a pushid. */
+    assert_int_equal(testcarrier_push(c, "GET",
+                                      "pushid=10&pnr=1&status=x&statusdate="
+                                      "32132026250000",
+                                      NULL, NULL, NULL, &p),
+                     WM_EPROTO);
+    assert_non_null(p.answer_body);
+    carrier_push_clear(&p);
+    assert_int_equal(
+        testcarrier_push(c, "GET", "pnr=1&status=x", NULL, NULL, NULL, &p),
+        WM_EPROTO);
+    assert_null(p.answer_body);
+    carrier_push_clear(&p);
+    assert_int_equal(
+        testcarrier_push(c, "GET", "pushid=%zz", NULL, NULL, NULL, &p),
+        WM_EPROTO);
+    carrier_push_clear(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -873,6 +947,7 @@ int main(void)
         cmocka_unit_test(test_deep_nesting),
         cmocka_unit_test(test_xxe_refused),
         cmocka_unit_test(test_billion_laughs_refused),
+        cmocka_unit_test(test_push),
     };
     int rc;
 

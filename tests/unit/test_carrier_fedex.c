@@ -779,6 +779,113 @@ static void test_truncated_fixture(void **state)
     free(body);
 }
 
+/* --- push (PUSH.md "FedEx") -------------------------------------------- */
+
+/* The canonical JSON of r (free()). */
+static char *push_canon(const struct model_result *r)
+{
+    json_t *j = model_result_to_json(r);
+    char *s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+
+    json_decref(j);
+    assert_non_null(s);
+    return s;
+}
+
+/* The pull parser's canonical answer for fixture name (free()). */
+static char *pull_canon(const char *carrier, const char *name)
+{
+    struct model_result r;
+    char *body = testcarrier_fixture(carrier, name, NULL), *s;
+
+    assert_int_equal(testcarrier_parse(testcarrier_find(carrier), body, 200,
+                                       NULL, NULL, 0, &r),
+                     0);
+    s = push_canon(&r);
+    model_result_clear(&r);
+    free(body);
+    return s;
+}
+
+static void test_push(void **state)
+{
+    const struct carrier *c = testcarrier_find("fedex");
+    char *body = testcarrier_fixture("fedex", "delivered_signed.json", NULL);
+    char *mac = carrier_hmac_b64("fdx-token", body, strlen(body));
+    char *got, *want;
+    struct carrier_push p;
+
+    (void)state;
+    assert_string_equal(c->push_auth_header, "fdx-signature");
+    assert_int_equal(c->push_batch_max, 1000);
+    assert_int_equal(
+        testcarrier_push(c, "POST", NULL, body, mac, "fdx-token", &p), 0);
+    got = push_canon(&p.result);
+    want = pull_canon("fedex", "delivered_signed.json");
+    assert_string_equal(got, want);
+    free(got);
+    free(want);
+    carrier_push_clear(&p);
+    /* Another token; no signature; one byte changed. */
+    assert_int_equal(testcarrier_push(c, "POST", NULL, body, mac, "other", &p),
+                     1);
+    carrier_push_clear(&p);
+    assert_int_equal(
+        testcarrier_push(c, "POST", NULL, body, NULL, "fdx-token", &p), 1);
+    carrier_push_clear(&p);
+    body[strlen(body) / 2] ^= 1;
+    assert_int_equal(
+        testcarrier_push(c, "POST", NULL, body, mac, "fdx-token", &p), 1);
+    carrier_push_clear(&p);
+    free(mac);
+    free(body);
+    body = strdup("{\"output\":{\"completeTrackResults\":[]}}");
+    assert_non_null(body);
+    mac = carrier_hmac_b64("fdx-token", body, strlen(body));
+    assert_int_equal(
+        testcarrier_push(c, "POST", NULL, body, mac, "fdx-token", &p),
+        WM_EPROTO);
+    carrier_push_clear(&p);
+    free(mac);
+    free(body);
+}
+
+static void test_subscribe(void **state)
+{
+    const struct carrier *c = testcarrier_find("fedex");
+    const char *const nums[] = {"794843185271", "794843185272"};
+    struct carrier_conf conf = {0};
+    struct carrier_resp resp = {0};
+    struct carrier_subscribed sub;
+    struct httpreq req;
+    json_t *j;
+
+    (void)state;
+    conf.access_token = "tok";
+    conf.push_url = "https://track.shop.example/v1/carriers/fedex/webhook/p";
+    conf.push_secret = "fdx-token";
+    httpreq_init(&req);
+    assert_int_equal(c->build_subscribe(&conf, nums, 2, &req), 0);
+    assert_string_equal(req.url, "https://apis.fedex.com/track/v1/"
+                                 "notifications/subscriptions");
+    j = json_loads(req.body, 0, NULL);
+    assert_string_equal(carrier_jstr(j, "action"), "ADD");
+    assert_int_equal(json_array_size(json_object_get(j, "trackingNumbers")), 2);
+    json_decref(j);
+    httpreq_clear(&req);
+    assert_int_equal(c->build_unsubscribe(&conf, NULL, NULL, nums, 1, &req), 0);
+    j = json_loads(req.body, 0, NULL);
+    assert_string_equal(carrier_jstr(j, "action"), "REMOVE");
+    json_decref(j);
+    httpreq_clear(&req);
+    resp.http_status = 202;
+    resp.body = "{\"jobId\":\"j-1\"}";
+    resp.body_len = strlen(resp.body);
+    assert_int_equal(c->parse_subscribe(&resp, &sub), 0);
+    assert_string_equal(sub.id, "j-1");
+    carrier_subscribed_clear(&sub);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -801,6 +908,8 @@ int main(void)
         cmocka_unit_test(test_eta),
         cmocka_unit_test(test_hostile),
         cmocka_unit_test(test_truncated_fixture),
+        cmocka_unit_test(test_push),
+        cmocka_unit_test(test_subscribe),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
 

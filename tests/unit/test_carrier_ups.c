@@ -874,6 +874,177 @@ static void test_truncated_fixture(void **state)
     free(body);
 }
 
+/* --- push (PUSH.md "UPS") ---------------------------------------------- */
+
+static const char ups_push_body[] =
+    "{\"trackingNumber\":\" 1Z204W4R0308071865 \",\"localActivityDate\":"
+    "\"20240423\",\"localActivityTime\":\"095004\",\"activityLocation\":"
+    "{\"city\":\"CHARLOTTE\",\"stateProvince\":\"NC\",\"postalCode\":"
+    "\"28209\",\"country\":\"US\"},\"activityStatus\":{\"type\":\"D\","
+    "\"code\":\"FS\",\"description\":\"Delivered\",\"descriptionCode\":"
+    "\"011\"},\"scheduledDeliveryDate\":\"\",\"actualDeliveryDate\":"
+    "\"20240423\",\"actualDeliveryTime\":\"095004\",\"gmtActivityDate\":"
+    "\"20240423\",\"gmtActivityTime\":\"135004\",\"deliveryStartTime\":\"\","
+    "\"deliveryEndTime\":\"\",\"deliveryTimeDescription\":\"\"}";
+
+static void test_push_auth(void **state)
+{
+    const struct carrier *c = testcarrier_find("ups");
+    struct carrier_push p;
+
+    (void)state;
+    assert_string_equal(c->push_auth_header, "credential");
+    assert_int_equal(c->push_batch_max, 100);
+    assert_int_equal(c->push_lifetime_s, 14 * 86400);
+    /* Wrong, missing, a prefix, no secret configured: refused. */
+    assert_int_equal(testcarrier_push(c, "POST", NULL, ups_push_body, "nope",
+                                      "s3cret-push", &p),
+                     1);
+    carrier_push_clear(&p);
+    assert_int_equal(testcarrier_push(c, "POST", NULL, ups_push_body, NULL,
+                                      "s3cret-push", &p),
+                     1);
+    carrier_push_clear(&p);
+    assert_int_equal(testcarrier_push(c, "POST", NULL, ups_push_body,
+                                      "s3cret-pus", "s3cret-push", &p),
+                     1);
+    carrier_push_clear(&p);
+    assert_int_equal(
+        testcarrier_push(c, "POST", NULL, ups_push_body, "", "", &p), 1);
+    carrier_push_clear(&p);
+}
+
+static void test_push_parse(void **state)
+{
+    const struct carrier *c = testcarrier_find("ups");
+    struct carrier_push p;
+    const struct model_shipment *s;
+    const struct model_event *e;
+    char *body;
+
+    (void)state;
+    assert_int_equal(testcarrier_push(c, "POST", NULL, ups_push_body,
+                                      "s3cret-push", "s3cret-push", &p),
+                     0);
+    assert_int_equal(p.kind, CARRIER_PUSH_EVENTS);
+    assert_int_equal(p.result.n_shipments, 1);
+    s = &p.result.shipments[0];
+    /* Trimmed at both ends. */
+    assert_string_equal(s->tracking_number, "1Z204W4R0308071865");
+    assert_int_equal(s->status, MODEL_DELIVERED);
+    assert_int_equal(s->n_events, 1);
+    e = &s->events[0];
+    /* gmtActivityDate + gmtActivityTime, UTC. */
+    testcarrier_assert_time(e->time, "2024-04-23T13:50:04Z");
+    testcarrier_assert_time(s->delivered_at, "2024-04-23T13:50:04Z");
+    assert_string_equal(e->code, "FS");
+    assert_string_equal(e->location.postcode, "28209");
+    assert_string_equal(e->location.country, "US");
+    assert_true(s->estimated_delivery == MODEL_TIME_NONE);
+    carrier_push_clear(&p);
+
+    /* descriptionCode first (005 in transit) over the type (D); the
+     * scheduled date is the ETA, 23:59:59 in the country's zone. */
+    body = malloc(sizeof(ups_push_body) + 16);
+    assert_non_null(body);
+    {
+        const char *at =
+            strstr(ups_push_body, "\"scheduledDeliveryDate\":\"\"");
+        size_t head = (size_t)(at - ups_push_body);
+
+        memcpy(body, ups_push_body, head);
+        strcpy(body + head, "\"scheduledDeliveryDate\":\"20240425\"");
+        strcat(body, at + strlen("\"scheduledDeliveryDate\":\"\""));
+    }
+    memcpy(strstr(body, "\"011\""), "\"005\"", 5);
+    assert_int_equal(testcarrier_push(c, "POST", NULL, body, "s3cret-push",
+                                      "s3cret-push", &p),
+                     0);
+    s = &p.result.shipments[0];
+    assert_int_equal(s->status, MODEL_IN_TRANSIT);
+    assert_true(s->estimated_delivery != MODEL_TIME_NONE);
+    carrier_push_clear(&p);
+    free(body);
+
+    /* Hostile bodies: an error, never a crash. */
+    {
+        static const char *const bad[] = {
+            "",
+            "[]",
+            "{}",
+            "{\"trackingNumber\":7}",
+            "{\"trackingNumber\":\"   \",\"activityStatus\":{}}",
+            "{\"trackingNumber\":\"1Z1\"}",
+            "{\"trackingNumber\":\"1Z1\",\"activityStatus\":{\"type\":\"D\"}}",
+            "{\"trackingNumber\":\"1Z1\",\"activityStatus\":[],"
+            "\"gmtActivityDate\":\"20240423\"}"};
+
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+            assert_int_equal(
+                testcarrier_push(c, "POST", NULL, bad[i], "k", "k", &p),
+                WM_EPROTO);
+            carrier_push_clear(&p);
+        }
+    }
+}
+
+static void test_subscribe(void **state)
+{
+    const struct carrier *c = testcarrier_find("ups");
+    struct carrier_conf conf = {0};
+    const char *const nums[] = {"1Z204W4R0308071865", "1Z4E96F70399990001"};
+    struct httpreq req;
+    struct carrier_resp resp = {0};
+    struct carrier_subscribed sub;
+    json_t *j;
+
+    (void)state;
+    conf.base_url = "http://127.0.0.1:9";
+    conf.access_token = "tok";
+    conf.request_id = "wismo1";
+    conf.push_url = "https://track.shop.example/v1/carriers/ups/webhook/p";
+    conf.push_secret = "s3cret-push";
+    httpreq_init(&req);
+    assert_int_equal(c->build_subscribe(&conf, nums, 2, &req), 0);
+    assert_string_equal(req.method, "POST");
+    assert_string_equal(
+        req.url,
+        "http://127.0.0.1:9/api/track/v1/subscription/standard/package");
+    assert_string_equal(testcarrier_header(&req, "Authorization"),
+                        "Bearer tok");
+    assert_string_equal(testcarrier_header(&req, "transId"), "wismo1");
+    testcarrier_header(&req, "transactionSrc");
+    j = json_loads(req.body, 0, NULL);
+    assert_non_null(j);
+    assert_int_equal(json_array_size(json_object_get(j, "trackingNumberList")),
+                     2);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_object_get(j, "destination"), "credential")),
+                        "s3cret-push");
+    assert_string_equal(json_string_value(json_object_get(
+                            json_object_get(j, "destination"), "url")),
+                        conf.push_url);
+    json_decref(j);
+    httpreq_clear(&req);
+    /* No secret, no callback URL, no token: nothing to send. */
+    conf.push_secret = NULL;
+    assert_int_equal(c->build_subscribe(&conf, nums, 2, &req), WM_EINVAL);
+    httpreq_clear(&req);
+
+    resp.http_status = 200;
+    resp.body = "{\"validTrackingNumbers\":[\"1Z204W4R0308071865\"],"
+                "\"invalidTrackingNumbers\":[\"1Z4E96F70399990001\"]}";
+    resp.body_len = strlen(resp.body);
+    assert_int_equal(c->parse_subscribe(&resp, &sub), 0);
+    assert_int_equal(sub.n_refused, 1);
+    assert_string_equal(sub.refused[0], "1Z4E96F70399990001");
+    carrier_subscribed_clear(&sub);
+    resp.http_status = 401;
+    assert_int_equal(c->parse_subscribe(&resp, &sub), WM_EINVAL);
+    carrier_subscribed_clear(&sub);
+    assert_null(c->build_unsubscribe); /* UPS subscriptions lapse */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -900,6 +1071,9 @@ int main(void)
         cmocka_unit_test(test_package_without_number),
         cmocka_unit_test(test_hostile),
         cmocka_unit_test(test_truncated_fixture),
+        cmocka_unit_test(test_push_auth),
+        cmocka_unit_test(test_push_parse),
+        cmocka_unit_test(test_subscribe),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
 

@@ -881,6 +881,182 @@ static void test_truncated_fixtures(void **state)
     }
 }
 
+/* --- push (PUSH.md "USPS") --------------------------------------------- */
+
+/* The canonical JSON of r (free()). */
+static char *push_canon(const struct model_result *r)
+{
+    json_t *j = model_result_to_json(r);
+    char *s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+
+    json_decref(j);
+    assert_non_null(s);
+    return s;
+}
+
+/* The pull parser's canonical answer for fixture name (free()). */
+static char *pull_canon(const char *carrier, const char *name)
+{
+    struct model_result r;
+    char *body = testcarrier_fixture(carrier, name, NULL), *s;
+
+    assert_int_equal(testcarrier_parse(testcarrier_find(carrier), body, 200,
+                                       NULL, NULL, 0, &r),
+                     0);
+    s = push_canon(&r);
+    model_result_clear(&r);
+    free(body);
+    return s;
+}
+
+#define USPS_SECRET "0123456789abcdef0123456789abcdef"
+
+/* A push envelope around payload at timestamp ts, and the X-HMAC of
+ * mac_ts + payload (both free()). */
+static char *usps_envelope_of(const char *payload, const char *ts,
+                              const char *mac_ts, char **mac)
+{
+    json_t *env = json_pack("{s:s,s:s,s:s}", "subscriptionId", "sub-9",
+                            "timestamp", ts, "payload", payload);
+    char *body = json_dumps(env, JSON_COMPACT);
+    size_t pl = strlen(payload), tl = strlen(mac_ts);
+    char *msg = malloc(pl + tl + 1);
+
+    assert_non_null(msg);
+    memcpy(msg, mac_ts, tl);
+    memcpy(msg + tl, payload, pl + 1);
+    *mac = carrier_hmac_b64(USPS_SECRET, msg, pl + tl);
+    free(msg);
+    json_decref(env);
+    return body;
+}
+
+static void test_push_auth(void **state)
+{
+    const struct carrier *c = testcarrier_find("usps");
+    char *fixture =
+        testcarrier_fixture("usps", "v3_delivered_parcel_locker.json", NULL);
+    const char *ts = "2026-07-23T14:32:00Z";
+    char *mac, *body = usps_envelope_of(fixture, ts, ts, &mac);
+    struct carrier_push p;
+
+    (void)state;
+    assert_string_equal(c->push_auth_header, "X-HMAC");
+    assert_int_equal(c->push_batch_max, 1);
+    assert_int_equal(
+        testcarrier_push(c, "POST", NULL, body, mac, USPS_SECRET, &p), 0);
+    carrier_push_clear(&p);
+    /* Another key, no MAC, a MAC of another timestamp: refused. */
+    assert_int_equal(testcarrier_push(c, "POST", NULL, body, mac,
+                                      "0123456789abcdef0123456789abcdeX", &p),
+                     1);
+    carrier_push_clear(&p);
+    assert_int_equal(
+        testcarrier_push(c, "POST", NULL, body, NULL, USPS_SECRET, &p), 1);
+    carrier_push_clear(&p);
+    free(body);
+    free(mac);
+    body = usps_envelope_of(fixture, ts, "2026-07-23T14:32:01Z", &mac);
+    assert_int_equal(
+        testcarrier_push(c, "POST", NULL, body, mac, USPS_SECRET, &p), 1);
+    carrier_push_clear(&p);
+    assert_int_equal(
+        testcarrier_push(c, "POST", NULL, "{}", mac, USPS_SECRET, &p), 1);
+    carrier_push_clear(&p);
+    free(body);
+    free(mac);
+    free(fixture);
+}
+
+static void test_push_parse(void **state)
+{
+    const struct carrier *c = testcarrier_find("usps");
+    char *fixture =
+        testcarrier_fixture("usps", "v3_delivered_parcel_locker.json", NULL);
+    const char *ts = "2026-07-23T14:32:00Z";
+    char *mac, *body = usps_envelope_of(fixture, ts, ts, &mac);
+    char *got, *want;
+    struct carrier_push p;
+
+    (void)state;
+    assert_int_equal(
+        testcarrier_push(c, "POST", NULL, body, mac, USPS_SECRET, &p), 0);
+    assert_int_equal(p.kind, CARRIER_PUSH_EVENTS);
+    assert_string_equal(p.ref, "sub-9");
+    got = push_canon(&p.result);
+    want = pull_canon("usps", "v3_delivered_parcel_locker.json");
+    assert_string_equal(got, want);
+    carrier_push_clear(&p);
+    free(got);
+    free(want);
+    free(body);
+    free(mac);
+    /* A payload that is not a tracking answer. */
+    body = usps_envelope_of("{\"x\":1}", "t", "t", &mac);
+    assert_int_equal(
+        testcarrier_push(c, "POST", NULL, body, mac, USPS_SECRET, &p),
+        WM_EPROTO);
+    carrier_push_clear(&p);
+    free(body);
+    free(mac);
+    free(fixture);
+}
+
+static void test_subscribe(void **state)
+{
+    const struct carrier *c = testcarrier_find("usps");
+    const char *const nums[] = {"9400111899223197428490"};
+    struct carrier_conf conf = {0};
+    struct carrier_resp resp = {0};
+    struct carrier_subscribed sub;
+    struct httpreq req;
+    json_t *j;
+
+    (void)state;
+    conf.access_token = "tok";
+    conf.push_url = "https://track.shop.example/v1/carriers/usps/webhook/p";
+    conf.push_secret = USPS_SECRET;
+    conf.push_email = "ops@shop.example";
+    httpreq_init(&req);
+    assert_int_equal(c->build_subscribe(&conf, nums, 1, &req), 0);
+    assert_string_equal(
+        req.url,
+        "https://apis.usps.com/subscriptions-tracking/v3/subscriptions");
+    assert_string_equal(testcarrier_header(&req, "Authorization"),
+                        "Bearer tok");
+    j = json_loads(req.body, 0, NULL);
+    assert_string_equal(carrier_jstr(j, "listenerURL"), conf.push_url);
+    assert_string_equal(carrier_jstr(j, "secret"), USPS_SECRET);
+    assert_string_equal(carrier_jstr(j, "filterProperties.trackingNumber"),
+                        nums[0]);
+    json_decref(j);
+    httpreq_clear(&req);
+    /* USPS wants a secret of 32 characters at least. */
+    conf.push_secret = "short";
+    assert_int_equal(c->build_subscribe(&conf, nums, 1, &req), WM_EINVAL);
+    httpreq_clear(&req);
+
+    resp.http_status = 201;
+    resp.body = "{\"subscriptionId\":\"s-1\"}";
+    resp.body_len = strlen(resp.body);
+    assert_int_equal(c->parse_subscribe(&resp, &sub), 0);
+    assert_string_equal(sub.id, "s-1");
+    carrier_subscribed_clear(&sub);
+
+    assert_int_equal(c->build_unsubscribe(&conf, "s-1", NULL, NULL, 0, &req),
+                     0);
+    assert_string_equal(req.method, "GET");
+    httpreq_clear(&req);
+    assert_int_equal(
+        c->build_unsubscribe(&conf, "s-1", "\"e1\"", NULL, 0, &req), 0);
+    assert_string_equal(req.method, "DELETE");
+    assert_string_equal(testcarrier_header(&req, "If-Match"), "\"e1\"");
+    assert_string_equal(
+        req.url,
+        "https://apis.usps.com/subscriptions-tracking/v3/subscriptions/s-1");
+    httpreq_clear(&req);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -905,6 +1081,9 @@ int main(void)
         cmocka_unit_test(test_hostile_json),
         cmocka_unit_test(test_hostile_xml),
         cmocka_unit_test(test_truncated_fixtures),
+        cmocka_unit_test(test_push_auth),
+        cmocka_unit_test(test_push_parse),
+        cmocka_unit_test(test_subscribe),
     };
     int rc;
 
