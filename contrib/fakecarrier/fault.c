@@ -49,7 +49,13 @@ static const struct {
 int fc_faults_add(struct fc_faults *f, const char *spec, char *err,
                   size_t errlen)
 {
-    struct fc_fault ft = {-1, FC_FAULT_NONE, 1.0, 1000, 1, FC_ON_TRACK, NULL};
+    struct fc_fault ft = {.carrier = -1,
+                          .kind = FC_FAULT_NONE,
+                          .rate = 1.0,
+                          .ms = 1000,
+                          .retry_after = 1,
+                          .on = FC_ON_TRACK};
+    bool rate_set = false;
     char *copy, *save = NULL, *item;
     int rc = -1;
 
@@ -103,6 +109,13 @@ int fc_faults_add(struct fc_faults *f, const char *spec, char *err,
                 snprintf(err, errlen, "rate must be in [0,1]");
                 goto out;
             }
+            rate_set = true;
+        } else if (strcmp(item, "every") == 0) {
+            if (!fc_parse_uint(val, 1000000, &u) || u == 0) {
+                snprintf(err, errlen, "every must be 1..1000000");
+                goto out;
+            }
+            ft.every = (unsigned)u;
         } else if (strcmp(item, "ms") == 0) {
             if (!fc_parse_uint(val, 600000, &u)) {
                 snprintf(err, errlen, "ms must be 0..600000");
@@ -135,6 +148,10 @@ int fc_faults_add(struct fc_faults *f, const char *spec, char *err,
         snprintf(err, errlen, "kind is missing");
         goto out;
     }
+    if (ft.every > 0 && rate_set) {
+        snprintf(err, errlen, "every and rate exclude each other");
+        goto out;
+    }
     ft.spec = fc_xstrdup(spec);
     f->v[f->n++] = ft;
     rc = 0;
@@ -152,20 +169,24 @@ json_t *fc_faults_json(const struct fc_faults *f)
     return a;
 }
 
-const struct fc_fault *fc_faults_decide(const struct fc_faults *f,
-                                        struct fc_rng *rng, int carrier,
-                                        unsigned on, unsigned *delay_ms)
+const struct fc_fault *fc_faults_decide(struct fc_faults *f, struct fc_rng *rng,
+                                        int carrier, unsigned on,
+                                        unsigned *delay_ms)
 {
     const struct fc_fault *hit = NULL;
 
     *delay_ms = 0;
     for (size_t i = 0; i < f->n; i++) {
-        const struct fc_fault *ft = &f->v[i];
+        struct fc_fault *ft = &f->v[i];
 
         if ((ft->carrier >= 0 && ft->carrier != carrier) || (ft->on & on) == 0)
             continue;
-        if (ft->rate < 1.0 && fc_rng_unit(rng) >= ft->rate)
+        if (ft->every > 0) {
+            if (++ft->matched % ft->every != 0)
+                continue;
+        } else if (ft->rate < 1.0 && fc_rng_unit(rng) >= ft->rate) {
             continue;
+        }
         if (ft->kind == FC_FAULT_LATENCY)
             *delay_ms += ft->ms;
         else if (hit == NULL)

@@ -5,8 +5,10 @@
  * Keys: carrier (a carrier name or *), kind (latency 429 500 garbage hang
  * reset), rate (probability in [0,1], default 1), ms (latency, default
  * 1000), retry_after (429, seconds, default 1), on (track, token or all;
- * default track: which endpoints the fault hits). Decisions draw from the
- * seeded PRNG, so a run with the same --seed and requests repeats itself.
+ * default track: which endpoints the fault hits), every (fires on every
+ * Nth request it matches: exact counts whatever the timing; excludes
+ * rate). Rate decisions draw from the seeded PRNG, so a run with the same
+ * --seed and requests repeats itself.
  */
 #ifndef FAKECARRIER_FAULT_H
 #define FAKECARRIER_FAULT_H
@@ -36,8 +38,10 @@ struct fc_fault {
     double rate;
     unsigned ms;
     int retry_after;
-    unsigned on; /* FC_ON_* mask */
-    char *spec;  /* owned: the text it was parsed from */
+    unsigned on;      /* FC_ON_* mask */
+    unsigned every;   /* 0: use rate; N: every Nth matching request */
+    unsigned matched; /* matching requests seen, for every */
+    char *spec;       /* owned: the text it was parsed from */
 };
 
 #define FC_MAX_FAULTS 64
@@ -58,8 +62,8 @@ json_t *fc_faults_json(const struct fc_faults *f);
 /* What happens to a request to carrier on endpoint `on`: the summed delay
  * of every latency fault that fires, and the first other fault that fires
  * (NULL: answer normally). */
-const struct fc_fault *fc_faults_decide(const struct fc_faults *f,
-                                        struct fc_rng *rng, int carrier,
-                                        unsigned on, unsigned *delay_ms);
+const struct fc_fault *fc_faults_decide(struct fc_faults *f, struct fc_rng *rng,
+                                        int carrier, unsigned on,
+                                        unsigned *delay_ms);
 
 #endif

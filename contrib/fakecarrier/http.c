@@ -595,6 +595,9 @@ static void fc_conn_dispatch(struct fc_conn *c)
     }
     if (r->delay_ms > 0) {
         c->resp_waiting = true;
+        /* The loop's cached time may be older than this request: without
+         * the update the answer could come up to a tick early. */
+        uv_update_time(c->timer.loop);
         uv_timer_start(&c->timer, fc_on_delay, r->delay_ms, 0);
         return;
     }

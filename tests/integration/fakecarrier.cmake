@@ -8,4 +8,4 @@ add_test(NAME test_fakecarrier
     COMMAND ${WISMO_BASH}
         ${CMAKE_CURRENT_LIST_DIR}/test_fakecarrier.sh
         $<TARGET_FILE:fakecarrier> $<TARGET_FILE:wismoctl>)
-set_tests_properties(test_fakecarrier PROPERTIES TIMEOUT 400)
+set_tests_properties(test_fakecarrier PROPERTIES TIMEOUT 600)

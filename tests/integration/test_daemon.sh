@@ -296,11 +296,14 @@ phase_faults() {
     say "faults: 429, 500, garbage, hang, reset"
     REDIS_DIR=$work/r4
     redis_start "$REDIS_DIR"
-    fake_start --fault "carrier=ups,kind=429,rate=0.5,retry_after=1" \
-        --fault "carrier=fedex,kind=500,rate=0.4" \
-        --fault "carrier=dhl,kind=garbage,rate=0.4" \
-        --fault "carrier=gls,kind=hang,rate=0.15" \
-        --fault "carrier=bpost,kind=reset,rate=0.3"
+    # every=N, not rate=P: each fault fires on exact request counts, so the
+    # checks below cannot miss one by chance (with rate=0.15 and GLS's
+    # batches of 10, a loaded run once saw no hang at all).
+    fake_start --fault "carrier=ups,kind=429,every=2,retry_after=1" \
+        --fault "carrier=fedex,kind=500,every=3" \
+        --fault "carrier=dhl,kind=garbage,every=3" \
+        --fault "carrier=gls,kind=hang,every=3" \
+        --fault "carrier=bpost,kind=reset,every=3"
     write_config "$work/w.ini"
     wismod_start f1 "$work/w.ini"
     register "$work/w.ini" 400 25

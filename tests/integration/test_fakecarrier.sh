@@ -571,6 +571,13 @@ st=$(fetch slow usps "$work/body" "$(number usps 93)")
 check "rate=0 fault never fires (got $st)" test "$st" = 200
 st=$(fetch slow postnl "$work/body" "$(number postnl 93)")
 check "faults leave other carriers alone (postnl $st)" test "$st" = 200
+# every=N: exactly the 3rd and 6th matching requests fail, whatever the timing.
+check "every=0 refused" test "$(set_faults '["carrier=usps,kind=500,every=0"]')" = 400
+check "every with rate refused" test "$(set_faults '["carrier=usps,kind=500,every=2,rate=0.5"]')" = 400
+check "every=3 fault set" test "$(set_faults '["carrier=usps,kind=500,every=3"]')" = 200
+seen=""
+for i in 1 2 3 4 5 6; do seen="$seen $(fetch slow usps "$work/body" "$(number usps 93)")"; done
+check "every=3: 3rd and 6th requests fail (got$seen)" test "$seen" = " 200 200 500 200 200 500"
 check "fault list cleared" test "$(set_faults '[]')" = 200
 st=$(fetch slow ups "$work/body" "$n")
 check "no fault after clearing (got $st)" test "$st" = 200
