@@ -530,7 +530,25 @@ struct chan_send {
     void *arg;
     struct chan_smtp_job *job; /* e-mail in flight */
     bool abandoned;            /* HTTP: the callback is not wanted */
+    char *subject, *text;      /* what was sent (owned), or NULL */
 };
+
+static void send_free(struct chan_send *s)
+{
+    free(s->subject);
+    free(s->text);
+    free(s);
+}
+
+/* Calls the send's callback with its text, then frees it. */
+static void send_done(struct chan_send *s, enum chan_verdict v,
+                      const char *detail)
+{
+    struct chan_text t = {s->subject, s->text};
+
+    s->cb(s->arg, v, detail, &t);
+    send_free(s);
+}
 
 /* A date in the recipient's zone, written the locale's way. */
 static void local_date(const char *iso, const char *zone, const char *lang,
@@ -606,9 +624,10 @@ static void on_http_done(void *arg, const struct fetch_result *res)
         snprintf(detail, sizeof(detail), "http %ld%s%s", res->http_status,
                  res->error != 0 ? " " : "",
                  res->error != 0 ? res->errmsg : "");
-        s->cb(s->arg, chan_http_verdict(res->error, res->http_status), detail);
+        send_done(s, chan_http_verdict(res->error, res->http_status), detail);
+        return;
     }
-    free(s);
+    send_free(s);
 }
 
 /* Submits req (cleared here). 0 or WM_EIO. */
@@ -659,7 +678,8 @@ static int webhook_start(struct chan_send *s, const struct outbox_msg *m,
         rv = chan_webhook_request(c->webhook_url, c->webhook_secret,
                                   (long long)(now_ms / 1000), m->key, body,
                                   &req);
-    free(body);
+    s->subject = wm_xstrdup(nrules_reason_name(m->reason));
+    s->text = body;
     if (rv != 0) {
         httpreq_clear(&req);
         *why = "bad_request";
@@ -685,7 +705,7 @@ static int sms_start(struct chan_send *s, const struct outbox_msg *m,
     httpreq_init(&req);
     rv = chan_sms_request(c->sms_provider, c->sms_base, c->sms_account,
                           c->sms_token, c->sms_from, m->to, text, m->key, &req);
-    free(text);
+    s->text = text;
     if (rv != 0) {
         httpreq_clear(&req);
         *why = "invalid_sms";
@@ -704,8 +724,7 @@ static void on_smtp_done(void *arg, enum chan_verdict v, const char *detail)
     struct chan_send *s = arg;
 
     s->job = NULL;
-    s->cb(s->arg, v, detail);
-    free(s);
+    send_done(s, v, detail);
 }
 
 static int email_start(struct chan_send *s, const struct outbox_msg *m,
@@ -738,8 +757,8 @@ static int email_start(struct chan_send *s, const struct outbox_msg *m,
                             on_smtp_done, s);
     free(from);
     free(message);
-    free(text);
-    free(subject);
+    s->subject = subject;
+    s->text = text;
     if (s->job == NULL)
         *why = "invalid_recipient";
     return s->job != NULL ? 0 : WM_EINVAL;
@@ -802,7 +821,7 @@ int chan_send(const struct chan_env *env, const struct outbox_msg *m,
     s->cb = cb;
     s->arg = arg;
     if ((rv = ch->start(s, m, now_ms, why)) != 0) {
-        free(s);
+        send_free(s);
         *v = rv == WM_EIO ? CHAN_RETRY : CHAN_PERMANENT;
         if (*why == NULL)
             *why = "submit_failed";

@@ -322,7 +322,9 @@ static void outcome_of(struct notify *n, const struct outbox_msg *m,
     }
 }
 
-static void finish(struct nsend *s, enum chan_verdict v, const char *detail)
+/* t: what was sent, or NULL when nothing was. */
+static void finish(struct nsend *s, enum chan_verdict v, const char *detail,
+                   const struct chan_text *t)
 {
     struct notify *n = s->n;
     struct outbox_result r = {0};
@@ -336,6 +338,10 @@ static void finish(struct nsend *s, enum chan_verdict v, const char *detail)
         webhook_health(n, v, detail);
     r.now_ms = wm_now_ms();
     r.why = detail;
+    if (t != NULL) {
+        r.subject = t->subject;
+        r.text = t->text;
+    }
     outcome_of(n, s->m, v, &r);
     n->stats.by[s->m->channel][r.outcome]++;
     log_outcome(r.outcome, s->m->key, s->m->reason, (int)s->m->channel, r.why,
@@ -344,12 +350,13 @@ static void finish(struct nsend *s, enum chan_verdict v, const char *detail)
         nsend_drop(s); /* Redis is down: the entry is claimed again */
 }
 
-static void on_sent(void *arg, enum chan_verdict v, const char *detail)
+static void on_sent(void *arg, enum chan_verdict v, const char *detail,
+                    const struct chan_text *t)
 {
     struct nsend *s = arg;
 
     s->cs = NULL;
-    finish(s, v, detail);
+    finish(s, v, detail, t);
 }
 
 /* Sends m (taken). */
@@ -371,10 +378,10 @@ static void send_msg(struct notify *n, struct outbox_msg *m)
     n->sends = s;
     n->inflight++;
     if (m->channel == NRULES_WEBHOOK && n->webhook_disabled)
-        finish(s, CHAN_PERMANENT, "channel_disabled");
+        finish(s, CHAN_PERMANENT, "channel_disabled", NULL);
     else if (chan_send(&n->env, m, wm_now_ms(), on_sent, s, &s->cs, &v, &why) !=
              0)
-        finish(s, v, why);
+        finish(s, v, why, NULL);
 }
 
 /* --- reading the streams --- */

@@ -871,6 +871,27 @@ void outbox_unwatch(struct outbox *o, const char *id)
 
 /* --- a send's end --- */
 
+/* s cut to at most max bytes at a UTF-8 character boundary, "…" (3
+ * bytes, within max) marking the cut; a new JSON string. */
+static json_t *bounded(const char *s, size_t max)
+{
+    size_t n = strlen(s);
+    char *cut;
+    json_t *j;
+
+    if (n <= max)
+        return json_string(s);
+    n = max - 3;
+    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+        n--; /* s[n] starts a character: cut before it */
+    cut = wm_xmalloc(n + 4);
+    memcpy(cut, s, n);
+    memcpy(cut + n, "\xe2\x80\xa6", 4);
+    j = json_string(cut);
+    free(cut);
+    return j;
+}
+
 static char *record(const struct outbox_msg *m, const struct outbox_result *r)
 {
     char iso[WMTIME_BUFSZ], *s;
@@ -883,6 +904,12 @@ static char *record(const struct outbox_msg *m, const struct outbox_result *r)
         "channel", nrules_channel_name(m->channel), "key", m->key, "outcome",
         outbox_outcome_name(r->outcome), "attempt", (json_int_t)m->attempt + 1,
         "why", r->why != NULL ? r->why : "");
+    /* json_string refuses invalid UTF-8 (NULL): the field is left out */
+    if (o != NULL && r->subject != NULL)
+        json_object_set_new(o, "subject",
+                            bounded(r->subject, OUTBOX_SUBJECT_MAX));
+    if (o != NULL && r->text != NULL)
+        json_object_set_new(o, "text", bounded(r->text, OUTBOX_TEXT_MAX));
     s = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
     return s != NULL ? s : wm_xstrdup("");

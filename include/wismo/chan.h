@@ -121,9 +121,19 @@ struct chan_env {
     int smtp_insecure;
 };
 
+/* What a send handed the provider, as the customer (or the shop) got it:
+ * e-mail: the subject and the plain-text body; SMS: the text (subject
+ * NULL); webhook: the event name (the reason) and the JSON body. */
+struct chan_text {
+    const char *subject; /* or NULL */
+    const char *text;    /* or NULL */
+};
+
 /* A send's end, on the loop. detail: a short reason without personal
- * data ("http 503", "smtp 250", "canceled"). */
-typedef void chan_done_cb(void *arg, enum chan_verdict v, const char *detail);
+ * data ("http 503", "smtp 250", "canceled"). t: the rendered message
+ * (never NULL; its strings live during the call only). */
+typedef void chan_done_cb(void *arg, enum chan_verdict v, const char *detail,
+                          const struct chan_text *t);
 
 struct chan_send; /* one send in flight */
 

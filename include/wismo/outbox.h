@@ -16,7 +16,8 @@
  * What the entries hold (JSON, never seen outside this module): an outbox
  * message {key, id, reason, episode, channel, to, attempt, created_at,
  * created_ms, ctx (the snapshot as JSON text)}; a record {at, reason,
- * episode, channel, key, outcome, why?, until?, attempt?}.
+ * episode, channel, key, outcome, why?, until?, attempt?, subject?, text?}
+ * (subject and text: what the customer got, bounded; see outbox_result).
  *
  * Idempotency key: "<shipment id>:<reason>:<episode>:<channel>", the same
  * on every retry.
@@ -168,7 +169,14 @@ struct outbox_result {
     int64_t now_ms;
     int64_t due_ms;
     const char *why; /* NULL or a short reason (no personal data) */
+    /* What the customer got (chan_text), or NULL: kept in the record as
+     * "subject" and "text", cut at a character boundary to
+     * OUTBOX_SUBJECT_MAX and OUTBOX_TEXT_MAX bytes (an ellipsis marks a
+     * cut). */
+    const char *subject, *text;
 };
+#define OUTBOX_SUBJECT_MAX 256
+#define OUTBOX_TEXT_MAX    4096
 /* Acknowledges m's entry and writes its record, all in one script. */
 int outbox_done(struct outbox *o, const struct outbox_msg *m,
                 const struct outbox_result *r, outbox_status_cb *cb, void *arg);

@@ -148,6 +148,34 @@ assert "a1:exception:1:email" in seen and "j1:exception:1:email" in seen, seen
 assert max(seen.values()) == 1, seen
 PY
 echo "ok: e-mail (MIME text+HTML, Message-ID, no placeholders)"
+# --- each sent record holds what the customer (or the shop) got ---
+records a1 >"$T/a1.records"
+python3 - "$T/a1.records" "$T/sink/http.jsonl" "$T/sink/mail" <<'PY' || fail "record texts"
+import email, email.policy, json, os, sys, urllib.parse
+recs = {}
+for l in open(sys.argv[1], encoding="utf-8"):
+    r = json.loads(l)
+    if r["outcome"] == "sent":
+        recs[r["key"]] = r
+got = {}
+for l in open(sys.argv[2]):
+    r = json.loads(l)
+    h = {k.lower(): v for k, v in r["headers"].items()}
+    k = h.get("wismo-idempotency-key") or h.get("idempotency-key")
+    if r["status"] < 300 and r["path"].startswith("/sms"):
+        got[k] = (None, urllib.parse.parse_qs(r["body"])["Body"][0])
+    elif r["status"] < 300 and r["path"] == "/hook":
+        got[k] = ("exception" if ":exception:" in k else None, r["body"])
+for fn in os.listdir(sys.argv[3]):
+    m = email.message_from_binary_file(open(os.path.join(sys.argv[3], fn), "rb"), policy=email.policy.default)
+    got[m["Wismo-Idempotency-Key"]] = (str(m["Subject"]), m.get_body(("plain",)).get_content())
+for k in ("a1:exception:1:email", "a1:exception:1:sms", "a1:exception:1:webhook"):
+    r, (subj, text) = recs[k], got[k]
+    assert r.get("subject") == subj, (k, r.get("subject"), subj)
+    assert r.get("text", "").rstrip() == text.replace("\r\n", "\n").rstrip(), (k, r.get("text"), text)
+print("records:", {k: (v.get("subject"), len(v.get("text", ""))) for k, v in recs.items()})
+PY
+echo "ok: the sent records hold the e-mail's subject and text, the SMS text, the webhook's event and body"
 # --- what a customer receives, byte for byte, in each locale: the whole
 # message as the SMTP server got it (envelope, headers, MIME parts); only
 # the Date header's value varies and is checked for its form ---

@@ -3,7 +3,7 @@
 // waiting for conditions instead of racing clocks.
 import { chromium } from 'playwright-core';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const W = process.env.WISMO_URL;
@@ -11,6 +11,7 @@ export const FAKE = process.env.FAKE_URL;
 export const SOCK = process.env.REDIS_SOCK;
 export const SHOTS = process.env.SHOTS;
 export const WORK = process.env.WORK;
+export const MAILDIR = process.env.MAILDIR;
 
 const axeSource = readFileSync(new URL('./node_modules/axe-core/axe.min.js', import.meta.url), 'utf8');
 
@@ -122,4 +123,27 @@ export async function shot(page, name, width, height) {
   await page.setViewportSize({ width, height });
   await page.waitForTimeout(100);
   await page.screenshot({ path: join(SHOTS, `${name}-${width}x${height}.png`), fullPage: false });
+}
+
+// The e-mails the SMTP sink took for `to`, as {subject, text}: the
+// Subject's encoded words decoded (folded lines joined), the text/plain
+// part's base64 decoded, CRLF as LF.
+export function mailsTo(to) {
+  let names = [];
+  try { names = readdirSync(MAILDIR).filter((n) => n.endsWith('.eml')).sort(); } catch { return []; }
+  const out = [];
+  for (const n of names) {
+    const raw = readFileSync(join(MAILDIR, n), 'latin1');
+    const head = raw.slice(0, raw.indexOf('\r\n\r\n')).replace(/\r\n[ \t]/g, ' ');
+    if (!new RegExp(`^X-Envelope-To: ${to.replace(/[.+]/g, '\\$&')}$`, 'mi').test(head)) continue;
+    const subj = (head.match(/^Subject: (.*)$/m) || [])[1] || '';
+    const subject = subj.replace(/=\?UTF-8\?B\?([^?]*)\?=\s*/gi, (_, b) => Buffer.from(b, 'base64').toString('latin1'));
+    const part = raw.split(/^--=_wismo_\w+/m).find((p) => p.includes('Content-Type: text/plain'));
+    const b64 = part ? part.slice(part.indexOf('\r\n\r\n') + 4).replace(/\s+/g, '') : '';
+    out.push({
+      subject: Buffer.from(subject, 'latin1').toString('utf8'),
+      text: Buffer.from(b64, 'base64').toString('utf8').replace(/\r\n/g, '\n'),
+    });
+  }
+  return out;
 }

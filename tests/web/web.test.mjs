@@ -2,7 +2,7 @@
 // (Debian's chromium), against the wismod, redis-server and fake carrier
 // that test_web.sh started. Every wait is for a condition, never a clock.
 import {
-  W, api, axe, browser, fake, ok, redis, shot, summary, waitFor, watch,
+  W, api, axe, browser, fake, mailsTo, ok, redis, shot, summary, waitFor, watch,
 } from './lib.mjs';
 
 const XSS = '<script>window.__xss=1</script><img src=x onerror="window.__xss=2">"><svg onload="window.__xss=3">';
@@ -293,6 +293,14 @@ async function agent(ctx, s) {
   }, 'a sent notification on the delayed parcel');
   const notes = await page.textContent('table.notes');
   ok(/email/.test(notes) && /sent/.test(notes), `notifications with channel and outcome: ${notes.slice(0, 200)}`);
+  // The text the customer got: the e-mail the SMTP server took, subject
+  // and plain text, is what the console shows for the sent record.
+  const mails = await waitFor(async () => { const m = mailsTo('bram@example.nl'); return m.length ? m : null; }, 'the e-mail to the customer');
+  const sentRow = page.locator('table.notes tr.o-sent').filter({ hasText: 'email' }).first();
+  const shownSubject = (await sentRow.locator('td.text strong').count()) ? await sentRow.locator('td.text strong').textContent() : null;
+  const shownText = (await sentRow.locator('td.text .msg').count()) ? await sentRow.locator('td.text .msg').textContent() : '';
+  ok(mails.some((m) => m.subject === shownSubject && m.text.trimEnd() === shownText.trimEnd() && m.text.includes('WS-1002')),
+    `the console shows the e-mail as sent: ${JSON.stringify({ shownSubject, shownText: shownText.slice(0, 80), mail: mails[0] && mails[0].subject })}`);
   await shot(page, 'console-shipment', 1280, 800);
   await shot(page, 'console-shipment', 390, 844);
   await page.setViewportSize({ width: 1280, height: 800 });
