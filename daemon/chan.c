@@ -219,23 +219,53 @@ static char *base64(const unsigned char *s, size_t n, bool wrap)
     return out;
 }
 
-/* An RFC 2047 encoded word when s is not plain ASCII (owned). */
-static char *header_word(const char *s)
-{
-    bool ascii = true;
-    char *e, *out;
-    size_t n;
+/* Encoded words are "=?UTF-8?B?" base64 "?=": 12 characters around the
+ * base64, which carries 3 bytes in 4 characters. */
+#define CHAN_EW_OVERHEAD 12
+#define CHAN_EW_MAX      75 /* RFC 2047: an encoded word's length */
+#define CHAN_LINE_MAX    76 /* RFC 2047: a line holding encoded words */
 
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-        if (*p >= 0x80 || *p < 0x20)
+/*
+ * The value of header name for s (owned): s itself when it is printable
+ * ASCII; else RFC 2047 encoded words, each at most 75 characters and
+ * split between characters (never inside one), folded (CRLF and a space)
+ * so that no line, the "Name: " of the first included, is over 76.
+ */
+static char *header_value(const char *name, const char *s)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t n = strlen(s), col = strlen(name) + 2, at = 0, o = 0, cap;
+    bool ascii = true;
+    char *out;
+
+    for (size_t i = 0; i < n; i++)
+        if (u[i] >= 0x80 || u[i] < 0x20 || u[i] == 0x7f)
             ascii = false;
     if (ascii)
         return wm_xstrdup(s);
-    e = base64((const unsigned char *)s, strlen(s), false);
-    n = strlen(e) + 16;
-    out = wm_xmalloc(n);
-    snprintf(out, n, "=?UTF-8?B?%s?=", e);
-    free(e);
+    /* each word carries at least one byte: at most n words of < 80 */
+    cap = n * 80 + 1;
+    out = wm_xmalloc(cap);
+    while (at < n) {
+        size_t room = CHAN_EW_MAX, take;
+        char *e;
+
+        if (col + room > CHAN_LINE_MAX)
+            room = CHAN_LINE_MAX - col;
+        take = (room - CHAN_EW_OVERHEAD) / 4 * 3;
+        if (take > n - at)
+            take = n - at;
+        /* end before a continuation byte: whole characters only */
+        while (take > 1 && at + take < n && (u[at + take] & 0xC0) == 0x80)
+            take--;
+        e = base64(u + at, take, false);
+        o += (size_t)snprintf(out + o, cap - o,
+                              "%s=?UTF-8?B?%s?=", at > 0 ? "\r\n " : "", e);
+        free(e);
+        at += take;
+        col = 1; /* the folded line's leading space */
+    }
+    out[o] = '\0';
     return out;
 }
 
@@ -274,7 +304,7 @@ char *chan_mail_format(const struct chan_mail *m)
     snprintf(mid, sizeof(mid), "<%s.wismo@%.40s>", hex, dom);
     gmtime_r(&now, &tm);
     strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
-    subj = header_word(m->subject);
+    subj = header_value("Subject", m->subject);
     t = crlf(m->text);
     h = ntmpl_html(m->text);
     tb = base64((const unsigned char *)t, strlen(t), true);

@@ -489,6 +489,29 @@ void ntmpl_sms_fit(char *s, int max_segments)
     memcpy(s + cut, "...", 4);
 }
 
+/* s[0, n) as HTML text or attribute value (in double quotes). */
+static void sb_add_escaped(struct sbuf *b, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        switch (s[i]) {
+        case '<':
+            sb_add(b, "&lt;");
+            break;
+        case '>':
+            sb_add(b, "&gt;");
+            break;
+        case '&':
+            sb_add(b, "&amp;");
+            break;
+        case '"':
+            sb_add(b, "&quot;");
+            break;
+        default:
+            sb_addn(b, s + i, 1);
+        }
+    }
+}
+
 char *ntmpl_html(const char *text)
 {
     struct sbuf b = {0};
@@ -500,25 +523,19 @@ char *ntmpl_html(const char *text)
         if (strncmp(p, "https://", 8) == 0 || strncmp(p, "http://", 7) == 0) {
             size_t l = strcspn(p, " \n\t<>\"");
             sb_add(&b, "<a href=\"");
-            sb_addn(&b, p, l);
+            sb_add_escaped(&b, p, l); /* "?a=1&b=2": &amp; in HTML */
             sb_add(&b, "\">");
-            sb_addn(&b, p, l);
+            sb_add_escaped(&b, p, l);
             sb_add(&b, "</a>");
             p += l;
             continue;
         }
         switch (*p) {
         case '<':
-            sb_add(&b, "&lt;");
-            break;
         case '>':
-            sb_add(&b, "&gt;");
-            break;
         case '&':
-            sb_add(&b, "&amp;");
-            break;
         case '"':
-            sb_add(&b, "&quot;");
+            sb_add_escaped(&b, p, 1);
             break;
         case '\n':
             if (p[1] == '\n') {

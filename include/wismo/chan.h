@@ -65,7 +65,9 @@ struct chan_mail {
     int64_t now; /* Unix seconds, for the Date header */
 };
 
-/* The RFC 5322 message (CRLF lines, MIME multipart/alternative text+HTML,
+/* The RFC 5322 message (CRLF lines; a Subject that is not ASCII in RFC 2047
+ * encoded words of at most 75 characters, folded to lines of at most 76;
+ * MIME multipart/alternative text+HTML,
  * base64 parts, Message-ID derived from idem_key, Wismo-Idempotency-Key,
  * List-Unsubscribe). Owned result. */
 char *chan_mail_format(const struct chan_mail *m);

@@ -207,6 +207,39 @@ for l in ("nl", "en", "de", "fr"):
 sys.exit(1 if bad else 0)
 PY
 echo "ok: e-mail in nl, en, de, fr as the customer receives it, byte for byte"
+# The rules the bytes above follow, checked on their own: RFC 2047
+# encoded words of at most 75 characters, split between characters and
+# folded so that no line holding one is over 76; in the HTML part every
+# '&' is an entity ('&amp;' in a link's query).
+python3 - "$T/sink/mail" <<'PY' || fail "mail encoding rules"
+import email, email.header, email.policy, os, re, sys
+words = 0
+for fn in sorted(os.listdir(sys.argv[1])):
+    raw = open(os.path.join(sys.argv[1], fn), "rb").read()
+    head = raw.split(b"\r\n\r\n", 1)[0].decode("ascii")
+    for line in head.split("\r\n"):
+        if "=?" in line:
+            assert len(line) <= 76, (fn, len(line), line)
+        for w in re.findall(r"=\?[^?]+\?[BbQq]\?[^?]*\?=", line):
+            assert len(w) <= 75, (fn, len(w), w)
+            words += 1
+            email.header.decode_header(w)[0][0].decode("utf-8")  # whole characters
+    m = email.message_from_bytes(raw, policy=email.policy.default)
+    html = m.get_body(("html",)).get_content()
+    bad = re.findall(r"&(?!amp;|lt;|gt;|quot;|#\d+;)", html)
+    assert not bad, (fn, html)
+    for href in re.findall(r'href="([^"]*)"', html):
+        assert "&" not in href.replace("&amp;", ""), (fn, href)
+fr = [f for f in os.listdir(sys.argv[1]) if b"Wismo-Idempotency-Key: mailfr:" in open(os.path.join(sys.argv[1], f), "rb").read()]
+raw = open(os.path.join(sys.argv[1], fr[0]), "rb").read()
+subj = re.search(rb"\r\nSubject: (.*?)\r\n(?! )", raw, re.S).group(1)
+assert subj.count(b"=?UTF-8?B?") >= 2 and b"\r\n " in subj, subj
+m = email.message_from_bytes(raw, policy=email.policy.default)
+assert str(m["Subject"]) == "Un problème avec la livraison de la commande ORD-mailfr", m["Subject"]
+assert "tracking-parcel.html?submit=1&amp;tracking-id=" in m.get_body(("html",)).get_content()
+print("encoded words checked:", words)
+PY
+echo "ok: subjects in encoded words of at most 75 characters, folded; '&' escaped in the HTML part"
 # --- SMS provider fails for a stretch, then recovers ---
 echo "/sms 6" >"$T/sink/fail"
 for i in 1 2 3 4 5; do ship "k$i" exception en - - -1 "+3161111111$i"; done
