@@ -1673,6 +1673,9 @@ static void api_metrics(const struct api *a, struct metrics_buf *out)
                  "Lookups refused with 429.");
     metrics_printf(out, "wismo_lookup_rate_limited_total %llu\n",
                    (unsigned long long)a->stats.rate_limited);
+    metrics_head(out, "wismo_http_streams", "gauge",
+                 "Open event streams (the console's live updates).");
+    metrics_printf(out, "wismo_http_streams %d\n", httpd_streams(a->h));
 }
 
 /* /metrics: each module appends its own section; the store's needs Redis,
@@ -1832,16 +1835,22 @@ static void on_queue(void *arg, int err, json_t *answer)
     respond_json(q, 200, answer, "Cache-Control: no-store\r\n");
 }
 
-static void on_events(void *arg, int err, const char *body, size_t len)
+/* GET /agent/events: the console's live updates, an open event stream. */
+static void handle_events(struct rq *q)
 {
-    struct rq *q = arg;
+    int status = 0;
 
-    if (err != 0) {
+    if (web_agent_events(q->a->agent, q->req,
+                         httpd_req_header(q->req, "Last-Event-ID"),
+                         "Cache-Control: no-store\r\n"
+                         "X-Accel-Buffering: no\r\n",
+                         &status) != 0) {
         respond_store_error(q, WM_EIO);
         return;
     }
-    respond(q, 200, "text/event-stream; charset=utf-8", body, len,
-            "Cache-Control: no-store\r\n");
+    if (status != 0)
+        count(q->a, q->route, status, q->t0);
+    rq_free(q); /* the request is answered (or gone) */
 }
 
 /* /agent/...: the console, its sign-in and its own calls. */
@@ -1884,10 +1893,7 @@ static void handle_console(struct rq *q, const char *path)
             return method_not_allowed(q, "GET");
         if (!authorize(q, ROLE_AGENT))
             return;
-        if (web_agent_events(q->a->agent,
-                             httpd_req_header(q->req, "Last-Event-ID"), 20000,
-                             on_events, q) != 0)
-            respond_store_error(q, WM_EIO);
+        handle_events(q);
     } else {
         respond_error(q, 404, "not_found", "no such route", NULL);
     }
@@ -2135,6 +2141,7 @@ struct api *api_new(uv_loop_t *loop, const struct cfg *cfg, struct store *st,
     o.listen = cfg->http_listen;
     o.max_body = cfg->http_max_body;
     o.max_conns = cfg->http_max_conns;
+    o.max_streams = cfg->http_max_streams;
     o.header_timeout_ms = (long)cfg->http_header_timeout_ms;
     o.idle_timeout_ms = (long)cfg->http_idle_timeout_ms;
     a->h = httpd_new(loop, &o, on_request, a);

@@ -85,6 +85,7 @@ static const struct key keys[] = {
     {"http", "cache_entries", K_INT, C(cache_entries), 0, 10000000, NULL},
     {"http", "lookup_miss_time", K_DUR, C(lookup_miss_ms), 0, 0, NULL},
     {"http", "max_conns", K_INT, C(http_max_conns), 1, 1000000, NULL},
+    {"http", "max_streams", K_INT, C(http_max_streams), 1, 1000000, NULL},
     {"http", "header_timeout", K_DUR, C(http_header_timeout_ms), 0, 0, NULL},
     {"http", "idle_timeout", K_DUR, C(http_idle_timeout_ms), 0, 0, NULL},
     {"tokens", "shop", K_SECRET, C(token_shop), 0, 0, NULL},
@@ -824,6 +825,7 @@ static void set_defaults(struct cfg *cfg)
     cfg->cache_entries = 10000;
     cfg->lookup_miss_ms = 20;
     cfg->http_max_conns = 16000;
+    cfg->http_max_streams = 1000;
     cfg->http_header_timeout_ms = 10 * 1000;
     cfg->http_idle_timeout_ms = 60 * 1000;
     cfg->interval_ms[MODEL_PENDING] = 1 * h;

@@ -37,6 +37,17 @@
  * clock); the timer is only restarted when the deadline moves earlier, and
  * when it fires early it re-arms for what is left.
  *
+ * Streams (httpd_stream_open). The request is answered with a head that
+ * has no Content-Length and leaves the FIFO; the connection takes no
+ * further request (no_more) but keeps reading, so that a client leaving is
+ * seen at once. Writes go out with uv_try_write; what the kernel does not
+ * take is copied into a write of its own and counted in sq_bytes, which is
+ * bounded by max_stream_buffer. The connection's timer then runs the
+ * stall clock (no write completed for idle_timeout_ms: dropped) or, with
+ * nothing queued, the heartbeat clock. The stream's closed callback runs
+ * from the connection's close callback, so never inside a call of the
+ * owner's.
+ *
  * Closing. After a last answer ("Connection: close", an error, a drain),
  * the socket is shut down for writing once the answers are flushed. If
  * nothing the client sent was left unread, it is closed then; otherwise
@@ -75,6 +86,9 @@
 #define HTTPD_DEF_BODY_MS    30000L
 #define HTTPD_DEF_MAX_CONNS  20000
 #define HTTPD_DEF_PIPELINE   32
+#define HTTPD_DEF_STREAMS    1000
+#define HTTPD_DEF_STREAM_BUF (256 * 1024)
+#define HTTPD_NO_LEN         SIZE_MAX /* a head without Content-Length */
 #define HTTPD_READ_BUFSZ     65536
 #define HTTPD_BACKLOG        4096  /* the kernel caps it at somaxconn */
 #define HTTPD_LINGER_MS      2000  /* waiting for EOF after dropping input */
@@ -135,6 +149,27 @@ struct httpd_req {
     char client[NETADDR_STRLEN]; /* "" until asked for */
 };
 
+/* An open-ended answer (see Streams above). */
+struct httpd_stream {
+    struct httpd_conn *c;             /* its connection */
+    struct httpd_stream *prev, *next; /* h->streams */
+    httpd_stream_closed_cb *cb;       /* NULL: nobody to tell */
+    void *arg;
+    char *heartbeat; /* owned, or NULL */
+    size_t heartbeat_len;
+    uint64_t heartbeat_ms; /* 0: none */
+    uint64_t last_write;   /* loop ms */
+    bool ended;            /* drained: flush, then close */
+};
+
+/* One queued piece of a stream. */
+struct httpd_swrite {
+    uv_write_t w;
+    struct httpd_conn *c;
+    size_t len;
+    char data[];
+};
+
 struct httpd_conn {
     struct httpd *h;                /* borrowed */
     struct httpd_conn *prev, *next; /* h->conns (open ones only) */
@@ -162,9 +197,13 @@ struct httpd_conn {
     int n_reqs;  /* queued and writing requests */
     int writing; /* uv_writes in flight */
     uint64_t head_start, body_start, idle_start, write_at, linger_start;
-    uint64_t timer_due;        /* loop ms when the timer fires; 0: stopped */
-    struct httpd_buf pending;  /* read but not parsed (pipeline full) */
-    char peer[HTTPD_PEER_LEN]; /* "" until asked for */
+    uint64_t timer_due;          /* loop ms when the timer fires; 0: stopped */
+    struct httpd_buf pending;    /* read but not parsed (pipeline full) */
+    char peer[HTTPD_PEER_LEN];   /* "" until asked for */
+    struct httpd_stream *stream; /* owned by the owner until it closes it,
+                                    then freed with the connection */
+    size_t sq_bytes;             /* stream bytes queued, not yet written */
+    uint64_t sq_since;           /* loop ms of the last write progress */
 };
 
 struct httpd {
@@ -187,6 +226,8 @@ struct httpd {
     char date[40];         /* "Sun, 06 Nov 1994 08:49:37 GMT" */
     struct httpd_buf hbuf; /* response head scratch (single thread) */
     uint64_t busy_logged;  /* loop ms of the last accept trouble logged */
+    struct httpd_stream *streams; /* every stream not freed yet */
+    int n_streams;
     const struct netaddr_set *proxies; /* borrowed; NULL: trust nobody */
     enum netaddr_header proxy_header;
     char rbuf[HTTPD_READ_BUFSZ]; /* every read lands here */
@@ -773,6 +814,13 @@ static uint64_t conn_deadline(const struct httpd_conn *c)
 
     if (c->lingering)
         return c->linger_start + HTTPD_LINGER_MS;
+    if (c->stream != NULL) { /* the stall clock, else the heartbeat's */
+        if (c->sq_bytes > 0)
+            return c->sq_since + (uint64_t)o->idle_timeout_ms;
+        if (!c->stream->ended && c->stream->heartbeat_ms > 0)
+            return c->stream->last_write + c->stream->heartbeat_ms;
+        return 0;
+    }
     if (c->phase == HTTPD_PH_HEAD)
         return c->head_start + (uint64_t)o->header_timeout_ms;
     if (c->phase == HTTPD_PH_BODY)
@@ -785,6 +833,7 @@ static uint64_t conn_deadline(const struct httpd_conn *c)
 }
 
 static void on_conn_timer(uv_timer_t *t);
+static int stream_send(struct httpd_conn *c, const char *data, size_t len);
 
 /* Makes the timer fire no later than the deadline. A later deadline
  * leaves it alone: it re-arms when it fires early. */
@@ -813,6 +862,15 @@ static void on_conn_timer(uv_timer_t *t)
         conn_arm(c);
         return;
     }
+    if (c->stream != NULL && c->sq_bytes == 0 && !c->stream->ended) {
+        if (stream_send(c, c->stream->heartbeat, c->stream->heartbeat_len) == 0)
+            conn_arm(c);
+        return;
+    }
+    if (c->stream != NULL)
+        log_warn("msg=\"http stream dropped: client not reading\" peer=%s "
+                 "queued=%zu",
+                 conn_peer(c), c->sq_bytes);
     log_debug("msg=\"http timeout\" peer=%s phase=%s", conn_peer(c),
               c->lingering                ? "linger"
               : c->phase == HTTPD_PH_HEAD ? "header"
@@ -860,7 +918,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 /* Reads exactly when there is something to read for. */
 static void conn_sync_read(struct httpd_conn *c)
 {
-    bool want = !c->closing && (c->lingering || (!c->no_more && !c->paused));
+    bool want = !c->closing && (c->lingering || (!c->no_more && !c->paused) ||
+                                (c->stream != NULL && !c->stream->ended));
 
     if (want == c->reading)
         return;
@@ -882,15 +941,37 @@ static void httpd_release(struct httpd *h)
     free(h);
 }
 
+static void stream_free(struct httpd *h, struct httpd_stream *s)
+{
+    if (s->prev != NULL)
+        s->prev->next = s->next;
+    else
+        h->streams = s->next;
+    if (s->next != NULL)
+        s->next->prev = s->prev;
+    h->n_streams--;
+    free(s->heartbeat);
+    free(s);
+}
+
 static void on_conn_closed(uv_handle_t *hd)
 {
     struct httpd_conn *c = hd->data;
     struct httpd *h = c->h;
+    httpd_stream_closed_cb *cb = NULL;
+    void *arg = NULL;
 
     if (--c->pending_closes > 0)
         return;
+    if (c->stream != NULL) {
+        cb = c->stream->cb;
+        arg = c->stream->arg;
+        stream_free(h, c->stream);
+    }
     free(c);
     h->n_conns--;
+    if (cb != NULL)
+        cb(arg); /* the stream's end, from the loop */
     httpd_check_done(h);
 }
 
@@ -1115,8 +1196,9 @@ static const char *httpd_date(struct httpd *h)
 static size_t httpd_format_head(struct httpd *h, int status, const char *ctype,
                                 size_t len, const char *extra, bool keep_alive)
 {
-    /* RFC 9110 8.6: no Content-Length in a 1xx or 204 answer */
-    bool no_len = status < 200 || status == 204;
+    /* RFC 9110 8.6: no Content-Length in a 1xx or 204 answer; a stream's
+     * body ends with the connection */
+    bool no_len = status < 200 || status == 204 || len == HTTPD_NO_LEN;
     const char *date = httpd_date(h);
 
     if (ctype == NULL)
@@ -1340,6 +1422,13 @@ static void conn_resume(struct httpd_conn *c)
     buf_free(&todo);
 }
 
+/* Nothing is owed and nothing follows: an open stream is owed too. */
+static bool conn_all_said(const struct httpd_conn *c)
+{
+    return c->no_more && c->n_reqs == 0 &&
+           (c->stream == NULL || c->stream->ended);
+}
+
 /* After reading, answering or writing: close when all is said, resume a
  * full pipeline, adjust reading and the timer. */
 static void conn_progress(struct httpd_conn *c)
@@ -1348,7 +1437,7 @@ static void conn_progress(struct httpd_conn *c)
         return;
     if (c->n_reqs == 0)
         c->idle_start = uv_now(c->h->loop);
-    if (c->no_more && c->n_reqs == 0) {
+    if (conn_all_said(c)) {
         conn_linger(c);
         return;
     }
@@ -1356,7 +1445,7 @@ static void conn_progress(struct httpd_conn *c)
         conn_resume(c);
         if (c->closing || c->lingering)
             return;
-        if (c->no_more && c->n_reqs == 0) {
+        if (conn_all_said(c)) {
             conn_linger(c);
             return;
         }
@@ -1496,6 +1585,10 @@ struct httpd *httpd_new(uv_loop_t *loop, const struct httpd_opts *opts,
         h->opts.max_conns = HTTPD_DEF_MAX_CONNS;
     if (h->opts.max_pipeline <= 0)
         h->opts.max_pipeline = HTTPD_DEF_PIPELINE;
+    if (h->opts.max_streams <= 0)
+        h->opts.max_streams = HTTPD_DEF_STREAMS;
+    if (h->opts.max_stream_buffer == 0)
+        h->opts.max_stream_buffer = HTTPD_DEF_STREAM_BUF;
     if (h->opts.max_header_bytes < UINT32_MAX / 4 &&
         2 * h->opts.max_header_bytes + 4096 > parser_max) {
         parser_max = (uint32_t)(2 * h->opts.max_header_bytes + 4096);
@@ -1643,6 +1736,11 @@ void httpd_drain(struct httpd *h, long timeout_ms, httpd_drained_cb *cb,
     }
     for (c = h->conns; c != NULL; c = next) {
         next = c->next;
+        if (c->stream != NULL) { /* flush what it queued, then close */
+            c->stream->ended = true;
+            conn_progress(c);
+            continue;
+        }
         if (c->n_reqs == 0) { /* idle, lingering or mid-request */
             conn_close(c);
             continue;
@@ -1669,6 +1767,8 @@ void httpd_free(struct httpd *h)
         return;
     h->freed = true;
     h->drained_cb = NULL;
+    for (struct httpd_stream *s = h->streams; s != NULL; s = s->next)
+        s->cb = NULL;
     if (h->listening) {
         uv_close((uv_handle_t *)&h->listener, on_handle_closed);
         h->listening = false;
@@ -1788,4 +1888,184 @@ const char *httpd_req_client(struct httpd_req *r)
 bool httpd_req_gone(const struct httpd_req *r)
 {
     return r->conn == NULL;
+}
+
+/* --- streams ------------------------------------------------------------- */
+
+static void on_stream_written(uv_write_t *w, int status)
+{
+    struct httpd_swrite *sw = w->data;
+    struct httpd_conn *c = sw->c;
+
+    c->sq_bytes -= sw->len;
+    free(sw);
+    if (c->closing)
+        return;
+    if (status < 0) {
+        conn_close(c);
+        return;
+    }
+    c->sq_since = uv_now(c->h->loop); /* the client took it: progress */
+    conn_progress(c);
+}
+
+/* Sends data on c's stream: at once when the kernel takes it, else
+ * queued within max_stream_buffer. 0, or WM_EIO (c is closing then). */
+static int stream_send(struct httpd_conn *c, const char *data, size_t len)
+{
+    struct httpd *h = c->h;
+    uv_buf_t b = uv_buf_init((char *)data, (unsigned int)len);
+    struct httpd_swrite *sw;
+    size_t rest;
+    int n = 0;
+
+    if (c->sq_bytes == 0) { /* nothing queued: in order if sent now */
+        n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+        if (n == UV_EAGAIN)
+            n = 0;
+        if (n < 0) {
+            log_debug("msg=\"http stream write failed\" peer=%s error=%s",
+                      conn_peer(c), uv_strerror(n));
+            conn_close(c);
+            return WM_EIO;
+        }
+    }
+    c->stream->last_write = uv_now(h->loop);
+    if ((size_t)n == len)
+        return 0;
+    rest = len - (size_t)n;
+    if (c->sq_bytes + rest > h->opts.max_stream_buffer) {
+        log_warn("msg=\"http stream dropped: client not reading\" peer=%s "
+                 "queued=%zu",
+                 conn_peer(c), c->sq_bytes);
+        conn_close(c);
+        return WM_EIO;
+    }
+    sw = wm_xmalloc(sizeof(*sw) + rest);
+    sw->c = c;
+    sw->len = rest;
+    sw->w.data = sw;
+    memcpy(sw->data, data + n, rest);
+    b = uv_buf_init(sw->data, (unsigned int)rest);
+    if (uv_write(&sw->w, (uv_stream_t *)&c->tcp, &b, 1, on_stream_written) !=
+        0) {
+        free(sw);
+        conn_close(c);
+        return WM_EIO;
+    }
+    if (c->sq_bytes == 0)
+        c->sq_since = uv_now(h->loop);
+    c->sq_bytes += rest;
+    conn_arm(c);
+    return 0;
+}
+
+struct httpd_stream *httpd_stream_open(struct httpd_req *r,
+                                       const char *content_type,
+                                       const char *extra_headers,
+                                       const char *heartbeat, long heartbeat_ms,
+                                       httpd_stream_closed_cb *closed,
+                                       void *arg, int *status)
+{
+    static const char busy[] =
+        "{\"error\":\"unavailable\",\"message\":\"too many open streams\"}";
+    static const char lone[] =
+        "{\"error\":\"unavailable\",\"message\":\"a stream must be the last "
+        "request of its connection\"}";
+    struct httpd_conn *c = r->conn;
+    struct httpd_stream *s;
+    struct httpd *h;
+    size_t hlen;
+    int dummy;
+
+    if (status == NULL)
+        status = &dummy;
+    *status = c != NULL ? 200 : 0;
+    if (c == NULL) { /* the client went away */
+        req_free(r);
+        return NULL;
+    }
+    h = c->h;
+    if (r->head_only) {
+        httpd_respond(r, 200, content_type, "", 0, extra_headers);
+        return NULL;
+    }
+    if (h->draining || h->n_streams >= h->opts.max_streams) {
+        if (httpd_log_ok(h))
+            log_warn("msg=\"http stream refused: too many\" max_streams=%d",
+                     h->opts.max_streams);
+        *status = 503;
+        httpd_respond(r, 503, "application/json", busy, sizeof(busy) - 1,
+                      "Retry-After: 5\r\n");
+        return NULL;
+    }
+    if (r != c->q_head || r->next != NULL) {
+        *status = 503;
+        httpd_respond(r, 503, "application/json", lone, sizeof(lone) - 1,
+                      "Retry-After: 1\r\n");
+        return NULL;
+    }
+    /* r leaves the FIFO; nothing after it is parsed (as a drain does) */
+    c->q_head = c->q_tail = NULL;
+    c->n_reqs--;
+    c->no_more = true;
+    c->dropped = c->dropped || c->cur != NULL || c->pending.len > 0;
+    c->paused = false;
+    c->phase = HTTPD_PH_IDLE;
+    req_free(c->cur);
+    c->cur = NULL;
+    buf_free(&c->pending);
+    req_free(r);
+    s = wm_xcalloc(1, sizeof(*s));
+    s->c = c;
+    s->cb = closed;
+    s->arg = arg;
+    if (heartbeat != NULL && heartbeat[0] != '\0' && heartbeat_ms > 0) {
+        s->heartbeat = wm_xstrdup(heartbeat);
+        s->heartbeat_len = strlen(heartbeat);
+        s->heartbeat_ms = (uint64_t)heartbeat_ms;
+    }
+    s->next = h->streams;
+    if (h->streams != NULL)
+        h->streams->prev = s;
+    h->streams = s;
+    h->n_streams++;
+    c->stream = s;
+    hlen = httpd_format_head(h, 200, content_type, HTTPD_NO_LEN, extra_headers,
+                             false);
+    if (stream_send(c, h->hbuf.data, hlen) == 0)
+        conn_progress(c);
+    return s; /* a failed head closes c: the callback tells */
+}
+
+int httpd_stream_write(struct httpd_stream *s, const char *data, size_t len)
+{
+    struct httpd_conn *c = s->c;
+
+    if (s->ended || c->closing || c->lingering)
+        return WM_EIO;
+    if (len == 0)
+        return 0;
+    return stream_send(c, data, len);
+}
+
+void httpd_stream_close(struct httpd_stream *s)
+{
+    struct httpd_conn *c;
+
+    if (s == NULL)
+        return;
+    c = s->c;
+    if (c->closing) { /* freed with the connection, untold */
+        s->cb = NULL;
+        return;
+    }
+    c->stream = NULL;
+    stream_free(c->h, s);
+    conn_progress(c); /* flush, then close */
+}
+
+int httpd_streams(const struct httpd *h)
+{
+    return h->n_streams;
 }

@@ -21,22 +21,31 @@
 #include "wismo/wm.h"
 #include "wismo/wmtime.h"
 
-#define COOKIE      "wismo_session"
-#define REVOKED_MAX 1024
-#define POLL_MS     250 /* how often parked event requests look again */
-#define QUEUE_PAGE  200
-#define QUEUE_MAX   20000 /* shipments one queue view looks at */
-#define EVENTS_MAX  100   /* entries per event answer */
+#define COOKIE       "wismo_session"
+#define REVOKED_MAX  1024
+#define FEED_MS      250   /* how often the change stream is read */
+#define HEARTBEAT_MS 15000 /* a comment when nothing was sent for this long */
+#define QUEUE_PAGE   200
+#define QUEUE_MAX    20000 /* shipments one queue view looks at */
+#define EVENTS_MAX   100   /* entries per read of the change stream */
+#define EVENTS_MAX_S "100"
+#define CATCHUP_MAX  10 /* pages a reconnecting console catches up */
 
-struct waiter {
+/* One console listening (an open event stream). */
+struct sse {
     struct web_agent *w;
-    char last[48];
-    int64_t until; /* ms */
-    bool asking;   /* an XRANGE is out */
-    bool done;     /* answered; freed when its XRANGE comes back */
-    web_agent_events_cb *cb;
-    void *arg;
-    struct waiter *next;
+    struct sse *prev, *next; /* w->clients */
+    struct httpd_stream *s;  /* NULL once ended: freed when not asking */
+    char last[48];           /* the newest entry id it was sent */
+    bool joined;             /* fed by the shared read */
+    bool asking;             /* its own XRANGE/XREVRANGE is out */
+    int pages;               /* catch-up pages read */
+};
+
+/* The shared read of the change stream in flight; w is NULL once the
+ * console's side is freed (the reply then only frees this). */
+struct feed_call {
+    struct web_agent *w;
 };
 
 struct web_agent {
@@ -48,8 +57,11 @@ struct web_agent {
     char revoked[REVOKED_MAX][72]; /* signatures signed out, a ring */
     int64_t revoked_until[REVOKED_MAX];
     size_t revoked_next;
-    struct waiter *waiters;
-    uv_timer_t poll;
+    struct sse *clients;       /* open event streams */
+    struct feed_call *feeding; /* the shared read in flight, or NULL */
+    char feed_last[48];        /* the newest entry read by the shared read */
+    bool feed_known;           /* feed_last is set */
+    uv_timer_t poll;           /* runs the shared read while clients listen */
     bool freeing;
 };
 
@@ -581,27 +593,27 @@ int web_agent_queue(struct web_agent *w, int64_t now, web_agent_json_cb *cb,
 
 /* --- Server-Sent Events --- */
 
-static void waiter_answer(struct waiter *x, const char *body, size_t len)
+/* Redis stream ids "<ms>-<seq>": true when a is after b. */
+static bool id_after(const char *a, const char *b)
 {
-    if (x->done)
-        return;
-    x->done = true;
-    x->cb(x->arg, 0, body, len);
+    unsigned long long am = 0, as = 0, bm = 0, bs = 0;
+
+    sscanf(a, "%llu-%llu", &am, &as);
+    sscanf(b, "%llu-%llu", &bm, &bs);
+    return am > bm || (am == bm && as > bs);
 }
 
-static void waiter_unlink(struct web_agent *w, struct waiter *x)
+static bool id_ok(const char *id)
 {
-    for (struct waiter **p = &w->waiters; *p != NULL; p = &(*p)->next)
-        if (*p == x) {
-            *p = x->next;
-            return;
-        }
+    size_t n = id != NULL ? strlen(id) : 0;
+
+    return n > 0 && n < 40 && strspn(id, "0123456789-") == n &&
+           strchr(id, '-') != NULL;
 }
 
-/* Writes one entry of XRANGE's reply ([id, [field, value, ...]]) as an
- * event; returns false when it is not one. */
-static bool put_entry(struct web_buf *b, const redisReply *e, char *last,
-                      size_t size)
+/* One entry of XRANGE's reply ([id, [field, value, ...]]) as an event in
+ * b; its id, or NULL when it is not one. */
+static const char *put_entry(struct web_buf *b, const redisReply *e)
 {
     json_t *o;
     char *text;
@@ -609,8 +621,8 @@ static bool put_entry(struct web_buf *b, const redisReply *e, char *last,
 
     if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
         e->element[0]->type != REDIS_REPLY_STRING ||
-        e->element[1]->type != REDIS_REPLY_ARRAY)
-        return false;
+        e->element[1]->type != REDIS_REPLY_ARRAY || !id_ok(e->element[0]->str))
+        return NULL;
     f = e->element[1];
     o = json_object();
     json_object_set_new(o, "entry", json_string(e->element[0]->str));
@@ -622,143 +634,282 @@ static bool put_entry(struct web_buf *b, const redisReply *e, char *last,
     text = json_dumps(o, JSON_COMPACT);
     json_decref(o);
     if (text == NULL)
-        return false;
+        return NULL;
     /* JSON has no raw newline, so one data line; the id is Redis'. */
     web_buf_printf(b, "id: %s\nevent: change\ndata: %s\n\n", e->element[0]->str,
                    text);
-    snprintf(last, size, "%s", e->element[0]->str);
     free(text);
-    return true;
+    return e->element[0]->str;
 }
 
-static void waiter_ask(struct waiter *x);
-
-static void on_range(void *arg, int err, struct redisReply *r)
+static void sse_unlink(struct sse *x)
 {
-    struct waiter *x = arg;
     struct web_agent *w = x->w;
-    struct web_buf b = {0};
-    size_t n = 0;
+
+    if (x->prev != NULL)
+        x->prev->next = x->next;
+    else if (w->clients == x)
+        w->clients = x->next;
+    if (x->next != NULL)
+        x->next->prev = x->prev;
+    x->prev = x->next = NULL;
+}
+
+/* The stream ended (client gone or dropped, or the server drained). */
+static void on_stream_closed(void *arg)
+{
+    struct sse *x = arg;
+
+    x->s = NULL;
+    sse_unlink(x);
+    if (!x->asking)
+        free(x);
+}
+
+/* Writes text to x; false when x's stream is over. */
+static bool sse_write(struct sse *x, const char *text, size_t len)
+{
+    return x->s != NULL && httpd_stream_write(x->s, text, len) == 0;
+}
+
+static void feed_start(struct web_agent *w);
+static void sse_ask(struct sse *x);
+
+/* x has caught up to x->last: the shared read feeds it from now on
+ * (replies come in order on the one link, so the shared read's next
+ * answer starts no later than x->last). */
+static void sse_join(struct sse *x)
+{
+    struct web_agent *w = x->w;
+
+    x->joined = true;
+    if (!w->feed_known) {
+        snprintf(w->feed_last, sizeof(w->feed_last), "%s", x->last);
+        w->feed_known = true;
+    }
+    feed_start(w);
+}
+
+/* A reply to x's own read: NULL when x is to be dropped (freed here). */
+static struct sse *sse_reply(void *arg)
+{
+    struct sse *x = arg;
 
     x->asking = false;
-    if (x->done) { /* flushed meanwhile */
+    if (x->s == NULL) { /* ended meanwhile (w may be gone) */
         free(x);
+        return NULL;
+    }
+    return x;
+}
+
+/* The newest entry's id: where a console without Last-Event-ID starts. */
+static void on_newest(void *arg, int err, redisReply *r)
+{
+    struct sse *x = sse_reply(arg);
+    struct web_buf b = {0};
+    const char *id = "0-0";
+
+    if (x == NULL)
         return;
-    }
-    if (err == 0 && r != NULL && r->type == REDIS_REPLY_ARRAY) {
-        web_buf_puts(&b, "retry: 250\n");
-        for (size_t i = 0; i < r->elements; i++)
-            n += put_entry(&b, r->element[i], x->last, sizeof(x->last));
-    }
-    if (n > 0) {
-        waiter_unlink(w, x);
-        waiter_answer(x, b.p, b.len);
-        free(x);
-    } else if (wm_now_ms() >= x->until || w->freeing) {
-        waiter_unlink(w, x);
-        waiter_answer(x, "retry: 250\n: nothing new\n\n", 27);
-        free(x);
-    }
-    /* else: stays parked; the poll timer asks again */
+    if (err == 0 && r != NULL && r->type == REDIS_REPLY_ARRAY &&
+        r->elements > 0 && r->element[0]->type == REDIS_REPLY_ARRAY &&
+        r->element[0]->elements == 2 &&
+        r->element[0]->element[0]->type == REDIS_REPLY_STRING &&
+        id_ok(r->element[0]->element[0]->str))
+        id = r->element[0]->element[0]->str;
+    snprintf(x->last, sizeof(x->last), "%s", id);
+    web_buf_printf(&b, "id: %s\nevent: ready\ndata: {}\n\n", x->last);
+    if (sse_write(x, b.p, b.len))
+        sse_join(x);
     web_buf_clear(&b);
 }
 
-static void waiter_ask(struct waiter *x)
+/* Catching up after Last-Event-ID: the entries after it, page by page. */
+static void on_catchup(void *arg, int err, redisReply *r)
+{
+    struct sse *x = sse_reply(arg);
+    struct web_buf b = {0};
+    const char *id;
+    size_t n = 0;
+
+    if (x == NULL)
+        return;
+    if (err != 0 || r == NULL || r->type != REDIS_REPLY_ARRAY) {
+        httpd_stream_close(x->s); /* the browser comes back later */
+        x->s = NULL;
+        sse_unlink(x);
+        free(x);
+        return;
+    }
+    for (size_t i = 0; i < r->elements; i++)
+        if ((id = put_entry(&b, r->element[i])) != NULL) {
+            snprintf(x->last, sizeof(x->last), "%s", id);
+            n++;
+        }
+    if (n > 0 && !sse_write(x, b.p, b.len)) {
+        web_buf_clear(&b);
+        return; /* dropped: the closed callback frees it */
+    }
+    web_buf_clear(&b);
+    if (r->elements < EVENTS_MAX) {
+        web_buf_printf(&b, "id: %s\nevent: ready\ndata: {}\n\n", x->last);
+        if (sse_write(x, b.p, b.len))
+            sse_join(x);
+        web_buf_clear(&b);
+        return;
+    }
+    if (++x->pages >= CATCHUP_MAX) { /* too far behind: start afresh */
+        x->last[0] = '\0';
+        if (sse_write(x, "event: reset\ndata: {}\n\n", 23))
+            sse_ask(x);
+        return;
+    }
+    sse_ask(x);
+}
+
+/* x's own read: the next catch-up page, or the newest id. */
+static void sse_ask(struct sse *x)
 {
     char key[160], start[56];
-    const char *argv[7];
+    const char *argv[6];
+    int rv;
 
     store_key(key, sizeof(key), x->w->cfg->redis_prefix, STORE_KEY_CHANGES,
               NULL);
-    snprintf(start, sizeof(start), "(%s", x->last);
-    argv[0] = "XRANGE";
     argv[1] = key;
-    argv[2] = start;
-    argv[3] = "+";
-    argv[4] = "COUNT";
-    argv[5] = "100";
-    if (rconn_command(x->w->rc, on_range, x, 6, argv, NULL) == 0)
+    if (x->last[0] == '\0') {
+        argv[0] = "XREVRANGE";
+        argv[2] = "+";
+        argv[3] = "-";
+        argv[4] = "COUNT";
+        argv[5] = "1";
+        rv = rconn_command(x->w->rc, on_newest, x, 6, argv, NULL);
+    } else {
+        snprintf(start, sizeof(start), "(%s", x->last);
+        argv[0] = "XRANGE";
+        argv[2] = start;
+        argv[3] = "+";
+        argv[4] = "COUNT";
+        argv[5] = EVENTS_MAX_S;
+        rv = rconn_command(x->w->rc, on_catchup, x, 6, argv, NULL);
+    }
+    if (rv == 0) {
         x->asking = true;
+        return;
+    }
+    httpd_stream_close(x->s); /* Redis is down: the browser comes back */
+    x->s = NULL;
+    sse_unlink(x);
+    free(x);
+}
+
+/* The shared read's answer: every new entry to every joined console. */
+static void on_feed(void *arg, int err, redisReply *r)
+{
+    struct feed_call *fc = arg;
+    struct web_agent *w = fc->w;
+    struct web_buf b = {0};
+    struct sse *x, *next;
+
+    free(fc);
+    if (w == NULL)
+        return; /* freed meanwhile */
+    w->feeding = NULL;
+    if (err != 0 || r == NULL || r->type != REDIS_REPLY_ARRAY)
+        return; /* the timer reads again */
+    for (size_t i = 0; i < r->elements; i++) {
+        const char *id;
+
+        b.len = 0;
+        if ((id = put_entry(&b, r->element[i])) == NULL)
+            continue;
+        for (x = w->clients; x != NULL; x = next) {
+            next = x->next; /* a write never ends x at once */
+            if (x->joined && id_after(id, x->last) && sse_write(x, b.p, b.len))
+                snprintf(x->last, sizeof(x->last), "%s", id);
+        }
+        snprintf(w->feed_last, sizeof(w->feed_last), "%s", id);
+    }
+    web_buf_clear(&b);
+    if (r->elements >= EVENTS_MAX)
+        feed_start(w); /* more waiting: at once */
 }
 
 static void on_poll(uv_timer_t *t)
 {
     struct web_agent *w = t->data;
-    int64_t now = wm_now_ms();
-    struct waiter *x = w->waiters, *next;
+    char key[160], start[56];
+    const char *argv[6];
+    struct feed_call *fc;
+    bool any = false;
 
-    for (; x != NULL; x = next) {
-        next = x->next;
-        if (x->asking)
-            continue;
-        if (now >= x->until) {
-            waiter_unlink(w, x);
-            waiter_answer(x, "retry: 250\n: nothing new\n\n", 27);
-            free(x);
-            continue;
-        }
-        waiter_ask(x);
-    }
-    if (w->waiters == NULL)
+    for (struct sse *x = w->clients; x != NULL && !any; x = x->next)
+        any = x->joined;
+    if (w->clients == NULL)
         uv_timer_stop(&w->poll);
-}
-
-/* The newest entry's id: where a first connection starts. */
-static void on_newest(void *arg, int err, redisReply *r)
-{
-    struct waiter *x = arg;
-    struct web_buf b = {0};
-    const char *id = "0-0";
-
-    if (err == 0 && r != NULL && r->type == REDIS_REPLY_ARRAY &&
-        r->elements > 0 && r->element[0]->type == REDIS_REPLY_ARRAY &&
-        r->element[0]->elements == 2 &&
-        r->element[0]->element[0]->type == REDIS_REPLY_STRING)
-        id = r->element[0]->element[0]->str;
-    if (x->done) {
-        free(x);
+    if (!any || !w->feed_known || w->feeding != NULL)
         return;
-    }
-    waiter_unlink(x->w, x);
-    web_buf_printf(&b, "retry: 250\nid: %s\nevent: ready\ndata: {}\n\n", id);
-    waiter_answer(x, b.p, b.len);
-    web_buf_clear(&b);
-    free(x);
+    store_key(key, sizeof(key), w->cfg->redis_prefix, STORE_KEY_CHANGES, NULL);
+    snprintf(start, sizeof(start), "(%s", w->feed_last);
+    argv[0] = "XRANGE";
+    argv[1] = key;
+    argv[2] = start;
+    argv[3] = "+";
+    argv[4] = "COUNT";
+    argv[5] = EVENTS_MAX_S;
+    fc = wm_xmalloc(sizeof(*fc));
+    fc->w = w;
+    if (rconn_command(w->rc, on_feed, fc, 6, argv, NULL) == 0)
+        w->feeding = fc;
+    else
+        free(fc);
 }
 
-int web_agent_events(struct web_agent *w, const char *last_id, long wait_ms,
-                     web_agent_events_cb *cb, void *arg)
+/* Reads the change stream now and every FEED_MS while consoles listen. */
+static void feed_start(struct web_agent *w)
 {
-    struct waiter *x;
+    if (w->freeing)
+        return;
+    uv_timer_start(&w->poll, on_poll, 0, FEED_MS);
+}
 
+int web_agent_events(struct web_agent *w, struct httpd_req *req,
+                     const char *last_id, const char *headers, int *status)
+{
+    struct sse *x;
+
+    *status = 0;
     if (w->freeing || !rconn_is_up(w->rc))
         return WM_EIO;
     x = wm_xcalloc(1, sizeof(*x));
     x->w = w;
-    x->cb = cb;
-    x->arg = arg;
-    x->until = wm_now_ms() + wait_ms;
-    x->next = w->waiters;
-    w->waiters = x;
-    if (last_id == NULL || last_id[0] == '\0' || strlen(last_id) > 40 ||
-        strspn(last_id, "0123456789-") != strlen(last_id)) {
-        char key[160];
-        const char *argv[] = {"XREVRANGE", key, "+", "-", "COUNT", "1"};
-        store_key(key, sizeof(key), w->cfg->redis_prefix, STORE_KEY_CHANGES,
-                  NULL);
-        if (rconn_command(w->rc, on_newest, x, 6, argv, NULL) != 0) {
-            waiter_unlink(w, x);
-            free(x);
-            return WM_EIO;
-        }
-        x->asking = true;
+    if (id_ok(last_id)) /* copied: req goes with the open */
+        snprintf(x->last, sizeof(x->last), "%s", last_id);
+    x->s = httpd_stream_open(req, "text/event-stream; charset=utf-8", headers,
+                             ": heartbeat\n\n", HEARTBEAT_MS, on_stream_closed,
+                             x, status);
+    if (x->s == NULL) {
+        free(x);
         return 0;
     }
-    snprintf(x->last, sizeof(x->last), "%s", last_id);
-    waiter_ask(x);
-    if (!uv_is_active((uv_handle_t *)&w->poll))
-        uv_timer_start(&w->poll, on_poll, POLL_MS, POLL_MS);
+    x->next = w->clients;
+    if (w->clients != NULL)
+        w->clients->prev = x;
+    w->clients = x;
+    /* a dropped connection comes back after 2 s */
+    if (sse_write(x, "retry: 2000\n\n", 13))
+        sse_ask(x);
     return 0;
+}
+
+int web_agent_clients(const struct web_agent *w)
+{
+    int n = 0;
+
+    for (const struct sse *x = w->clients; x != NULL; x = x->next)
+        n++;
+    return n;
 }
 
 /* --- life cycle --- */
@@ -786,11 +937,17 @@ void web_agent_reload(struct web_agent *w, const struct cfg *cfg)
 
 void web_agent_flush(struct web_agent *w)
 {
-    struct waiter *x;
+    struct sse *x = w->clients, *next;
 
-    while ((x = w->waiters) != NULL) {
-        w->waiters = x->next;
-        waiter_answer(x, "retry: 1000\n: closing\n\n", 23);
+    /* Each console is told to come back in a second (to whichever wismod
+     * answers then); its stream ends once that is sent. */
+    w->clients = NULL;
+    for (; x != NULL; x = next) {
+        next = x->next;
+        x->prev = x->next = NULL;
+        sse_write(x, "retry: 1000\n: closing\n\n", 23);
+        httpd_stream_close(x->s);
+        x->s = NULL;
         if (!x->asking)
             free(x); /* else freed when its reply comes back */
     }
@@ -807,5 +964,7 @@ void web_agent_free(struct web_agent *w)
         return;
     w->freeing = true;
     web_agent_flush(w);
+    if (w->feeding != NULL)
+        w->feeding->w = NULL; /* its reply only frees it */
     uv_close((uv_handle_t *)&w->poll, on_closed);
 }

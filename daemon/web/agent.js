@@ -402,31 +402,31 @@ document.addEventListener('keydown', (e) => {
 // --- live updates (Server-Sent Events fed by the change stream) -------------
 
 let pending = null;
-// Each answer of /agent/events ends (the server answers what it has, or a
-// comment after 20 s) and EventSource reconnects at once with the last
-// id: "error" between answers is normal. Live means an answer came in
-// the last 30 s.
-let lastOk = 0;
-function showLive() {
-  const on = Date.now() - lastOk < 30000;
+// One long-lived answer of /agent/events: an event per change as it
+// happens, a heartbeat comment every 15 s. EventSource reconnects by
+// itself (2 s, as the server's "retry:" says) with the last id, and the
+// server sends what was missed. Live means the stream is open.
+function showLive(on) {
   liveDot.className = on ? 'live on' : 'live off';
   liveDot.textContent = on ? T.live : T.offline;
 }
+function reloadSoon() {
+  clearTimeout(pending);
+  pending = setTimeout(() => current && current.reload && current.reload(), 500);
+}
 function connect() {
   const es = new EventSource('/agent/events');
-  es.addEventListener('open', () => { lastOk = Date.now(); showLive(); });
+  es.addEventListener('open', () => showLive(true));
+  es.addEventListener('error', () => showLive(es.readyState === EventSource.OPEN));
+  // Too far behind to catch up: whatever is shown may be stale.
+  es.addEventListener('reset', reloadSoon);
   es.addEventListener('change', (e) => {
-    lastOk = Date.now();
     let c;
     try { c = JSON.parse(e.data); } catch { return; }
     if (!current) return;
     if (current.kind === 'ship' && c.id === current.id) current.reload();
-    else if (current.kind === 'queue' || current.kind === 'search') {
-      clearTimeout(pending);
-      pending = setTimeout(() => current.reload && current.reload(), 500);
-    }
+    else if (current.kind === 'queue' || current.kind === 'search') reloadSoon();
   });
-  setInterval(showLive, 2000);
 }
 
 window.addEventListener('hashchange', route);

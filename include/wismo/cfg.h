@@ -61,6 +61,7 @@ struct cfg {
     int cache_entries;          /* ... and at most this many orders (LRU) */
     int64_t lookup_miss_ms;     /* a lookup 404 leaves no sooner than this */
     int http_max_conns;
+    int http_max_streams;           /* open event streams (503 over it) */
     int64_t http_header_timeout_ms; /* a request head must arrive in this */
     int64_t http_idle_timeout_ms;   /* idle keep-alive connections close */
     /* [tokens] */

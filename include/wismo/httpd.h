@@ -37,24 +37,29 @@ struct httpd_req; /* one request, owned by httpd; valid until httpd_respond */
 
 /* Zero (or negative) fields take the default shown. */
 struct httpd_opts {
-    const char *listen;      /* "127.0.0.1:8080", "[::1]:8080", "*:8080";
-                                port 0 picks one; copied; NULL: 127.0.0.1:8080 */
-    size_t max_header_bytes; /* request line + headers (and chunked
-                                trailers); 0: 16 KiB (431) */
-    size_t max_body;         /* Content-Length or chunked total; 0: 1 MiB
-                                (413) */
-    long header_timeout_ms;  /* the whole head must arrive in, counted from
-                                accept, then from each request's first byte;
-                                0: 10000 */
-    long idle_timeout_ms;    /* keep-alive idle, and how long writing may
-                                stall on a client that does not read;
-                                0: 60000 */
-    long body_timeout_ms;    /* the body must arrive in, from the end of the
-                                head; 0: 30000 */
-    int max_conns;           /* open connections; over it a new one gets 503
-                                and is closed at once; 0: 20000 */
-    int max_pipeline;        /* answers owed per connection before reading
-                                stops until they drain; 0: 32 */
+    const char *listen;       /* "127.0.0.1:8080", "[::1]:8080", "*:8080";
+                                 port 0 picks one; copied; NULL: 127.0.0.1:8080 */
+    size_t max_header_bytes;  /* request line + headers (and chunked
+                                 trailers); 0: 16 KiB (431) */
+    size_t max_body;          /* Content-Length or chunked total; 0: 1 MiB
+                                 (413) */
+    long header_timeout_ms;   /* the whole head must arrive in, counted from
+                                 accept, then from each request's first byte;
+                                 0: 10000 */
+    long idle_timeout_ms;     /* keep-alive idle, and how long writing may
+                                 stall on a client that does not read;
+                                 0: 60000 */
+    long body_timeout_ms;     /* the body must arrive in, from the end of the
+                                 head; 0: 30000 */
+    int max_conns;            /* open connections; over it a new one gets 503
+                                 and is closed at once; 0: 20000 */
+    int max_pipeline;         /* answers owed per connection before reading
+                                 stops until they drain; 0: 32 */
+    int max_streams;          /* open streaming answers (httpd_stream_open);
+                                 over it 503; 0: 1000 */
+    size_t max_stream_buffer; /* bytes a stream may have queued that the
+                                 client has not taken; over it the client
+                                 is dropped; 0: 256 KiB */
 };
 
 /*
@@ -80,7 +85,8 @@ int httpd_parse_listen(const char *s, struct sockaddr_storage *ss);
 int httpd_port(const struct httpd *h);
 /*
  * Stops accepting, closes idle connections, answers what is queued (with
- * "Connection: close") and closes each connection after its last answer;
+ * "Connection: close") and closes each connection after its last answer
+ * (a stream ends: what it queued is sent, then its closed callback runs);
  * then calls cb once, from the loop (never from inside httpd_drain), at
  * most timeout_ms later: what is left by then is closed and its requests
  * become gone. Once per server; httpd_free before cb cancels cb.
@@ -89,8 +95,9 @@ typedef void httpd_drained_cb(void *arg);
 void httpd_drain(struct httpd *h, long timeout_ms, httpd_drained_cb *cb,
                  void *arg);
 /* Frees the server, drained or not (open connections are closed, their
- * requests become gone). NULL-safe; may be called from the drained
- * callback. The memory goes once the loop has run the close callbacks. */
+ * requests become gone, their streams end without the closed callback).
+ * NULL-safe; may be called from the drained callback. The memory goes
+ * once the loop has run the close callbacks. */
 void httpd_free(struct httpd *h);
 
 /* Request accessors; strings are NUL-terminated and live as long as req. */
@@ -138,5 +145,49 @@ bool httpd_req_gone(const struct httpd_req *r);
  */
 void httpd_respond(struct httpd_req *req, int status, const char *content_type,
                    const char *body, size_t len, const char *extra_headers);
+
+/*
+ * Streaming answers (Server-Sent Events): a 200 whose body is written as
+ * it comes, until the stream ends. The head has no Content-Length and says
+ * "Connection: close": the body ends when the connection closes. The
+ * connection keeps reading, to notice the client leaving (what it sends
+ * is dropped). What the kernel does not take at once is queued; a client
+ * whose queue passes max_stream_buffer bytes, or that takes nothing for
+ * idle_timeout_ms while bytes wait, is dropped (logged), never buffered
+ * without bound.
+ */
+struct httpd_stream;
+
+/* Runs once, from the loop (never from inside an httpd_* call), when a
+ * stream ends other than by httpd_stream_close: the client left or was
+ * dropped, or httpd_drain ended it. The stream is invalid after it. */
+typedef void httpd_stream_closed_cb(void *arg);
+
+/*
+ * Answers req (always: req is invalid after) with the head of a stream:
+ * status 200, content_type, extra_headers ("Name: value\r\n" lines or
+ * NULL). heartbeat (copied; NULL: none) is written whenever nothing was
+ * for heartbeat_ms. Returns the stream, or NULL when none was opened:
+ * the client is gone; max_streams are open, or req is not the last
+ * request its connection owes an answer to (both answered 503 JSON
+ * {"error":"unavailable",...} with Retry-After); HEAD (answered with the
+ * head alone). *status (status may be NULL) gets the status answered, 0
+ * when the client was gone.
+ */
+struct httpd_stream *httpd_stream_open(struct httpd_req *req,
+                                       const char *content_type,
+                                       const char *extra_headers,
+                                       const char *heartbeat, long heartbeat_ms,
+                                       httpd_stream_closed_cb *closed,
+                                       void *arg, int *status);
+/* Writes data (copied when the kernel does not take it at once). 0, or
+ * WM_EIO when the stream is ending or its client is gone or was dropped
+ * now (the closed callback then runs later, from the loop). */
+int httpd_stream_write(struct httpd_stream *s, const char *data, size_t len);
+/* Ends the stream: what is queued is still sent, then the connection
+ * closes. The closed callback does not run; s is invalid after. */
+void httpd_stream_close(struct httpd_stream *s);
+/* Streams open now. */
+int httpd_streams(const struct httpd *h);
 
 #endif

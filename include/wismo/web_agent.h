@@ -3,8 +3,8 @@
  * cookie that stands for the agent token, the console and sign-in pages
  * (nl, en; the console itself is daemon/web/agent.js), the needs-attention
  * queue and the live updates (Server-Sent Events fed by the change
- * stream). api.c routes the requests and answers; this module never sees
- * a request.
+ * stream). api.c routes the requests and answers; this module sees a
+ * request only to turn it into an event stream.
  *
  * Sessions are stateless: "v1.<expiry>.<nonce>.<HMAC-SHA256>" under a key
  * derived from the agent token, so every wismod of a shop accepts them and
@@ -22,6 +22,7 @@
 #include <uv.h>
 
 #include "wismo/cfg.h"
+#include "wismo/httpd.h"
 #include "wismo/store.h"
 #include "wismo/web.h"
 
@@ -31,7 +32,7 @@ struct web_agent;
 struct web_agent *web_agent_new(uv_loop_t *loop, const struct cfg *cfg,
                                 struct store *st, struct rconn *rc);
 void web_agent_reload(struct web_agent *w, const struct cfg *cfg);
-/* Answers every parked event request at once (a drain). */
+/* Ends every event stream (each is told to reconnect in a second). */
 void web_agent_flush(struct web_agent *w);
 /* Flushes, then frees once the loop has closed its timer. NULL-safe. */
 void web_agent_free(struct web_agent *w);
@@ -75,17 +76,21 @@ int web_agent_queue(struct web_agent *w, int64_t now_ms, web_agent_json_cb *cb,
                     void *arg);
 
 /*
- * Server-Sent Events from the change stream after last_id (the
- * Last-Event-ID header; NULL or "": from now). cb gets the event-stream
- * body once there is something to say: the entries after last_id, at once
- * or as soon as one arrives, or a comment after wait_ms. The answer ends
- * there (the browser's EventSource reconnects at once, as "retry:" asks,
- * with the id of the last entry): the HTTP server has no open-ended
- * answers. cb runs exactly once, also on flush and free.
+ * Live updates: turns req into an open Server-Sent Events stream
+ * (httpd_stream_open, with headers) fed by the change stream: first
+ * "retry: 2000", then, after last_id (the Last-Event-ID header of a
+ * reconnecting console), the entries it missed, else the newest entry's
+ * id as an "event: ready"; from then on every new entry as an "event:
+ * change" (id: the entry's id, data: its fields as JSON), as it arrives
+ * (one shared read of the stream every 250 ms while consoles listen), and
+ * a ": heartbeat" comment after 15 s of silence. A console that fell more
+ * than 1000 entries behind gets "event: reset" and starts afresh.
+ * 0 (req answered; *status: 200, 503 over [http] max_streams, 0 when the
+ * client was gone), or WM_EIO (Redis down: req not answered).
  */
-typedef void web_agent_events_cb(void *arg, int err, const char *body,
-                                 size_t len);
-int web_agent_events(struct web_agent *w, const char *last_id, long wait_ms,
-                     web_agent_events_cb *cb, void *arg);
+int web_agent_events(struct web_agent *w, struct httpd_req *req,
+                     const char *last_id, const char *headers, int *status);
+/* Consoles listening now. */
+int web_agent_clients(const struct web_agent *w);
 
 #endif

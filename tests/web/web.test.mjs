@@ -318,9 +318,20 @@ async function agent(ctx, s) {
   await waitFor(async () => (await page.textContent('.live')) === 'Live', 'the live connection');
   const before = await page.locator('table.timeline tbody tr').count();
   await page.evaluate(() => { window.__still = 'same page'; });
+  // The event comes over the stream that is open now: no answer of
+  // /agent/events ends (an answer that ended with the event would have
+  // finished before the shipment it points to is fetched), none begins.
+  const asked = [];
+  const onRequest = (rq) => { if (rq.url().includes('/agent/events')) asked.push(rq.url()); };
+  page.on('request', onRequest);
+  page.on('requestfinished', onRequest);
   await fake('PUT', `/_admin/scenario/dhl/${s.live.number}`, { scenario: 'on_time', elapsed: 15 * 3600 });
   await waitFor(async () => (await page.locator('table.timeline tbody tr').count()) > before, 'the new event on the open page');
+  page.off('request', onRequest);
+  page.off('requestfinished', onRequest);
   ok(await page.evaluate(() => window.__still) === 'same page', 'live: new event shown without a reload');
+  ok(asked.length === 0, `live: the event came over the open stream, no answer ended, none began (${asked.length})`);
+  ok((await page.textContent('.live')) === 'Live', 'live: still connected');
 
   // Hostile carrier text is text in the console too.
   await openShip(page, s.xss.id, 'WS-1004');
