@@ -188,6 +188,53 @@ async function shopper(ctx, s) {
   await page.close();
 }
 
+// Words the page breaks across lines (the tracking number and the
+// carrier's own texts may break anywhere: they are not words).
+function brokenWords() {
+  const bad = [];
+  const root = document.querySelector('main') || document.body;
+  const walk = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+  for (let n = walk.nextNode(); n; n = walk.nextNode()) {
+    if (n.parentElement.closest('.number, .timeline .what, .timeline .where, .sr')) continue;
+    const re = /[^\s\-/]{2,}/g;
+    let m;
+    while ((m = re.exec(n.textContent))) {
+      const r = document.createRange();
+      r.setStart(n, m.index);
+      r.setEnd(n, m.index + m[0].length);
+      const tops = new Set([...r.getClientRects()].filter((x) => x.width > 0).map((x) => Math.round(x.top)));
+      if (tops.size > 1) bad.push(m[0]);
+    }
+  }
+  return bad;
+}
+
+// No word of the tracking page breaks mid-word, in any language, from
+// 320 px up, for every state the test parcels are in (the progress line's
+// labels: "aangemaakt", "fehlgeschlagen").
+async function noBrokenWords(ctx) {
+  const page = await ctx.newPage();
+  const orders = [['WS-1001', 'postcode=1234AB'], ['WS-1002', 'email=bram%40example.nl'],
+    ['WS-1003', 'postcode=1011AB'], ['WS-1005', 'postcode=2511AA'], ['WS-200', 'postcode=1000AA']];
+  const bad = [];
+  let seen = 0;
+  for (const lang of ['nl', 'en', 'de', 'fr']) {
+    for (const [order, q] of [...orders, [null, null]]) {
+      await page.setViewportSize({ width: 1280, height: 800 });
+      await page.goto(order ? `${W}/track?order_id=${order}&${q}&lang=${lang}` : `${W}/track?lang=${lang}`);
+      if (order) ok(await page.locator('ol.progress li').count() >= 4, `${order} ${lang}: a progress line`);
+      for (const width of [320, 360, 375, 390, 414, 600, 640, 641, 720, 1280]) {
+        await page.setViewportSize({ width, height: 844 });
+        const words = await page.evaluate(brokenWords);
+        seen++;
+        if (words.length) bad.push(`${order || 'form'} ${lang} ${width}px: ${words.join(', ')}`);
+      }
+    }
+  }
+  ok(bad.length === 0, `no word breaks mid-word at 320-1280 px in nl, en, de, fr (${seen} views): ${bad.slice(0, 8).join('; ')}`);
+  await page.close();
+}
+
 // JavaScript off: the form posts and the answer is complete.
 async function noScript() {
   const ctx = await browser({ javaScriptEnabled: false });
@@ -451,6 +498,7 @@ async function main() {
   const ctx = await browser({ locale: 'nl-NL', timezoneId: 'Europe/Amsterdam' });
   try {
     await shopper(ctx, s);
+    await noBrokenWords(ctx);
     await noScript();
     await agent(ctx, s);
     await keyboardOnly(s);
