@@ -55,6 +55,7 @@ start_redis
 pids+=($!)
 for _ in $(seq 600); do [ -s "$work/fake.out" ] && break; sleep 0.05; done
 FAKE_URL="http://$(head -n1 "$work/fake.out" | sed 's/^listening on //')"
+printf '<svg xmlns="http://www.w3.org/2000/svg" width="8" height="8"/>\n' >"$work/logo.svg"
 write_config "$work/w.ini" "[http]
 listen = 127.0.0.1:0
 cors = https://shop.example
@@ -62,10 +63,14 @@ lookup_failures = 10
 lookup_window = 1h
 header_timeout = 1s
 max_body = 4K
+max_streams = 1
 [tokens]
 shop = shop-token
 agent = agent-token
-admin = admin-token"
+admin = admin-token
+[web]
+logo = $work/logo.svg
+frame_ancestors = https://shop.example"
 "$WISMOD" -c "$work/w.ini" 2>"$work/wismod.log" &
 WPID=$!
 pids+=("$WPID")
@@ -226,6 +231,69 @@ expect "bad status filter: 400" "$(call GET /v1/shipments '/v1/shipments?status=
 expect "list without token: 401" "$(call GET /v1/shipments /v1/shipments)" 401
 expect "list with a shop token: 403" "$(call GET /v1/shipments /v1/shipments "${SHOP[@]}")" 403
 
+# --- the web pages and the console's own calls ---
+ORIGIN=(-H "Origin: $API")
+expect "/track: the form (200)" "$(call GET /track /track)" 200
+expect "/track: an HTML form with order_id and postcode" \
+    "$(grep -c 'name="order_id"' "$work/body") $(grep -c 'name="postcode"' "$work/body")" "1 1"
+expect "/track: the answer (200)" "$(call GET /track '/track?order_id=C-1&postcode=1234AB&lang=en')" 200
+grep -q 'C-1' "$work/body" && ! grep -qi 'jan@example\|31612345678\|1234 *AB' "$work/body" &&
+    ok "/track: the answer names the order, no contact data" || fail "/track answer: $(head -c 300 "$work/body")"
+page_etag=$(sed -n 's/^ETag: \(.*\)\r$/\1/p' "$work/headers")
+expect "/track: If-None-Match 304" "$(call GET /track '/track?order_id=C-1&postcode=1234AB&lang=en' -H "If-None-Match: $page_etag")" 304
+expect "/track?embed=1: 200" "$(call GET /track '/track?order_id=C-1&email=jan@example.nl&embed=1')" 200
+expect "embed: frame-ancestors from [web], no X-Frame-Options, no header" \
+    "$(grep -ci '^content-security-policy:.*frame-ancestors https://shop.example' "$work/headers") $(grep -ci '^x-frame-options' "$work/headers" || true) $(grep -c '<header class="site"' "$work/body" || true)" "1 0 0"
+call GET /track '/track?order_id=C-1&postcode=1234AB' >/dev/null
+expect "not embedded: frame-ancestors 'none', X-Frame-Options DENY" \
+    "$(grep -ci "^content-security-policy:.*frame-ancestors 'none'" "$work/headers") $(grep -ci '^x-frame-options: deny' "$work/headers")" "1 1"
+expect "/track: neither postcode nor email (400)" "$(call GET /track '/track?order_id=C-1')" 400
+expect "/track: wrong postcode (404)" "$(call GET /track '/track?order_id=C-1&postcode=0000XX')" 404
+expect "/track/logo: the configured logo (200)" "$(call GET /track/logo /track/logo)" 200
+expect "/assets/{name}: 200" "$(call GET '/assets/{name}' /assets/track.css)" 200
+asset_etag=$(sed -n 's/^ETag: \(.*\)\r$/\1/p' "$work/headers")
+expect "/assets/{name}: 304" "$(call GET '/assets/{name}' /assets/track.css -H "If-None-Match: $asset_etag")" 304
+expect "/assets/{name}: 404" "$(call GET '/assets/{name}' /assets/nope.js)" 404
+expect "/agent/: the sign-in form (200)" "$(call GET /agent/ '/agent/?lang=en')" 200
+expect "/agent/: a password field" "$(grep -c 'type="password"' "$work/body")" 1
+expect "sign-in, wrong token (401)" "$(call POST /agent/session /agent/session "${ORIGIN[@]}" "${J[@]}" -d '{"token":"nope"}')" 401
+expect "sign-in from another origin (403)" "$(call POST /agent/session /agent/session -H 'Origin: https://evil.example' "${J[@]}" -d '{"token":"agent-token"}')" 403
+expect "sign-in with the form (303)" "$(call POST /agent/session /agent/session "${ORIGIN[@]}" --data-urlencode token=agent-token)" 303
+jar=$(sed -n 's/^Set-Cookie: \(wismo_session=[^;]*\);.*HttpOnly.*SameSite=Strict.*$/\1/p' "$work/headers")
+[ -n "$jar" ] && ok "the session cookie is HttpOnly, SameSite=Strict" || fail "no session cookie: $(cat "$work/headers")"
+expect "/agent/: the console with the cookie (200)" "$(call GET /agent/ /agent/ -H "Cookie: $jar")" 200
+expect "the queue with the cookie (200)" "$(call GET /agent/queue /agent/queue -H "Cookie: $jar")" 200
+expect "the queue: counts and items" "$(jq -r '(.counts|type) + " " + (.items|type)' "$work/body")" "object array"
+expect "the queue without a session (401)" "$(call GET /agent/queue /agent/queue)" 401
+expect "the queue with a shop token (403)" "$(call GET /agent/queue /agent/queue "${SHOP[@]}")" 403
+expect "carrier stats (200)" "$(call GET /v1/stats/carriers '/v1/stats/carriers?from=2026-01-01&to=2026-12-31' "${AGENT[@]}")" 200
+expect "carrier stats: rows" "$(jq -r '.from + " " + .to + " " + (.rows|type)' "$work/body")" "2026-01-01 2026-12-31 array"
+expect "carrier stats with the cookie (200)" "$(call GET /v1/stats/carriers /v1/stats/carriers -H "Cookie: $jar")" 200
+expect "carrier stats, bad dates (400)" "$(call GET /v1/stats/carriers '/v1/stats/carriers?from=2026-13-01' "${AGENT[@]}")" 400
+expect "carrier stats without a token (401)" "$(call GET /v1/stats/carriers /v1/stats/carriers)" 401
+expect "carrier stats with a shop token (403)" "$(call GET /v1/stats/carriers /v1/stats/carriers "${SHOP[@]}")" 403
+# The live updates: an open stream ([http] max_streams = 1 here).
+curl -sN -i --max-time 120 -H "Cookie: $jar" "$API/agent/events" >"$work/events" 2>/dev/null &
+EVPID=$!
+pids+=("$EVPID")
+wait_for 30 grep -q '^event: ready' "$work/events" && head -n1 "$work/events" | grep -q '^HTTP/1.1 200' &&
+    grep -qi '^content-type: text/event-stream' "$work/events" &&
+    ok "the console's events: an open text/event-stream" || fail "events: $(head -c 300 "$work/events")"
+echo "GET /agent/events 200" >>"$work/seen"
+expect "a second stream over max_streams (503)" "$(call GET /agent/events /agent/events -H "Cookie: $jar")" 503
+expect "over max_streams: Retry-After" "$(grep -c '^Retry-After: [0-9]' "$work/headers")" 1
+kill "$EVPID" 2>/dev/null || true
+wait "$EVPID" 2>/dev/null || true
+expect "events without a session (401)" "$(call GET /agent/events /agent/events)" 401
+expect "events with a shop token (403)" "$(call GET /agent/events /agent/events "${SHOP[@]}")" 403
+expect "sign-out from another origin (403)" "$(call DELETE /agent/session /agent/session -H 'Origin: https://evil.example' -H "Cookie: $jar")" 403
+expect "sign-out (204)" "$(call DELETE /agent/session /agent/session "${ORIGIN[@]}" -H "Cookie: $jar")" 204
+expect "the old cookie is refused after sign-out" "$(call GET /agent/queue /agent/queue -H "Cookie: $jar")" 401
+call POST /agent/session /agent/session "${ORIGIN[@]}" "${J[@]}" -d '{"token":"agent-token"}' >/dev/null
+jar=$(sed -n 's/^Set-Cookie: \(wismo_session=[^;]*\);.*$/\1/p' "$work/headers")
+expect "sign-out with the form from another origin (403)" "$(call POST /agent/session/end /agent/session/end -H 'Origin: https://evil.example' -H "Cookie: $jar")" 403
+expect "sign-out with the form (303)" "$(call POST /agent/session/end /agent/session/end "${ORIGIN[@]}" -H "Cookie: $jar")" 303
+
 # --- the public lookup ---
 # Its own shipment, whose whole (stalled) script is visible at the first
 # poll: once merged, its answer (and ETag) never changes again.
@@ -266,6 +334,15 @@ n404=$(echo "$codes" | awk '$2 == 404 {print $1}')
     fail "enumeration: $codes"
 curl -s -D "$work/h429" -o /dev/null "$API/v1/track/L-1?postcode=1234AB"
 expect "429 carries Retry-After" "$(grep -c '^Retry-After: [0-9]' "$work/h429")" 1
+expect "the tracking page shares the limit: a 429 page" "$(call GET /track '/track?order_id=L-1&postcode=1234AB&lang=en')" 429
+expect "the 429 page: HTML with Retry-After" "$(grep -c '^Retry-After: [0-9]' "$work/headers") $(grep -c '<html' "$work/body")" "1 1"
+# Sign-in attempts: limited per client like the lookup (10 failures here).
+for i in $(seq 1 12); do
+    code=$(call POST /agent/session /agent/session "${ORIGIN[@]}" "${J[@]}" -d "{\"token\":\"wrong-$i\"}")
+    [ "$code" = 429 ] && break
+done
+expect "sign-in: 429 after the failures" "$code" 429
+expect "sign-in 429: Retry-After" "$(grep -c '^Retry-After: [0-9]' "$work/headers")" 1
 
 # --- refresh ---
 # A stalled shipment is never final: a refresh is always queued.
