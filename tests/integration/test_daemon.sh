@@ -410,12 +410,12 @@ phase_ops() {
     listed=$(jq -r .id "$work/list.out" | grep -c .)
     [ "$listed" -eq 10 ] && ok "wismoctl list pages through shipments" || fail "wismoctl list: $listed lines"
     # Bounded: a watch that never sees five entries is a failure, not a hang.
-    timeout 60 tail --pid="$wpid" -f /dev/null || kill "$wpid" 2>/dev/null
+    timeout 120 tail --pid="$wpid" -f /dev/null || kill "$wpid" 2>/dev/null
     wait "$wpid" || wrc=$?
     if [ "$wrc" -eq 0 ] && [ "$(jq -r .status "$work/watch.out" | grep -c .)" -eq 5 ]; then
         ok "wismoctl watch prints change-stream entries"
     else
-        fail "wismoctl watch: $(cat "$work/watch.out" "$work/watch.err")"
+        fail "wismoctl watch (exit $wrc): $(cat "$work/watch.out" "$work/watch.err")"
     fi
     # Reload: a good file is taken, a broken one refused.
     sed -i 's/^log_level = info/log_level = debug/' "$work/e.ini"
