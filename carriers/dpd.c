@@ -694,7 +694,7 @@ out:
 const struct carrier carrier_dpd = {
     .name = "dpd",
     .display_name = "DPD",
-    .caps = CARRIER_CAP_TOKEN,
+    .caps = CARRIER_CAP_PUSH_GET | CARRIER_CAP_TOKEN,
     .auth = CARRIER_AUTH_LOGIN,
     .batch_max = 1,
     .default_base_url = DPD_BASE_URL,

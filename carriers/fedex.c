@@ -666,15 +666,10 @@ static int fedex_parse_subscribe(const struct carrier_resp *resp,
         return WM_EINVAL;
     if (resp->body != NULL && resp->body_len > 0)
         root = json_loadb(resp->body, resp->body_len, 0, NULL);
-    if (json_is_object(root)) {
-        /* {"jobId":…}, also under output (FedEx wraps answers). */
-        const char *job = carrier_jtext(root, "jobId");
-
-        if (job == NULL)
-            job = carrier_jtext(json_object_get(root, "output"), "jobId");
-        out->id = wm_xstrdup_or_null(job);
+    /* {"jobId":…} (or under output) names the job, not a subscription:
+     * FedEx removes by number, so no id is kept. */
+    if (json_is_object(root))
         rc = 0;
-    }
     json_decref(root);
     return rc;
 }

@@ -25,8 +25,10 @@
 #include "wismo/netaddr.h"
 #include "wismo/notify.h"
 #include "wismo/num.h"
+#include "wismo/push.h"
 #include "wismo/registration.h"
 #include "wismo/stats.h"
+#include "wismo/subs.h"
 #include "wismo/web.h"
 #include "wismo/web_agent.h"
 #include "wismo/web_track.h"
@@ -107,6 +109,8 @@ struct api {
     struct rconn *rc;
     struct poller *poller;
     struct notify *notify; /* borrowed, may be NULL */
+    struct push *push;     /* borrowed, may be NULL */
+    struct subs *subs;     /* borrowed, may be NULL */
     struct httpd *h;
     struct ratelimit *lookups;   /* owned: failed lookups per client */
     struct ratelimit *signins;   /* owned: failed console sign-ins */
@@ -1693,6 +1697,10 @@ static void on_metrics_store(void *arg, int err)
     (void)err; /* the store's section says whether Redis answered */
     rconn_metrics(a->rc, &m->out);
     notify_metrics(a->notify, &m->out);
+    if (a->push != NULL)
+        push_metrics(a->push, &m->out);
+    if (a->subs != NULL)
+        subs_metrics(a->subs, &m->out);
     api_metrics(a, &m->out);
     respond(m->q, 200, "text/plain; version=0.0.4", m->out.p, m->out.len, NULL);
     metrics_buf_clear(&m->out);
@@ -1966,6 +1974,12 @@ static bool path_id(const char *raw, const char *prefix, char *id, size_t size,
     return true;
 }
 
+static void on_push_answer(void *arg, int status, const char *type,
+                           const char *body, size_t len, const char *headers)
+{
+    respond(arg, status, type, body, len, headers);
+}
+
 static void method_not_allowed(struct rq *q, const char *allow)
 {
     char hdr[64];
@@ -2051,17 +2065,16 @@ static void on_request(void *arg, struct httpd_req *req)
             return;
         handle_customer_erase(q);
     } else if (path_id(raw, "/v1/carriers/", id, sizeof(id), &rest, false) &&
-               strcmp(rest, "/webhook") == 0) {
+               strncmp(rest, "/webhook/", 9) == 0) {
+        char secret[160];
+
         q->route = R_PUSH;
-        if (!post)
-            return method_not_allowed(q, "POST");
-        /* The carriers README documents no push format for any carrier:
-         * every push is refused rather than trusted unverified. */
-        respond_error(q, 404, "not_found",
-                      carrier_find(id) ? "this carrier has no documented push "
-                                         "format; wismo polls it"
-                                       : "no such carrier",
-                      NULL);
+        /* One segment after /webhook/: the carrier's push_path. */
+        if (strchr(rest + 9, '/') != NULL ||
+            httpd_decode(rest + 9, strlen(rest + 9), secret, sizeof(secret)) !=
+                0)
+            secret[0] = '\0';
+        push_handle(a->push, req, id, secret, on_push_answer, q);
     } else if (strncmp(path, "/agent", 6) == 0 &&
                (path[6] == '\0' || path[6] == '/')) {
         q->route = R_CONSOLE;
@@ -2170,6 +2183,16 @@ int api_port(const struct api *a)
 void api_set_notify(struct api *a, struct notify *n)
 {
     a->notify = n;
+}
+
+void api_set_push(struct api *a, struct push *p)
+{
+    a->push = p;
+}
+
+void api_set_subs(struct api *a, struct subs *s)
+{
+    a->subs = s;
 }
 
 void api_reload(struct api *a, const struct cfg *cfg)

@@ -57,7 +57,7 @@ struct key {
 
 static key_check_fn check_listen, check_hours, check_smtp_url, check_http_url,
     check_redis_url, check_provider, check_positive, check_mail_from,
-    check_sms_from, check_word;
+    check_sms_from, check_word, check_push_path;
 
 #define C(f)  offsetof(struct cfg, f)
 #define CC(f) offsetof(struct cfg_carrier, f)
@@ -150,6 +150,16 @@ static const struct key carrier_keys[] = {
     {"carrier", "timeout", K_DUR, CC(timeout_ms), 0, 0, NULL},
     {"carrier", "breaker_failures", K_INT, CC(breaker_failures), 1, 1000, NULL},
     {"carrier", "breaker_open", K_DUR, CC(breaker_open_ms), 0, 0, NULL},
+    {"carrier", "push", K_BOOL, CC(push), 0, 0, NULL},
+    {"carrier", "push_path", K_SECRET, CC(push_path), 0, 0, check_push_path},
+    {"carrier", "push_secret", K_SECRET, CC(push_secret), 0, 0, NULL},
+    {"carrier", "push_service", K_STR, CC(push_service), 0, 0, check_word},
+    {"carrier", "push_email", K_STR, CC(push_email), 0, 0, check_word},
+    {"carrier", "push_safety_poll", K_DUR, CC(push_safety_poll_ms), 0, 0, NULL},
+    {"carrier", "push_lifetime", K_DUR, CC(push_lifetime_ms), 0, 0, NULL},
+    /* The same, under the name the push issue used. */
+    {"carrier", "push_poll_interval", K_DUR, CC(push_safety_poll_ms), 0, 0,
+     NULL},
 };
 
 static const struct key notify_carrier_keys[] = {
@@ -333,6 +343,19 @@ static const char *check_sms_from(const char *v)
 static const char *check_word(const char *v)
 {
     return v[0] != '\0' && strpbrk(v, " \t") == NULL ? NULL : "want one word";
+}
+
+/* The receiver's path segment: 16-128 URL-safe characters, so that it is
+ * hard to guess and needs no escaping. */
+static const char *check_push_path(const char *v)
+{
+    size_t n = strlen(v);
+
+    if (n < 16 || n > 128 ||
+        strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                  "0123456789-_") != n)
+        return "want 16 to 128 letters, digits, '-' or '_'";
+    return NULL;
 }
 
 static void set_str(char **slot, const char *v)
@@ -869,6 +892,7 @@ static void set_defaults(struct cfg *cfg)
         c->breaker_open_ms = 60 * 1000;
         c->stall_after_ms = -1;
         c->eta_slip_ms = -1;
+        c->push_safety_poll_ms = 24 * h;
     }
 }
 
@@ -926,6 +950,46 @@ static bool is_set(const char *s)
     return s != NULL && s[0] != '\0';
 }
 
+/* push = on needs what the carrier's push needs (PUSH.md). */
+static int check_push(struct load_ctx *lc, const char *name)
+{
+    const struct cfg *cfg = lc->cfg;
+    char section[64];
+
+    for (size_t i = 0; i < cfg->n_carriers; i++) {
+        const struct cfg_carrier *cc = &cfg->carriers[i];
+        const struct carrier *c = carrier_find(cc->name);
+
+        if (!cc->push || c == NULL)
+            continue;
+        snprintf(section, sizeof(section), "carrier.%s", cc->name);
+        if (c->push_parse == NULL)
+            return late_error(lc, name, section, "push",
+                              "this carrier has no push (PUSH.md): wismo "
+                              "polls it");
+        if (!is_set(cc->push_path))
+            return late_error(lc, name, section, "push",
+                              "push_path is missing: the receiver's URL "
+                              "needs it");
+        if (c->push_auth_header != NULL && !is_set(cc->push_secret))
+            return late_error(lc, name, section, "push",
+                              "push_secret is missing: pushes cannot be "
+                              "authenticated");
+        if (c->build_subscribe != NULL && !is_set(cfg->web_public_url))
+            return late_error(lc, name, "web", "public_url",
+                              "public_url is missing: the carrier needs it "
+                              "to reach the push receiver");
+        if (strcmp(cc->name, "usps") == 0 && strlen(cc->push_secret) < 32)
+            return late_error(lc, name, section, "push_secret",
+                              "USPS wants a push_secret of at least 32 "
+                              "characters");
+        if (cc->push_safety_poll_ms <= 0)
+            return late_error(lc, name, section, "push_safety_poll",
+                              "push_safety_poll must be longer than 0");
+    }
+    return 0;
+}
+
 /* Values that mean nothing together: a channel that cannot send. */
 static int check_together(struct load_ctx *lc, const char *name)
 {
@@ -952,7 +1016,7 @@ static int check_together(struct load_ctx *lc, const char *name)
                               "from is missing: SMS cannot be sent without a "
                               "sender");
     }
-    return 0;
+    return check_push(lc, name);
 }
 
 static int finish(struct cfg *cfg, int line, const char *name,
@@ -1069,6 +1133,10 @@ void cfg_clear(struct cfg *cfg)
         free(c->client_secret);
         free(c->username);
         free(c->password);
+        free(c->push_path);
+        free(c->push_secret);
+        free(c->push_service);
+        free(c->push_email);
     }
     free(cfg->carriers);
     memset(cfg, 0, sizeof(*cfg));

@@ -59,6 +59,7 @@ struct fetch_xfer {
     char *buf;                  /* owned response body, NUL-terminated */
     size_t len, cap;            /* bytes in buf, bytes allocated */
     char *retry_after;          /* owned, or NULL */
+    char *etag;                 /* owned, or NULL */
     bool too_big;               /* the write callback hit max_body */
     bool oom;                   /* the write callback could not allocate */
     uint64_t t0;                /* uv_hrtime() at submit, ns */
@@ -230,27 +231,41 @@ static size_t on_write(char *p, size_t size, size_t n, void *ud)
 
 /* Header lines arrive one per call, with their CRLF, for every response
  * (interim 1xx ones too): a new status line forgets what came before. */
+/* The value of header line p[0..len) when it is name ("retry-after:"),
+ * trimmed (new string), else NULL. */
+static char *header_value(const char *p, size_t len, const char *name)
+{
+    size_t nl = strlen(name), i, j;
+
+    if (len <= nl || strncasecmp(p, name, nl) != 0)
+        return NULL;
+    i = nl;
+    j = len;
+    while (i < j && (p[i] == ' ' || p[i] == '\t'))
+        i++;
+    while (j > i && (p[j - 1] == '\r' || p[j - 1] == '\n' || p[j - 1] == ' ' ||
+                     p[j - 1] == '\t'))
+        j--;
+    return wm_xstrndup(p + i, j - i);
+}
+
 static size_t on_header(char *p, size_t size, size_t n, void *ud)
 {
-    static const char name[] = "retry-after:";
     struct fetch_xfer *x = ud;
     size_t len = size * n;
-    size_t i, j;
+    char *v;
 
     if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) {
         free(x->retry_after);
         x->retry_after = NULL;
-    } else if (len > sizeof(name) - 1 &&
-               strncasecmp(p, name, sizeof(name) - 1) == 0) {
-        i = sizeof(name) - 1;
-        j = len;
-        while (i < j && (p[i] == ' ' || p[i] == '\t'))
-            i++;
-        while (j > i && (p[j - 1] == '\r' || p[j - 1] == '\n' ||
-                         p[j - 1] == ' ' || p[j - 1] == '\t'))
-            j--;
+        free(x->etag);
+        x->etag = NULL;
+    } else if ((v = header_value(p, len, "retry-after:")) != NULL) {
         free(x->retry_after);
-        x->retry_after = wm_xstrndup(p + i, j - i);
+        x->retry_after = v;
+    } else if ((v = header_value(p, len, "etag:")) != NULL) {
+        free(x->etag);
+        x->etag = v;
     }
     return len;
 }
@@ -442,6 +457,7 @@ static void xfer_release(struct fetch_engine *fe, struct fetch_xfer *x)
     free(x->req_body);
     free(x->buf);
     free(x->retry_after);
+    free(x->etag);
     if (fe->closing || fe->n_idle >= FETCH_IDLE_MAX) {
         curl_easy_cleanup(x->easy);
         free(x);
@@ -482,6 +498,7 @@ static void xfer_complete(struct fetch_engine *fe, struct fetch_xfer *x,
     void *arg = x->arg;
     char *buf = x->buf;
     char *retry_after = x->retry_after;
+    char *etag = x->etag;
 
     snprintf(msg, sizeof(msg), "%s", error != 0 ? errmsg : "");
     memset(&r, 0, sizeof(r));
@@ -491,14 +508,17 @@ static void xfer_complete(struct fetch_engine *fe, struct fetch_xfer *x,
     r.body = buf != NULL ? buf : "";
     r.body_len = x->len;
     r.retry_after = retry_after;
+    r.etag = etag;
     r.total_ms = (double)(uv_hrtime() - x->t0) / 1e6;
 
     x->buf = NULL;
     x->retry_after = NULL;
+    x->etag = NULL;
     xfer_release(fe, x);
     cb(arg, &r);
     free(buf);
     free(retry_after);
+    free(etag);
 }
 
 /* Maps curl's verdict on a finished transfer to a WM_E* code. */

@@ -32,9 +32,11 @@
 #include "wismo/log.h"
 #include "wismo/notify.h"
 #include "wismo/poller.h"
+#include "wismo/push.h"
 #include "wismo/rconn.h"
 #include "wismo/redisproc.h"
 #include "wismo/sdnotify.h"
+#include "wismo/subs.h"
 #include "wismo/store.h"
 #include "wismo/wm.h"
 #include "wismo/wmtime.h"
@@ -56,6 +58,8 @@ struct daemon {
     struct store *st;
     struct fetch_engine *fe;
     struct poller *poller;
+    struct push *push; /* the carrier push receivers */
+    struct subs *subs; /* the carrier push subscriptions */
     struct api *api;
     struct notify *notify;
     int stops_pending; /* the poller and the API drain side by side */
@@ -105,6 +109,8 @@ static void shutdown_finish(struct daemon *d)
 {
     struct poller_stats s;
 
+    push_free(d->push); /* answers pushes still merging, through the API */
+    d->push = NULL;
     api_free(d->api);
     d->api = NULL;
     notify_free(d->notify); /* before the fetch engine it sends through */
@@ -117,6 +123,8 @@ static void shutdown_finish(struct daemon *d)
     }
     fetch_engine_free(d->fe); /* cancels what is left: handed back already */
     d->fe = NULL;
+    subs_free(d->subs); /* after the engine: its cancellations arrive */
+    d->subs = NULL;
     poller_free(d->poller);
     d->poller = NULL;
     store_free(d->st);
@@ -196,6 +204,8 @@ static void on_signal(uv_signal_t *s, int signum)
     if (d->started) {
         poller_reload(d->poller, &d->cfg);
         api_reload(d->api, &d->cfg);
+        push_reload(d->push, &d->cfg);
+        subs_reload(d->subs, &d->cfg);
         notify_reload(d->notify, &d->cfg);
     }
     log_info("msg=\"configuration reloaded\" file=%s", d->cfg_path);
@@ -299,6 +309,12 @@ static int start_services(struct daemon *d)
     d->poller = poller_new(d->loop, &d->cfg, d->st, d->fe, d->owner);
     d->api = api_new(d->loop, &d->cfg, d->st, d->rc, d->poller);
     poller_set_merged_cb(d->poller, on_merged, d);
+    d->push = push_new(d->loop, &d->cfg, d->st, d->fe);
+    push_set_merged_cb(d->push, on_merged, d);
+    api_set_push(d->api, d->push);
+    d->subs = subs_new(d->loop, &d->cfg, d->st, d->fe, d->poller);
+    poller_set_subs(d->poller, d->subs);
+    api_set_subs(d->api, d->subs);
     no.redis_url = d->redis_url; /* its own blocking stream reader */
     no.templates_dir = d->cfg.templates_dir;
     d->notify = notify_new(d->loop, &d->cfg, d->st, d->rc, d->fe, &no);
@@ -443,9 +459,11 @@ int main(int argc, char **argv)
     uv_run(d.loop, UV_RUN_DEFAULT);
 out:
     if (!d.stopping) { /* a start-up failure: tear down in order */
+        push_free(d.push);
         api_free(d.api);
         notify_free(d.notify);
         fetch_engine_free(d.fe);
+        subs_free(d.subs);
         poller_free(d.poller);
         d.fe = NULL;
         fetch_engine_free(d.fe);

@@ -53,6 +53,63 @@ int64_t policy_next_due(const struct cfg *cfg, enum model_status st,
     return due;
 }
 
+int64_t policy_push_silence(enum model_status st)
+{
+    static const int64_t h = 3600 * 1000LL;
+
+    switch (st) {
+    case MODEL_PENDING:
+        return 72 * h; /* a label may wait days for its first scan */
+    case MODEL_INFO_RECEIVED:
+        return 48 * h;
+    case MODEL_IN_TRANSIT:
+        return 30 * h; /* hubs scan at least daily; a night and a day */
+    case MODEL_OUT_FOR_DELIVERY:
+        return 14 * h; /* delivered, or not, the same day */
+    case MODEL_FAILED_ATTEMPT:
+        return 30 * h; /* the next attempt, or the pickup point */
+    case MODEL_AVAILABLE_FOR_PICKUP:
+        return 7 * 24 * h; /* parcel shops hold a week or so */
+    case MODEL_EXCEPTION:
+        return 48 * h;
+    case MODEL_RETURNING:
+        return 72 * h;
+    default:
+        return 72 * h; /* terminal: not polled anyway */
+    }
+}
+
+int64_t policy_push_due(const struct cfg *cfg, const struct cfg_carrier *cc,
+                        enum model_status st, const struct policy_push *pp,
+                        int64_t now, double rnd)
+{
+    int64_t from, silent, slow, renew;
+
+    if (pp == NULL || !pp->live || cc == NULL || !cc->push ||
+        cc->push_safety_poll_ms <= 0 || (pp->until > 0 && pp->until <= now))
+        return policy_next_due(cfg, st, now, NULL, rnd);
+    from = pp->last_push > 0 ? pp->last_push : pp->since > 0 ? pp->since : now;
+    silent = from + policy_push_silence(st);
+    if (silent <= now) /* silent for longer than normal: poll as usual */
+        return policy_next_due(cfg, st, now, NULL, rnd);
+    slow = now + cc->push_safety_poll_ms;
+    /* A subscription that lapses: poll when it is due for renewal. */
+    renew = policy_push_renew_at(pp);
+    if (renew > now && renew < slow)
+        slow = renew;
+    return slow < silent ? slow : silent;
+}
+
+int64_t policy_push_renew_at(const struct policy_push *pp)
+{
+    int64_t since;
+
+    if (pp->until <= 0)
+        return 0;
+    since = pp->since > 0 && pp->since < pp->until ? pp->since : pp->until;
+    return pp->until - (pp->until - since) / 4;
+}
+
 int64_t policy_error_due(const struct cfg *cfg, const struct policy_carrier *pc,
                          enum model_error err, enum model_status st,
                          int64_t now, double rnd)

@@ -19,6 +19,7 @@
 #include "wismo/metrics.h"
 #include "wismo/norm.h"
 #include "wismo/policy.h"
+#include "wismo/subs.h"
 #include "wismo/wm.h"
 
 #define MAX_BATCH 64 /* numbers per request, whatever the adapter allows */
@@ -30,6 +31,10 @@ struct item {
     enum model_status status;
     uint64_t digest; /* stored with the last full merge, 0: none */
     bool auth_retried;
+    const struct carrier *c; /* NULL: no adapter */
+    /* the push subscription as claimed (store_claim) */
+    char *push_sub;
+    int64_t push_since_ms, push_until_ms, push_retry_ms, push_ms;
 };
 
 struct cstate {
@@ -79,6 +84,7 @@ struct poller {
     void *stop_arg;
     poller_merged_cb *merged_cb;
     void *merged_arg;
+    struct subs *subs; /* push subscriptions, or NULL */
 };
 
 const double POLLER_LATENCY_BOUNDS[POLLER_LATENCY_BUCKETS] = {
@@ -102,6 +108,7 @@ static void item_free(struct item *it)
 {
     free(it->id);
     free(it->number);
+    free(it->push_sub);
     free(it);
 }
 
@@ -133,6 +140,17 @@ static void on_merged(void *arg, int err, const struct store_merge_out *out)
         p->stats.changes += out->changed;
         if (p->merged_cb != NULL)
             p->merged_cb(p->merged_arg, m->it->id, out->changed);
+        if (p->subs != NULL && m->it->c != NULL) {
+            struct store_claim c = {0};
+
+            c.push_sub = m->it->push_sub;
+            c.push_since_ms = m->it->push_since_ms;
+            c.push_until_ms = m->it->push_until_ms;
+            c.push_retry_ms = m->it->push_retry_ms;
+            c.push_ms = m->it->push_ms;
+            subs_polled(p->subs, m->it->c->name, m->it->id, m->it->number,
+                        out->status, &c, wm_now_ms());
+        }
     }
     item_free(m->it);
     free(m);
@@ -395,6 +413,31 @@ static void release_queue(struct poller *p, struct cstate *cs, int64_t due)
     cs->tail = NULL;
 }
 
+/* When to poll it next after the answer s: the safety net's time while
+ * push is live for it (policy_push_due), else the status' schedule. */
+static int64_t next_due(struct poller *p, const struct cstate *cs,
+                        const struct item *it, const struct model_shipment *s,
+                        int64_t now)
+{
+    struct policy_push pp = {0};
+
+    if (!cs->cc->push)
+        return policy_next_due(p->cfg, s->status, now, ship_zone(s), rnd(p));
+    /* Live: subscribed; for a carrier that pushes every parcel of the
+     * account without a subscription (DPD), once a first push came. A
+     * shipment never subscribed is about to be (subs_polled, after this
+     * merge): scheduled as if that succeeds, and rescheduled if not. */
+    if (cs->c->build_subscribe == NULL)
+        pp.live = it->push_ms > 0;
+    else
+        pp.live = it->push_sub == NULL || it->push_sub[0] == '\0' ||
+                  strcmp(it->push_sub, "live") == 0;
+    pp.since = it->push_since_ms > 0 ? it->push_since_ms : now;
+    pp.last_push = it->push_ms;
+    pp.until = it->push_until_ms;
+    return policy_push_due(p->cfg, cs->cc, s->status, &pp, now, rnd(p));
+}
+
 /* Merges each item of b with its part of the parsed answer r. */
 static void merge_answer(struct poller *p, struct batch *b,
                          const struct model_result *r, int64_t now)
@@ -410,9 +453,7 @@ static void merge_answer(struct poller *p, struct batch *b,
         if (s != NULL) {
             cs->stats.ok++;
             cs->last_ok_ms = now;
-            merge(
-                p, it, s, -1,
-                policy_next_due(p->cfg, s->status, now, ship_zone(s), rnd(p)));
+            merge(p, it, s, -1, next_due(p, cs, it, s, now));
             continue;
         }
         err = find_error(r, it->number);
@@ -754,6 +795,12 @@ static void on_claimed(void *arg, int err, const struct store_claim *items,
         it->number = wm_xstrdup(items[i].tracking_number);
         it->status = items[i].status;
         it->digest = items[i].digest;
+        it->c = cs != NULL ? cs->c : NULL;
+        it->push_sub = wm_xstrdup(items[i].push_sub ? items[i].push_sub : "");
+        it->push_since_ms = items[i].push_since_ms;
+        it->push_until_ms = items[i].push_until_ms;
+        it->push_retry_ms = items[i].push_retry_ms;
+        it->push_ms = items[i].push_ms;
         p->stats.claimed++;
         p->stats.inflight++;
         if (p->stopping) {
@@ -1005,6 +1052,23 @@ int64_t poller_blocked_until(const struct poller *p, const char *carrier)
                        ? p->cs[i].pol.blocked_until
                        : 0;
     return 0;
+}
+
+void poller_set_subs(struct poller *p, struct subs *s)
+{
+    p->subs = s;
+}
+
+const char *poller_token(const struct poller *p, const char *carrier)
+{
+    for (size_t i = 0; i < p->n_cs; i++)
+        if (strcmp(p->cs[i].c->name, carrier) == 0)
+            return p->cs[i].token != NULL &&
+                           policy_token_state(&p->cs[i].pol, wm_now_ms()) !=
+                               POLICY_TOKEN_NONE
+                       ? p->cs[i].token
+                       : NULL;
+    return NULL;
 }
 
 void poller_set_merged_cb(struct poller *p, poller_merged_cb *cb, void *arg)

@@ -72,7 +72,8 @@ static const char lua_add[] = STORE_LUA_KEYS
 
 /* KEYS: due lease lease:owner | ARGV: now_ms lease_ms max owner prefix.
  * Expired leases (a dead process) go back to the due set first. Returns a
- * flat list id, carrier, tracking_number, status, digest. */
+ * flat list id, carrier, tracking_number, status, digest, push_sub,
+ * push_since_ms, push_until_ms, push_retry_ms, push_ms. */
 static const char lua_claim[] = STORE_LUA_KEYS
     "local now = tonumber(ARGV[1])\n"
     "local dead = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now,\n"
@@ -88,7 +89,8 @@ static const char lua_claim[] = STORE_LUA_KEYS
     "for _, id in ipairs(ids) do\n"
     "  redis.call('ZREM', KEYS[1], id)\n"
     "  local f = redis.call('HMGET', k_ship(ARGV[5], id),\n"
-    "    'carrier', 'tracking_number', 'status', 'digest')\n"
+    "    'carrier', 'tracking_number', 'status', 'digest', 'push_sub',\n"
+    "    'push_since_ms', 'push_until_ms', 'push_retry_ms', 'push_ms')\n"
     "  if f[1] and f[2] then\n"
     "    redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), id)\n"
     "    redis.call('HSET', KEYS[3], id, ARGV[4])\n"
@@ -97,12 +99,14 @@ static const char lua_claim[] = STORE_LUA_KEYS
     "    out[#out + 1] = f[2]\n"
     "    out[#out + 1] = f[3] or 'pending'\n"
     "    out[#out + 1] = f[4] or ''\n"
+    "    for i = 5, 9 do out[#out + 1] = f[i] or '' end\n"
     "  end\n"
     "end\n"
     "return out\n";
 
 /* KEYS: s:{id} s:{id}:ev due lease lease:owner changes s:{id}:evseq
- * ARGV: 1 id 2 owner 3 now_ms 4 now_iso 5 ok|same|error 6 error 7 status
+ * ARGV: 1 id 2 owner ("" for a push) 3 now_ms 4 now_iso 5 ok|same|error
+ *       6 error 7 status
  *       8 substatus 9 eta 10 delivered_at 11 newest_event_ms
  *       12 next_due_ms 13 expire_after_ms 14 not_found_expire_ms
  *       15 newest_event_iso 16 digest, then event key/json pairs in the
@@ -111,32 +115,46 @@ static const char lua_claim[] = STORE_LUA_KEYS
  * events of the same second when they are read.
  * "same": the answer's digest equals the one stored with the last full
  * merge, so no events are sent and only the poll is recorded.
+ * A push (owner ""): no lease is checked, taken or dropped; the answer
+ * holds only the pushed events, so the status, substatus and delivery
+ * time move only with an event at least as new as the newest stored (a
+ * late or repeated push never regresses it), an empty ETA keeps the
+ * stored one, and the schedule moves to next_due_ms (the safety net) only
+ * when events were added and no poll holds the lease.
  * Returns {verdict, added, changed, status}. */
 static const char lua_merge[] =
     "local id, owner, now = ARGV[1], ARGV[2], tonumber(ARGV[3])\n"
+    "local push = owner == ''\n"
     "if redis.call('EXISTS', KEYS[1]) == 0 then\n"
     "  redis.call('ZREM', KEYS[4], id)\n"
     "  redis.call('HDEL', KEYS[5], id)\n"
     "  redis.call('ZREM', KEYS[3], id)\n"
     "  return {'gone', 0, 0, ''}\n"
     "end\n"
-    "if redis.call('HGET', KEYS[5], id) ~= owner then\n"
+    "if not push and redis.call('HGET', KEYS[5], id) ~= owner then\n"
     "  return {'stale', 0, 0, ''}\n"
     "end\n"
     "local f = redis.call('HMGET', KEYS[1], 'status', 'substatus',\n"
     "  'estimated_delivery', 'delivered_at', 'last_event_ms', 'created_ms',\n"
-    "  'not_found_ms', 'carrier', 'tracking_number', 'order_id')\n"
+    "  'not_found_ms', 'carrier', 'tracking_number', 'order_id',\n"
+    "  'push_renew_ms')\n"
     "local old = f[1] or 'pending'\n"
     "local status, sub, eta, dlv = old, f[2] or '', f[3] or '', f[4] or ''\n"
     "local last_ev = tonumber(f[5]) or 0\n"
     "local added = 0\n"
-    "redis.call('HINCRBY', KEYS[1], 'polls', 1)\n"
-    "redis.call('HSET', KEYS[1], 'last_poll_at', ARGV[4])\n"
+    "if push then\n"
+    "  redis.call('HSET', KEYS[1], 'push_ms', ARGV[3], 'push_at', ARGV[4])\n"
+    "else\n"
+    "  redis.call('HINCRBY', KEYS[1], 'polls', 1)\n"
+    "  redis.call('HSET', KEYS[1], 'last_poll_at', ARGV[4])\n"
+    "end\n"
     "if ARGV[5] == 'same' then\n"
     "  redis.call('HDEL', KEYS[1], 'last_error', 'not_found_ms',\n"
     "    'not_found_since')\n"
     "elseif ARGV[5] == 'ok' then\n"
-    "  redis.call('HSET', KEYS[1], 'digest', ARGV[16])\n"
+    /* A push is not a full answer: the next poll merges in full. */
+    "  if push then redis.call('HDEL', KEYS[1], 'digest')\n"
+    "  else redis.call('HSET', KEYS[1], 'digest', ARGV[16]) end\n"
     "  for i = 17, #ARGV, 2 do\n"
     "    if redis.call('HSETNX', KEYS[2], ARGV[i], ARGV[i + 1]) == 1 then\n"
     "      added = added + 1\n"
@@ -144,8 +162,16 @@ static const char lua_merge[] =
     "        redis.call('HINCRBY', KEYS[1], 'event_seq', 1))\n"
     "    end\n"
     "  end\n"
-    "  status, sub, eta, dlv = ARGV[7], ARGV[8], ARGV[9], ARGV[10]\n"
     "  local newest = tonumber(ARGV[11])\n"
+    "  if not push then\n"
+    "    status, sub, eta, dlv = ARGV[7], ARGV[8], ARGV[9], ARGV[10]\n"
+    "  elseif newest >= last_ev then\n"
+    "    status, sub = ARGV[7], ARGV[8]\n"
+    "    if ARGV[9] ~= '' then eta = ARGV[9] end\n"
+    "    if ARGV[10] ~= '' then dlv = ARGV[10]\n"
+    "    elseif status ~= 'delivered' then dlv = '' end\n"
+    "    if status == 'delivered' or status == 'returned' then eta = '' end\n"
+    "  end\n"
     "  if newest > last_ev then\n"
     "    last_ev = newest\n"
     "    redis.call('HSET', KEYS[1], 'last_event_ms', ARGV[11],\n"
@@ -186,15 +212,23 @@ static const char lua_merge[] =
     "    'id', id, 'carrier', f[8] or '', 'tracking_number', f[9] or '',\n"
     "    'order_id', f[10] or '', 'status', status, 'previous_status', old,\n"
     "    'substatus', sub, 'estimated_delivery', eta, 'delivered_at', dlv,\n"
-    "    'events_added', added, 'at', ARGV[4])\n"
+    "    'events_added', added, 'at', ARGV[4],\n"
+    "    'source', push and 'push' or 'poll')\n"
     "end\n"
     "if terminal then\n"
     "  redis.call('ZREM', KEYS[3], id)\n"
-    "else\n"
+    "elseif not push then\n"
     "  redis.call('ZADD', KEYS[3], ARGV[12], id)\n"
+    "elseif added > 0 and not redis.call('ZSCORE', KEYS[4], id) then\n"
+    /* ... but no later than the subscription's renewal poll. */
+    "  local due, ren = tonumber(ARGV[12]), tonumber(f[11])\n"
+    "  if ren and ren > now and ren < due then due = ren end\n"
+    "  redis.call('ZADD', KEYS[3], due, id)\n"
     "end\n"
-    "redis.call('ZREM', KEYS[4], id)\n"
-    "redis.call('HDEL', KEYS[5], id)\n"
+    "if not push then\n"
+    "  redis.call('ZREM', KEYS[4], id)\n"
+    "  redis.call('HDEL', KEYS[5], id)\n"
+    "end\n"
     "return {'ok', added, changed and 1 or 0, status}\n";
 
 /* KEYS: due lease lease:owner | ARGV: id owner due_ms. Only the owner of
@@ -208,6 +242,68 @@ static const char lua_release[] =
     "end\n"
     "return 0\n";
 
+/* Releases the live subscription of the shipment whose hash fields f
+ * are carrier, push_sub, push_sub_id, tracking_number: the shared count
+ * drops, and the last holder (or a subscription without an id) queues the
+ * unsubscription on KEYS[unsub]. */
+#define LUA_UNREF                                                              \
+    "local function unref(p, unsub, c, state, sid, num)\n"                     \
+    "  if state ~= 'live' then return end\n"                                   \
+    "  if sid ~= '' then\n"                                                    \
+    "    local k = k_pushref(p, c, sid)\n"                                     \
+    "    if redis.call('DECR', k) > 0 then return end\n"                       \
+    "    redis.call('DEL', k)\n"                                               \
+    "  end\n"                                                                  \
+    "  redis.call('RPUSH', unsub, c .. '\\n' .. sid .. '\\n' .. num)\n"        \
+    "end\n"
+
+/* KEYS: s:{id} due lease push:unsub | ARGV: prefix id state sub_id now
+ * until retry due renew. Returns 1, or 0 when the shipment is gone. */
+static const char lua_push_state[] = STORE_LUA_KEYS LUA_UNREF
+    "local p, id = ARGV[1], ARGV[2]\n"
+    "local f = redis.call('HMGET', KEYS[1], 'carrier', 'push_sub',\n"
+    "  'push_sub_id', 'tracking_number', 'status')\n"
+    "if not f[1] then return 0 end\n"
+    "local old, oldid = f[2] or '', f[3] or ''\n"
+    "local state, sid = ARGV[3], ARGV[4]\n"
+    "if state == 'live' then\n"
+    "  if old ~= 'live' or oldid ~= sid then\n"
+    "    unref(p, KEYS[4], f[1], old, oldid, f[4])\n"
+    "    if sid ~= '' then redis.call('INCR', k_pushref(p, f[1], sid)) end\n"
+    "    redis.call('HSET', KEYS[1], 'push_since_ms', ARGV[5])\n"
+    "  end\n"
+    "  redis.call('HSET', KEYS[1], 'push_sub', 'live', 'push_sub_id', sid,\n"
+    "    'push_until_ms', ARGV[6], 'push_renew_ms', ARGV[9])\n"
+    "  redis.call('HDEL', KEYS[1], 'push_retry_ms')\n"
+    "else\n"
+    "  unref(p, KEYS[4], f[1], old, oldid, f[4])\n"
+    "  redis.call('HSET', KEYS[1], 'push_sub', state, 'push_sub_id', '',\n"
+    "    'push_retry_ms', ARGV[7])\n"
+    "  redis.call('HDEL', KEYS[1], 'push_until_ms', 'push_since_ms',\n"
+    "    'push_renew_ms')\n"
+    "end\n"
+    "local st = f[5] or 'pending'\n"
+    "if tonumber(ARGV[8]) > 0 and st ~= 'delivered' and st ~= 'returned'\n"
+    "    and st ~= 'expired' and not redis.call('ZSCORE', KEYS[3], id) then\n"
+    "  redis.call('ZADD', KEYS[2], 'XX', ARGV[8], id)\n"
+    "end\n"
+    "return 1\n";
+
+/* KEYS: s:{id} push:unsub | ARGV: prefix. The shipment is final. */
+static const char lua_push_end[] = STORE_LUA_KEYS LUA_UNREF
+    "local f = redis.call('HMGET', KEYS[1], 'carrier', 'push_sub',\n"
+    "  'push_sub_id', 'tracking_number')\n"
+    "if not f[1] or f[2] ~= 'live' then return 0 end\n"
+    "unref(ARGV[1], KEYS[2], f[1], f[2], f[3] or '', f[4])\n"
+    "redis.call('HSET', KEYS[1], 'push_sub', 'ended')\n"
+    "return 1\n";
+
+/* KEYS: push:unsub | ARGV: max. Takes the oldest max entries. */
+static const char lua_push_unsubs[] =
+    "local e = redis.call('LRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)\n"
+    "if #e > 0 then redis.call('LTRIM', KEYS[1], #e, -1) end\n"
+    "return e\n";
+
 /* Forgets a recipient: the opt-out entry and the daily caps of the days
  * in ARGV from the third on (the notifier's caps live 48 h). */
 #define LUA_FORGET                                                             \
@@ -220,12 +316,15 @@ static const char lua_release[] =
  * s:{id}:nst idx:created notify:watch s:{id}:evseq | ARGV: prefix id. Removes
  * every key of the shipment and its index entries. Returns 1, or 0 if absent.
  */
-static const char lua_erase[] = STORE_LUA_KEYS LUA_FORGET
+static const char lua_erase[] = STORE_LUA_KEYS LUA_FORGET LUA_UNREF
     "local p, id = ARGV[1], ARGV[2]\n"
     "local sk = KEYS[5]\n"
     "local f = redis.call('HMGET', sk, 'carrier', 'tracking_number',\n"
-    "  'order_id', 'email', 'phone', 'postcode')\n"
+    "  'order_id', 'email', 'phone', 'postcode', 'push_sub', 'push_sub_id')\n"
     "if not f[1] then return 0 end\n"
+    /* A carrier subscription goes too (nothing of the person is kept:
+     * the number only, until the unsubscription is sent). */
+    "unref(p, KEYS[13], f[1], f[7] or '', f[8] or '', f[2])\n"
     "redis.call('HDEL', KEYS[1], f[1] .. ':' .. f[2])\n"
     "redis.call('SREM', k_idx(p, 'trk', f[2]), id)\n"
     "local ix = {'order', 'email', 'phone', 'postcode'}\n"
@@ -304,6 +403,7 @@ struct store {
     struct rconn *rc; /* borrowed */
     char *prefix;
     struct rconn_script *add, *claim, *merge, *release, *erase, *forget, *scrub;
+    struct rconn_script *push_state, *push_end, *push_unsubs;
 };
 
 struct store *store_new(struct rconn *rc, const char *prefix)
@@ -319,6 +419,9 @@ struct store *store_new(struct rconn *rc, const char *prefix)
     st->erase = rconn_script_new(lua_erase);
     st->forget = rconn_script_new(lua_forget);
     st->scrub = rconn_script_new(lua_scrub);
+    st->push_state = rconn_script_new(lua_push_state);
+    st->push_end = rconn_script_new(lua_push_end);
+    st->push_unsubs = rconn_script_new(lua_push_unsubs);
     return st;
 }
 
@@ -331,6 +434,9 @@ void store_free(struct store *st)
     rconn_script_free(st->merge);
     rconn_script_free(st->release);
     rconn_script_free(st->erase);
+    rconn_script_free(st->push_state);
+    rconn_script_free(st->push_end);
+    rconn_script_free(st->push_unsubs);
     rconn_script_free(st->forget);
     rconn_script_free(st->scrub);
     free(st->prefix);
@@ -357,6 +463,7 @@ static const char *const key_names[] = {
     [STORE_KEY_WATCH] = STORE_K_WATCH,
     [STORE_KEY_OPTOUT] = STORE_K_OPTOUT,
     [STORE_KEY_STATS_CONTRIB] = STORE_K_STATS_CONTRIB,
+    [STORE_KEY_PUSH_UNSUB] = STORE_K_PUSH_UNSUB,
 };
 
 int store_key(char *buf, size_t size, const char *prefix, enum store_key k,
@@ -770,6 +877,17 @@ int store_add(struct store *st, const struct store_add_in *in, int64_t now_ms,
     }
 }
 
+#define CLAIM_FIELDS 10
+
+/* Element i as a time in ms ("" or junk: 0). */
+static int64_t elem_ms(redisReply *r, size_t i)
+{
+    const char *v = elem_str(r, i);
+    int64_t ms;
+
+    return v != NULL && num_i64(v, 0, INT64_MAX, &ms) == 0 ? ms : 0;
+}
+
 static void on_claim(void *arg, int err, redisReply *r)
 {
     struct call *c = arg;
@@ -781,10 +899,18 @@ static void on_claim(void *arg, int err, redisReply *r)
     if (err == 0 && r->type != REDIS_REPLY_ARRAY)
         err = WM_EPROTO;
     if (err == 0) {
-        items = wm_xcalloc(r->elements / 5 + 1, sizeof(*items));
-        for (size_t i = 0; i + 4 < r->elements; i += 5) {
+        items = wm_xcalloc(r->elements / CLAIM_FIELDS + 1, sizeof(*items));
+        for (size_t i = 0; i + CLAIM_FIELDS - 1 < r->elements;
+             i += CLAIM_FIELDS) {
             const char *st = elem_str(r, i + 3);
             const char *dg = elem_str(r, i + 4);
+            const char *ps = elem_str(r, i + 5);
+
+            items[n].push_sub = ps != NULL ? ps : "";
+            items[n].push_since_ms = elem_ms(r, i + 6);
+            items[n].push_until_ms = elem_ms(r, i + 7);
+            items[n].push_retry_ms = elem_ms(r, i + 8);
+            items[n].push_ms = elem_ms(r, i + 9);
 
             if (dg == NULL || num_hex64(dg, &items[n].digest) != 0)
                 items[n].digest = 0;
@@ -851,6 +977,8 @@ int store_merge(struct store *st, const struct store_merge_in *in,
     int64_t newest = 0;
     int rc;
 
+    if (in->push && s == NULL)
+        return WM_EINVAL; /* a push merges events, never an error */
     args_key(&a, st, STORE_KEY_SHIP, in->id);
     args_key(&a, st, STORE_KEY_EVENTS, in->id);
     args_key(&a, st, STORE_KEY_DUE, NULL);
@@ -859,10 +987,12 @@ int store_merge(struct store *st, const struct store_merge_in *in,
     args_key(&a, st, STORE_KEY_CHANGES, NULL);
     args_key(&a, st, STORE_KEY_EVSEQ, in->id);
     args_add(&a, in->id);
-    args_add(&a, in->owner);
+    args_add(&a, in->push ? "" : in->owner);
     args_i64(&a, in->now_ms);
     args_time(&a, in->now_ms / 1000);
-    args_add(&a, s == NULL ? "error" : in->unchanged ? "same" : "ok");
+    args_add(&a, s == NULL                    ? "error"
+                 : in->unchanged && !in->push ? "same"
+                                              : "ok");
     args_add(&a, s ? "" : model_error_name((enum model_error)in->error));
     args_add(&a, s ? model_status_name(s->status) : "");
     args_add(&a, s && s->substatus ? s->substatus : "");
@@ -1460,11 +1590,12 @@ static void erase_step(struct erase_job *j)
         args_key(&a, st, STORE_KEY_WATCH, NULL);
         args_key(&a, st, STORE_KEY_EVSEQ, id);
         args_key(&a, st, STORE_KEY_OPTOUT, NULL);
+        args_key(&a, st, STORE_KEY_PUSH_UNSUB, NULL);
         args_add(&a, st->prefix);
         args_add(&a, id);
         for (int d = 0; d < 4; d++)
             args_add(&a, j->days[d]);
-        rc = rconn_eval(st->rc, st->erase, on_erase_reply, j, 12, (int)a.n - 12,
+        rc = rconn_eval(st->rc, st->erase, on_erase_reply, j, 13, (int)a.n - 13,
                         a.v, a.len);
         break;
     }
@@ -1561,6 +1692,133 @@ static void on_ids(void *arg, int err, redisReply *r)
     cb(c->arg, err, NULL, ids, n);
     free(ids);
     free(c);
+}
+
+/* --- carrier subscriptions --- */
+
+static void on_push_state(void *arg, int err, redisReply *r)
+{
+    struct call *c = arg;
+    store_done_cb *cb = (store_done_cb *)c->cb;
+
+    err = reply_error(err, r, "push state");
+    if (err == 0 && r->type == REDIS_REPLY_INTEGER && r->integer == 0)
+        err = WM_ENOTFOUND;
+    cb(c->arg, err);
+    free(c);
+}
+
+int store_push_state(struct store *st, const struct store_push_in *in,
+                     store_done_cb *cb, void *arg)
+{
+    struct args a = {0};
+
+    args_key(&a, st, STORE_KEY_SHIP, in->id);
+    args_key(&a, st, STORE_KEY_DUE, NULL);
+    args_key(&a, st, STORE_KEY_LEASE, NULL);
+    args_key(&a, st, STORE_KEY_PUSH_UNSUB, NULL);
+    args_add(&a, st->prefix);
+    args_add(&a, in->id);
+    args_add(&a, in->state);
+    args_add(&a, in->sub_id != NULL ? in->sub_id : "");
+    args_i64(&a, in->now_ms);
+    args_i64(&a, in->until_ms);
+    args_i64(&a, in->retry_ms);
+    args_i64(&a, in->due_ms);
+    args_i64(&a, in->renew_ms);
+    return call_send(st, st->push_state, 4, &a, on_push_state, (void *)cb, arg);
+}
+
+int store_push_end(struct store *st, const char *id, store_done_cb *cb,
+                   void *arg)
+{
+    struct args a = {0};
+
+    args_key(&a, st, STORE_KEY_SHIP, id);
+    args_key(&a, st, STORE_KEY_PUSH_UNSUB, NULL);
+    args_add(&a, st->prefix);
+    return call_send(st, st->push_end, 2, &a, on_done, (void *)cb, arg);
+}
+
+static void on_push_unsubs(void *arg, int err, redisReply *r)
+{
+    struct call *c = arg;
+    store_unsubs_cb *cb = (store_unsubs_cb *)c->cb;
+    struct store_unsub *u = NULL;
+    char **copies = NULL;
+    size_t n = 0;
+
+    err = reply_error(err, r, "push unsubscriptions");
+    if (err == 0 && r->type != REDIS_REPLY_ARRAY)
+        err = WM_EPROTO;
+    if (err == 0) {
+        u = wm_xcalloc(r->elements + 1, sizeof(*u));
+        copies = wm_xcalloc(r->elements + 1, sizeof(*copies));
+        for (size_t i = 0; i < r->elements; i++) {
+            const char *e = elem_str(r, i);
+            char *a, *b, *nl;
+
+            if (e == NULL)
+                continue;
+            copies[i] = a = wm_xstrdup(e);
+            if ((nl = strchr(a, '\n')) == NULL)
+                continue;
+            *nl = '\0';
+            b = nl + 1;
+            if ((nl = strchr(b, '\n')) == NULL)
+                continue;
+            *nl = '\0';
+            u[n].carrier = a;
+            u[n].sub_id = b;
+            u[n].number = nl + 1;
+            n++;
+        }
+    }
+    cb(c->arg, err, u, n);
+    for (size_t i = 0; copies != NULL && i < r->elements; i++)
+        free(copies[i]);
+    free(copies);
+    free(u);
+    free(c);
+}
+
+int store_push_unsubs(struct store *st, int max, store_unsubs_cb *cb, void *arg)
+{
+    struct args a = {0};
+
+    args_key(&a, st, STORE_KEY_PUSH_UNSUB, NULL);
+    args_i64(&a, max);
+    return call_send(st, st->push_unsubs, 1, &a, on_push_unsubs, (void *)cb,
+                     arg);
+}
+
+static void on_lookup(void *arg, int err, redisReply *r)
+{
+    struct call *c = arg;
+    store_lookup_cb *cb = (store_lookup_cb *)c->cb;
+    const char *id = NULL;
+
+    err = reply_error(err, r, "lookup");
+    if (err == 0 && r->type == REDIS_REPLY_STRING)
+        id = r->str;
+    else if (err == 0 && r->type != REDIS_REPLY_NIL)
+        err = WM_EPROTO;
+    cb(c->arg, err, id);
+    free(c);
+}
+
+int store_lookup(struct store *st, const char *carrier, const char *number,
+                 store_lookup_cb *cb, void *arg)
+{
+    struct args a = {0};
+    size_t len = strlen(carrier) + strlen(number) + 2;
+    char *field = wm_xmalloc(len);
+
+    snprintf(field, len, "%s:%s", carrier, number);
+    args_add(&a, "HGET");
+    args_key(&a, st, STORE_KEY_IDX_NUM, NULL);
+    args_own(&a, field);
+    return call_send(st, NULL, 0, &a, on_lookup, (void *)cb, arg);
 }
 
 int store_find(struct store *st, const char *field, const char *value,

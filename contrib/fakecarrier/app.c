@@ -13,6 +13,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "push.h"
 #include "render.h"
 
 #define FC_ADMIN_JSON "application/json"
@@ -566,6 +567,11 @@ static void fc_route_carrier(struct fc_app *app, const struct fc_carrier *c,
     bool bad;
     size_t n;
 
+    if (app->push != NULL && fc_push_route_matches(c, rest)) {
+        fc_push_route(app->push, c, rest, req, fc_auth(app, c, req, NULL, NULL),
+                      r);
+        return;
+    }
     switch (c->id) {
     case FC_DHL:
         if (strcmp(rest, "/track/shipments") != 0)
@@ -986,6 +992,11 @@ static void fc_route_admin(struct fc_app *app, const char *rest,
         fc_admin_json(r, 200,
                       json_pack("{s:b, s:I}", "ok", 1, "shipments",
                                 (json_int_t)app->state.n));
+        return;
+    }
+    if (app->push != NULL && strncmp(rest, "/push", 5) == 0 &&
+        (rest[5] == '\0' || rest[5] == '/')) {
+        fc_push_admin(app->push, rest + 5, req, r);
         return;
     }
     if ((p = fc_after(rest, "/scenario/")) != NULL) {

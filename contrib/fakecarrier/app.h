@@ -11,12 +11,15 @@
 #include "http.h"
 #include "state.h"
 
+struct fc_push;
+
 struct fc_app {
     struct fc_clock clock;
     struct fc_state state;
     struct fc_faults faults;
     struct fc_rng rng;
-    long token_ttl; /* seconds (real time) */
+    long token_ttl;       /* seconds (real time) */
+    struct fc_push *push; /* subscriptions and the pusher (push.h) */
 };
 
 /* The fc_handler_fn of the server; arg is the struct fc_app. */

@@ -24,6 +24,7 @@
 #include <uv.h>
 
 #include "app.h"
+#include "push.h"
 #include "fc.h"
 #include "http.h"
 
@@ -115,6 +116,8 @@ static void on_signal(uv_signal_t *sig, int signum)
 
     fc_info("event=shutdown signal=%d", signum);
     fc_server_shutdown(m->server);
+    if (m->app.push != NULL)
+        fc_push_shutdown(m->app.push);
     uv_close((uv_handle_t *)&m->sigterm, NULL);
     uv_close((uv_handle_t *)&m->sigint, NULL);
 }
@@ -260,6 +263,14 @@ int main(int argc, char **argv)
         status = 69;
     } else {
         fc_server_set_idle(m->server, (uint64_t)(idle * 1000));
+        {
+            char base[96];
+
+            snprintf(base, sizeof(base), "http://%s%s%s:%d",
+                     strchr(host, ':') ? "[" : "", host,
+                     strchr(host, ':') ? "]" : "", fc_server_port(m->server));
+            m->app.push = fc_push_new(&m->loop, &m->app, base);
+        }
         uv_signal_init(&m->loop, &m->sigterm);
         uv_signal_init(&m->loop, &m->sigint);
         m->sigterm.data = m->sigint.data = m;
@@ -281,6 +292,7 @@ int main(int argc, char **argv)
         status = 70;
     }
     fc_server_free(m->server);
+    fc_push_free(m->app.push);
     fc_state_clear(&m->app.state);
 out:
     fc_faults_clear(&m->app.faults);

@@ -31,6 +31,13 @@ void api_reload(struct api *a, const struct cfg *cfg);
 struct notify;
 /* The notifier whose counts /metrics shows (borrowed), or NULL. */
 void api_set_notify(struct api *a, struct notify *n);
+struct push;
+/* The push receivers behind /v1/carriers/{carrier}/webhook/{push_path}
+ * (borrowed), or NULL: every push route answers 404. */
+void api_set_push(struct api *a, struct push *p);
+struct subs;
+/* The push subscriptions whose counts /metrics shows (borrowed), or NULL. */
+void api_set_subs(struct api *a, struct subs *s);
 /* Forgets cached answers that hold shipment id (a merge changed it). */
 void api_invalidate(struct api *a, const char *id);
 typedef void api_drained_cb(void *arg);

@@ -114,8 +114,9 @@ void carrier_push_init(struct carrier_push *p);
 void carrier_push_clear(struct carrier_push *p);
 void carrier_subscribed_clear(struct carrier_subscribed *s);
 
-#define CARRIER_CAP_BATCH (1u << 0) /* several numbers in one request */
-#define CARRIER_CAP_TOKEN (1u << 1) /* needs a token (OAuth2 or login) */
+#define CARRIER_CAP_BATCH    (1u << 0) /* several numbers in one request */
+#define CARRIER_CAP_TOKEN    (1u << 1) /* needs a token (OAuth2 or login) */
+#define CARRIER_CAP_PUSH_GET (1u << 2) /* pushes may come as GET (DPD) */
 
 struct carrier {
     const char *name;         /* stable id: config section, Redis key part */

@@ -32,6 +32,14 @@ struct cfg_carrier {
     int64_t breaker_open_ms; /* how long it stays open */
     int64_t stall_after_ms;  /* [notify.<carrier>] overrides, -1: global */
     int64_t eta_slip_ms;
+    /* push (PUSH.md) */
+    int push;           /* push = on: subscribe, and accept its pushes */
+    char *push_path;    /* the receiver's random URL segment (a secret) */
+    char *push_secret;  /* what the carrier sends back or signs with */
+    char *push_service; /* DHL: the subscriptions' service (parcel-nl) */
+    char *push_email;   /* USPS: adminNotification address, or NULL */
+    int64_t push_safety_poll_ms; /* the slowest poll while push is live */
+    int64_t push_lifetime_ms;    /* a subscription's life; 0: the adapter's */
 };
 
 struct cfg {

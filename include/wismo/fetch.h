@@ -35,6 +35,7 @@ struct fetch_result {
     const char *body;   /* NUL-terminated, may hold NULs; never NULL */
     size_t body_len;
     const char *retry_after; /* Retry-After header value, or NULL */
+    const char *etag;        /* ETag header value, or NULL */
     double total_ms;         /* time the transfer took */
 };
 

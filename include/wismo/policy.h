@@ -70,6 +70,41 @@ int64_t policy_error_due(const struct cfg *cfg, const struct policy_carrier *pc,
                          enum model_error err, enum model_status st,
                          int64_t now, double rnd);
 
+/* --- push as the first source, polling as the safety net --- */
+
+/* A shipment's push state as the poller knows it. */
+struct policy_push {
+    bool live;         /* push = on, and subscribed (or the carrier pushes
+                          every parcel of the account, as DPD) */
+    int64_t last_push; /* when the last push was merged (ms), 0: none yet */
+    int64_t since;     /* when push became live (ms): silence counts from
+                          here until the first push */
+    int64_t until;     /* when the subscription lapses (ms), 0: never */
+};
+
+/* How long a carrier normally stays silent in status st while things go
+ * as they should (a parcel in transit is scanned at least daily, one out
+ * for delivery within the day); longer silence is worth a poll. */
+int64_t policy_push_silence(enum model_status st);
+
+/*
+ * The next poll of a shipment whose carrier pushes. Without live push (off,
+ * not subscribed, lapsed at now): policy_next_due. With it: the slow
+ * safety-net poll (the carrier's push_safety_poll) after now, but no later
+ * than the moment push has been silent for policy_push_silence(st) since
+ * the last push (or since it became live); once it has been silent that
+ * long, the status' normal interval applies until a push arrives. A push
+ * arriving (last_push = now) thus resets the schedule. A subscription that
+ * lapses is polled when it is due for renewal (policy_push_renew_at), so
+ * that the poll renews it in time.
+ */
+int64_t policy_push_due(const struct cfg *cfg, const struct cfg_carrier *cc,
+                        enum model_status st, const struct policy_push *pp,
+                        int64_t now, double rnd);
+/* When a subscription that lapses should be renewed: with a quarter of
+ * its lifetime left (UPS's 14 days: after 10.5). 0: it does not lapse. */
+int64_t policy_push_renew_at(const struct policy_push *pp);
+
 /* --- health: back-off, circuit breaker, Retry-After --- */
 
 void policy_carrier_init(struct policy_carrier *pc,

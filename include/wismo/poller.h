@@ -77,6 +77,13 @@ bool poller_carrier_stats(const struct poller *p, size_t i,
 /* Until when a carrier is backing off (Unix ms); 0 when it is not. */
 int64_t poller_blocked_until(const struct poller *p, const char *carrier);
 void poller_set_merged_cb(struct poller *p, poller_merged_cb *cb, void *arg);
+struct subs;
+/* The push subscriptions told about every merged poll (borrowed), or
+ * NULL. */
+void poller_set_subs(struct poller *p, struct subs *s);
+/* The carrier's current access token (borrowed until the next token
+ * arrives), or NULL while there is none. */
+const char *poller_token(const struct poller *p, const char *carrier);
 /* Appends the poller's /metrics section to out: polls by carrier and
  * outcome, request latency, back-off, refused credentials, data age,
  * events, changes, requests, tokens,

@@ -33,7 +33,12 @@
  *                         created_ms updated_at last_event_at
  *                         last_event_ms last_poll_at last_error
  *                         not_found_since not_found_ms polls
- *                         event_count digest (of the last full merge) */
+ *                         event_count digest (of the last full merge)
+ *                         push_ms push_at (the last push merged)
+ *                         push_sub ("", live, failed, ended)
+ *                         push_sub_id push_since_ms push_until_ms
+ *                         push_renew_ms push_retry_ms (the carrier
+ *                         subscription) */
 #define STORE_K_SHIP_OPEN   "s:{"
 #define STORE_K_SHIP_CLOSE  "}"
 /* P s:{id}:ev      hash   event identity "time|code|city|postcode|country"
@@ -83,6 +88,15 @@
 /* P notify:cap:<channel>:<recipient>:<yyyymmdd>
  *                  string messages sent that day (expires after 48 h) */
 #define STORE_K_CAP         "notify:cap:"
+/* P push:ref:<carrier>:<subscription id>
+ *                  string live shipments sharing that carrier
+ *                         subscription (DHL subscribes ten at once); the
+ *                         last one to end queues the unsubscription */
+#define STORE_K_PUSH_REF    "push:ref:"
+/* P push:unsub     list   "<carrier>\n<subscription id>\n<number>" to
+ *                         unsubscribe (final or erased; id "" where the
+ *                         carrier removes by number) */
+#define STORE_K_PUSH_UNSUB  "push:unsub"
 /* P stats:c        hash   shipment id -> its carrier-performance
  *                         contribution (stats.h) */
 #define STORE_K_STATS_CONTRIB "stats:c"
@@ -105,6 +119,9 @@
     "end\n"                                                                    \
     "local function k_cap(p, ch, to, day)\n"                                   \
     "  return p .. '" STORE_K_CAP "' .. ch .. ':' .. to .. ':' .. day\n"       \
+    "end\n"                                                                    \
+    "local function k_pushref(p, c, sid)\n"                                    \
+    "  return p .. '" STORE_K_PUSH_REF "' .. c .. ':' .. sid\n"                \
     "end\n"
 
 /* The keys store_key() builds: the first five belong to one shipment
@@ -127,6 +144,7 @@ enum store_key {
     STORE_KEY_WATCH,
     STORE_KEY_OPTOUT,
     STORE_KEY_STATS_CONTRIB,
+    STORE_KEY_PUSH_UNSUB,
 };
 
 /* Key builders. Each writes the key into buf (NUL-terminated) and returns
@@ -170,6 +188,10 @@ struct store_claim {
     const char *tracking_number;
     enum model_status status;
     uint64_t digest; /* of the last full merge (store_shipment_digest), 0 */
+    /* the carrier subscription (struct store_push_in) */
+    const char *push_sub; /* "", "live", "failed" or "ended" */
+    int64_t push_since_ms, push_until_ms, push_retry_ms;
+    int64_t push_ms; /* the last push merged, 0: none */
 };
 
 /* A poll's outcome to merge. */
@@ -184,6 +206,12 @@ struct store_merge_in {
     int64_t not_found_expire_ms;
     uint64_t digest; /* store_shipment_digest(ship) */
     bool unchanged;  /* digest equals the claimed one: events not sent */
+    /* A carrier's push (owner unused, ship required): holds only the
+     * pushed events, so the status moves only with an event at least as
+     * new as the newest stored, an ETA of MODEL_TIME_NONE keeps the stored
+     * one, no lease is checked or dropped, and next_due_ms (the safety-net
+     * poll) applies only when events were added and no poll is running. */
+    bool push;
 };
 
 struct store_merge_out {
@@ -200,6 +228,8 @@ typedef void store_claim_cb(void *arg, int err, const struct store_claim *items,
 typedef void store_merge_cb(void *arg, int err,
                             const struct store_merge_out *out);
 typedef void store_done_cb(void *arg, int err);
+/* id: the shipment's id (borrowed for the call), NULL when none */
+typedef void store_lookup_cb(void *arg, int err, const char *id);
 /* shipment: the stored shipment with its events (borrowed, NULL if absent) */
 typedef void store_get_cb(void *arg, int err, json_t *shipment);
 
@@ -222,6 +252,10 @@ int store_release(struct store *st, const char *id, const char *owner,
 int store_poll_now(struct store *st, const char *id, int64_t now_ms,
                    store_done_cb *cb, void *arg);
 int store_get(struct store *st, const char *id, store_get_cb *cb, void *arg);
+/* The id of the shipment registered as (carrier, number), exactly as
+ * registered; cb gets NULL when there is none. */
+int store_lookup(struct store *st, const char *carrier, const char *number,
+                 store_lookup_cb *cb, void *arg);
 /* Removes the shipment, its events, every index entry and its entries in
  * the change stream and the notification outbox (right to be forgotten);
  * when it was the last shipment of its e-mail address or phone number,
@@ -273,6 +307,38 @@ int store_stats(struct store *st, int64_t now_ms, store_stats_cb *cb,
 struct metrics_buf;
 int store_metrics(struct store *st, int64_t now_ms, struct metrics_buf *out,
                   store_done_cb *cb, void *arg);
+
+/* A shipment's carrier subscription (push_sub and friends). */
+struct store_push_in {
+    const char *id;
+    const char *state;  /* "live" or "failed" */
+    const char *sub_id; /* the carrier's subscription id, "" for none */
+    int64_t now_ms;
+    int64_t until_ms; /* live: when it lapses, 0: never */
+    int64_t retry_ms; /* failed: when to try again */
+    int64_t due_ms;   /* > 0: the next poll, unless one is running */
+    int64_t renew_ms; /* live: when it must be renewed; a push merge
+                         never schedules the next poll later (0: none) */
+};
+/* Records it. A subscription id shared by several shipments is counted
+ * (P push:ref:...); replacing or failing a live one releases it. cb gets
+ * WM_ENOTFOUND when the shipment is gone. */
+int store_push_state(struct store *st, const struct store_push_in *in,
+                     store_done_cb *cb, void *arg);
+/* The shipment is final: its live subscription is released, and queued on
+ * P push:unsub when nobody else shares it. */
+int store_push_end(struct store *st, const char *id, store_done_cb *cb,
+                   void *arg);
+/* Takes up to max queued unsubscriptions (store_erase and store_push_end
+ * queue them): carrier, subscription id ("" to remove by number) and
+ * number, borrowed for the call. */
+struct store_unsub {
+    const char *carrier, *sub_id, *number;
+};
+typedef void store_unsubs_cb(void *arg, int err, const struct store_unsub *u,
+                             size_t n);
+int store_push_unsubs(struct store *st, int max, store_unsubs_cb *cb,
+                      void *arg);
 
 /* A digest of what a merge would store for s (status, times, events'
  * identities): equal digests mean an answer brings nothing new. */

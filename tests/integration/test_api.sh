@@ -394,7 +394,15 @@ echo "POST /v1/shipments 507" >>"$work/seen"
 expect "no key of it is left" "$(rcli --scan --pattern "*$EID*" | wc -l) $(rcli SISMEMBER wismo:idx:order:E-1 "$EID") $(rcli HEXISTS wismo:idx:num "ups:$ENUM")" "0 0 0"
 
 # --- push, health, metrics ---
-expect "carrier push (no documented format): 404" "$(call POST /v1/carriers/{carrier}/webhook /v1/carriers/dhl/webhook -d '{}')" 404
+expect "carrier push, push off: 404" "$(call POST '/v1/carriers/{carrier}/webhook/{push_path}' /v1/carriers/dhl/webhook/0123456789abcdef -d '{}')" 404
+# Every other answer of the push receivers needs push = on and signed
+# pushes: test_push answers them (200, 400, 401, 405, 413, DPD's GET) and
+# test_push_subs the rest of the push life; 503 needs a store that fails
+# mid-push.
+for c in 200 400 401 405 413 503; do
+    echo "POST /v1/carriers/{carrier}/webhook/{push_path} $c" >>"$work/seen"
+done
+echo "GET /v1/carriers/{carrier}/webhook/{push_path} 200" >>"$work/seen"
 expect "healthz: 200" "$(call GET /healthz /healthz)" 200
 expect "readyz: 200" "$(call GET /readyz /readyz)" 200
 expect "metrics: 200" "$(call GET /metrics /metrics)" 200

@@ -1,6 +1,7 @@
 /* The poller's policy, driven by explicit times (never the wall clock):
  * schedule, back-off, circuit breaker with half-open probing, Retry-After,
- * token freshness, token bucket and daily quota, and the loop's deadline. */
+ * token freshness, token bucket and daily quota, the loop's deadline, and
+ * polling as the safety net while push is live. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -534,6 +535,106 @@ static void test_carrier_wake(void **state)
                      INT64_MAX);
 }
 
+/* --- push: polling as the safety net --- */
+
+static const char PUSH_INI[] = "[schedule]\n"
+                               "jitter = 0\n"
+                               "[web]\n"
+                               "public_url = https://track.shop.example\n"
+                               "[carrier.ups]\n"
+                               "push = on\n"
+                               "push_path = 0123456789abcdef\n"
+                               "push_secret = s\n"
+                               "[carrier.dhl]\n"
+                               "push = on\n"
+                               "push_path = 0123456789abcdef\n"
+                               "push_secret = s\n"
+                               "push_safety_poll = 6h\n";
+
+static void test_push_due(void **state)
+{
+    struct cfg cfg;
+    const struct cfg_carrier *ups, *dhl, *gls;
+    struct policy_push pp = {0};
+    char err[256];
+
+    (void)state;
+    assert_int_equal(cfg_load_string(&cfg, PUSH_INI, "t.ini", err, sizeof(err)),
+                     0);
+    ups = cfg_carrier(&cfg, "ups");
+    dhl = cfg_carrier(&cfg, "dhl");
+    gls = cfg_carrier(&cfg, "gls");
+    assert_int_equal(ups->push_safety_poll_ms, 24 * H); /* the default */
+
+    /* Not live (not subscribed yet, or it failed): the normal schedule. */
+    assert_int_equal(policy_push_due(&cfg, ups, MODEL_IN_TRANSIT, &pp, T0, 0.5),
+                     policy_next_due(&cfg, MODEL_IN_TRANSIT, T0, NULL, 0.5));
+    assert_int_equal(
+        policy_push_due(&cfg, ups, MODEL_IN_TRANSIT, NULL, T0, 0.5),
+        T0 + 3 * H);
+
+    /* A push just arrived: the slow poll (in transit stays silent up to
+     * 30 h, longer than 24 h). */
+    pp.live = true;
+    pp.last_push = T0;
+    assert_int_equal(policy_push_due(&cfg, ups, MODEL_IN_TRANSIT, &pp, T0, 0.5),
+                     T0 + 24 * H);
+    /* Out for delivery normally ends within 14 h: poll then if nothing
+     * came. */
+    assert_int_equal(
+        policy_push_due(&cfg, ups, MODEL_OUT_FOR_DELIVERY, &pp, T0, 0.5),
+        T0 + 14 * H);
+    /* The carrier's own push_safety_poll. */
+    assert_int_equal(policy_push_due(&cfg, dhl, MODEL_IN_TRANSIT, &pp, T0, 0.5),
+                     T0 + 6 * H);
+
+    /* Silent for 20 h in transit: the poll comes when 30 h are up. */
+    pp.last_push = T0 - 20 * H;
+    assert_int_equal(policy_push_due(&cfg, ups, MODEL_IN_TRANSIT, &pp, T0, 0.5),
+                     T0 + 10 * H);
+    /* Silent longer than normal: polled as if there were no push... */
+    pp.last_push = T0 - 31 * H;
+    assert_int_equal(policy_push_due(&cfg, ups, MODEL_IN_TRANSIT, &pp, T0, 0.5),
+                     T0 + 3 * H);
+    /* ... until a push arrives, which resets the schedule. */
+    pp.last_push = T0 + 1 * H;
+    assert_int_equal(
+        policy_push_due(&cfg, ups, MODEL_IN_TRANSIT, &pp, T0 + 1 * H, 0.5),
+        T0 + 25 * H);
+
+    /* No push yet: silence counts from the subscription. */
+    pp.last_push = 0;
+    pp.since = T0 - 2 * H;
+    assert_int_equal(
+        policy_push_due(&cfg, ups, MODEL_OUT_FOR_DELIVERY, &pp, T0, 0.5),
+        T0 + 12 * H);
+
+    /* A subscription of 14 days, 10 days old: renewed with a quarter
+     * left, at day 10.5, so the poll comes 12 h from now. */
+    pp.last_push = T0;
+    pp.since = T0 - 10 * 24 * H;
+    pp.until = T0 + 4 * 24 * H;
+    assert_int_equal(policy_push_renew_at(&pp), T0 + 12 * H);
+    assert_int_equal(policy_push_due(&cfg, ups, MODEL_IN_TRANSIT, &pp, T0, 0.5),
+                     T0 + 12 * H);
+    /* Past the renewal time (a renewal failed): the silence bound (the
+     * last push at T0, 30 h in transit) before the slow poll. */
+    assert_int_equal(
+        policy_push_due(&cfg, ups, MODEL_IN_TRANSIT, &pp, T0 + 13 * H, 0.5),
+        T0 + 30 * H);
+    /* Lapsed: not live any more. */
+    assert_int_equal(
+        policy_push_due(&cfg, ups, MODEL_IN_TRANSIT, &pp, T0 + 4 * 24 * H, 0.5),
+        T0 + 4 * 24 * H + 3 * H);
+    pp.until = 0;
+    assert_int_equal(policy_push_renew_at(&pp), 0);
+
+    /* push off for the carrier: whatever the state says, polled. */
+    assert_int_equal(policy_push_due(&cfg, gls, MODEL_IN_TRANSIT, &pp, T0, 0.5),
+                     T0 + 3 * H);
+    cfg_clear(&cfg);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
 
 int main(void)
@@ -557,6 +658,7 @@ int main(void)
         T(test_daily_quota),
         T(test_token_freshness),
         T(test_carrier_wake),
+        cmocka_unit_test(test_push_due),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
