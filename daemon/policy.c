@@ -72,10 +72,8 @@ int64_t policy_push_silence(enum model_status st)
         return 7 * 24 * h; /* parcel shops hold a week or so */
     case MODEL_EXCEPTION:
         return 48 * h;
-    case MODEL_RETURNING:
-        return 72 * h;
     default:
-        return 72 * h; /* terminal: not polled anyway */
+        return 72 * h; /* returning; terminal ones are not polled anyway */
     }
 }
 

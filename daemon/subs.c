@@ -264,22 +264,24 @@ static void send_batch(struct subs *s, struct scarrier *sc)
     struct httpreq req;
     struct batch *b = wm_xcalloc(1, sizeof(*b));
     struct entry **tail = &b->items;
-    size_t max = sc->c->push_batch_max < 1024 ? sc->c->push_batch_max : 1024;
+    size_t max = sc->c->push_batch_max;
     char *url = NULL;
+    size_t n = 0;
     int rc;
 
+    if (max > WM_ARRAY_LEN(numbers))
+        max = WM_ARRAY_LEN(numbers);
     b->s = s;
     b->sc = sc;
-    while (sc->head != NULL && b->n < max) {
-        struct entry *e = sc->head;
-
+    for (struct entry *e = sc->head; e != NULL && n < max; e = sc->head) {
         sc->head = e->next;
         e->next = NULL;
         *tail = e;
         tail = &e->next;
-        numbers[b->n++] = e->number;
+        numbers[n++] = e->number;
         sc->queued--;
     }
+    b->n = n;
     if (sc->head == NULL)
         sc->tail = NULL;
     sc->first_at = sc->head != NULL ? wm_now_ms() : 0;
