@@ -423,12 +423,13 @@ static int64_t next_due(struct poller *p, const struct cstate *cs,
 
     if (!cs->cc->push)
         return policy_next_due(p->cfg, s->status, now, ship_zone(s), rnd(p));
-    /* Live: subscribed; for a carrier that pushes every parcel of the
-     * account without a subscription (DPD), once a first push came. A
+    /* Live: subscribed; always for a carrier that pushes every parcel of
+     * the account without a subscription (DPD: push = on says the account's
+     * push URL is set), the silence table polling where pushes stop. A
      * shipment never subscribed is about to be (subs_polled, after this
      * merge): scheduled as if that succeeds, and rescheduled if not. */
     if (cs->c->build_subscribe == NULL)
-        pp.live = it->push_ms > 0;
+        pp.live = true;
     else
         pp.live = it->push_sub == NULL || it->push_sub[0] == '\0' ||
                   strcmp(it->push_sub, "live") == 0;

@@ -78,6 +78,9 @@ redis_start() { # redis_start DIR
 }
 
 fake_start() { # fake_start ARGS...
+    # The previous phase's fake.out names a port that is closed now: gone
+    # before the new fake starts, so the loop below cannot read it.
+    rm -f "$work/fake.out"
     "$FAKE" --listen 127.0.0.1:0 --speed "$SPEED" "$@" >"$work/fake.out" \
         2>"$work/fake.err" &
     FAKE_PID=$!
