@@ -364,6 +364,24 @@ static const char lua_forget[] = STORE_LUA_KEYS
     "end\n"
     "return 1\n";
 
+/* KEYS: due, lease | ARGV: offset, count. A page of the open shipments:
+ * those scheduled (due) and then those being polled (lease); terminal ones
+ * are in neither. A shipment moving between the two while pages are read
+ * may be seen twice or not at all: the reader takes ids, not counts. */
+static const char lua_open[] =
+    "local off, cnt = tonumber(ARGV[1]), tonumber(ARGV[2])\n"
+    "local n = redis.call('ZCARD', KEYS[1])\n"
+    "local out = {}\n"
+    "if off < n then out = redis.call('ZRANGE', KEYS[1], off, off + cnt - 1) "
+    "end\n"
+    "if #out < cnt then\n"
+    "  local from = off + #out - n\n"
+    "  local more = redis.call('ZRANGE', KEYS[2], from, from + cnt - #out - "
+    "1)\n"
+    "  for _, id in ipairs(more) do out[#out + 1] = id end\n"
+    "end\n"
+    "return out\n";
+
 /* KEYS: a stream (changes, outbox, outbox:dead) or the outbox:later zset |
  * ARGV: start ("-" / "(<entry>" for streams, a rank for the zset), count,
  * then shipment ids. Deletes the entries of those shipments (a change's
@@ -403,7 +421,7 @@ struct store {
     struct rconn *rc; /* borrowed */
     char *prefix;
     struct rconn_script *add, *claim, *merge, *release, *erase, *forget, *scrub;
-    struct rconn_script *push_state, *push_end, *push_unsubs;
+    struct rconn_script *push_state, *push_end, *push_unsubs, *open;
 };
 
 struct store *store_new(struct rconn *rc, const char *prefix)
@@ -422,6 +440,7 @@ struct store *store_new(struct rconn *rc, const char *prefix)
     st->push_state = rconn_script_new(lua_push_state);
     st->push_end = rconn_script_new(lua_push_end);
     st->push_unsubs = rconn_script_new(lua_push_unsubs);
+    st->open = rconn_script_new(lua_open);
     return st;
 }
 
@@ -437,6 +456,7 @@ void store_free(struct store *st)
     rconn_script_free(st->push_state);
     rconn_script_free(st->push_end);
     rconn_script_free(st->push_unsubs);
+    rconn_script_free(st->open);
     rconn_script_free(st->forget);
     rconn_script_free(st->scrub);
     free(st->prefix);
@@ -1873,12 +1893,11 @@ static void on_list(void *arg, int err, redisReply *r)
     free(l);
 }
 
-int store_list(struct store *st, const char *cursor, int count,
-               store_ids_cb *cb, void *arg)
+/* A list call for cursor and count, or NULL when the cursor is bad. */
+static struct list_call *list_call_new(const char *cursor, int count,
+                                       store_ids_cb *cb, void *arg)
 {
-    struct args a = {0};
     struct list_call *l = wm_xcalloc(1, sizeof(*l));
-    int rc;
 
     l->cb = cb;
     l->arg = arg;
@@ -1888,13 +1907,45 @@ int store_list(struct store *st, const char *cursor, int count,
     if (cursor != NULL &&
         num_i64(cursor, 0, INT64_MAX - l->count, &l->offset) != 0) {
         free(l);
-        return WM_EINVAL;
+        return NULL;
     }
+    return l;
+}
+
+int store_list(struct store *st, const char *cursor, int count,
+               store_ids_cb *cb, void *arg)
+{
+    struct args a = {0};
+    struct list_call *l = list_call_new(cursor, count, cb, arg);
+    int rc;
+
+    if (l == NULL)
+        return WM_EINVAL;
     args_add(&a, "ZRANGE");
     args_key(&a, st, STORE_KEY_IDX_CREATED, NULL);
     args_i64(&a, l->offset);
     args_i64(&a, l->offset + l->count - 1);
     rc = rconn_command(st->rc, on_list, l, (int)a.n, a.v, a.len);
+    if (rc != 0)
+        free(l);
+    args_clear(&a);
+    return rc;
+}
+
+int store_list_open(struct store *st, const char *cursor, int count,
+                    store_ids_cb *cb, void *arg)
+{
+    struct args a = {0};
+    struct list_call *l = list_call_new(cursor, count, cb, arg);
+    int rc;
+
+    if (l == NULL)
+        return WM_EINVAL;
+    args_key(&a, st, STORE_KEY_DUE, NULL);
+    args_key(&a, st, STORE_KEY_LEASE, NULL);
+    args_i64(&a, l->offset);
+    args_i64(&a, l->count);
+    rc = rconn_eval(st->rc, st->open, on_list, l, 2, (int)a.n - 2, a.v, a.len);
     if (rc != 0)
         free(l);
     args_clear(&a);

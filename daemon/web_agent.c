@@ -26,7 +26,7 @@
 #define FEED_MS      250   /* how often the change stream is read */
 #define HEARTBEAT_MS 15000 /* a comment when nothing was sent for this long */
 #define QUEUE_PAGE   200
-#define QUEUE_MAX    20000 /* shipments one queue view looks at */
+#define QUEUE_MAX    50000 /* open shipments one queue view looks at */
 #define EVENTS_MAX   100   /* entries per read of the change stream */
 #define EVENTS_MAX_S "100"
 #define CATCHUP_MAX  10 /* pages a reconnecting console catches up */
@@ -393,6 +393,7 @@ struct queue {
     int scanned;
     bool failed;
     json_t *items;
+    json_t *seen; /* ids asked for: a page may repeat one (store_list_open) */
     web_agent_json_cb *cb;
     void *arg;
 };
@@ -507,6 +508,7 @@ static void queue_finish(struct queue *q)
                     "scanned", q->scanned);
     q->cb(q->arg, 0, out);
     json_decref(q->items);
+    json_decref(q->seen);
     free(q->cursor);
     free(q);
 }
@@ -518,6 +520,7 @@ static void queue_step(struct queue *q)
     if (q->failed) {
         q->cb(q->arg, WM_EIO, NULL);
         json_decref(q->items);
+        json_decref(q->seen);
         free(q->cursor);
         free(q);
         return;
@@ -553,6 +556,9 @@ static void on_queue_ids(void *arg, int err, const char *cursor,
     } else {
         q->cursor = wm_xstrdup(cursor != NULL ? cursor : "0");
         for (size_t i = 0; i < n; i++) {
+            if (json_object_get(q->seen, ids[i]) != NULL)
+                continue;
+            json_object_set_new(q->seen, ids[i], json_true());
             q->pending++;
             q->scanned++;
             if (store_get(q->w->st, ids[i], on_queue_got, q) != 0) {
@@ -567,7 +573,8 @@ static void on_queue_ids(void *arg, int err, const char *cursor,
 static void queue_page(struct queue *q)
 {
     q->pending = 1;
-    if (store_list(q->w->st, q->cursor, QUEUE_PAGE, on_queue_ids, q) != 0) {
+    if (store_list_open(q->w->st, q->cursor, QUEUE_PAGE, on_queue_ids, q) !=
+        0) {
         q->failed = true;
         queue_step(q);
     }
@@ -585,6 +592,7 @@ int web_agent_queue(struct web_agent *w, int64_t now, web_agent_json_cb *cb,
     q->now = now;
     q->cursor = wm_xstrdup("0");
     q->items = json_array();
+    q->seen = json_object();
     q->cb = cb;
     q->arg = arg;
     queue_page(q);

@@ -284,6 +284,10 @@ int store_find(struct store *st, const char *field, const char *value,
  * or "0": the start). */
 int store_list(struct store *st, const char *cursor, int count,
                store_ids_cb *cb, void *arg);
+/* The same over the open shipments only (scheduled or being polled, in
+ * no particular order): what needs attention is among them. */
+int store_list_open(struct store *st, const char *cursor, int count,
+                    store_ids_cb *cb, void *arg);
 
 /* The notifier's records of a shipment (P s:{id}:notif), oldest first:
  * list is borrowed for the callback, empty when there are none. */

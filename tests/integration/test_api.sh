@@ -363,6 +363,14 @@ expect "a shipment delivered at its first poll (201)" "$CODE" 201
 DID=$ID
 wait_for 30 has_status "$DID" delivered || fail "R-2 never reached delivered"
 expect "refresh of a final shipment: 409" "$(call POST '/v1/shipments/{id}/refresh' "/v1/shipments/$DID/refresh" "${AGENT[@]}")" 409
+# The needs-attention queue reads the open shipments only (R-2 is final):
+# no more than were open before it was asked, fewer than all registered.
+open_before=$(($(rcli ZCARD wismo:due) + $(rcli ZCARD wismo:lease)))
+expect "the queue with the agent token (200)" "$(call GET /agent/queue /agent/queue "${AGENT[@]}")" 200
+scanned=$(jq -r .scanned "$work/body")
+expect "the queue scans open shipments only ($scanned of $(rcli ZCARD wismo:idx:created))" \
+    "$([ "$scanned" -le "$open_before" ] && [ "$open_before" -lt "$(rcli ZCARD wismo:idx:created)" ] &&
+        ! jq -e --arg id "$DID" '.items[] | select(.id == $id)' "$work/body" >/dev/null && echo yes)" yes
 # A carrier backing off: 429 with Retry-After, once its 429 was seen.
 curl -sf -X POST -d '["carrier=fedex,kind=429,retry_after=120"]' "$FAKE_URL/_admin/faults" >/dev/null
 register '{"tracking_number":"781205830077","carrier":"fedex","order_id":"F-1"}'
