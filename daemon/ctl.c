@@ -50,6 +50,11 @@ static void usage(FILE *f)
           "       wismoctl [-c FILE] list [--limit N] [--cursor C]\n"
           "       wismoctl [-c FILE] watch [--count N] [--from-start]\n"
           "       wismoctl [-c FILE] opt-out | opt-in email|sms ADDRESS\n"
+          "       wismoctl [-c FILE] import FILE   (CSV, a header line naming "
+          "the columns:\n"
+          "                tracking_number carrier order_id postcode email "
+          "phone locale\n"
+          "                promised_delivery, in any order; - for stdin)\n"
           "\n"
           "add/show/refresh/stats talk to the Redis of the wismod that reads\n"
           "the same configuration FILE (default: every default applies)\n"
@@ -262,6 +267,8 @@ int main(int argc, char **argv)
     } else if (strcmp(argv[1], "opt-out") == 0 ||
                strcmp(argv[1], "opt-in") == 0) {
         status = ctl_cmd_optout(cfg_path, argc - 1, argv + 1);
+    } else if (strcmp(argv[1], "import") == 0) {
+        status = ctl_cmd_import(cfg_path, argc - 1, argv + 1);
     } else if (strcmp(argv[1], "normalize") == 0) {
         status = cmd_normalize(argc - 1, argv + 1);
     } else if (strcmp(argv[1], "detect") == 0) {

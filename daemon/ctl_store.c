@@ -7,16 +7,21 @@
 #include "ctl.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <hiredis/hiredis.h>
 #include <uv.h>
 
 #include "wismo/cfg.h"
+#include "wismo/csv.h"
+#include "wismo/detect.h"
 #include "wismo/log.h"
 #include "wismo/num.h"
 #include "wismo/rconn.h"
@@ -770,5 +775,355 @@ int ctl_cmd_watch(const char *cfg_path, int argc, char **argv)
         uv_run(&s.loop, UV_RUN_ONCE);
     rc = s.status;
     session_end(&s);
+    return rc;
+}
+
+/* --- import: a CSV file of registrations --- */
+
+#define IMPORT_MAX_FILE  (1024u << 20) /* 1 GiB */
+#define IMPORT_PROGRESS  250           /* ms between progress lines */
+#define IMPORT_N_COLUMNS 8
+
+static const char *const import_columns[IMPORT_N_COLUMNS] = {
+    "tracking_number", "carrier", "order_id", "postcode",
+    "email",           "phone",   "locale",   "promised_delivery"};
+
+enum import_col {
+    IC_NUMBER,
+    IC_CARRIER,
+    IC_ORDER,
+    IC_POSTCODE,
+    IC_EMAIL,
+    IC_PHONE,
+    IC_LOCALE,
+    IC_PROMISED
+};
+
+struct import {
+    struct session *s;
+    const char *name; /* the file as named, for messages */
+    struct csv *csv;  /* owned */
+    int col[IMPORT_N_COLUMNS];
+    size_t width; /* the header's columns */
+    bool eof, tty, progress_shown;
+    long rows, created, existing, failed;
+    int64_t started_ms, shown_ms;
+    char why[96]; /* a row's message built here */
+};
+
+/* One registration in flight: its line, for the message if it fails. */
+struct import_row {
+    struct import *im;
+    long line;
+};
+
+/* Says something about the file on stderr, clearing a progress line. */
+static void import_say(struct import *im, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void import_say(struct import *im, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (im->progress_shown)
+        fputs("\r\033[K", stderr);
+    im->progress_shown = false;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+}
+
+static void import_progress(struct import *im, bool last)
+{
+    int64_t now = wm_now_ms();
+
+    if (!im->tty || (!last && now - im->shown_ms < IMPORT_PROGRESS))
+        return;
+    im->shown_ms = now;
+    fprintf(stderr,
+            "\r\033[Kwismoctl import: %ld rows, %ld new, %ld known, "
+            "%ld failed",
+            im->rows, im->created, im->existing, im->failed);
+    im->progress_shown = true;
+    if (last) {
+        fputc('\n', stderr);
+        im->progress_shown = false;
+    }
+}
+
+static void import_feed(struct import *im);
+
+static void on_imported(void *arg, int err, const char *id, bool created)
+{
+    struct import_row *row = arg;
+    struct import *im = row->im;
+
+    (void)id;
+    im->s->pending--;
+    if (err != 0) {
+        import_say(im, "wismoctl import: %s:%ld: not registered: %s\n",
+                   im->name, row->line, wm_strerror(err));
+        im->failed++;
+    } else if (created) {
+        im->created++;
+    } else {
+        im->existing++;
+    }
+    free(row);
+    import_progress(im, false);
+    import_feed(im);
+}
+
+/* The one carrier the number's format fits, like the API's detection;
+ * NULL with *why set when none or several do. */
+static const char *import_detect(const char *number, const char **why)
+{
+    struct detect_match m[DETECT_MAX];
+    const char *found = NULL;
+    int n = detect_number(number, m, DETECT_MAX), k = 0;
+
+    for (int i = 0; i < n; i++)
+        if (carrier_find(m[i].carrier) != NULL && k++ == 0)
+            found = m[i].carrier;
+    if (k == 1)
+        return found;
+    *why = k == 0 ? "carrier: empty, and no supported carrier uses this "
+                    "tracking number format"
+                  : "carrier: empty, and several carriers use this tracking "
+                    "number format";
+    return NULL;
+}
+
+/* Checks one record and sends it; 0, or WM_EINVAL with *why set. */
+static int import_row(struct import *im, const struct csv_record *rec,
+                      const char **why)
+{
+    const char *v[IMPORT_N_COLUMNS] = {NULL};
+    struct registration_in rin = {0};
+    struct registration reg = {0};
+    struct registration_opts opts = {im->s->cfg.web_default_country, true};
+    struct store_add_in in = {0};
+    struct import_row *row;
+    int rc;
+
+    if (rec->n != im->width) {
+        snprintf(im->why, sizeof(im->why), "%zu columns, the header has %zu",
+                 rec->n, im->width);
+        *why = im->why;
+        return WM_EINVAL;
+    }
+    for (size_t k = 0; k < IMPORT_N_COLUMNS; k++)
+        if (im->col[k] >= 0 && rec->len[im->col[k]] > 0)
+            v[k] = rec->field[im->col[k]]; /* an empty cell is absent */
+    rin.tracking_number = v[IC_NUMBER];
+    rin.carrier = v[IC_CARRIER];
+    rin.order_id = v[IC_ORDER];
+    rin.postcode = v[IC_POSTCODE];
+    rin.email = v[IC_EMAIL];
+    rin.phone = v[IC_PHONE];
+    rin.locale = v[IC_LOCALE];
+    rin.promised_delivery = v[IC_PROMISED];
+    if ((rc = registration_parse(&rin, &opts, &reg, why)) != 0)
+        goto out;
+    in.carrier = reg.carrier;
+    if (in.carrier != NULL && carrier_find(in.carrier) == NULL) {
+        *why = "carrier: not a supported carrier";
+        rc = WM_EINVAL;
+        goto out;
+    }
+    if (in.carrier == NULL &&
+        (in.carrier = import_detect(reg.tracking_number, why)) == NULL) {
+        rc = WM_EINVAL;
+        goto out;
+    }
+    in.tracking_number = reg.tracking_number;
+    in.order_id = reg.order_id;
+    in.postcode = reg.postcode;
+    in.email = reg.email;
+    in.phone = reg.phone;
+    in.locale = reg.locale;
+    in.promised_delivery = reg.promised_delivery;
+    in.notify = reg.notify;
+    row = wm_xmalloc(sizeof(*row));
+    row->im = im;
+    row->line = rec->line;
+    rc = store_add(im->s->st, &in, wm_now_ms(), on_imported, row);
+    if (rc == 0) {
+        im->s->pending++;
+    } else {
+        free(row);
+        *why = "not registered: Redis is unreachable";
+    }
+out:
+    registration_clear(&reg);
+    return rc;
+}
+
+/* Sends records while fewer than ADD_WINDOW are in flight. */
+static void import_feed(struct import *im)
+{
+    while (!im->eof && im->s->pending < ADD_WINDOW) {
+        struct csv_record rec;
+        const char *why = NULL;
+        enum csv_result res = csv_next(im->csv, &rec, &why);
+
+        if (res == CSV_END) {
+            im->eof = true;
+            break;
+        }
+        im->rows++;
+        if (res == CSV_RECORD && import_row(im, &rec, &why) == 0)
+            continue;
+        import_say(im, "wismoctl import: %s:%ld: %s\n", im->name, rec.line,
+                   why != NULL ? why : "cannot be read");
+        im->failed++;
+    }
+}
+
+/* Reads path ("-": stdin) whole; 0, WM_EIO (errno set) or WM_ETOOBIG. */
+static int import_read(const char *path, char **out, size_t *len)
+{
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+    size_t cap = 1u << 20, n = 0;
+    char *buf;
+    int rc = 0;
+
+    if (f == NULL)
+        return WM_EIO;
+    buf = wm_xmalloc(cap);
+    for (;;) {
+        n += fread(buf + n, 1, cap - n, f);
+        if (n < cap) {
+            if (ferror(f))
+                rc = WM_EIO;
+            break;
+        }
+        if (cap >= IMPORT_MAX_FILE) {
+            rc = WM_ETOOBIG;
+            break;
+        }
+        cap *= 2;
+        buf = wm_xrealloc(buf, cap);
+    }
+    if (f != stdin)
+        fclose(f);
+    if (rc != 0) {
+        free(buf);
+        return rc;
+    }
+    *out = buf;
+    *len = n;
+    return 0;
+}
+
+/* Reads and maps the header; 0 or an exit status after saying why. */
+static int import_header(struct import *im)
+{
+    struct csv_record rec;
+    const char *why = NULL;
+    char msg[512];
+    enum csv_result res = csv_next(im->csv, &rec, &why);
+
+    if (res == CSV_END) {
+        fprintf(stderr,
+                "wismoctl import: %s: empty; want a header line "
+                "naming the columns\n",
+                im->name);
+        return 65;
+    }
+    if (res == CSV_BAD) {
+        fprintf(stderr, "wismoctl import: %s:%ld: header: %s\n", im->name,
+                rec.line, why);
+        return 65;
+    }
+    if (csv_header(&rec, import_columns, IMPORT_N_COLUMNS, im->col, msg,
+                   sizeof(msg)) != 0) {
+        fprintf(stderr, "wismoctl import: %s:%ld: header: %s\n", im->name,
+                rec.line, msg);
+        return 65;
+    }
+    if (im->col[IC_NUMBER] < 0 || im->col[IC_ORDER] < 0) {
+        fprintf(stderr,
+                "wismoctl import: %s:%ld: header: tracking_number and "
+                "order_id columns are required\n",
+                im->name, rec.line);
+        return 65;
+    }
+    im->width = rec.n;
+    return 0;
+}
+
+int ctl_cmd_import(const char *cfg_path, int argc, char **argv)
+{
+    struct session s;
+    struct import im = {0};
+    char *buf = NULL, *text;
+    size_t len = 0;
+    json_t *summary;
+    double secs;
+    int rc;
+
+    if (argc != 2 || (argv[1][0] == '-' && argv[1][1] != '\0')) {
+        fprintf(stderr,
+                "usage: wismoctl import FILE   (CSV with a header line; - "
+                "for stdin)\n");
+        return 64;
+    }
+    im.name = strcmp(argv[1], "-") == 0 ? "stdin" : argv[1];
+    if ((rc = import_read(argv[1], &buf, &len)) != 0) {
+        if (rc == WM_ETOOBIG)
+            fprintf(stderr,
+                    "wismoctl import: %s: larger than 1 GiB; split "
+                    "it\n",
+                    im.name);
+        else
+            fprintf(stderr, "wismoctl import: %s: %s\n", im.name,
+                    strerror(errno));
+        return rc == WM_ETOOBIG ? 65 : 66;
+    }
+    im.csv = csv_new(buf, len, 0);
+    if ((rc = import_header(&im)) != 0)
+        goto out_file;
+    if ((rc = session_begin(&s, cfg_path)) != 0)
+        goto out_file;
+    if (detect_init() != 0) {
+        fprintf(stderr, "wismoctl: cannot initialise detection\n");
+        session_end(&s);
+        rc = 70;
+        goto out_file;
+    }
+    im.s = &s;
+    im.tty = isatty(STDERR_FILENO) == 1;
+    im.started_ms = wm_now_ms();
+    import_feed(&im);
+    while ((s.pending > 0 || !im.eof) && s.status == 0) {
+        session_wait(&s, 30000);
+        import_feed(&im);
+    }
+    if (s.pending > 0)
+        im.failed += s.pending; /* unanswered: not known to be registered */
+    import_progress(&im, true);
+    secs = (double)(wm_now_ms() - im.started_ms) / 1000.0;
+    /* A file name that is not UTF-8 is given as null. */
+    summary = json_pack(
+        "{s:o?, s:I, s:I, s:I, s:I, s:f, s:I}", "file", json_string(im.name),
+        "rows", (json_int_t)im.rows, "created", (json_int_t)im.created,
+        "existing", (json_int_t)im.existing, "failed", (json_int_t)im.failed,
+        "seconds", secs, "rows_per_second",
+        (json_int_t)(secs > 0 ? (double)im.rows / secs : (double)im.rows));
+    text = summary != NULL ? json_dumps(summary, JSON_COMPACT) : NULL;
+    if (text != NULL)
+        puts(text);
+    free(text);
+    json_decref(summary);
+    if (im.failed > 0 && s.status == 0)
+        s.status = 65;
+    im.eof = true; /* callbacks failed by session_end send nothing more */
+    rc = s.status;
+    detect_cleanup();
+    session_end(&s);
+out_file:
+    csv_free(im.csv);
+    free(buf);
     return rc;
 }

@@ -157,12 +157,47 @@ static const char lua_replay[] =
     "end\n"
     "return #e\n";
 
+/* KEYS: 1 outbox:dead 2 outbox | ARGV: 1 start ("-", "(<entry>" or an
+ * entry) 2 count 3 now_ms 4 "1": only the entry ARGV[1] itself. Puts each
+ * dead letter back in the outbox (attempt 0, created now); one whose
+ * message cannot be read stays. Returns {replayed, last entry seen or ""
+ * when no more, kept}. */
+static const char lua_replay_from[] =
+    "local e\n"
+    "if ARGV[4] == '1' then\n"
+    "  e = redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1])\n"
+    "else\n"
+    "  e = redis.call('XRANGE', KEYS[1], ARGV[1], '+', 'COUNT',\n"
+    "    tonumber(ARGV[2]))\n"
+    "end\n"
+    "local done, kept = 0, 0\n"
+    "for _, x in ipairs(e) do\n"
+    "  local f, m = x[2], nil\n"
+    "  for i = 1, #f, 2 do\n"
+    "    if f[i] == 'm' then\n"
+    "      local ok, v = pcall(cjson.decode, f[i + 1])\n"
+    "      if ok and type(v) == 'table' then m = v end\n"
+    "    end\n"
+    "  end\n"
+    "  if m then\n"
+    "    m.attempt = 0; m.created_ms = tonumber(ARGV[3])\n"
+    "    redis.call('XADD', KEYS[2], '*', 'm', cjson.encode(m))\n"
+    "    redis.call('XDEL', KEYS[1], x[1])\n"
+    "    done = done + 1\n"
+    "  else\n"
+    "    kept = kept + 1\n"
+    "  end\n"
+    "end\n"
+    "local last = ''\n"
+    "if ARGV[4] ~= '1' and #e == tonumber(ARGV[2]) then last = e[#e][1] end\n"
+    "return {done, last, kept}\n";
+
 #define GROUP "notify"
 
 struct outbox {
     struct rconn *rc; /* borrowed */
     char *prefix;
-    struct rconn_script *s_decide, *s_done, *s_move, *s_replay;
+    struct rconn_script *s_decide, *s_done, *s_move, *s_replay, *s_replay_from;
     int pending;
     outbox_idle_cb *idle;
     void *idle_arg;
@@ -182,6 +217,7 @@ struct outbox *outbox_new(struct rconn *rc, const char *prefix,
     o->s_done = rconn_script_new(lua_done);
     o->s_move = rconn_script_new(lua_move);
     o->s_replay = rconn_script_new(lua_replay);
+    o->s_replay_from = rconn_script_new(lua_replay_from);
     o->k_changes = store_key_dup(o->prefix, STORE_KEY_CHANGES, NULL);
     o->k_outbox = store_key_dup(o->prefix, STORE_KEY_OUTBOX, NULL);
     o->k_later = store_key_dup(o->prefix, STORE_KEY_OUTBOX_LATER, NULL);
@@ -199,6 +235,7 @@ void outbox_free(struct outbox *o)
     rconn_script_free(o->s_done);
     rconn_script_free(o->s_move);
     rconn_script_free(o->s_replay);
+    rconn_script_free(o->s_replay_from);
     free(o->prefix);
     free(o->k_changes);
     free(o->k_outbox);
@@ -280,6 +317,8 @@ struct otask {
         outbox_decided_cb *decided;
         outbox_ids_cb *ids;
         outbox_count_cb *count;
+        outbox_dead_cb *dead;
+        outbox_replayed_cb *replayed;
     } cb;
     void *arg;
 };
@@ -1021,6 +1060,104 @@ int outbox_replay(struct outbox *o, long max, int64_t now_ms,
     snprintf(mx, sizeof(mx), "%ld", max);
     snprintf(now, sizeof(now), "%lld", (long long)now_ms);
     if ((rv = oeval(o, o->s_replay, on_count, t, 2, 2, argv)) != 0)
+        free(t);
+    return rv;
+}
+
+/* --- dead letters for the operator (wismoctl dead-letters, replay) --- */
+
+static void on_dead(void *arg, int err, redisReply *r)
+{
+    struct otask *t = arg;
+    struct outbox_dead *items = NULL;
+    struct outbox_msg **msgs = NULL;
+    size_t n = 0;
+
+    err = reply_err(err, r, "dead letters");
+    if (err == 0 && r->type != REDIS_REPLY_ARRAY)
+        err = WM_EPROTO;
+    if (err == 0) {
+        items = wm_xcalloc(r->elements + 1, sizeof(*items));
+        msgs = wm_xcalloc(r->elements + 1, sizeof(*msgs));
+        for (size_t i = 0; i < r->elements; i++) {
+            const redisReply *e = r->element[i];
+            const char *text;
+
+            if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
+                e->element[0]->type != REDIS_REPLY_STRING)
+                continue;
+            text = field(e->element[1], "m");
+            items[n].entry = e->element[0]->str;
+            items[n].why = field(e->element[1], "why");
+            msgs[n] = text != NULL ? msg_parse(items[n].entry, text) : NULL;
+            items[n].msg = msgs[n];
+            n++;
+        }
+    }
+    t->cb.dead(t->arg, err, items, n);
+    for (size_t i = 0; i < n; i++)
+        outbox_msg_free(msgs[i]);
+    free(msgs);
+    free(items);
+    free(t);
+}
+
+int outbox_dead_list(struct outbox *o, const char *start, int count,
+                     outbox_dead_cb *cb, void *arg)
+{
+    char cnt[16];
+    const char *argv[] = {"XRANGE", o->k_dead, start, "+", "COUNT", cnt};
+    struct otask *t;
+    int rv;
+
+    if (count <= 0 || start == NULL)
+        return WM_EINVAL;
+    snprintf(cnt, sizeof(cnt), "%d", count);
+    t = otask_new(o, arg);
+    t->cb.dead = cb;
+    if ((rv = ocmd(o, o->rc, on_dead, t, 6, argv)) != 0)
+        free(t);
+    return rv;
+}
+
+static void on_replayed(void *arg, int err, redisReply *r)
+{
+    struct otask *t = arg;
+    long long n = 0, kept = 0;
+    const char *next = NULL;
+
+    err = reply_err(err, r, "replay");
+    if (err == 0 && (r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
+                     r->element[0]->type != REDIS_REPLY_INTEGER ||
+                     r->element[1]->type != REDIS_REPLY_STRING ||
+                     r->element[2]->type != REDIS_REPLY_INTEGER))
+        err = WM_EPROTO;
+    if (err == 0) {
+        n = r->element[0]->integer;
+        next = r->element[1]->str[0] != '\0' ? r->element[1]->str : NULL;
+        kept = r->element[2]->integer;
+    }
+    t->cb.replayed(t->arg, err, (long)n, (long)kept, next);
+    free(t);
+}
+
+int outbox_replay_from(struct outbox *o, const char *start, bool only,
+                       int count, int64_t now_ms, outbox_replayed_cb *cb,
+                       void *arg)
+{
+    char cnt[16], now[24];
+    const char *argv[] = {o->k_dead, o->k_outbox, start,
+                          cnt,       now,         only ? "1" : "0"};
+    struct otask *t;
+    int rv;
+
+    if (count <= 0 || start == NULL)
+        return WM_EINVAL;
+    snprintf(cnt, sizeof(cnt), "%d", count);
+    snprintf(now, sizeof(now), "%lld", (long long)now_ms);
+    t = otask_new(o, arg);
+    t->cb.replayed = cb;
+    if ((rv = oeval(o, o->s_replay_from, on_replayed, t, 2, 4, argv)) != 0)
         free(t);
     return rv;
 }

@@ -196,4 +196,29 @@ typedef void outbox_count_cb(void *arg, int err, long n);
 int outbox_replay(struct outbox *o, long max, int64_t now_ms,
                   outbox_count_cb *cb, void *arg);
 
+/* A dead letter, as listed: all borrowed for the callback. msg is NULL
+ * when the message cannot be read (it was dead-lettered for that). */
+struct outbox_dead {
+    const char *entry; /* outbox:dead stream entry id */
+    const char *why;   /* why it was given up on, or NULL */
+    const struct outbox_msg *msg;
+};
+typedef void outbox_dead_cb(void *arg, int err, const struct outbox_dead *d,
+                            size_t n);
+/* Up to count dead letters from start ("-": the oldest; "(<entry>": after
+ * that entry), oldest first. */
+int outbox_dead_list(struct outbox *o, const char *start, int count,
+                     outbox_dead_cb *cb, void *arg);
+
+/* n: dead letters put back in the outbox (attempt 0, created now_ms);
+ * kept: those left because their message cannot be read; next: the entry
+ * to continue after ("(" + next as the next start), NULL when done. */
+typedef void outbox_replayed_cb(void *arg, int err, long n, long kept,
+                                const char *next);
+/* Replays up to count dead letters from start; with only, exactly the
+ * entry start (n is 0 when there is no such entry). */
+int outbox_replay_from(struct outbox *o, const char *start, bool only,
+                       int count, int64_t now_ms, outbox_replayed_cb *cb,
+                       void *arg);
+
 #endif
