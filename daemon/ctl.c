@@ -55,8 +55,15 @@ static void usage(FILE *f)
           "                tracking_number carrier order_id postcode email "
           "phone locale\n"
           "                promised_delivery, in any order; - for stdin)\n"
+          "       wismoctl [-c FILE] export --email E | --phone P | --order O\n"
+          "                (one customer's shipments with events and "
+          "notifications)\n"
+          "       wismoctl [-c FILE] dead-letters [--limit N]\n"
+          "       wismoctl [-c FILE] replay ENTRY... | --all   (dead letters "
+          "back into\n"
+          "                the outbox)\n"
           "\n"
-          "add/show/refresh/stats talk to the Redis of the wismod that reads\n"
+          "the commands with -c talk to the Redis of the wismod that reads\n"
           "the same configuration FILE (default: every default applies)\n"
           "\n"
           "normalize  print a carrier response body (FILE, or - for stdin)\n"
@@ -269,6 +276,12 @@ int main(int argc, char **argv)
         status = ctl_cmd_optout(cfg_path, argc - 1, argv + 1);
     } else if (strcmp(argv[1], "import") == 0) {
         status = ctl_cmd_import(cfg_path, argc - 1, argv + 1);
+    } else if (strcmp(argv[1], "export") == 0) {
+        status = ctl_cmd_export(cfg_path, argc - 1, argv + 1);
+    } else if (strcmp(argv[1], "dead-letters") == 0) {
+        status = ctl_cmd_dead_letters(cfg_path, argc - 1, argv + 1);
+    } else if (strcmp(argv[1], "replay") == 0) {
+        status = ctl_cmd_replay(cfg_path, argc - 1, argv + 1);
     } else if (strcmp(argv[1], "normalize") == 0) {
         status = cmd_normalize(argc - 1, argv + 1);
     } else if (strcmp(argv[1], "detect") == 0) {

@@ -23,11 +23,14 @@
 #include "wismo/csv.h"
 #include "wismo/detect.h"
 #include "wismo/log.h"
+#include "wismo/nrules.h"
 #include "wismo/num.h"
+#include "wismo/outbox.h"
 #include "wismo/rconn.h"
 #include "wismo/registration.h"
 #include "wismo/store.h"
 #include "wismo/wm.h"
+#include "wismo/wmtime.h"
 
 #define CONNECT_WAIT_MS 5000
 #define ADD_WINDOW      512 /* registrations in flight at once */
@@ -1126,4 +1129,361 @@ out_file:
     csv_free(im.csv);
     free(buf);
     return rc;
+}
+
+/* --- export: one customer's data (GDPR access request) --- */
+
+struct export
+{
+    struct session *s;
+    json_t *ids;  /* id -> true: every shipment found, owned */
+    json_t *ship; /* the shipment being read, owned */
+    int err;
+};
+
+static void on_export_ids(void *arg, int err, const char *cursor,
+                          const char **ids, size_t n)
+{
+    struct export *ex = arg;
+
+    (void)cursor;
+    ex->s->pending--;
+    if (err != 0 && err != WM_ENOTFOUND)
+        ex->err = err;
+    for (size_t i = 0; err == 0 && i < n; i++)
+        json_object_set_new(ex->ids, ids[i], json_true());
+}
+
+static void on_export_got(void *arg, int err, json_t *ship)
+{
+    struct export *ex = arg;
+
+    ex->s->pending--;
+    if (err != 0 && err != WM_ENOTFOUND)
+        ex->err = err;
+    else if (err == 0 && ship != NULL)
+        ex->ship = json_deep_copy(ship); /* ship is borrowed */
+}
+
+static void on_export_notifs(void *arg, int err, json_t *list)
+{
+    struct export *ex = arg;
+
+    ex->s->pending--;
+    if (err != 0)
+        ex->err = err;
+    else if (ex->ship != NULL)
+        json_object_set(ex->ship, "notifications", list); /* list borrowed */
+}
+
+/* Waits for what was sent; false (status set) when it failed. */
+static bool export_wait(struct export *ex, int sent)
+{
+    if (sent != 0) {
+        ex->err = sent;
+        return false;
+    }
+    ex->s->pending = 1;
+    session_wait(ex->s, 30000);
+    return ex->s->status == 0 && ex->err == 0;
+}
+
+int ctl_cmd_export(const char *cfg_path, int argc, char **argv)
+{
+    struct session s;
+    struct export ex = {0};
+    const char *field[3], *given[3];
+    char *value[3] = {NULL, NULL, NULL}, at[WMTIME_BUFSZ], *text = NULL;
+    size_t n = 0;
+    json_t *out = NULL, *request = NULL, *ships = NULL, *v;
+    const char *id;
+    int rc;
+
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+
+        if (i + 1 >= argc || n == 3 ||
+            (strcmp(a, "--email") != 0 && strcmp(a, "--phone") != 0 &&
+             strcmp(a, "--order") != 0)) {
+            fprintf(stderr, "usage: wismoctl export --email E | --phone P | "
+                            "--order O   (several: every shipment of any)\n");
+            return 64;
+        }
+        field[n] = a + 2;
+        given[n++] = argv[++i];
+    }
+    if (n == 0) {
+        fprintf(stderr, "usage: wismoctl export --email E | --phone P | "
+                        "--order O   (several: every shipment of any)\n");
+        return 64;
+    }
+    if ((rc = session_config(&s, cfg_path)) != 0)
+        return rc;
+    /* Each value as registration normalised it, so that it is found. */
+    request = json_object();
+    for (size_t k = 0; k < n; k++) {
+        if (strcmp(field[k], "email") == 0)
+            value[k] = registration_email(given[k]);
+        else if (strcmp(field[k], "phone") == 0)
+            value[k] = registration_phone(given[k], s.cfg.web_default_country);
+        else if (registration_printable(given[k], 1, 128))
+            value[k] = registration_order_key(given[k]);
+        if (value[k] == NULL) {
+            fprintf(stderr, "wismoctl export: --%s: not %s\n", field[k],
+                    field[k][0] == 'e'   ? "an e-mail address"
+                    : field[k][0] == 'p' ? "a phone number (E.164 or national)"
+                                         : "an order id (1-128 characters)");
+            rc = 64;
+            session_end(&s);
+            goto out;
+        }
+        json_object_set_new(
+            request, field[k][0] == 'o' ? "order_id" : field[k],
+            json_string(field[k][0] == 'o' ? given[k] : value[k]));
+    }
+    if ((rc = session_connect(&s)) != 0)
+        goto out;
+    ex.s = &s;
+    ex.ids = json_object();
+    s.pending = 0;
+    for (size_t k = 0; k < n; k++) {
+        if (store_find(s.st, field[k], value[k], on_export_ids, &ex) != 0)
+            ex.err = WM_EIO;
+        else
+            s.pending++;
+    }
+    session_wait(&s, 30000);
+    ships = json_array();
+    json_object_foreach(ex.ids, id, v)
+    {
+        if (ex.err != 0 || s.status != 0 ||
+            !export_wait(&ex, store_get(s.st, id, on_export_got, &ex)))
+            break;
+        if (ex.ship == NULL)
+            continue; /* erased meanwhile */
+        if (!export_wait(&ex,
+                         store_notifications(s.st, id, on_export_notifs, &ex)))
+            break;
+        json_array_append_new(ships, ex.ship);
+        ex.ship = NULL;
+    }
+    if (ex.err != 0 || s.status != 0) {
+        fprintf(stderr, "wismoctl export: %s\n",
+                wm_strerror(ex.err != 0 ? ex.err : WM_EIO));
+        rc = 69;
+    } else {
+        wmtime_format(wm_now_ms() / 1000, at);
+        out = json_pack("{s:O, s:s, s:I, s:O}", "request", request,
+                        "exported_at", at, "shipment_count",
+                        (json_int_t)json_array_size(ships), "shipments", ships);
+        text = out != NULL ? json_dumps(out, JSON_INDENT(2)) : NULL;
+        if (text != NULL) {
+            puts(text);
+            rc = 0;
+        } else {
+            fprintf(stderr, "wismoctl export: cannot encode the answer\n");
+            rc = 70;
+        }
+    }
+    json_decref(ex.ship);
+    json_decref(ex.ids);
+    session_end(&s);
+out:
+    free(text);
+    json_decref(out);
+    json_decref(ships);
+    json_decref(request);
+    for (size_t k = 0; k < n; k++)
+        free(value[k]);
+    return rc;
+}
+
+/* --- dead letters and their replay --- */
+
+#define DEAD_PAGE 500
+
+struct dead {
+    struct session *s;
+    long left; /* to list still; < 0: all */
+    long listed, replayed, kept, missing;
+    char next[80]; /* "(<entry>" to go on from; "" when done */
+    int err;
+};
+
+/* Stream entry ids: digits, '-', digits. */
+static bool entry_id(const char *s)
+{
+    size_t a = strspn(s, "0123456789");
+
+    return a > 0 && a < 21 && s[a] == '-' && strlen(s + a + 1) > 0 &&
+           strlen(s + a + 1) < 21 &&
+           strspn(s + a + 1, "0123456789") == strlen(s + a + 1);
+}
+
+static void on_dead_list(void *arg, int err, const struct outbox_dead *d,
+                         size_t n)
+{
+    struct dead *dl = arg;
+
+    dl->s->pending--;
+    dl->next[0] = '\0';
+    if (err != 0) {
+        dl->err = err;
+        return;
+    }
+    for (size_t i = 0; i < n && dl->left != 0; i++) {
+        const struct outbox_msg *m = d[i].msg;
+        json_t *o;
+        char *line;
+
+        if (m != NULL)
+            o = json_pack(
+                "{s:s, s:s?, s:s?, s:s?, s:s, s:s, s:I, s:s?, s:I, s:s?}",
+                "entry", d[i].entry, "why", d[i].why, "shipment_id", m->id,
+                "key", m->key, "reason", nrules_reason_name(m->reason),
+                "channel", nrules_channel_name(m->channel), "episode",
+                (json_int_t)m->episode, "to", m->to, "attempt",
+                (json_int_t)m->attempt, "created_at", m->created_at);
+        else
+            o = json_pack("{s:s, s:s?, s:n}", "entry", d[i].entry, "why",
+                          d[i].why, "message");
+        line = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
+        if (line != NULL)
+            puts(line);
+        free(line);
+        json_decref(o);
+        dl->listed++;
+        if (dl->left > 0)
+            dl->left--;
+    }
+    if (n == DEAD_PAGE && dl->left != 0)
+        snprintf(dl->next, sizeof(dl->next), "(%s", d[n - 1].entry);
+}
+
+static void on_replayed(void *arg, int err, long n, long kept, const char *next)
+{
+    struct dead *dl = arg;
+
+    dl->s->pending--;
+    dl->next[0] = '\0';
+    if (err != 0) {
+        dl->err = err;
+        return;
+    }
+    dl->replayed += n;
+    dl->kept += kept;
+    if (n == 0 && kept == 0)
+        dl->missing++;
+    if (next != NULL)
+        snprintf(dl->next, sizeof(dl->next), "(%s", next);
+}
+
+/* Sends (sent: what sending returned) and waits; false when it failed. */
+static bool dead_wait(struct dead *dl, int sent)
+{
+    if (sent != 0) {
+        dl->err = sent;
+        return false;
+    }
+    dl->s->pending = 1;
+    session_wait(dl->s, 30000);
+    return dl->s->status == 0 && dl->err == 0;
+}
+
+static int dead_end(struct session *s, struct outbox *ob, struct dead *dl,
+                    int ok_status)
+{
+    int rc = ok_status;
+
+    if (dl->err != 0 || s->status != 0) {
+        fprintf(stderr, "wismoctl: %s\n",
+                wm_strerror(dl->err != 0 ? dl->err : WM_EIO));
+        rc = 69;
+    }
+    outbox_free(ob);
+    session_end(s);
+    return rc;
+}
+
+int ctl_cmd_dead_letters(const char *cfg_path, int argc, char **argv)
+{
+    struct session s;
+    struct dead dl = {0};
+    struct outbox *ob;
+    int64_t limit = -1;
+    int rc;
+
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--limit") == 0 && i + 1 < argc &&
+            num_i64(argv[i + 1], 1, LONG_MAX, &limit) == 0) {
+            i++;
+        } else {
+            fprintf(stderr, "usage: wismoctl dead-letters [--limit N]\n");
+            return 64;
+        }
+    }
+    if ((rc = session_begin(&s, cfg_path)) != 0)
+        return rc;
+    ob = outbox_new(s.rc, s.cfg.redis_prefix, NULL, NULL);
+    dl.s = &s;
+    dl.left = (long)limit;
+    snprintf(dl.next, sizeof(dl.next), "-");
+    while (dl.next[0] != '\0' &&
+           dead_wait(&dl, outbox_dead_list(ob, dl.next, DEAD_PAGE, on_dead_list,
+                                           &dl)))
+        ;
+    return dead_end(&s, ob, &dl, 0);
+}
+
+int ctl_cmd_replay(const char *cfg_path, int argc, char **argv)
+{
+    struct session s;
+    struct dead dl = {0};
+    struct outbox *ob;
+    bool all = argc == 2 && strcmp(argv[1], "--all") == 0;
+    int rc;
+
+    for (int i = 1; !all && i < argc; i++) {
+        if (!entry_id(argv[i])) {
+            fprintf(stderr,
+                    "wismoctl replay: '%s' is not a dead letter's "
+                    "entry (wismoctl dead-letters lists them)\n",
+                    argv[i]);
+            return 64;
+        }
+    }
+    if (argc < 2) {
+        fprintf(stderr, "usage: wismoctl replay ENTRY... | --all\n");
+        return 64;
+    }
+    if ((rc = session_begin(&s, cfg_path)) != 0)
+        return rc;
+    ob = outbox_new(s.rc, s.cfg.redis_prefix, NULL, NULL);
+    dl.s = &s;
+    if (all) {
+        snprintf(dl.next, sizeof(dl.next), "-");
+        while (
+            dl.next[0] != '\0' &&
+            dead_wait(&dl, outbox_replay_from(ob, dl.next, false, DEAD_PAGE,
+                                              wm_now_ms(), on_replayed, &dl)))
+            ;
+    }
+    for (int i = 1; !all && i < argc; i++) {
+        long missing = dl.missing;
+
+        if (!dead_wait(&dl, outbox_replay_from(ob, argv[i], true, 1,
+                                               wm_now_ms(), on_replayed, &dl)))
+            break;
+        if (dl.missing > missing)
+            fprintf(stderr, "wismoctl replay: no dead letter %s\n", argv[i]);
+    }
+    if (dl.err == 0 && s.status == 0)
+        printf("{\"replayed\":%ld,\"unreadable\":%ld,\"not_found\":%ld}\n",
+               dl.replayed, dl.kept, dl.missing);
+    if (dl.kept > 0)
+        fprintf(stderr,
+                "wismoctl replay: %ld dead letters cannot be read "
+                "and stay where they are\n",
+                dl.kept);
+    return dead_end(&s, ob, &dl, dl.missing > 0 ? 1 : 0);
 }

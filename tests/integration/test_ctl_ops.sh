@@ -198,6 +198,119 @@ phase_import() {
     for f in imp1.err imp2.err h1.err big.err; do sanitizer_check "$work/$f"; done
 }
 
+phase_export() {
+    say "export"
+    local rc a b c d out
+    # Eva: two shipments by e-mail, one more only by phone; Piet: one.
+    ctl add --carrier dhl --number JVGL06123460001 --order EXP-1 \
+        --email Eva@Example.com --phone 0611112222 --postcode 1111AA >"$work/e1" 2>&1
+    ctl add --carrier dhl --number JVGL06123460002 --order EXP-2 \
+        --email eva@example.com >"$work/e2" 2>&1
+    ctl add --carrier dhl --number JVGL06123460003 --order exp-3 \
+        --phone +31611112222 >"$work/e3" 2>&1
+    ctl add --carrier dhl --number JVGL06123460004 --order EXP-4 \
+        --email piet@example.com >"$work/e4" 2>&1
+    a=$(jq -r .id "$work/e1")
+    b=$(jq -r .id "$work/e2")
+    c=$(jq -r .id "$work/e3")
+    d=$(jq -r .id "$work/e4")
+    # An event and a notification record for Eva's first shipment.
+    rcli HSET "wismo:s:{$a}:ev" '2026-11-20T08:12:00Z|PU|Utrecht|3542AD|NL' \
+        '{"time":"2026-11-20T08:12:00Z","status":"info_received","code":"PU","description":"Picked up","location":{"city":"Utrecht","postcode":"3542AD","country":"NL"}}' >/dev/null
+    rcli LPUSH "wismo:s:{$a}:notif" \
+        '{"at":"2026-11-20T09:00:00Z","reason":"exception","episode":1,"channel":"email","key":"k1","outcome":"sent"}' >/dev/null
+    rc=0
+    ctl export --email EVA@example.com >"$work/x1.json" 2>"$work/x1.err" || rc=$?
+    [ "$rc" -eq 0 ] && [ "$(jq -c '[.shipments[].id] | sort' "$work/x1.json")" = "$(jq -nc --arg a "$a" --arg b "$b" '[$a,$b] | sort')" ] &&
+        ok "by e-mail (any case): her 2 shipments" || fail "export by e-mail: exit $rc $(cat "$work/x1.json" "$work/x1.err")"
+    [ "$(jq -r .request.email "$work/x1.json")" = eva@example.com ] && [ "$(jq .shipment_count "$work/x1.json")" = 2 ] &&
+        jq -e '.exported_at | test("Z$")' "$work/x1.json" >/dev/null &&
+        ok "says what was asked, when, and how many" || fail "request: $(jq -c '{request,exported_at,shipment_count}' "$work/x1.json")"
+    out=$(jq -c --arg a "$a" '.shipments[] | select(.id == $a) | {email, phone, postcode, order_id, ev: [.events[].code], n: [.notifications[].key]}' "$work/x1.json")
+    [ "$out" = '{"email":"eva@example.com","phone":"+31611112222","postcode":"1111AA","order_id":"EXP-1","ev":["PU"],"n":["k1"]}' ] &&
+        ok "contact data, events and notifications: $out" || fail "shipment: $out"
+    rc=0
+    ctl export --phone '06 1111 2222' >"$work/x2.json" 2>"$work/x2.err" || rc=$?
+    [ "$rc" -eq 0 ] && [ "$(jq -c '[.shipments[].order_id] | sort' "$work/x2.json")" = '["EXP-1","exp-3"]' ] &&
+        ok "by phone (national form): 2 shipments" || fail "by phone: exit $rc $(cat "$work/x2.json" "$work/x2.err")"
+    rc=0
+    ctl export --email eva@example.com --phone +31611112222 >"$work/x3.json" 2>&1 || rc=$?
+    [ "$rc" -eq 0 ] && [ "$(jq .shipment_count "$work/x3.json")" = 3 ] &&
+        ok "e-mail and phone together: 3 shipments, each once" || fail "both: $(cat "$work/x3.json")"
+    grep -q piet "$work/x3.json" && fail "Piet's data in Eva's export" || ok "nobody else's data"
+    rc=0
+    ctl export --order Exp-3 >"$work/x4.json" 2>&1 || rc=$?
+    [ "$rc" -eq 0 ] && [ "$(jq -r '.shipments[0].id' "$work/x4.json")" = "$c" ] &&
+        ok "by order id (any case)" || fail "by order: $(cat "$work/x4.json")"
+    rc=0
+    ctl export --email nobody@example.com >"$work/x5.json" 2>&1 || rc=$?
+    [ "$rc" -eq 0 ] && [ "$(jq -c .shipments "$work/x5.json")" = '[]' ] &&
+        ok "nobody: an empty export, exit 0" || fail "nobody: exit $rc $(cat "$work/x5.json")"
+    rc=0
+    ctl export --email not-an-address >/dev/null 2>"$work/x6.err" || rc=$?
+    [ "$rc" -eq 64 ] && grep -q "not an e-mail address" "$work/x6.err" &&
+        ok "a bad address: exit 64" || fail "bad address: exit $rc $(cat "$work/x6.err")"
+    rc=0
+    ctl export >/dev/null 2>&1 || rc=$?
+    [ "$rc" -eq 64 ] && ok "nothing asked: exit 64" || fail "no selector: exit $rc"
+    [ -n "$d" ] || fail "no id for Piet"
+    for f in x1.err x2.err x6.err; do sanitizer_check "$work/$f"; done
+}
+
+phase_dead() {
+    say "dead letters and replay"
+    local rc m1 m2 e1 e2 e3 out
+    m1='{"key":"s1:exception:1:email","id":"s1","reason":"exception","episode":1,"channel":"email","to":"a@example.com","attempt":7,"created_at":"2026-11-20T08:00:00Z","created_ms":1795000000000,"ctx":"{}"}'
+    m2='{"key":"s2:failed_attempt:2:sms","id":"s2","reason":"failed_attempt","episode":2,"channel":"sms","to":"+31611112222","attempt":9,"created_at":"2026-11-21T08:00:00Z","created_ms":1795100000000,"ctx":"{}"}'
+    rc=0
+    out=$(ctl dead-letters 2>&1) || rc=$?
+    [ "$rc" -eq 0 ] && [ -z "$out" ] && ok "no dead letters: nothing listed" || fail "empty: exit $rc: $out"
+    e1=$(rcli XADD wismo:outbox:dead '*' m "$m1" why smtp_rejected)
+    e2=$(rcli XADD wismo:outbox:dead '*' m "not json" why bad_message)
+    e3=$(rcli XADD wismo:outbox:dead '*' m "$m2" why gave_up)
+    rc=0
+    ctl dead-letters >"$work/d1.out" 2>"$work/d1.err" || rc=$?
+    [ "$rc" -eq 0 ] && [ "$(grep -c . "$work/d1.out")" -eq 3 ] && ok "3 listed" ||
+        fail "dead-letters: exit $rc $(cat "$work/d1.out" "$work/d1.err")"
+    [ "$(head -n1 "$work/d1.out" | jq -c '{entry,why,shipment_id,reason,channel,episode,to,attempt}')" = \
+        "{\"entry\":\"$e1\",\"why\":\"smtp_rejected\",\"shipment_id\":\"s1\",\"reason\":\"exception\",\"channel\":\"email\",\"episode\":1,\"to\":\"a@example.com\",\"attempt\":7}" ] &&
+        ok "a dead letter: $(head -n1 "$work/d1.out")" || fail "first: $(head -n1 "$work/d1.out")"
+    [ "$(sed -n 2p "$work/d1.out" | jq -c .)" = "{\"entry\":\"$e2\",\"why\":\"bad_message\",\"message\":null}" ] &&
+        ok "an unreadable one is listed as such" || fail "second: $(sed -n 2p "$work/d1.out")"
+    [ "$(ctl dead-letters --limit 1 | grep -c .)" -eq 1 ] && ok "--limit 1" || fail "--limit"
+    rc=0
+    ctl replay "$e3" >"$work/r1.out" 2>"$work/r1.err" || rc=$?
+    [ "$rc" -eq 0 ] && [ "$(cat "$work/r1.out")" = '{"replayed":1,"unreadable":0,"not_found":0}' ] &&
+        [ "$(rcli XLEN wismo:outbox)" -eq 1 ] && [ "$(rcli XLEN wismo:outbox:dead)" -eq 2 ] &&
+        ok "replay ENTRY: one back in the outbox" || fail "replay one: exit $rc $(cat "$work/r1.out" "$work/r1.err")"
+    out=$(rcli XRANGE wismo:outbox - + | sed -n 3p)
+    [ "$(jq -c '{key,attempt,to}' <<<"$out")" = '{"key":"s2:failed_attempt:2:sms","attempt":0,"to":"+31611112222"}' ] &&
+        ok "with its idempotency key, attempt 0" || fail "replayed message: $out"
+    rc=0
+    ctl replay "$e3" >"$work/r2.out" 2>"$work/r2.err" || rc=$?
+    [ "$rc" -eq 1 ] && grep -q "no dead letter $e3" "$work/r2.err" &&
+        ok "an entry replayed already: exit 1" || fail "again: exit $rc $(cat "$work/r2.out" "$work/r2.err")"
+    rc=0
+    ctl replay bogus >/dev/null 2>&1 || rc=$?
+    [ "$rc" -eq 64 ] && ok "not an entry id: exit 64" || fail "bogus: exit $rc"
+    rc=0
+    ctl replay --all >"$work/r3.out" 2>"$work/r3.err" || rc=$?
+    [ "$rc" -eq 0 ] && [ "$(cat "$work/r3.out")" = '{"replayed":1,"unreadable":1,"not_found":0}' ] &&
+        [ "$(rcli XLEN wismo:outbox)" -eq 2 ] && [ "$(rcli XLEN wismo:outbox:dead)" -eq 1 ] &&
+        ok "replay --all: the readable one back, the unreadable one stays" ||
+        fail "replay --all: exit $rc $(cat "$work/r3.out" "$work/r3.err")"
+    # Many: pages of 500.
+    for i in $(seq 1 1200); do
+        echo "XADD wismo:outbox:dead * m '{\"key\":\"k$i\",\"id\":\"s$i\",\"reason\":\"exception\",\"episode\":1,\"channel\":\"email\",\"to\":\"\",\"attempt\":1,\"created_at\":\"\",\"created_ms\":0,\"ctx\":\"{}\"}' why x"
+    done | rcli >/dev/null
+    [ "$(ctl dead-letters | grep -c .)" -eq 1201 ] && ok "1201 listed across pages" || fail "pages: $(ctl dead-letters | grep -c .)"
+    rc=0
+    ctl replay --all >"$work/r4.out" 2>/dev/null || rc=$?
+    [ "$(jq .replayed "$work/r4.out")" -eq 1200 ] && [ "$(rcli XLEN wismo:outbox:dead)" -eq 1 ] &&
+        ok "replay --all of 1200" || fail "replay 1200: $(cat "$work/r4.out")"
+    for f in d1.err r1.err r2.err r3.err; do sanitizer_check "$work/$f"; done
+}
+
 for p in "${PHASES[@]}"; do
     "phase_$p"
 done
