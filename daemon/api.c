@@ -33,6 +33,7 @@
 #include "wismo/web_agent.h"
 #include "wismo/web_track.h"
 #include "wismo/ratelimit.h"
+#include "wismo/retention.h"
 #include "wismo/wm.h"
 #include "wismo/wmtime.h"
 
@@ -108,9 +109,10 @@ struct api {
     struct store *st;
     struct rconn *rc;
     struct poller *poller;
-    struct notify *notify; /* borrowed, may be NULL */
-    struct push *push;     /* borrowed, may be NULL */
-    struct subs *subs;     /* borrowed, may be NULL */
+    struct notify *notify;       /* borrowed, may be NULL */
+    struct push *push;           /* borrowed, may be NULL */
+    struct subs *subs;           /* borrowed, may be NULL */
+    struct retention *retention; /* borrowed, may be NULL */
     struct httpd *h;
     struct ratelimit *lookups;   /* owned: failed lookups per client */
     struct ratelimit *signins;   /* owned: failed console sign-ins */
@@ -1701,6 +1703,7 @@ static void on_metrics_store(void *arg, int err)
         push_metrics(a->push, &m->out);
     if (a->subs != NULL)
         subs_metrics(a->subs, &m->out);
+    retention_metrics(a->retention, &m->out);
     api_metrics(a, &m->out);
     respond(m->q, 200, "text/plain; version=0.0.4", m->out.p, m->out.len, NULL);
     metrics_buf_clear(&m->out);
@@ -2193,6 +2196,11 @@ void api_set_push(struct api *a, struct push *p)
 void api_set_subs(struct api *a, struct subs *s)
 {
     a->subs = s;
+}
+
+void api_set_retention(struct api *a, struct retention *r)
+{
+    a->retention = r;
 }
 
 void api_reload(struct api *a, const struct cfg *cfg)

@@ -28,6 +28,7 @@ enum key_type {
     K_STR,
     K_SECRET,
     K_DUR,
+    K_DUR_OFF, /* a duration, or empty (or 0) for off: 0 */
     K_INT,
     K_DOUBLE,
     K_SIZE,
@@ -126,6 +127,9 @@ static const struct key keys[] = {
     {"sms", "from", K_STR, C(sms_from), 0, 0, check_sms_from},
     {"webhook", "url", K_STR, C(webhook_url), 0, 0, check_http_url},
     {"webhook", "secret", K_SECRET, C(webhook_secret), 0, 0, NULL},
+    {"retention", "erase_after", K_DUR_OFF, C(retention_erase_ms), 0, 0, NULL},
+    {"retention", "pii_after", K_DUR_OFF, C(retention_pii_ms), 0, 0, NULL},
+    {"retention", "batch", K_INT, C(retention_batch), 1, 10000, NULL},
     {"web", "shop_name", K_STR, C(web_shop_name), 0, 0, NULL},
     {"web", "logo", K_FILE, C(web_logo), 0, 0, NULL},
     {"web", "accent", K_COLOUR, C(web_accent), 0, 0, NULL},
@@ -569,7 +573,12 @@ static int apply(struct load_ctx *lc, const struct key *k, void *base,
             return WM_EINVAL;
         }
         return 0;
+    case K_DUR_OFF:
     case K_DUR:
+        if (k->type == K_DUR_OFF && value[0] == '\0') {
+            *(int64_t *)slot = 0;
+            return 0;
+        }
         if (cfg_parse_duration(value, &ms) != 0) {
             snprintf(lc->err, lc->errlen,
                      "%s: bad duration '%s' (use 90s, 20m, 3h, 2d)", k->name,
@@ -872,6 +881,7 @@ static void set_defaults(struct cfg *cfg)
     cfg->notify_tick_ms = 60 * 1000;
     cfg->quiet_hours = wm_xstrdup("21:00-08:00");
     cfg->daily_cap = 3;
+    cfg->retention_batch = 100;
     cfg->sms_provider = wm_xstrdup("twilio");
     cfg->web_shop_name = wm_xstrdup("Shop");
     cfg->web_accent = wm_xstrdup("#0b5fff");
@@ -998,6 +1008,11 @@ static int check_together(struct load_ctx *lc, const char *name)
     if (cfg->retry_max_ms < cfg->retry_min_ms)
         return late_error(lc, name, "schedule", "retry_max",
                           "retry_max < retry_min");
+    if (cfg->retention_pii_ms > 0 && cfg->retention_erase_ms > 0 &&
+        cfg->retention_pii_ms >= cfg->retention_erase_ms)
+        return late_error(lc, name, "retention", "pii_after",
+                          "pii_after must be shorter than erase_after (the "
+                          "whole shipment goes then anyway)");
     if (is_set(cfg->smtp_url) && !is_set(cfg->smtp_from))
         return late_error(lc, name, "smtp", "url",
                           "url is set but from is missing: e-mail cannot be "

@@ -35,6 +35,7 @@
 #include "wismo/push.h"
 #include "wismo/rconn.h"
 #include "wismo/redisproc.h"
+#include "wismo/retention.h"
 #include "wismo/sdnotify.h"
 #include "wismo/subs.h"
 #include "wismo/store.h"
@@ -58,8 +59,9 @@ struct daemon {
     struct store *st;
     struct fetch_engine *fe;
     struct poller *poller;
-    struct push *push; /* the carrier push receivers */
-    struct subs *subs; /* the carrier push subscriptions */
+    struct push *push;           /* the carrier push receivers */
+    struct subs *subs;           /* the carrier push subscriptions */
+    struct retention *retention; /* [retention]: erasing old shipments */
     struct api *api;
     struct notify *notify;
     int stops_pending; /* the poller and the API drain side by side */
@@ -111,6 +113,8 @@ static void shutdown_finish(struct daemon *d)
 
     push_free(d->push); /* answers pushes still merging, through the API */
     d->push = NULL;
+    retention_free(d->retention); /* before the API it tells of erasures */
+    d->retention = NULL;
     api_free(d->api);
     d->api = NULL;
     notify_free(d->notify); /* before the fetch engine it sends through */
@@ -207,6 +211,7 @@ static void on_signal(uv_signal_t *s, int signum)
         push_reload(d->push, &d->cfg);
         subs_reload(d->subs, &d->cfg);
         notify_reload(d->notify, &d->cfg);
+        retention_reload(d->retention, &d->cfg);
     }
     log_info("msg=\"configuration reloaded\" file=%s", d->cfg_path);
     sdnotify("READY=1");
@@ -246,6 +251,15 @@ static void on_merged(void *arg, const char *id, bool changed)
     struct daemon *d = arg;
 
     if (changed && d->api != NULL)
+        api_invalidate(d->api, id);
+}
+
+/* Retention erased a shipment: caches and statistics forget it. */
+static void on_retained(void *arg, const char *id)
+{
+    struct daemon *d = arg;
+
+    if (d->api != NULL)
         api_invalidate(d->api, id);
 }
 
@@ -333,6 +347,9 @@ static int start_services(struct daemon *d)
         return WM_EIO;
     }
     poller_start(d->poller);
+    d->retention = retention_new(d->loop, &d->cfg, d->st, on_retained, d);
+    api_set_retention(d->api, d->retention);
+    retention_start(d->retention);
     uv_timer_start(&d->stats, on_stats, STATS_MS, STATS_MS);
     log_info("msg=ready owner=%s redis=%s carriers=%zu http=%s port=%d",
              d->owner, d->embedded ? "embedded" : "configured",
@@ -460,6 +477,7 @@ int main(int argc, char **argv)
 out:
     if (!d.stopping) { /* a start-up failure: tear down in order */
         push_free(d.push);
+        retention_free(d.retention);
         api_free(d.api);
         notify_free(d.notify);
         fetch_engine_free(d.fe);

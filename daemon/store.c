@@ -105,6 +105,7 @@ static const char lua_claim[] = STORE_LUA_KEYS
     "return out\n";
 
 /* KEYS: s:{id} s:{id}:ev due lease lease:owner changes s:{id}:evseq
+ *       idx:final idx:pii
  * ARGV: 1 id 2 owner ("" for a push) 3 now_ms 4 now_iso 5 ok|same|error
  *       6 error 7 status
  *       8 substatus 9 eta 10 delivered_at 11 newest_event_ms
@@ -121,6 +122,9 @@ static const char lua_claim[] = STORE_LUA_KEYS
  * late or repeated push never regresses it), an empty ETA keeps the
  * stored one, and the schedule moves to next_due_ms (the safety net) only
  * when events were added and no poll holds the lease.
+ * A shipment that turns final (delivered, returned, expired) enters
+ * idx:final and idx:pii with the time it did; one that turns open again
+ * leaves them (retention erases from them, never by scanning).
  * Returns {verdict, added, changed, status}. */
 static const char lua_merge[] =
     "local id, owner, now = ARGV[1], ARGV[2], tonumber(ARGV[3])\n"
@@ -214,6 +218,14 @@ static const char lua_merge[] =
     "    'substatus', sub, 'estimated_delivery', eta, 'delivered_at', dlv,\n"
     "    'events_added', added, 'at', ARGV[4],\n"
     "    'source', push and 'push' or 'poll')\n"
+    "end\n"
+    /* When it became final, for retention; NX: the first time counts. */
+    "if terminal then\n"
+    "  redis.call('ZADD', KEYS[8], 'NX', now, id)\n"
+    "  redis.call('ZADD', KEYS[9], 'NX', now, id)\n"
+    "else\n"
+    "  redis.call('ZREM', KEYS[8], id)\n"
+    "  redis.call('ZREM', KEYS[9], id)\n"
     "end\n"
     "if terminal then\n"
     "  redis.call('ZREM', KEYS[3], id)\n"
@@ -313,15 +325,20 @@ static const char lua_push_unsubs[] =
     "end\n"
 
 /* KEYS: idx:num due lease lease:owner s:{id} s:{id}:ev s:{id}:notif
- * s:{id}:nst idx:created notify:watch s:{id}:evseq | ARGV: prefix id. Removes
- * every key of the shipment and its index entries. Returns 1, or 0 if absent.
+ * s:{id}:nst idx:created notify:watch s:{id}:evseq optout push:unsub
+ * idx:final idx:pii | ARGV: prefix id days... Removes every key of the
+ * shipment and its index entries. Returns 1, or 0 if absent.
  */
 static const char lua_erase[] = STORE_LUA_KEYS LUA_FORGET LUA_UNREF
     "local p, id = ARGV[1], ARGV[2]\n"
     "local sk = KEYS[5]\n"
     "local f = redis.call('HMGET', sk, 'carrier', 'tracking_number',\n"
     "  'order_id', 'email', 'phone', 'postcode', 'push_sub', 'push_sub_id')\n"
-    "if not f[1] then return 0 end\n"
+    "if not f[1] then\n"
+    "  redis.call('ZREM', KEYS[14], id)\n"
+    "  redis.call('ZREM', KEYS[15], id)\n"
+    "  return 0\n"
+    "end\n"
     /* A carrier subscription goes too (nothing of the person is kept:
      * the number only, until the unsubscription is sent). */
     "unref(p, KEYS[13], f[1], f[7] or '', f[8] or '', f[2])\n"
@@ -344,10 +361,51 @@ static const char lua_erase[] = STORE_LUA_KEYS LUA_FORGET LUA_UNREF
     "redis.call('DEL', KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[11])\n"
     "redis.call('ZREM', KEYS[9], id)\n"
     "redis.call('ZREM', KEYS[10], id)\n"
+    "redis.call('ZREM', KEYS[14], id)\n"
+    "redis.call('ZREM', KEYS[15], id)\n"
     "redis.call('ZREM', KEYS[2], id)\n"
     "redis.call('ZREM', KEYS[3], id)\n"
     "redis.call('HDEL', KEYS[4], id)\n"
     "return 1\n";
+
+/* KEYS: idx:pii optout | ARGV: prefix, the number of days n, n days, then
+ * shipment ids. Erases each shipment's contact data (email, phone,
+ * postcode) and the index entries pointing at them; the last shipment of
+ * an address takes the recipient's opt-out and daily caps along (as
+ * erasure does); the id leaves idx:pii. Returns how many shipments had
+ * contact data. */
+static const char lua_pii[] = STORE_LUA_KEYS
+    "local p, nd = ARGV[1], tonumber(ARGV[2])\n"
+    "local function forget(ch, to)\n"
+    "  redis.call('SREM', KEYS[2], ch .. ':' .. to)\n"
+    "  for d = 3, 2 + nd do redis.call('DEL', k_cap(p, ch, to, ARGV[d])) end\n"
+    "end\n"
+    "local ix = {'email', 'phone', 'postcode'}\n"
+    "local ch = {email = 'email', phone = 'sms'}\n"
+    "local n = 0\n"
+    "for i = 3 + nd, #ARGV do\n"
+    "  local id = ARGV[i]\n"
+    "  local sk = k_ship(p, id)\n"
+    "  local f = redis.call('HMGET', sk, 'email', 'phone', 'postcode')\n"
+    "  local had = false\n"
+    "  for k = 1, 3 do\n"
+    "    local v = f[k]\n"
+    "    if v and v ~= '' then\n"
+    "      had = true\n"
+    "      local key = k_idx(p, ix[k], v)\n"
+    "      redis.call('SREM', key, id)\n"
+    "      if ch[ix[k]] and redis.call('SCARD', key) == 0 then\n"
+    "        forget(ch[ix[k]], v)\n"
+    "      end\n"
+    "    end\n"
+    "  end\n"
+    "  if had then\n"
+    "    redis.call('HDEL', sk, 'email', 'phone', 'postcode')\n"
+    "    n = n + 1\n"
+    "  end\n"
+    "  redis.call('ZREM', KEYS[1], id)\n"
+    "end\n"
+    "return n\n";
 
 /* KEYS: optout | ARGV: prefix channel, then days, then (after "|") the
  * recipients. Forgets each recipient (erase by customer). */
@@ -421,6 +479,7 @@ struct store {
     struct rconn *rc; /* borrowed */
     char *prefix;
     struct rconn_script *add, *claim, *merge, *release, *erase, *forget, *scrub;
+    struct rconn_script *pii;
     struct rconn_script *push_state, *push_end, *push_unsubs, *open;
 };
 
@@ -437,6 +496,7 @@ struct store *store_new(struct rconn *rc, const char *prefix)
     st->erase = rconn_script_new(lua_erase);
     st->forget = rconn_script_new(lua_forget);
     st->scrub = rconn_script_new(lua_scrub);
+    st->pii = rconn_script_new(lua_pii);
     st->push_state = rconn_script_new(lua_push_state);
     st->push_end = rconn_script_new(lua_push_end);
     st->push_unsubs = rconn_script_new(lua_push_unsubs);
@@ -459,6 +519,7 @@ void store_free(struct store *st)
     rconn_script_free(st->open);
     rconn_script_free(st->forget);
     rconn_script_free(st->scrub);
+    rconn_script_free(st->pii);
     free(st->prefix);
     free(st);
 }
@@ -484,6 +545,8 @@ static const char *const key_names[] = {
     [STORE_KEY_OPTOUT] = STORE_K_OPTOUT,
     [STORE_KEY_STATS_CONTRIB] = STORE_K_STATS_CONTRIB,
     [STORE_KEY_PUSH_UNSUB] = STORE_K_PUSH_UNSUB,
+    [STORE_KEY_IDX_FINAL] = STORE_K_IDX_FINAL,
+    [STORE_KEY_IDX_PII] = STORE_K_IDX_PII,
 };
 
 int store_key(char *buf, size_t size, const char *prefix, enum store_key k,
@@ -1006,6 +1069,8 @@ int store_merge(struct store *st, const struct store_merge_in *in,
     args_key(&a, st, STORE_KEY_LEASE_OWNER, NULL);
     args_key(&a, st, STORE_KEY_CHANGES, NULL);
     args_key(&a, st, STORE_KEY_EVSEQ, in->id);
+    args_key(&a, st, STORE_KEY_IDX_FINAL, NULL);
+    args_key(&a, st, STORE_KEY_IDX_PII, NULL);
     args_add(&a, in->id);
     args_add(&a, in->push ? "" : in->owner);
     args_i64(&a, in->now_ms);
@@ -1046,7 +1111,7 @@ int store_merge(struct store *st, const struct store_merge_in *in,
         json_decref(j);
         args_own(&a, text ? text : wm_xstrdup("{}"));
     }
-    rc = call_send(st, st->merge, 7, &a, on_merge, (void *)cb, arg);
+    rc = call_send(st, st->merge, 9, &a, on_merge, (void *)cb, arg);
     if (rc != 0)
         rconn_note_failure(st->rc);
     return rc;
@@ -1464,13 +1529,17 @@ struct erase_job {
 };
 
 static void erase_step(struct erase_job *j);
+static void on_ids(void *arg, int err, redisReply *r);
 
 static void erase_finish(struct erase_job *j, int err)
 {
     if (err != 0 && err != WM_ENOTFOUND)
         log_error("msg=\"erase incomplete; repeat it\" error=\"%s\"",
                   wm_strerror(err));
-    if (j->by_customer)
+    if (j->count_cb != NULL && !j->by_customer) /* a batch */
+        j->count_cb(j->arg, err == WM_ENOTFOUND ? 0 : err, j->erased,
+                    (const char *const *)j->ids, j->n);
+    else if (j->by_customer)
         j->count_cb(j->arg, err, j->erased, (const char *const *)j->ids, j->n);
     else
         j->done_cb(j->arg, err);
@@ -1611,11 +1680,13 @@ static void erase_step(struct erase_job *j)
         args_key(&a, st, STORE_KEY_EVSEQ, id);
         args_key(&a, st, STORE_KEY_OPTOUT, NULL);
         args_key(&a, st, STORE_KEY_PUSH_UNSUB, NULL);
+        args_key(&a, st, STORE_KEY_IDX_FINAL, NULL);
+        args_key(&a, st, STORE_KEY_IDX_PII, NULL);
         args_add(&a, st->prefix);
         args_add(&a, id);
         for (int d = 0; d < 4; d++)
             args_add(&a, j->days[d]);
-        rc = rconn_eval(st->rc, st->erase, on_erase_reply, j, 13, (int)a.n - 13,
+        rc = rconn_eval(st->rc, st->erase, on_erase_reply, j, 15, (int)a.n - 15,
                         a.v, a.len);
         break;
     }
@@ -1691,6 +1762,74 @@ int store_erase_customer(struct store *st, const char *email, const char *phone,
     j->stage = E_FIND_EMAIL;
     erase_step(j);
     return 0;
+}
+
+int store_erase_batch(struct store *st, const char *const *ids, size_t n,
+                      store_erased_cb *cb, void *arg)
+{
+    struct erase_job *j;
+
+    if (n == 0)
+        return WM_EINVAL;
+    if (!rconn_is_up(st->rc))
+        return WM_EIO;
+    j = erase_job_new(st, arg);
+    j->count_cb = cb;
+    j->stage = E_ERASE;
+    for (size_t i = 0; i < n; i++)
+        erase_add_id(j, ids[i]);
+    erase_step(j);
+    return 0;
+}
+
+static void on_pii(void *arg, int err, redisReply *r)
+{
+    struct call *c = arg;
+    store_erased_cb *cb = (store_erased_cb *)c->cb;
+
+    err = reply_error(err, r, "erase contact data");
+    if (err == 0 && r->type != REDIS_REPLY_INTEGER)
+        err = WM_EPROTO;
+    cb(c->arg, err, err == 0 ? (long)r->integer : 0, NULL, 0);
+    free(c);
+}
+
+int store_erase_contact(struct store *st, const char *const *ids, size_t n,
+                        store_erased_cb *cb, void *arg)
+{
+    struct args a = {0};
+    struct erase_job days = {0}; /* only for its days */
+
+    if (n == 0)
+        return WM_EINVAL;
+    erase_days(&days);
+    args_key(&a, st, STORE_KEY_IDX_PII, NULL);
+    args_key(&a, st, STORE_KEY_OPTOUT, NULL);
+    args_add(&a, st->prefix);
+    args_add(&a, "4");
+    for (int d = 0; d < 4; d++)
+        args_add(&a, days.days[d]);
+    for (size_t i = 0; i < n; i++)
+        args_add(&a, ids[i]);
+    return call_send(st, st->pii, 2, &a, on_pii, (void *)cb, arg);
+}
+
+int store_retention_due(struct store *st, enum store_key index,
+                        int64_t before_ms, int max, store_ids_cb *cb, void *arg)
+{
+    struct args a = {0};
+
+    if ((index != STORE_KEY_IDX_FINAL && index != STORE_KEY_IDX_PII) ||
+        max <= 0)
+        return WM_EINVAL;
+    args_add(&a, "ZRANGEBYSCORE");
+    args_key(&a, st, index, NULL);
+    args_add(&a, "-inf");
+    args_i64(&a, before_ms);
+    args_add(&a, "LIMIT");
+    args_add(&a, "0");
+    args_i64(&a, max);
+    return call_send(st, NULL, 0, &a, on_ids, (void *)cb, arg);
 }
 
 static void on_ids(void *arg, int err, redisReply *r)

@@ -40,6 +40,9 @@ struct subs;
 void api_set_subs(struct api *a, struct subs *s);
 /* Forgets cached answers that hold shipment id (a merge changed it). */
 void api_invalidate(struct api *a, const char *id);
+/* Retention's counters in /metrics (borrowed, may be NULL). */
+struct retention;
+void api_set_retention(struct api *a, struct retention *r);
 typedef void api_drained_cb(void *arg);
 void api_drain(struct api *a, long timeout_ms, api_drained_cb *cb, void *arg);
 void api_free(struct api *a);

@@ -88,6 +88,10 @@ struct cfg {
     int daily_cap;
     char *positive;
     char *templates_dir; /* [notify] templates; NULL: the notifier's default */
+    /* [retention] (0: off) */
+    int64_t retention_erase_ms; /* erase a shipment this long after final */
+    int64_t retention_pii_ms;   /* erase its contact data this long after */
+    int retention_batch;        /* shipments per step on the loop */
     /* [smtp] [sms] [webhook] */
     char *smtp_url, *smtp_from, *smtp_username, *smtp_password;
     char *sms_provider, *sms_base_url, *sms_account, *sms_token, *sms_from;

@@ -103,6 +103,13 @@
 /* P stats:day:<yyyy-mm-dd>  hash  "<carrier>|<country>|<metric>" -> count
  *                         of the shipments registered that day (stats.h) */
 #define STORE_K_STATS_DAY   "stats:day:"
+/* P idx:final     zset   id -> when the shipment became final
+ *                         (delivered, returned, expired; Unix ms): what
+ *                         retention erases after [retention] erase_after */
+#define STORE_K_IDX_FINAL   "idx:final"
+/* P idx:pii       zset   the same, while the shipment still holds contact
+ *                         data: what [retention] pii_after scrubs */
+#define STORE_K_IDX_PII     "idx:pii"
 /* clang-format on */
 
 /* The same layout for Lua scripts: prepend STORE_LUA_KEYS to a script and
@@ -145,6 +152,8 @@ enum store_key {
     STORE_KEY_OPTOUT,
     STORE_KEY_STATS_CONTRIB,
     STORE_KEY_PUSH_UNSUB,
+    STORE_KEY_IDX_FINAL,
+    STORE_KEY_IDX_PII,
 };
 
 /* Key builders. Each writes the key into buf (NUL-terminated) and returns
@@ -272,10 +281,27 @@ typedef void store_erased_cb(void *arg, int err, long erased,
 int store_erase_customer(struct store *st, const char *email, const char *phone,
                          store_erased_cb *cb, void *arg);
 
-/* ids live during the callback; cursor is the next page's cursor ("0" at
- * the end) for store_list, NULL for store_find. */
+/* Retention (retention.h): the ids in index (STORE_KEY_IDX_FINAL or
+ * STORE_KEY_IDX_PII) that became final at or before before_ms, oldest
+ * first, at most max (cb: store_ids_cb, cursor NULL). */
 typedef void store_ids_cb(void *arg, int err, const char *cursor,
                           const char **ids, size_t n);
+int store_retention_due(struct store *st, enum store_key index,
+                        int64_t before_ms, int max, store_ids_cb *cb,
+                        void *arg);
+/* Erases n shipments as store_erase does, their change-stream and outbox
+ * entries in one pass; erased: how many existed (ids echoed). */
+int store_erase_batch(struct store *st, const char *const *ids, size_t n,
+                      store_erased_cb *cb, void *arg);
+/* Erases only the contact data (email, phone, postcode) of n shipments and
+ * the index entries pointing at it (with an address's last shipment, that
+ * recipient's opt-out and caps); they leave P idx:pii. erased: how many
+ * held contact data (ids NULL). */
+int store_erase_contact(struct store *st, const char *const *ids, size_t n,
+                        store_erased_cb *cb, void *arg);
+
+/* ids live during the callback; cursor is the next page's cursor ("0" at
+ * the end) for store_list, NULL for store_find. */
 /* The ids indexed under field ("order", "trk", "email", "phone",
  * "postcode") = value. */
 int store_find(struct store *st, const char *field, const char *value,
