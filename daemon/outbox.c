@@ -1078,6 +1078,8 @@ static void on_dead(void *arg, int err, redisReply *r)
         err = WM_EPROTO;
     if (err == 0) {
         items = wm_xcalloc(r->elements + 1, sizeof(*items));
+        /* An array of pointers: sizeof a pointer is meant. */
+        // NOLINTNEXTLINE(bugprone-sizeof-expression)
         msgs = wm_xcalloc(r->elements + 1, sizeof(*msgs));
         for (size_t i = 0; i < r->elements; i++) {
             const redisReply *e = r->element[i];

@@ -1536,11 +1536,11 @@ static void erase_finish(struct erase_job *j, int err)
     if (err != 0 && err != WM_ENOTFOUND)
         log_error("msg=\"erase incomplete; repeat it\" error=\"%s\"",
                   wm_strerror(err));
-    if (j->count_cb != NULL && !j->by_customer) /* a batch */
-        j->count_cb(j->arg, err == WM_ENOTFOUND ? 0 : err, j->erased,
-                    (const char *const *)j->ids, j->n);
-    else if (j->by_customer)
-        j->count_cb(j->arg, err, j->erased, (const char *const *)j->ids, j->n);
+    /* By customer or a batch: a count (a batch of shipments all gone
+     * meanwhile erased none, which is no error); else one shipment. */
+    if (j->count_cb != NULL)
+        j->count_cb(j->arg, !j->by_customer && err == WM_ENOTFOUND ? 0 : err,
+                    j->erased, (const char *const *)j->ids, j->n);
     else
         j->done_cb(j->arg, err);
     for (size_t i = 0; i < j->n; i++)
