@@ -17,7 +17,8 @@
 #define RETENTION_PAUSE_MAX 60000 /* ms between idle checks at most */
 #define RETENTION_PAUSE_MIN 1000
 
-enum retention_stage { R_ERASE, R_PII };
+/* R_BACKFILL runs once per process until Redis says the pass is done. */
+enum retention_stage { R_BACKFILL, R_ERASE, R_PII };
 
 struct retention {
     uv_timer_t timer;
@@ -30,7 +31,8 @@ struct retention {
     bool dying;  /* retention_free was called */
     bool closed; /* the timer's close callback ran */
     int64_t step_ms;
-    bool step_full; /* the step's batch was full: more may be due */
+    bool step_full;  /* the step's batch was full: more may be due */
+    bool backfilled; /* the one-time pass is done */
     uint64_t erased, pii_erased, failures;
 };
 
@@ -70,7 +72,9 @@ static void on_timer(uv_timer_t *t)
 /* The step is over: the next one at once (more to do) or after a pause. */
 static void next(struct retention *r, bool more)
 {
-    if (!more && r->stage == R_ERASE && r->cfg->retention_pii_ms > 0) {
+    if (r->stage == R_BACKFILL) {
+        /* a failed backfill step: step() tries it again after the pause */
+    } else if (!more && r->stage == R_ERASE && r->cfg->retention_pii_ms > 0) {
         r->stage = R_PII;
         more = true;
     } else if (!more) {
@@ -123,10 +127,11 @@ static void on_pii_erased(void *arg, int err, long n, const char *const *ids,
 {
     struct retention *r = arg;
 
-    (void)ids;
-    (void)n_ids;
     if (!back(r))
         return;
+    for (size_t i = 0; i < n_ids; i++)
+        if (r->cb != NULL)
+            r->cb(r->arg, ids[i]); /* lookups by contact data change */
     if (err != 0) {
         failed(r, "pii", err);
         return;
@@ -134,7 +139,6 @@ static void on_pii_erased(void *arg, int err, long n, const char *const *ids,
     r->pii_erased += (uint64_t)n;
     log_info("msg=\"retention erased contact data\" n=%ld ms=%lld", n,
              (long long)(wm_now_ms() - r->step_ms));
-    /* The ids are not echoed: more is known from the batch asked. */
     next(r, r->step_full);
 }
 
@@ -167,14 +171,44 @@ static void on_due(void *arg, int err, const char *cursor, const char **ids,
     r->busy = true;
 }
 
+static void on_backfill(void *arg, int err, bool done, long added)
+{
+    struct retention *r = arg;
+
+    if (!back(r))
+        return;
+    if (err != 0) {
+        failed(r, "backfill", err);
+        return;
+    }
+    if (added > 0)
+        log_info("msg=\"retention: earlier final shipments indexed\" n=%ld",
+                 added);
+    if (done) {
+        r->backfilled = true;
+        r->stage = R_ERASE;
+    }
+    uv_timer_start(&r->timer, on_timer, 0, 0);
+}
+
 static void step(struct retention *r)
 {
-    int64_t after = r->stage == R_ERASE ? r->cfg->retention_erase_ms
-                                        : r->cfg->retention_pii_ms;
+    int64_t after = r->stage == R_PII ? r->cfg->retention_pii_ms
+                                      : r->cfg->retention_erase_ms;
     int rc;
 
     if (r->cfg->retention_erase_ms <= 0 && r->cfg->retention_pii_ms <= 0)
         return; /* off; a reload starts it again */
+    if (!r->backfilled) {
+        r->stage = R_BACKFILL;
+        rc = store_retention_backfill(r->st, 1000, on_backfill, r);
+        if (rc != 0) {
+            failed(r, "backfill", rc);
+            return;
+        }
+        r->busy = true;
+        return;
+    }
     if (after <= 0) {
         next(r, false);
         return;
@@ -214,7 +248,7 @@ void retention_start(struct retention *r)
                  "batch=%d",
                  (long long)r->cfg->retention_erase_ms,
                  (long long)r->cfg->retention_pii_ms, r->cfg->retention_batch);
-        r->stage = R_ERASE;
+        r->stage = r->backfilled ? R_ERASE : R_BACKFILL;
         uv_timer_start(&r->timer, on_timer, 0, 0);
     }
 }

@@ -407,6 +407,33 @@ static const char lua_pii[] = STORE_LUA_KEYS
     "end\n"
     "return n\n";
 
+/* KEYS: idx:created idx:final idx:pii retention:backfill | ARGV: prefix
+ * count. One ZSCAN step over the shipments: each final one enters
+ * idx:final (and idx:pii with contact data) unless there already, as of
+ * its last event (else its registration). Returns {done 0/1, added}. */
+static const char lua_backfill[] = STORE_LUA_KEYS
+    "local cur = redis.call('GET', KEYS[4])\n"
+    "if cur == 'done' then return {1, 0} end\n"
+    "local r = redis.call('ZSCAN', KEYS[1], cur or '0', 'COUNT', ARGV[2])\n"
+    "local added = 0\n"
+    "for i = 1, #r[2], 2 do\n"
+    "  local id = r[2][i]\n"
+    "  local f = redis.call('HMGET', k_ship(ARGV[1], id), 'status',\n"
+    "    'last_event_ms', 'created_ms', 'email', 'phone', 'postcode')\n"
+    "  if f[1] == 'delivered' or f[1] == 'returned' or f[1] == 'expired' then\n"
+    "    local t = tonumber(f[2]) or tonumber(f[3]) or 0\n"
+    "    added = added + redis.call('ZADD', KEYS[2], 'NX', t, id)\n"
+    "    if (f[4] or '') ~= '' or (f[5] or '') ~= '' or (f[6] or '') ~= ''\n"
+    "    then redis.call('ZADD', KEYS[3], 'NX', t, id) end\n"
+    "  end\n"
+    "end\n"
+    "if r[1] == '0' then\n"
+    "  redis.call('SET', KEYS[4], 'done')\n"
+    "  return {1, added}\n"
+    "end\n"
+    "redis.call('SET', KEYS[4], r[1])\n"
+    "return {0, added}\n";
+
 /* KEYS: optout | ARGV: prefix channel, then days, then (after "|") the
  * recipients. Forgets each recipient (erase by customer). */
 static const char lua_forget[] = STORE_LUA_KEYS
@@ -479,7 +506,7 @@ struct store {
     struct rconn *rc; /* borrowed */
     char *prefix;
     struct rconn_script *add, *claim, *merge, *release, *erase, *forget, *scrub;
-    struct rconn_script *pii;
+    struct rconn_script *pii, *backfill;
     struct rconn_script *push_state, *push_end, *push_unsubs, *open;
 };
 
@@ -497,6 +524,7 @@ struct store *store_new(struct rconn *rc, const char *prefix)
     st->forget = rconn_script_new(lua_forget);
     st->scrub = rconn_script_new(lua_scrub);
     st->pii = rconn_script_new(lua_pii);
+    st->backfill = rconn_script_new(lua_backfill);
     st->push_state = rconn_script_new(lua_push_state);
     st->push_end = rconn_script_new(lua_push_end);
     st->push_unsubs = rconn_script_new(lua_push_unsubs);
@@ -520,6 +548,7 @@ void store_free(struct store *st)
     rconn_script_free(st->forget);
     rconn_script_free(st->scrub);
     rconn_script_free(st->pii);
+    rconn_script_free(st->backfill);
     free(st->prefix);
     free(st);
 }
@@ -547,6 +576,7 @@ static const char *const key_names[] = {
     [STORE_KEY_PUSH_UNSUB] = STORE_K_PUSH_UNSUB,
     [STORE_KEY_IDX_FINAL] = STORE_K_IDX_FINAL,
     [STORE_KEY_IDX_PII] = STORE_K_IDX_PII,
+    [STORE_KEY_RETENTION_BACKFILL] = STORE_K_RETENTION_BACKFILL,
 };
 
 int store_key(char *buf, size_t size, const char *prefix, enum store_key k,
@@ -1782,15 +1812,26 @@ int store_erase_batch(struct store *st, const char *const *ids, size_t n,
     return 0;
 }
 
+/* store_erase_contact: the ids are echoed to the callback. */
+struct pii_call {
+    store_erased_cb *cb;
+    void *arg;
+    char **ids; /* owned */
+    size_t n;
+};
+
 static void on_pii(void *arg, int err, redisReply *r)
 {
-    struct call *c = arg;
-    store_erased_cb *cb = (store_erased_cb *)c->cb;
+    struct pii_call *c = arg;
 
     err = reply_error(err, r, "erase contact data");
     if (err == 0 && r->type != REDIS_REPLY_INTEGER)
         err = WM_EPROTO;
-    cb(c->arg, err, err == 0 ? (long)r->integer : 0, NULL, 0);
+    c->cb(c->arg, err, err == 0 ? (long)r->integer : 0,
+          (const char *const *)c->ids, c->n);
+    for (size_t i = 0; i < c->n; i++)
+        free(c->ids[i]);
+    free(c->ids);
     free(c);
 }
 
@@ -1799,6 +1840,8 @@ int store_erase_contact(struct store *st, const char *const *ids, size_t n,
 {
     struct args a = {0};
     struct erase_job days = {0}; /* only for its days */
+    struct pii_call *c;
+    int rc;
 
     if (n == 0)
         return WM_EINVAL;
@@ -1809,9 +1852,54 @@ int store_erase_contact(struct store *st, const char *const *ids, size_t n,
     args_add(&a, "4");
     for (int d = 0; d < 4; d++)
         args_add(&a, days.days[d]);
-    for (size_t i = 0; i < n; i++)
+    c = wm_xcalloc(1, sizeof(*c));
+    c->cb = cb;
+    c->arg = arg;
+    c->ids = wm_xcalloc(n, sizeof(*c->ids));
+    for (size_t i = 0; i < n; i++) {
+        c->ids[c->n++] = wm_xstrdup(ids[i]);
         args_add(&a, ids[i]);
-    return call_send(st, st->pii, 2, &a, on_pii, (void *)cb, arg);
+    }
+    rc = rconn_eval(st->rc, st->pii, on_pii, c, 2, (int)a.n - 2, a.v, a.len);
+    args_clear(&a);
+    if (rc != 0) {
+        for (size_t i = 0; i < c->n; i++)
+            free(c->ids[i]);
+        free(c->ids);
+        free(c);
+    }
+    return rc;
+}
+
+static void on_backfill(void *arg, int err, redisReply *r)
+{
+    struct call *c = arg;
+    store_backfill_cb *cb = (store_backfill_cb *)c->cb;
+    long long done = 0, added = 0;
+
+    err = reply_error(err, r, "retention backfill");
+    if (err == 0 && (done = elem_int(r, 0)) < 0)
+        err = WM_EPROTO;
+    if (err == 0)
+        added = elem_int(r, 1);
+    cb(c->arg, err, done == 1, added > 0 ? (long)added : 0);
+    free(c);
+}
+
+int store_retention_backfill(struct store *st, int count, store_backfill_cb *cb,
+                             void *arg)
+{
+    struct args a = {0};
+
+    if (count <= 0)
+        return WM_EINVAL;
+    args_key(&a, st, STORE_KEY_IDX_CREATED, NULL);
+    args_key(&a, st, STORE_KEY_IDX_FINAL, NULL);
+    args_key(&a, st, STORE_KEY_IDX_PII, NULL);
+    args_key(&a, st, STORE_KEY_RETENTION_BACKFILL, NULL);
+    args_add(&a, st->prefix);
+    args_i64(&a, count);
+    return call_send(st, st->backfill, 4, &a, on_backfill, (void *)cb, arg);
 }
 
 int store_retention_due(struct store *st, enum store_key index,

@@ -110,6 +110,10 @@
 /* P idx:pii       zset   the same, while the shipment still holds contact
  *                         data: what [retention] pii_after scrubs */
 #define STORE_K_IDX_PII     "idx:pii"
+/* P retention:backfill  string  the ZSCAN cursor of the one-time pass
+ *                         that puts shipments final before idx:final
+ *                         existed into it ("done" when finished) */
+#define STORE_K_RETENTION_BACKFILL "retention:backfill"
 /* clang-format on */
 
 /* The same layout for Lua scripts: prepend STORE_LUA_KEYS to a script and
@@ -154,6 +158,7 @@ enum store_key {
     STORE_KEY_PUSH_UNSUB,
     STORE_KEY_IDX_FINAL,
     STORE_KEY_IDX_PII,
+    STORE_KEY_RETENTION_BACKFILL,
 };
 
 /* Key builders. Each writes the key into buf (NUL-terminated) and returns
@@ -289,6 +294,14 @@ typedef void store_ids_cb(void *arg, int err, const char *cursor,
 int store_retention_due(struct store *st, enum store_key index,
                         int64_t before_ms, int max, store_ids_cb *cb,
                         void *arg);
+/* One chunk of the one-time pass that puts shipments already final
+ * (stored before idx:final existed) into idx:final and idx:pii, with the
+ * time of their last event (else registration) as when they became final:
+ * a ZSCAN step over P idx:created, its cursor kept in Redis. cb gets
+ * done (the pass is complete, now or before) and how many were added. */
+typedef void store_backfill_cb(void *arg, int err, bool done, long added);
+int store_retention_backfill(struct store *st, int count, store_backfill_cb *cb,
+                             void *arg);
 /* Erases n shipments as store_erase does, their change-stream and outbox
  * entries in one pass; erased: how many existed (ids echoed). */
 int store_erase_batch(struct store *st, const char *const *ids, size_t n,
@@ -296,7 +309,7 @@ int store_erase_batch(struct store *st, const char *const *ids, size_t n,
 /* Erases only the contact data (email, phone, postcode) of n shipments and
  * the index entries pointing at it (with an address's last shipment, that
  * recipient's opt-out and caps); they leave P idx:pii. erased: how many
- * held contact data (ids NULL). */
+ * held contact data (ids echoed). */
 int store_erase_contact(struct store *st, const char *const *ids, size_t n,
                         store_erased_cb *cb, void *arg);
 
