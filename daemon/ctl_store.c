@@ -810,6 +810,7 @@ struct import {
     size_t width; /* the header's columns */
     bool eof, tty, progress_shown;
     long rows, created, existing, failed;
+    long store_failed; /* of failed: Redis did not take them (try again) */
     int64_t started_ms, shown_ms;
     char why[96]; /* a row's message built here */
 };
@@ -867,6 +868,7 @@ static void on_imported(void *arg, int err, const char *id, bool created)
         import_say(im, "wismoctl import: %s:%ld: not registered: %s\n",
                    im->name, row->line, wm_strerror(err));
         im->failed++;
+        im->store_failed++;
     } else if (created) {
         im->created++;
     } else {
@@ -955,6 +957,7 @@ static int import_row(struct import *im, const struct csv_record *rec,
         im->s->pending++;
     } else {
         free(row);
+        im->store_failed++;
         *why = "not registered: Redis is unreachable";
     }
 out:
@@ -1119,8 +1122,9 @@ int ctl_cmd_import(const char *cfg_path, int argc, char **argv)
         puts(text);
     free(text);
     json_decref(summary);
+    /* 75 (try again) when Redis refused rows, 65 when only data did. */
     if (im.failed > 0 && s.status == 0)
-        s.status = 65;
+        s.status = im.store_failed > 0 ? 75 : 65;
     im.eof = true; /* callbacks failed by session_end send nothing more */
     rc = s.status;
     detect_cleanup();

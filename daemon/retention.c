@@ -255,6 +255,8 @@ void retention_start(struct retention *r)
 
 void retention_reload(struct retention *r, const struct cfg *cfg)
 {
+    if (r == NULL)
+        return; /* not started (a start-up that failed) */
     r->cfg = cfg;
     retention_start(r); /* a running cycle reads the new values */
 }

@@ -171,6 +171,24 @@ phase_import() {
         ctl import - >"$work/semi.out" 2>"$work/semi.err" || rc=$?
     [ "$rc" -eq 0 ] && [ "$(jq -c '{file,created}' "$work/semi.out")" = '{"file":"stdin","created":1}' ] &&
         ok "stdin, ';' separated" || fail "stdin: exit $rc $(cat "$work/semi.out" "$work/semi.err")"
+    # Redis refusing writes (OOM): every row reported, exit 75; once it
+    # takes writes again the same file registers them all.
+    printf 'tracking_number,order_id\nJVGL06123450030,OOM-1\nJVGL06123450031,OOM-2\n' >"$work/oom.csv"
+    before=$(shipments)
+    rcli CONFIG SET maxmemory-policy noeviction >/dev/null
+    rcli CONFIG SET maxmemory 1 >/dev/null
+    rc=0
+    ctl import "$work/oom.csv" >"$work/oom.out" 2>"$work/oom.err" || rc=$?
+    rcli CONFIG SET maxmemory 0 >/dev/null
+    [ "$rc" -eq 75 ] && [ "$(jq -c '{created,failed}' "$work/oom.out")" = '{"created":0,"failed":2}' ] &&
+        grep -q 'oom.csv:2: not registered' "$work/oom.err" && grep -q 'oom.csv:3: not registered' "$work/oom.err" &&
+        [ "$(shipments)" -eq "$before" ] &&
+        ok "Redis refusing writes: both rows reported by line, exit 75" ||
+        fail "OOM: exit $rc $(cat "$work/oom.out" "$work/oom.err")"
+    rc=0
+    ctl import "$work/oom.csv" >"$work/oom2.out" 2>&1 || rc=$?
+    [ "$rc" -eq 0 ] && [ "$(jq .created "$work/oom2.out")" -eq 2 ] &&
+        ok "run again: both registered" || fail "after OOM: exit $rc $(cat "$work/oom2.out")"
     # Progress on a terminal (script(1) gives one).
     if command -v script >/dev/null; then
         printf 'tracking_number,order_id\nJVGL06123450021,TTY-1\n' >"$work/tty.csv"
@@ -195,7 +213,7 @@ phase_import() {
         [ "$(shipments)" -eq $((before + 100000)) ] &&
         ok "100,000 rows again: all existing, $(jq -c '{seconds,rows_per_second}' "$work/big2.out")" ||
         fail "re-run of 100,000: exit $rc $(cat "$work/big2.out")"
-    for f in imp1.err imp2.err h1.err big.err; do sanitizer_check "$work/$f"; done
+    for f in imp1.err imp2.err h1.err oom.err big.err; do sanitizer_check "$work/$f"; done
 }
 
 phase_export() {

@@ -132,6 +132,41 @@ static void test_refusals(void **state)
     assert_refused("[schedule]\nretry_min = 2h\nretry_max = 1h\n", "retry_max");
 }
 
+/* [retention]: durations in seconds for tests, empty is off, pii_after
+ * before erase_after. */
+static void test_retention(void **state)
+{
+    struct cfg cfg;
+    char err[256];
+
+    (void)state;
+    assert_int_equal(cfg_load_string(&cfg, "", "r.ini", err, sizeof(err)), 0);
+    assert_true(cfg.retention_erase_ms == 0 && cfg.retention_pii_ms == 0);
+    assert_int_equal(cfg.retention_batch, 100);
+    cfg_clear(&cfg);
+    if (cfg_load_string(&cfg,
+                        "[retention]\nerase_after = 90d\npii_after = 2s\n"
+                        "batch = 7\n",
+                        "r.ini", err, sizeof(err)) != 0)
+        fail_msg("%s", err);
+    assert_true(cfg.retention_erase_ms == 90LL * 86400 * 1000);
+    assert_true(cfg.retention_pii_ms == 2000);
+    assert_int_equal(cfg.retention_batch, 7);
+    cfg_clear(&cfg);
+    if (cfg_load_string(&cfg, "[retention]\nerase_after =\npii_after = 0\n",
+                        "r.ini", err, sizeof(err)) != 0)
+        fail_msg("%s", err);
+    assert_true(cfg.retention_erase_ms == 0 && cfg.retention_pii_ms == 0);
+    cfg_clear(&cfg);
+    assert_refused("[retention]\nerase_after = 2s\npii_after = 2s\n",
+                   "bad.ini:3: [retention] pii_after must be shorter");
+    assert_refused("[retention]\nerase_after = 90 days\n",
+                   "bad.ini:2: erase_after: bad duration");
+    assert_refused("[retention]\nbatch = 0\n", "bad.ini:2: batch");
+    /* Elsewhere an empty duration is still refused. */
+    assert_refused("[schedule]\nin_transit =\n", "in_transit: bad duration");
+}
+
 /* Values are checked for what they mean, not only for their type. */
 static void test_meaning(void **state)
 {
@@ -281,6 +316,7 @@ int main(void)
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_full_file),
         cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_retention),
         cmocka_unit_test(test_meaning),
         cmocka_unit_test(test_first_error_wins),
         cmocka_unit_test(test_secrets_env_and_file),
