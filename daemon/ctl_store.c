@@ -1117,7 +1117,9 @@ int ctl_cmd_import(const char *cfg_path, int argc, char **argv)
         "existing", (json_int_t)im.existing, "failed", (json_int_t)im.failed,
         "seconds", secs, "rows_per_second",
         (json_int_t)(secs > 0 ? (double)im.rows / secs : (double)im.rows));
-    text = summary != NULL ? json_dumps(summary, JSON_COMPACT) : NULL;
+    text = summary != NULL
+               ? json_dumps(summary, JSON_COMPACT | JSON_REAL_PRECISION(6))
+               : NULL;
     if (text != NULL)
         puts(text);
     free(text);
