@@ -113,6 +113,8 @@ static void shutdown_finish(struct daemon *d)
 
     push_free(d->push); /* answers pushes still merging, through the API */
     d->push = NULL;
+    if (d->api != NULL) /* a /metrics answer in flight reads it no more */
+        api_set_retention(d->api, NULL);
     retention_free(d->retention); /* before the API it tells of erasures */
     d->retention = NULL;
     api_free(d->api);

@@ -310,6 +310,8 @@ static void test_merge_once_and_changes(void **state)
     assert_true(f->merged.changed);
     assert_int_equal(f->merged.status, MODEL_IN_TRANSIT);
     assert_int_equal(sync_int(f, "XLEN t:changes"), 1);
+    /* Open: in no retention index. */
+    assert_int_equal(sync_int(f, "ZSCORE t:idx:final %s", f->id), -2);
     /* The same poll replayed, and a reworded one: nothing new. */
     assert_int_equal(claim(f, "A", 60000), 1);
     merge(f, "A", &r.shipments[0], -1, 0, 0);
@@ -330,8 +332,100 @@ static void test_merge_once_and_changes(void **state)
     /* Delivered: off the schedule, lease gone. */
     assert_int_equal(sync_int(f, "ZSCORE t:due %s", f->id), -2);
     assert_int_equal(sync_int(f, "ZSCORE t:lease %s", f->id), -2);
+    /* ... and in the retention indexes since now. */
+    assert_true(sync_int(f, "ZSCORE t:idx:final %s", f->id) > now_ms() - 60000);
+    assert_true(sync_int(f, "ZSCORE t:idx:pii %s", f->id) > now_ms() - 60000);
     model_result_clear(&r);
     model_result_clear(&r2);
+}
+
+static void on_ids_count(void *arg, int err, const char *cursor,
+                         const char **ids, size_t n)
+{
+    struct fx *f = arg;
+
+    (void)cursor;
+    f->err = err;
+    f->n_claimed = n;
+    if (n > 0)
+        snprintf(f->claimed_ids[0], sizeof(f->claimed_ids[0]), "%s", ids[0]);
+    f->done = true;
+}
+
+static void on_erased_count(void *arg, int err, long n, const char *const *ids,
+                            size_t n_ids)
+{
+    struct fx *f = arg;
+
+    (void)ids;
+    f->err = err;
+    f->n_claimed = (size_t)n;
+    f->merged.added = (int)n_ids;
+    f->done = true;
+}
+
+/* Retention: a shipment that turned final is due after the wait; its
+ * contact data goes first, then the whole of it. */
+static void test_retention(void **state)
+{
+    struct fx *f = *state;
+    struct model_result r;
+    const char *ids[1];
+    struct store_add_in in = {.carrier = "ups",
+                              .tracking_number = "1Z1",
+                              .order_id = "o",
+                              .email = "a@example.com",
+                              .postcode = "1234AB"};
+
+    model_result_init(&r);
+    f->done = false;
+    assert_int_equal(store_add(f->st, &in, now_ms(), on_add, f), 0);
+    assert_true(test_run_until(&f->loop, &f->done, 5000));
+    assert_int_equal(claim(f, "A", 60000), 1);
+    merge(f, "A", make(&r, 2, MODEL_DELIVERED, "t"), -1, 0, 0);
+    /* Not due before its time, due after. */
+    f->done = false;
+    assert_int_equal(store_retention_due(f->st, STORE_KEY_IDX_FINAL,
+                                         now_ms() - 60000, 10, on_ids_count, f),
+                     0);
+    assert_true(test_run_until(&f->loop, &f->done, 5000));
+    assert_int_equal(f->n_claimed, 0);
+    f->done = false;
+    assert_int_equal(store_retention_due(f->st, STORE_KEY_IDX_PII, now_ms() + 1,
+                                         10, on_ids_count, f),
+                     0);
+    assert_true(test_run_until(&f->loop, &f->done, 5000));
+    assert_int_equal(f->n_claimed, 1);
+    assert_string_equal(f->claimed_ids[0], f->id);
+    /* Contact data only. */
+    ids[0] = f->id;
+    f->done = false;
+    assert_int_equal(store_erase_contact(f->st, ids, 1, on_erased_count, f), 0);
+    assert_true(test_run_until(&f->loop, &f->done, 5000));
+    assert_int_equal(f->err, 0);
+    assert_int_equal(f->n_claimed, 1);
+    assert_int_equal(sync_int(f, "HEXISTS t:s:{%s} email", f->id), 0);
+    assert_int_equal(sync_int(f, "HEXISTS t:s:{%s} postcode", f->id), 0);
+    assert_int_equal(sync_int(f, "EXISTS t:idx:email:a@example.com"), 0);
+    assert_int_equal(sync_int(f, "EXISTS t:idx:postcode:1234AB"), 0);
+    assert_int_equal(sync_int(f, "HEXISTS t:s:{%s} order_id", f->id), 1);
+    assert_int_equal(sync_int(f, "ZSCORE t:idx:pii %s", f->id), -2);
+    /* The whole shipment. */
+    f->done = false;
+    assert_int_equal(store_erase_batch(f->st, ids, 1, on_erased_count, f), 0);
+    assert_true(test_run_until(&f->loop, &f->done, 5000));
+    assert_int_equal(f->err, 0);
+    assert_int_equal(f->n_claimed, 1);
+    assert_int_equal(f->merged.added, 1); /* the id echoed */
+    assert_int_equal(sync_int(f, "EXISTS t:s:{%s}", f->id), 0);
+    assert_int_equal(sync_int(f, "ZCARD t:idx:final"), 0);
+    /* Again: already gone is no error. */
+    f->done = false;
+    assert_int_equal(store_erase_batch(f->st, ids, 1, on_erased_count, f), 0);
+    assert_true(test_run_until(&f->loop, &f->done, 5000));
+    assert_int_equal(f->err, 0);
+    assert_int_equal(f->n_claimed, 0);
+    model_result_clear(&r);
 }
 
 static void test_unchanged_answers(void **state)
@@ -581,6 +675,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stale_and_gone, setup, teardown),
         cmocka_unit_test_setup_teardown(test_errors_and_expiry, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_retention, setup, teardown),
         cmocka_unit_test_setup_teardown(test_get_release_poll_now, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_same_second_order, setup,
