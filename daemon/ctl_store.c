@@ -42,6 +42,7 @@ struct session {
     struct rconn *rc;
     struct store *st;
     bool up, timed_out;
+    long wait_ms; /* session_wait's bound, restarted by session_alive */
     int pending;
     int status;
     /* add from stdin */
@@ -143,10 +144,12 @@ static int session_begin(struct session *s, const char *cfg_path)
     return rc != 0 ? rc : session_connect(s);
 }
 
-/* Runs the loop until pending reaches zero (or the wait runs out). */
+/* Runs the loop until pending reaches zero (or ms pass without an answer:
+ * see session_alive). */
 static void session_wait(struct session *s, long ms)
 {
     s->timed_out = false;
+    s->wait_ms = ms;
     uv_timer_start(&s->timer, on_timeout, (uint64_t)ms, 0);
     while (s->pending > 0 && !s->timed_out)
         uv_run(&s->loop, UV_RUN_ONCE);
@@ -155,6 +158,14 @@ static void session_wait(struct session *s, long ms)
         fprintf(stderr, "wismoctl: Redis did not answer in time\n");
         s->status = 69;
     }
+}
+
+/* An answer came: session_wait's bound counts from now (a long import
+ * keeps requests pending all the time; only silence is a time-out). */
+static void session_alive(struct session *s)
+{
+    if (uv_is_active((uv_handle_t *)&s->timer) && s->wait_ms > 0)
+        uv_timer_start(&s->timer, on_timeout, (uint64_t)s->wait_ms, 0);
 }
 
 /* Waits for the one request just sent (sent: what sending returned), then
@@ -864,6 +875,7 @@ static void on_imported(void *arg, int err, const char *id, bool created)
 
     (void)id;
     im->s->pending--;
+    session_alive(im->s);
     if (err != 0) {
         import_say(im, "wismoctl import: %s:%ld: not registered: %s\n",
                    im->name, row->line, wm_strerror(err));
