@@ -16,7 +16,7 @@ cd "$here"
 
 packages=(build-essential cmake pkg-config ca-certificates tzdata jq
     libcurl4-openssl-dev libuv1-dev libjansson-dev libxml2-dev
-    libhiredis-dev redis-server libcmocka-dev libpcre2-dev libinih-dev
+    libhiredis-dev redis-server redis-sentinel libcmocka-dev libpcre2-dev libinih-dev
     libhttp-parser-dev curl libssl-dev python3 python3-aiosmtpd
     chromium clang-format clang-tidy cppcheck
     dpkg-dev groff-base systemd)

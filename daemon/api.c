@@ -236,6 +236,11 @@ static void respond_store_error(struct rq *q, int err)
         rconn_note_failure(q->a->rc);
     if (err == WM_ENOTFOUND)
         respond_error(q, 404, "not_found", "no such shipment", NULL);
+    else if (err == WM_ETIMEDOUT) /* [redis] wait_replicas not reached */
+        respond_error(q, 503, "not_replicated",
+                      "stored, but not yet on enough replicas to survive a "
+                      "failover: retry (registration is idempotent)",
+                      "Retry-After: 1\r\n");
     else if (err == WM_ENOSPC) /* reachable, but it refuses writes */
         respond_error(q, 507, "store_full",
                       "the store refuses writes (its disk is full?): "
@@ -1071,7 +1076,8 @@ static void on_added(void *arg, int err, const char *id, bool created)
     struct rq *q = arg;
 
     if (err != 0) {
-        respond_store_error(q, err == WM_ENOSPC ? err : WM_EIO);
+        respond_store_error(
+            q, err == WM_ENOSPC || err == WM_ETIMEDOUT ? err : WM_EIO);
         return;
     }
     q->created = created;

@@ -58,7 +58,7 @@ struct key {
 
 static key_check_fn check_listen, check_hours, check_smtp_url, check_http_url,
     check_redis_url, check_provider, check_positive, check_mail_from,
-    check_sms_from, check_word, check_push_path;
+    check_sms_from, check_word, check_push_path, check_sentinels;
 
 #define C(f)  offsetof(struct cfg, f)
 #define CC(f) offsetof(struct cfg_carrier, f)
@@ -74,6 +74,10 @@ static const struct key keys[] = {
     {"daemon", "log_time", K_BOOL, C(log_time), 0, 0, NULL},
     {"redis", "url", K_SECRET, C(redis_url), 0, 0, check_redis_url},
     {"redis", "prefix", K_STR, C(redis_prefix), 0, 0, check_word},
+    {"redis", "sentinels", K_STR, C(redis_sentinels), 0, 0, check_sentinels},
+    {"redis", "master", K_STR, C(redis_master), 0, 0, check_word},
+    {"redis", "wait_replicas", K_INT, C(redis_wait_replicas), 0, 16, NULL},
+    {"redis", "wait_timeout", K_DUR, C(redis_wait_timeout_ms), 0, 0, NULL},
     {"http", "listen", K_STR, C(http_listen), 0, 0, check_listen},
     {"http", "max_body", K_SIZE, C(http_max_body), 0, 0, NULL},
     {"http", "cors", K_ORIGINS, C(http_cors), 0, 0, NULL},
@@ -290,6 +294,36 @@ static const char *check_redis_url(const char *v)
     return url_with(v, s) ? NULL
                           : "want redis://host:port[/db] or "
                             "unix:///path/to.sock";
+}
+
+/* host:port[, host:port ...]: each with a host and a port. */
+static const char *check_sentinels(const char *v)
+{
+    static const char *const bad = "want host:port[, host:port ...]";
+
+    while (*v != '\0') {
+        size_t n = strcspn(v, ","), i = 0, colon = n;
+        long port = 0;
+
+        while (i < n && v[i] == ' ')
+            i++;
+        for (size_t j = i; j < n; j++)
+            if (v[j] == ':')
+                colon = j;
+        if (colon == n || colon == i)
+            return bad;
+        for (size_t j = colon + 1; j < n && v[j] != ' '; j++) {
+            if (v[j] < '0' || v[j] > '9' || port > 65535)
+                return bad;
+            port = port * 10 + (v[j] - '0');
+        }
+        if (port < 1 || port > 65535)
+            return bad;
+        v += n;
+        if (*v == ',')
+            v++;
+    }
+    return NULL;
 }
 
 static const char *check_provider(const char *v)
@@ -839,6 +873,7 @@ static void set_defaults(struct cfg *cfg)
     const struct carrier *const *all = carrier_all();
 
     memset(cfg, 0, sizeof(*cfg));
+    cfg->redis_wait_timeout_ms = 1000;
     cfg->data_dir = wm_xstrdup("/var/lib/wismo");
     cfg->log_level = LOG_INFO;
     cfg->log_time = 1;
@@ -1031,6 +1066,17 @@ static int check_together(struct load_ctx *lc, const char *name)
                               "from is missing: SMS cannot be sent without a "
                               "sender");
     }
+    if (is_set(cfg->redis_master) != is_set(cfg->redis_sentinels))
+        return late_error(lc, name, "redis",
+                          is_set(cfg->redis_master) ? "master" : "sentinels",
+                          "Redis Sentinel needs both sentinels and master");
+    if (is_set(cfg->redis_master) && cfg->redis_url != NULL &&
+        strncmp(cfg->redis_url, "unix:", 5) == 0)
+        return late_error(lc, name, "redis", "url",
+                          "with sentinels the url gives only the password "
+                          "and db of a TCP link: redis://[:password@]any/db");
+    if (is_set(cfg->redis_master) && cfg->redis_url == NULL)
+        lc->cfg->redis_url = wm_xstrdup("redis://sentinel"); /* no password */
     return check_push(lc, name);
 }
 
@@ -1101,6 +1147,8 @@ void cfg_clear(struct cfg *cfg)
                      &cfg->redis_server,
                      &cfg->redis_url,
                      &cfg->redis_prefix,
+                     &cfg->redis_sentinels,
+                     &cfg->redis_master,
                      &cfg->http_listen,
                      &cfg->token_shop,
                      &cfg->token_agent,

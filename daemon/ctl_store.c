@@ -114,6 +114,8 @@ static int session_connect(struct session *s)
     else
         snprintf(url, sizeof(url), "unix://%s/redis.sock", s->cfg.data_dir);
     ro.url = url;
+    ro.sentinels = s->cfg.redis_sentinels;
+    ro.master = s->cfg.redis_master;
     ro.connect_timeout_ms = 1000;
     s->rc = rconn_new(&s->loop, &ro, on_state, s);
     if (s->rc == NULL) {
@@ -132,6 +134,8 @@ static int session_connect(struct session *s)
         return 69; /* EX_UNAVAILABLE */
     }
     s->st = store_new(s->rc, s->cfg.redis_prefix);
+    store_set_wait(s->st, s->cfg.redis_wait_replicas,
+                   s->cfg.redis_wait_timeout_ms);
     s->status = 0;
     return 0;
 }

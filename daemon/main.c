@@ -287,6 +287,8 @@ static int connect_redis(struct daemon *d)
     struct rconn_opts ro = {0};
 
     ro.url = d->redis_url;
+    ro.sentinels = d->cfg.redis_sentinels;
+    ro.master = d->cfg.redis_master;
     d->rc = rconn_new(d->loop, &ro, on_redis_state, d);
     if (d->rc == NULL) {
         /* Never print the URL: it may carry a password. */
@@ -294,6 +296,8 @@ static int connect_redis(struct daemon *d)
         return EX_CONFIG;
     }
     d->st = store_new(d->rc, d->cfg.redis_prefix);
+    store_set_wait(d->st, d->cfg.redis_wait_replicas,
+                   d->cfg.redis_wait_timeout_ms);
     return 0;
 }
 
@@ -332,6 +336,8 @@ static int start_services(struct daemon *d)
     poller_set_subs(d->poller, d->subs);
     api_set_subs(d->api, d->subs);
     no.redis_url = d->redis_url; /* its own blocking stream reader */
+    no.redis_sentinels = d->cfg.redis_sentinels;
+    no.redis_master = d->cfg.redis_master;
     no.templates_dir = d->cfg.templates_dir;
     d->notify = notify_new(d->loop, &d->cfg, d->st, d->rc, d->fe, &no);
     if (d->notify == NULL) {

@@ -30,6 +30,7 @@ struct notify {
     bool own_fe;
     struct notify_opts o; /* strings below, not in o */
     char *redis_url, *templates_dir, *consumer, *shop_opt;
+    char *redis_sentinels, *redis_master;
     char *prefix;
     int64_t tick_ms;
     struct nrules_conf rules;
@@ -565,6 +566,8 @@ static void take_opts(struct notify *n, const struct notify_opts *opts)
     if (opts != NULL)
         n->o = *opts;
     n->redis_url = wm_xstrdup_or_null(n->o.redis_url);
+    n->redis_sentinels = wm_xstrdup_or_null(n->o.redis_sentinels);
+    n->redis_master = wm_xstrdup_or_null(n->o.redis_master);
     n->shop_opt = wm_xstrdup_or_null(n->o.shop);
     dir = n->o.templates_dir;
     if (dir == NULL)
@@ -576,6 +579,7 @@ static void take_opts(struct notify *n, const struct notify_opts *opts)
     snprintf(cons, sizeof(cons), "%s:%ld", host, (long)getpid());
     n->consumer = wm_xstrdup(n->o.consumer != NULL ? n->o.consumer : cons);
     n->o.redis_url = n->o.templates_dir = n->o.consumer = n->o.shop = NULL;
+    n->o.redis_sentinels = n->o.redis_master = NULL;
     opts_defaults(&n->o);
     n->retry.min_ms = n->o.retry_min_ms;
     n->retry.max_ms = n->o.retry_max_ms;
@@ -661,6 +665,8 @@ int notify_start(struct notify *n)
     if (n->redis_url != NULL) {
         struct rconn_opts ro = {0};
         ro.url = n->redis_url;
+        ro.sentinels = n->redis_sentinels;
+        ro.master = n->redis_master;
         ro.command_timeout_ms = 5000; /* > BLOCK 1000 */
         n->brc = rconn_new(n->loop, &ro, on_brc_state, n);
         if (n->brc == NULL)
@@ -772,6 +778,8 @@ void notify_free(struct notify *n)
     ntmpl_free(n->tm);
     outbox_free(n->ob);
     free(n->redis_url);
+    free(n->redis_sentinels);
+    free(n->redis_master);
     free(n->templates_dir);
     free(n->consumer);
     free(n->shop_opt);

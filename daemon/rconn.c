@@ -10,6 +10,13 @@
  * same timer) -> UP (state_cb(true)). Any failure drops the context and
  * goes back to IDLE with an exponential backoff, forever, until rconn_free.
  *
+ * Sentinel: with sentinels and a master name, every connection starts in
+ * ASKING: one sentinel after the other is asked SENTINEL
+ * get-master-addr-by-name (the connect timer bounds each), the answer is
+ * connected to, and ROLE in the handshake must say "master". A -READONLY
+ * reply (a primary demoted under us) drops the link; every reconnection
+ * asks again, so a failover is followed at the next attempt.
+ *
  * Timeouts: hiredis 0.14 has none. Replies come back in the order the
  * commands were sent, and every command gets the same timeout, so the
  * oldest pending command always expires first: one uv timer watching the
@@ -165,7 +172,13 @@ static int rc_uv_attach(uv_loop_t *loop, redisAsyncContext *ac)
 
 /* --- the connection ----------------------------------------------------- */
 
-enum rc_state { RC_IDLE, RC_CONNECTING, RC_HANDSHAKE, RC_UP };
+enum rc_state { RC_IDLE, RC_ASKING, RC_CONNECTING, RC_HANDSHAKE, RC_UP };
+
+/* A sentinel's address. */
+struct rc_addr {
+    char *host; /* owned */
+    int port;
+};
 
 struct rconn_script {
     char sha[41];
@@ -211,6 +224,13 @@ struct rconn {
 
     long connect_timeout_ms, command_timeout_ms;
     long backoff_min_ms, backoff_max_ms, backoff_ms;
+
+    /* Sentinel mode: master != NULL. */
+    char *master;                 /* owned */
+    struct rc_addr *sentinels;    /* owned */
+    size_t n_sentinels, sentinel; /* the one to ask next */
+    size_t asked;                 /* sentinels tried in this round */
+    redisAsyncContext *sac;       /* ASKING only */
 
     struct rc_cmd *head, *tail; /* pending user commands, oldest first */
     rconn_state_cb *state_cb;
@@ -338,10 +358,22 @@ static void rc_log_failure(struct rconn *rc, const char *msg, const char *error)
     log_warn("msg=\"%s\" redis=%s error=%s", msg, rc->where, e);
 }
 
+static void rc_ask_next(struct rconn *rc);
+
 static void rc_on_connect_timeout(uv_timer_t *t)
 {
     struct rconn *rc = t->data;
 
+    if (rc->state == RC_ASKING && rc->sac != NULL) {
+        redisAsyncContext *sac = rc->sac;
+
+        rc->sac = NULL; /* its pending reply is now stale */
+        redisAsyncFree(sac);
+        rc_log_failure(rc, "redis sentinel timed out; asking the next",
+                       "timeout");
+        rc_ask_next(rc);
+        return;
+    }
     if (rc->state != RC_CONNECTING && rc->state != RC_HANDSHAKE)
         return;
     rc_log_failure(rc, "redis connect timed out; retrying", "timeout");
@@ -398,6 +430,30 @@ static void rc_on_ready(redisAsyncContext *ac, void *r, void *priv)
     rc_up(rc); /* state_cb may send commands or free rc: both safe here */
 }
 
+/* Sentinel mode: the address a sentinel named must be the primary now. */
+static void rc_on_role(redisAsyncContext *ac, void *r, void *priv)
+{
+    struct rconn *rc = priv;
+    redisReply *reply = r;
+
+    if (rc->ac == NULL || reply == NULL)
+        return;
+    if (reply->type == REDIS_REPLY_ARRAY && reply->elements > 0 &&
+        reply->element[0]->type == REDIS_REPLY_STRING &&
+        strcmp(reply->element[0]->str, "master") == 0)
+        return;
+    if (reply->type == REDIS_REPLY_ERROR) {
+        rc_on_handshake(ac, r, priv);
+        return;
+    }
+    rc_log_failure(rc, "redis: the sentinels' primary is not a primary",
+                   reply->type == REDIS_REPLY_ARRAY && reply->elements > 0 &&
+                           reply->element[0]->type == REDIS_REPLY_STRING
+                       ? reply->element[0]->str
+                       : "?");
+    rc_drop(rc); /* deferred by hiredis until we return */
+}
+
 static int rc_send(struct rconn *rc, redisCallbackFn *fn, int argc,
                    const char **argv, const size_t *argvlen)
 {
@@ -439,6 +495,10 @@ static void rc_on_connect(const redisAsyncContext *cac, int status)
         argv[1] = db;
         rv |= rc_send(rc, rc_on_handshake, 2, argv, NULL);
     }
+    if (rc->master != NULL) {
+        argv[0] = "ROLE";
+        rv |= rc_send(rc, rc_on_role, 1, argv, NULL);
+    }
     argv[0] = "PING";
     rv |= rc_send(rc, rc_on_ready, 1, argv, NULL);
     if (rv != 0)
@@ -464,7 +524,9 @@ static void rc_on_disconnect(const redisAsyncContext *cac, int status)
     rc_link_down(rc);
 }
 
-static void rc_connect(struct rconn *rc)
+/* Connects to rc's address (the configured one, or the primary a
+ * sentinel named). */
+static void rc_connect_to(struct rconn *rc)
 {
     redisAsyncContext *ac;
 
@@ -665,10 +727,190 @@ static int rc_parse_url(struct rconn *rc, const char *url)
     return 0;
 }
 
+/* --- Redis Sentinel ----------------------------------------------------- */
+
+/* The reply to SENTINEL get-master-addr-by-name: [host, port] or nil. */
+static void rc_on_sentinel_reply(redisAsyncContext *ac, void *r, void *priv)
+{
+    struct rconn *rc = priv;
+    redisReply *reply = r;
+    long port = -1;
+
+    if (ac != rc->sac || reply == NULL)
+        return; /* stale, or the loss is seen by the disconnect callback */
+    if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
+        reply->element[0]->type == REDIS_REPLY_STRING &&
+        reply->element[1]->type == REDIS_REPLY_STRING)
+        port = parse_num(reply->element[1]->str, reply->element[1]->len, 65535);
+    rc->sac = NULL;
+    redisAsyncFree(ac); /* deferred by hiredis until we return: reply lives */
+    if (port <= 0) {
+        rc_log_failure(rc, "redis sentinel does not know the primary",
+                       reply->type == REDIS_REPLY_ERROR ? reply->str : "nil");
+        rc_ask_next(rc);
+        return;
+    }
+    uv_timer_stop(&rc->timer);
+    rc->asked = 0;
+    if (rc->host == NULL || strcmp(rc->host, reply->element[0]->str) != 0 ||
+        rc->port != (int)port) {
+        char ep[160];
+
+        free(rc->host);
+        rc->host = wm_xstrdup(reply->element[0]->str);
+        rc->port = (int)port;
+        snprintf(ep, sizeof(ep), "%s:%d", rc->host, rc->port);
+        log_quote(ep, rc->where, sizeof(rc->where));
+        log_info("msg=\"redis primary from the sentinels\" redis=%s master=%s",
+                 rc->where, rc->master);
+    }
+    rc->state = RC_IDLE;
+    rc_connect_to(rc);
+}
+
+static void rc_on_sentinel_connect(const redisAsyncContext *cac, int status)
+{
+    redisAsyncContext *ac = (redisAsyncContext *)cac;
+    struct rconn *rc = ac->data;
+
+    if (ac != rc->sac || status == REDIS_OK)
+        return;
+    rc->sac = NULL; /* hiredis frees it when we return */
+    rc_log_failure(rc, "cannot reach a redis sentinel; asking the next",
+                   ac->errstr);
+    rc_ask_next(rc);
+}
+
+static void rc_on_sentinel_disconnect(const redisAsyncContext *cac, int status)
+{
+    redisAsyncContext *ac = (redisAsyncContext *)cac;
+    struct rconn *rc = ac->data;
+
+    (void)status;
+    if (ac != rc->sac)
+        return; /* answered, or dropped by us */
+    rc->sac = NULL;
+    rc_log_failure(rc, "redis sentinel closed the link; asking the next",
+                   "closed");
+    rc_ask_next(rc);
+}
+
+/* Asks the current sentinel where the primary is. */
+static void rc_ask(struct rconn *rc)
+{
+    const struct rc_addr *s = &rc->sentinels[rc->sentinel];
+    redisAsyncContext *ac = redisAsyncConnect(s->host, s->port);
+
+    if (ac == NULL || ac->err != 0 || rc_uv_attach(rc->loop, ac) != 0) {
+        rc_log_failure(rc, "cannot reach a redis sentinel; asking the next",
+                       ac != NULL ? ac->errstr : "out of memory");
+        if (ac != NULL)
+            redisAsyncFree(ac);
+        rc_ask_next(rc);
+        return;
+    }
+    ac->data = rc;
+    rc->sac = ac;
+    rc->state = RC_ASKING;
+    redisAsyncSetConnectCallback(ac, rc_on_sentinel_connect);
+    redisAsyncSetDisconnectCallback(ac, rc_on_sentinel_disconnect);
+    /* Queued now, written once connected. */
+    if (redisAsyncCommand(ac, rc_on_sentinel_reply, rc,
+                          "SENTINEL get-master-addr-by-name %s",
+                          rc->master) != REDIS_OK) {
+        rc->sac = NULL;
+        redisAsyncFree(ac);
+        rc_ask_next(rc);
+        return;
+    }
+    uv_timer_start(&rc->timer, rc_on_connect_timeout,
+                   (uint64_t)rc->connect_timeout_ms, 0);
+}
+
+/* The next sentinel, or, when each was asked in this round, the backoff. */
+static void rc_ask_next(struct rconn *rc)
+{
+    rc->sentinel = (rc->sentinel + 1) % rc->n_sentinels;
+    if (++rc->asked < rc->n_sentinels && !rc->closing) {
+        rc_ask(rc);
+        return;
+    }
+    rc->asked = 0;
+    rc_link_down(rc);
+}
+
+static void rc_connect(struct rconn *rc)
+{
+    if (rc->closing || rc->ac != NULL || rc->sac != NULL)
+        return;
+    if (rc->master != NULL)
+        rc_ask(rc);
+    else
+        rc_connect_to(rc);
+}
+
+/* "host:port, [v6]:port, host" (port 26379 when absent); 0 or WM_EINVAL. */
+static int rc_parse_sentinels(struct rconn *rc, const char *list)
+{
+    const char *p = list;
+
+    while (*p != '\0') {
+        const char *end = strchr(p, ','), *hend, *port = NULL, *host = p;
+        struct rc_addr *a;
+        long v = 26379;
+
+        if (end == NULL)
+            end = p + strlen(p);
+        while (host < end && (*host == ' ' || *host == '\t'))
+            host++;
+        hend = end;
+        while (hend > host && (hend[-1] == ' ' || hend[-1] == '\t'))
+            hend--;
+        if (host == hend)
+            return WM_EINVAL;
+        if (*host == '[') {
+            const char *rb = memchr(host, ']', (size_t)(hend - host));
+
+            if (rb == NULL || (rb + 1 < hend && rb[1] != ':'))
+                return WM_EINVAL;
+            port = rb + 1 < hend ? rb + 2 : NULL;
+            host++;
+            hend = rb;
+        } else {
+            const char *colon = memchr(host, ':', (size_t)(hend - host));
+
+            if (colon != NULL) {
+                port = colon + 1;
+                hend = colon;
+            }
+        }
+        if (port != NULL) {
+            const char *pend = end;
+
+            while (pend > port && (pend[-1] == ' ' || pend[-1] == '\t'))
+                pend--;
+            v = parse_num(port, (size_t)(pend - port), 65535);
+        }
+        if (hend == host || v <= 0)
+            return WM_EINVAL;
+        rc->sentinels = wm_xrealloc(rc->sentinels, (rc->n_sentinels + 1) *
+                                                       sizeof(*rc->sentinels));
+        a = &rc->sentinels[rc->n_sentinels++];
+        a->host = wm_xstrndup(host, (size_t)(hend - host));
+        a->port = (int)v;
+        p = *end == ',' ? end + 1 : end;
+    }
+    return rc->n_sentinels > 0 ? 0 : WM_EINVAL;
+}
+
 /* --- public API --------------------------------------------------------- */
 
 static void rc_free_fields(struct rconn *rc)
 {
+    for (size_t i = 0; i < rc->n_sentinels; i++)
+        free(rc->sentinels[i].host);
+    free(rc->sentinels);
+    free(rc->master);
     free(rc->host);
     free(rc->path);
     free(rc->user);
@@ -690,6 +932,15 @@ struct rconn *rconn_new(uv_loop_t *loop, const struct rconn_opts *opts,
         log_error("msg=\"bad redis URL\""); /* it may hold a password */
         rc_free_fields(rc);
         return NULL;
+    }
+    if (opts->master != NULL && opts->master[0] != '\0') {
+        if (rc->path != NULL || opts->sentinels == NULL ||
+            rc_parse_sentinels(rc, opts->sentinels) != 0) {
+            log_error("msg=\"bad redis sentinels\"");
+            rc_free_fields(rc);
+            return NULL;
+        }
+        rc->master = wm_xstrdup(opts->master);
     }
     rc->loop = loop;
     rc->state_cb = state_cb;
@@ -729,6 +980,12 @@ void rconn_free(struct rconn *rc)
         return;
     rc->closing = true;
     rc->state_cb = NULL;
+    if (rc->sac != NULL) {
+        redisAsyncContext *sac = rc->sac;
+
+        rc->sac = NULL;
+        redisAsyncFree(sac);
+    }
     rc_drop(rc); /* pending callbacks: NULL reply, WM_ECANCELED */
     rc->state = RC_IDLE;
     rc->closes = 2;
@@ -803,11 +1060,22 @@ static void rc_on_reply(redisAsyncContext *ac, void *r, void *priv)
     if (reply != NULL && c->script != NULL && !c->retried &&
         is_noscript(reply) && rc->ac != NULL && rc_reload(rc, c) == 0)
         return;
+    bool readonly = reply != NULL && reply->type == REDIS_REPLY_ERROR &&
+                    reply->len >= 8 && strncmp(reply->str, "READONLY", 8) == 0;
+
     rc_cmd_unlink(rc, c);
     if (reply == NULL)
         err = c->err != 0 ? c->err : rc->closing ? WM_ECANCELED : WM_EIO;
     c->cb(c->arg, err, reply);
     rc_cmd_free(c);
+    /* A primary demoted under us: ask the sentinels again. rc outlives
+     * this callback even if cb freed it (closing, ac cleared). */
+    if (readonly && rc->master != NULL && rc->ac != NULL && !rc->closing) {
+        log_warn("msg=\"redis primary is read-only now; asking the "
+                 "sentinels\" redis=%s",
+                 rc->where);
+        rc_drop(rc); /* deferred by hiredis until we return */
+    }
 }
 
 /* Pub/sub and MONITOR change the reply stream; they are not supported. */

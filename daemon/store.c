@@ -508,6 +508,8 @@ struct store {
     struct rconn_script *add, *claim, *merge, *release, *erase, *forget, *scrub;
     struct rconn_script *pii, *backfill;
     struct rconn_script *push_state, *push_end, *push_unsubs, *open;
+    int wait_replicas; /* a registration waits for so many replicas */
+    int64_t wait_timeout_ms;
 };
 
 struct store *store_new(struct rconn *rc, const char *prefix)
@@ -906,6 +908,32 @@ static bool aof_write_failed(const char *info)
            strncmp(st + 22, "ok", 2) != 0;
 }
 
+static void add_done(struct add_call *c, int err)
+{
+    if (err == 0)
+        c->cb(c->arg, 0, c->id, c->created);
+    else
+        c->cb(c->arg, err, NULL, false);
+    free(c);
+}
+
+/* WAIT's answer: how many replicas have the registration. */
+static void on_add_waited(void *arg, int err, redisReply *r)
+{
+    struct add_call *c = arg;
+
+    err = reply_error(err, r, "add");
+    if (err == 0 && r->type != REDIS_REPLY_INTEGER)
+        err = WM_EPROTO;
+    if (err == 0 && r->integer < c->st->wait_replicas) {
+        log_warn("msg=\"registration not acknowledged by enough replicas\" "
+                 "replicas=%lld wanted=%d",
+                 (long long)r->integer, c->st->wait_replicas);
+        err = WM_ETIMEDOUT;
+    }
+    add_done(c, err);
+}
+
 static void on_add_persisted(void *arg, int err, redisReply *r)
 {
     struct add_call *c = arg;
@@ -917,11 +945,17 @@ static void on_add_persisted(void *arg, int err, redisReply *r)
         log_refused("add", "the append-only file's last write failed");
         err = WM_ENOSPC;
     }
-    if (err == 0)
-        c->cb(c->arg, 0, c->id, c->created);
-    else
-        c->cb(c->arg, err, NULL, false);
-    free(c);
+    if (err == 0 && c->st->wait_replicas > 0) {
+        char n[16], ms[24];
+        const char *argv[] = {"WAIT", n, ms};
+
+        snprintf(n, sizeof(n), "%d", c->st->wait_replicas);
+        snprintf(ms, sizeof(ms), "%lld", (long long)c->st->wait_timeout_ms);
+        err = rconn_command(c->st->rc, on_add_waited, c, 3, argv, NULL);
+        if (err == 0)
+            return;
+    }
+    add_done(c, err);
 }
 
 static void on_add(void *arg, int err, redisReply *r)
@@ -942,6 +976,15 @@ static void on_add(void *arg, int err, redisReply *r)
     }
     c->cb(c->arg, err, NULL, false);
     free(c);
+}
+
+void store_set_wait(struct store *st, int replicas, int64_t timeout_ms)
+{
+    st->wait_replicas = replicas > 0 ? replicas : 0;
+    /* Below rconn's command timeout, which would drop the link. */
+    st->wait_timeout_ms = timeout_ms <= 0     ? 1000
+                          : timeout_ms > 4000 ? 4000
+                                              : timeout_ms;
 }
 
 int store_add(struct store *st, const struct store_add_in *in, int64_t now_ms,

@@ -55,6 +55,10 @@ struct cfg {
     /* [redis] */
     char *redis_url; /* NULL: start a private redis-server */
     char *redis_prefix;
+    char *redis_sentinels;         /* "host:port, ..."; with redis_master */
+    char *redis_master;            /* Sentinel's name of the primary */
+    int redis_wait_replicas;       /* a registration waits for this many */
+    int64_t redis_wait_timeout_ms; /* ... at most this long (WAIT) */
     /* [http] */
     char *http_listen;
     size_t http_max_body;

@@ -50,7 +50,8 @@
 /* --- the notifier --- */
 
 struct notify_opts {
-    const char *redis_url;     /* blocking reader connection; NULL: poll */
+    const char *redis_url; /* blocking reader connection; NULL: poll */
+    const char *redis_sentinels, *redis_master; /* its Sentinel, or NULL */
     const char *templates_dir; /* NULL: $WISMO_TEMPLATES_DIR, else
                                   /usr/share/wismo/templates */
     const char *consumer;      /* group consumer name; NULL: host:pid */

@@ -28,6 +28,11 @@ struct rconn_opts {
     long command_timeout_ms; /* 0: 5000 */
     long backoff_min_ms;     /* first reconnect delay; 0: 100 */
     long backoff_max_ms;     /* 0: 5000 */
+    /* Redis Sentinel: with master set, the primary of that name is asked
+     * of sentinels ("host:port, ..."; port 26379 when absent) at every
+     * connection; the URL then gives only user, password and db (TCP). */
+    const char *sentinels;
+    const char *master;
 };
 
 /* Connection state changes: up true once connected (and after SELECT),

@@ -249,6 +249,10 @@ typedef void store_get_cb(void *arg, int err, json_t *shipment);
 
 /* A store over an rconn (borrowed; it outlives the store). prefix copied. */
 struct store *store_new(struct rconn *rc, const char *prefix);
+/* A registration is acknowledged only once replicas Redis replicas have
+ * it (WAIT, at most timeout_ms; else WM_ETIMEDOUT): it then survives a
+ * failover. 0 replicas (the default): no wait. */
+void store_set_wait(struct store *st, int replicas, int64_t timeout_ms);
 void store_free(struct store *st);
 
 /* Each call returns 0 and later calls cb exactly once, or returns an error

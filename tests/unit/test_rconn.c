@@ -834,6 +834,44 @@ static void test_urls_and_args(void **state)
     assert_int_equal(r.calls, 0);
 }
 
+/* Sentinel mode: the list is checked; a "sentinel" that is a plain Redis
+ * (SENTINEL is an unknown command there) names no primary, so the link
+ * never comes up, and everything is released (ASan). */
+static void test_sentinel_args(void **state)
+{
+    static const char *const bad[] = {
+        "", " ", "h:", ":1", "h:0", "h:65536", "[::1", "h:1,,h:2", "h:1x"};
+    struct fx *f = *state;
+    struct rconn_opts o = {0};
+    char list[64];
+    size_t i;
+
+    o.url = "redis://x";
+    o.master = "wismo";
+    o.sentinels = NULL;
+    assert_null(rconn_new(&f->loop, &o, NULL, NULL));
+    for (i = 0; i < WM_ARRAY_LEN(bad); i++) {
+        o.sentinels = bad[i];
+        assert_null(rconn_new(&f->loop, &o, NULL, NULL));
+    }
+    o.url = "unix:///tmp/x.sock";
+    o.sentinels = "127.0.0.1:1";
+    assert_null(rconn_new(&f->loop, &o, NULL, NULL));
+
+    o.url = "redis://x";
+    o.sentinels = "127.0.0.1:1, [::1]:2 ,h";
+    rconn_free(rconn_new(&f->loop, &o, NULL, NULL));
+    snprintf(list, sizeof(list), "127.0.0.1:%d, 127.0.0.1:%d", shared.port,
+             shared.port);
+    o.sentinels = list;
+    f->rc = rconn_new(&f->loop, &o, NULL, NULL);
+    assert_non_null(f->rc);
+    run_for(f, 300);
+    assert_false(rconn_is_up(f->rc));
+    rconn_free(f->rc);
+    f->rc = NULL;
+}
+
 static int group_setup(void **state)
 {
     (void)state;
@@ -867,6 +905,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pipeline_10k, setup, teardown),
         cmocka_unit_test_setup_teardown(test_free_pending, setup, teardown),
         cmocka_unit_test_setup_teardown(test_urls_and_args, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sentinel_args, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
