@@ -1,15 +1,30 @@
 #!/usr/bin/env bash
 # Benchmark (not a test): wrk against wismod's public lookup
 # GET /v1/track/{order}?postcode=... and, in the same run, against nginx
-# (one worker, like wismod's one loop) serving the same JSON body as a
-# static file. Prints req/s, the ratio and p50/p99 at 64 connections.
-# Target: wismod >= 1.0 x nginx's req/s, p99 <= 5 ms. Loopback only,
-# bounded in time. Installs wrk and nginx with apt-get if missing.
-# Usage: tests/bench/bench_api.sh BUILD-DIR [SECONDS]
+# (one worker, like wismod's one loop) serving each order's exact answer
+# as a static file of the same size.
+#
+# ORDERS orders are registered (default 20000, spread over the carriers) and
+# polled once by the fake carrier, so each answer has its events. Then, for
+# each server, wrk -t2 -c64 on loopback for SECONDS:
+#   random  every request a uniformly random order with its right postcode
+#           (a Lua script), the shape of peak traffic;
+#   hot     one order, again and again.
+# wismod runs twice on the same Redis: with its answer cache on (default
+# [http] cache_ttl) and off (cache_ttl = 0: every lookup reaches the store).
+# Every answer is checked first (200 and the same bytes from both servers);
+# non-2xx answers during a run are counted, printed, and fail the script.
+# Prints req/s, the ratio to nginx's req/s for the same workload in the
+# same run, p50/p99, wismod's CPU per lookup (utime+stime from /proc over
+# the run / requests), its RSS before and after, and the load average.
+# Targets: cache off, random >= 0.8x nginx with p99 <= 5 ms; cache on, hot
+# >= 1.2x nginx. Installs wrk and nginx with apt-get if missing.
+# Usage: tests/bench/bench_api.sh BUILD-DIR [SECONDS] [ORDERS]
 set -euo pipefail
 
-build=$(cd "${1:?usage: $0 BUILD-DIR [SECONDS]}" && pwd)
+build=$(cd "${1:?usage: $0 BUILD-DIR [SECONDS] [ORDERS]}" && pwd)
 secs=${2:-10}
+orders=${3:-20000}
 here=$(cd "$(dirname "$0")/../.." && pwd)
 FAKE=$build/contrib/fakecarrier/fakecarrier
 WISMOD=$build/daemon/wismod
@@ -21,12 +36,16 @@ for tool in wrk nginx; do
 done
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 work=$(mktemp -d /tmp/wismo-bench-api.XXXXXX)
+# nginx's worker runs as nobody when started as root: it must be able to
+# read the files (else every answer is a 403 page).
+chmod 755 "$work"
 # shellcheck source=../../contrib/fakerun.sh
 . "$here/contrib/fakerun.sh"
 pids=()
+WPID=
 cleanup() {
     local p
-    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+    for p in "${pids[@]}" $WPID; do kill -TERM "$p" 2>/dev/null || true; done
     [ -f "$work/nginx.pid" ] && kill -TERM "$(cat "$work/nginx.pid")" 2>/dev/null || true
     wait 2>/dev/null || true
     [ -n "${KEEP:-}" ] || rm -rf "$work"
@@ -38,37 +57,86 @@ REDIS_SOCK=$work/redis/redis.sock
 redis-server --port 0 --unixsocket "$REDIS_SOCK" --dir "$work/redis" --save '' \
     --appendonly no >/dev/null 2>&1 &
 pids+=($!)
-"$FAKE" --listen 127.0.0.1:0 --speed 1 >"$work/fake.out" 2>/dev/null &
+RPID=$!
+"$FAKE" --listen 127.0.0.1:0 --speed 1 --max-shipments $((orders + 1000)) \
+    >"$work/fake.out" 2>/dev/null &
 pids+=($!)
 for _ in $(seq 100); do
     [ -s "$work/fake.out" ] && rcli ping >/dev/null 2>&1 && break
     sleep 0.05
 done
 FAKE_URL="http://$(head -n1 "$work/fake.out" | sed 's/^listening on //')"
-write_config "$work/w.ini" "[http]
+
+# start_wismod CACHE-TTL: a wismod on the shared Redis; sets WPID and API.
+start_wismod() {
+    write_config "$work/w.ini" "[http]
 listen = 127.0.0.1:0
+cache_ttl = $1
 [tokens]
 shop = shop-token"
-sed -i -e '/^retry_/!s/^\([a-z_]*\) = 1s$/\1 = 1h/' "$work/w.ini"
-"$WISMOD" -c "$work/w.ini" 2>"$work/wismod.log" &
-WPID=$!
-pids+=("$WPID")
-port=
-for _ in $(seq 100); do
-    port=$(sed -n 's/.*msg=ready.* port=\([0-9]*\).*/\1/p' "$work/wismod.log")
-    [ -n "$port" ] && break
-    sleep 0.05
+    # First polls at once, then nothing more during the runs.
+    sed -i -e '/^retry_/!s/^\([a-z_]*\) = 1s$/\1 = 1h/' \
+        "$work/w.ini"
+    : >"$work/wismod.log"
+    "$WISMOD" -c "$work/w.ini" 2>"$work/wismod.log" &
+    WPID=$!
+    local port=
+    for _ in $(seq 200); do
+        port=$(sed -n 's/.*msg=ready.* port=\([0-9]*\).*/\1/p' "$work/wismod.log")
+        [ -n "$port" ] && break
+        sleep 0.05
+    done
+    [ -n "$port" ] || { echo "wismod did not start" >&2; cat "$work/wismod.log" >&2; exit 1; }
+    API=http://127.0.0.1:$port
+}
+stop_wismod() {
+    kill -TERM "$WPID"
+    wait "$WPID" || true
+    WPID=
+}
+rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+load() { awk '{print $1}' /proc/loadavg; }
+
+# The orders: order id, postcode, spread over the carriers (the fake
+# carrier answers every number in a carrier's shape).
+start_wismod 5s
+pc_of() { printf '%04d%c%c' $(($1 % 9000 + 1000)) $((65 + $1 % 26)) $((65 + ($1 / 26) % 26)); }
+: >"$work/orders.txt"
+: >"$work/add.txt"
+for ((i = 0; i < orders; i++)); do
+    c=${CARRIERS[i % ${#CARRIERS[@]}]}
+    o=$(printf 'ORD-%06d' "$i")
+    p=$(pc_of "$i")
+    printf '%s\t%s\t%s\t%s\n' "$c" "$(number "$c" $((i / ${#CARRIERS[@]} + 10000)))" "$o" "$p" >>"$work/add.txt"
+    printf '%s %s\n' "$o" "$p" >>"$work/orders.txt"
 done
-API=http://127.0.0.1:$port
-curl -sf -o /dev/null -H 'Authorization: Bearer shop-token' -H 'Content-Type: application/json' \
-    -d '{"tracking_number":"1Z4E96F70398769999","carrier":"ups","order_id":"BENCH-1","postcode":"1234AB"}' \
-    "$API/v1/shipments"
-sleep 2 # polled once: the answer has its first event
-path='/v1/track/BENCH-1?postcode=1234AB'
-curl -sf -o "$work/track.json" "$API$path"
+"$CTL" -c "$work/w.ini" add - <"$work/add.txt" >/dev/null
+# Wait for the first polls: nothing due before an hour from now.
+for _ in $(seq 600); do
+    left=$(rcli zcount wismo:due -inf "$(($(date +%s) * 1000 + 600000))")
+    inflight=$(rcli zcard wismo:lease)
+    [ "$left" = 0 ] && [ "$inflight" = 0 ] && break
+    sleep 0.5
+done
+[ "$left" = 0 ] || { echo "first polls unfinished: $left due" >&2; exit 1; }
+
+# Each order's answer, once through wismod (which also renders it where
+# wismod keeps rendered answers): the static files nginx serves.
 mkdir -p "$work/www/v1/track"
-cp "$work/track.json" "$work/www/v1/track/BENCH-1"
-nport=$(( (port + 1000) % 60000 + 2000 ))
+awk -v api="$API" -v w="$work/www/v1/track" \
+    '{printf "url = \"%s/v1/track/%s?postcode=%s\"\noutput = \"%s/%s\"\nwrite-out = \"%%{http_code}\\n\"\n", api, $1, $2, w, $1}' \
+    "$work/orders.txt" >"$work/fetch.cfg"
+curl -s --parallel --parallel-max 16 -K "$work/fetch.cfg" >"$work/fetch.codes" 2>/dev/null
+bad=$(grep -vc '^200$' "$work/fetch.codes" || true)
+got=$(grep -c '^200$' "$work/fetch.codes" || true)
+[ "$bad" = 0 ] && [ "$got" = "$orders" ] ||
+    { echo "answers: $got of $orders were 200 ($bad not)" >&2; exit 1; }
+chmod -R a+rX "$work/www"
+size=$(cat "$work"/www/v1/track/* | wc -c)
+stop_wismod
+
+nport=$((RANDOM % 20000 + 30000))
 cat >"$work/nginx.conf" <<NGINX
 worker_processes 1;
 pid $work/nginx.pid;
@@ -86,16 +154,82 @@ http {
 NGINX
 "$NGINX" -c "$work/nginx.conf" -p "$work"
 sleep 0.3
-run_wrk() { # run_wrk URL -> "req/s p50 p99"
-    wrk -t2 -c64 -d"${secs}s" --latency "$1" >"$work/wrk.out" 2>&1
-    awk '/Requests\/sec/ {r = $2}
-         $1 == "50%" {p50 = $2} $1 == "99%" {p99 = $2}
-         END {print r, p50, p99}' "$work/wrk.out"
+NG=http://127.0.0.1:$nport
+
+# The random workload: a uniformly random order with its right postcode.
+cat >"$work/random.lua" <<LUA
+local orders = {}
+for line in io.lines("$work/orders.txt") do
+  local o, p = line:match("^(%S+) (%S+)$")
+  orders[#orders + 1] = "/v1/track/" .. o .. "?postcode=" .. p
+end
+math.randomseed(os.time() + tonumber(tostring({}):sub(8), 16))
+request = function()
+  return wrk.format(nil, orders[math.random(#orders)])
+end
+LUA
+hot=$(sed -n '1s/^\(\S*\) \(\S*\)$/\/v1\/track\/\1?postcode=\2/p' "$work/orders.txt")
+
+# run NAME URL-BASE random|hot [PID] -> a line of figures; fails on non-2xx.
+run() {
+    local name=$1 base=$2 kind=$3 pid=${4:-} t0=0 t1=0 l
+    local args=(-t2 -c64 -d"${secs}s" --timeout 2s --latency)
+    if [ "$kind" = random ]; then args+=(-s "$work/random.lua" "$base/"); else args+=("$base$hot"); fi
+    l=$(load)
+    [ -n "$pid" ] && t0=$(cpu_ticks "$pid")
+    wrk "${args[@]}" >"$work/wrk.out" 2>&1
+    [ -n "$pid" ] && t1=$(cpu_ticks "$pid")
+    awk -v name="$name" -v kind="$kind" -v ticks=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" \
+        -v pid="$pid" -v load="$l" '
+        / requests in / {n = $1}
+        /Requests\/sec/ {r = $2}
+        /Non-2xx or 3xx responses/ {bad = $NF}
+        /Socket errors/ {serr = $0}
+        $1 == "50%" {p50 = $2} $1 == "99%" {p99 = $2}
+        END {
+            cpu = pid == "" || n == 0 ? "-" : sprintf("%.1f", ticks * 1e6 / hz / n)
+            printf "%-16s %-6s %10s %9s %9s %8s %6s %5s\n", name, kind, r, p50, p99, cpu, bad + 0, load
+            if (serr != "") print "  " serr
+        }' "$work/wrk.out" | tee -a "$work/results"
+    if grep -q 'Non-2xx or 3xx responses' "$work/wrk.out"; then
+        echo "FAIL: $name $kind answered non-2xx" >&2
+        grep -E 'Non-2xx|Socket' "$work/wrk.out" >&2
+        exit 1
+    fi
 }
-echo "body: $(wc -c <"$work/track.json") bytes, wrk -t2 -c64 -d${secs}s"
-read -r nr n50 n99 < <(run_wrk "http://127.0.0.1:$nport$path")
-read -r wr w50 w99 < <(run_wrk "$API$path")
-printf '%-8s %12s %10s %10s\n' server req/s p50 p99
-printf '%-8s %12s %10s %10s\n' nginx "$nr" "$n50" "$n99" wismod "$wr" "$w50" "$w99"
-awk -v w="$wr" -v n="$nr" 'BEGIN {printf "ratio wismod/nginx: %.2f (target >= 1.0)\n", w / n}'
-grep -E 'level=(error|warn)' "$work/wismod.log" | head -3 || true
+
+# Same bytes from both servers for the hot order and a random one.
+for path in "$hot" "$(sed -n '777s/^\(\S*\) \(\S*\)$/\/v1\/track\/\1?postcode=\2/p' "$work/orders.txt")"; do
+    code=$(curl -s -o "$work/ng.body" -w '%{http_code}' "$NG$path")
+    [ "$code" = 200 ] || { echo "nginx answers $code for $path" >&2; exit 1; }
+done
+
+echo "orders: $orders ($size bytes of answers, $(wc -c <"$work/www/v1/track/ORD-000000") for the hot one), wrk -t2 -c64 -d${secs}s, $(nproc) CPUs"
+printf '%-16s %-6s %10s %9s %9s %8s %6s %5s\n' server load req/s p50 p99 'cpu-us' non2xx loadavg
+run nginx "$NG" random
+run nginx "$NG" hot
+for ttl in 5s 0; do
+    start_wismod "$ttl"
+    curl -s -o "$work/w.body" "$API$hot"
+    cmp -s "$work/w.body" "$work/www/v1/track/ORD-000000" ||
+        { echo "wismod's answer differs from the file nginx serves" >&2; exit 1; }
+    rss0=$(rss_kib "$WPID")
+    name="wismod cache=$ttl"
+    run "$name" "$API" random "$WPID"
+    rss1=$(rss_kib "$WPID")
+    run "$name" "$API" hot "$WPID"
+    rss2=$(rss_kib "$WPID")
+    echo "  wismod cache=$ttl RSS: ${rss0} KiB before, ${rss1} after random, ${rss2} after hot" | tee -a "$work/results"
+    grep -E 'level=(error|warn)' "$work/wismod.log" | head -3 || true
+    stop_wismod
+done
+awk '
+    $1 == "nginx" {ng[$2] = $3}
+    $1 == "wismod" && ($3 == "random" || $3 == "hot") {w[$2 " " $3] = $4; p99[$2 " " $3] = $6}
+    END {
+        for (k in w) {
+            split(k, a, " ")
+            printf "ratio wismod %s %s / nginx: %.2f (p99 %s)\n", a[1], a[2], w[k] / ng[a[2]], p99[k]
+        }
+    }' "$work/results" | sort
+echo "targets: cache=0 random >= 0.80 with p99 <= 5ms; cache=5s hot >= 1.20"
