@@ -76,23 +76,27 @@ enum role { ROLE_NONE, ROLE_SHOP, ROLE_AGENT, ROLE_ADMIN };
 static const double api_lat_bounds[API_LAT_BUCKETS] = {
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1};
 
-/* A cached public lookup: the stored shipments of one order, and the
- * generation of each shipment's slot when it was cached. A merge bumps its
- * shipment's slot, which makes every entry holding it stale: invalidation
- * is O(1), the check O(shipments of the order). */
+/* A cached public lookup: one order's verification lines and the answers
+ * rendered from them (JSON per language, the page per variant and
+ * language), and the generation of each shipment's slot when it was
+ * cached. A merge bumps its shipment's slot, which makes every entry
+ * holding it stale: invalidation is O(1), the check O(shipments of the
+ * order). Everything is plain bytes, counted in bytes. */
 #define GEN_SLOTS 65536
 struct cache_entry {
     char *order;
-    json_t *ships; /* array of stored shipment objects */
-    int64_t at;    /* ms */
+    char *verify; /* "p<postcode>\n" "e<email>\n" lines (owned) */
+    size_t verify_len;
+    int64_t at; /* ms */
     size_t n;
     uint32_t slot[8], gen[8]; /* the first 8 shipments; more: not cached */
-    char *body[4];            /* the rendered answer per language, or NULL */
+    char *body[4];            /* the answer per language, or NULL */
     size_t len[4];
     char etag[4][40];
     char *page[2][4]; /* the tracking page per [embed][language], or NULL */
     size_t plen[2][4];
     uint64_t phash[2][4];
+    size_t bytes;                      /* counted against cache_bytes */
     struct cache_entry *next;          /* in its bucket */
     struct cache_entry *newer, *older; /* a->lru_head is the newest */
 };
@@ -120,6 +124,7 @@ struct api {
     struct cache_entry *cache[CACHE_BUCKETS];
     struct cache_entry *lru_head, *lru_tail; /* by last use */
     size_t cache_n;                          /* entries held */
+    size_t cache_bytes;                      /* their bytes (entry->bytes) */
     struct pad *padded;                      /* 404s waiting for their time */
     uint32_t gen[GEN_SLOTS];
     struct api_stats stats;
@@ -152,6 +157,9 @@ struct rq {
     enum web_lang page_lang;
     bool verified; /* the page's signed link stands for the
                       postcode */
+    char *gen;     /* track: the rendered answer's generation read, or NULL
+                      when this lookup does not render it into the store */
+    int lang;      /* track: the JSON answer's language */
 };
 
 static uint64_t fnv64(const char *s, size_t n)
@@ -177,6 +185,7 @@ static void rq_free(struct rq *q)
     free(q->id);
     free(q->f_status);
     free(q->f_carrier);
+    free(q->gen);
     free(q);
 }
 
@@ -501,9 +510,15 @@ static void entry_free(struct cache_entry *e)
         free(e->body[i]);
     for (int i = 0; i < 8; i++)
         free(e->page[i / 4][i % 4]);
-    json_decref(e->ships);
+    free(e->verify);
     free(e->order);
     free(e);
+}
+
+/* What an allocation of n bytes costs, malloc's header included. */
+static size_t alloc_bytes(size_t n)
+{
+    return (n + 16 + 15) & ~(size_t)15;
 }
 
 static void lru_unlink(struct api *a, struct cache_entry *e)
@@ -540,6 +555,7 @@ static void cache_drop(struct api *a, struct cache_entry *e)
     *pp = e->next;
     lru_unlink(a, e);
     a->cache_n--;
+    a->cache_bytes -= e->bytes;
     entry_free(e);
 }
 
@@ -566,44 +582,67 @@ static struct cache_entry *cache_get(struct api *a, const char *order)
 }
 
 /*
- * Caches the shipments of order, verified by the caller (a wrong postcode
- * never creates an entry). At [http] cache_entries the least recently
- * used entry goes. NULL when not cached (cache off, or over 8 shipments).
+ * The entry of order for the verification lines v (copied) of a verified
+ * lookup (a wrong postcode never creates one): the fresh one kept, else a
+ * new one. ids: the order's shipment ids, whose merges make it stale. At
+ * [http] cache_entries the least recently used entry goes. NULL when not
+ * cached (cache off, or over 8 shipments). The caller adds its answer with
+ * cache_add, which keeps the bytes bounded.
  */
 static struct cache_entry *cache_put(struct api *a, const char *order,
-                                     json_t *ships)
+                                     const char *v, const char *const *ids,
+                                     size_t n_ids)
 {
     struct cache_entry *e;
     unsigned b = bucket_of(order);
-    size_t i;
-    json_t *s;
 
-    if (a->cfg->cache_ttl_ms <= 0 || a->cfg->cache_entries <= 0 ||
-        json_array_size(ships) > 8)
+    if (a->cfg->cache_ttl_ms <= 0 || a->cfg->cache_entries <= 0 || n_ids > 8 ||
+        n_ids == 0)
         return NULL;
-    for (e = a->cache[b]; e != NULL; e = e->next)
-        if (strcmp(e->order, order) == 0) { /* replace a stale one */
-            cache_drop(a, e);
-            break;
-        }
+    if ((e = cache_get(a, order)) != NULL &&
+        (e->n != n_ids || strcmp(e->verify, v) != 0))
+        cache_drop(a, e); /* another rendering: start again */
+    else if (e != NULL)
+        return e;
     while (a->cache_n >= (size_t)a->cfg->cache_entries && a->lru_tail != NULL)
         cache_drop(a, a->lru_tail);
     e = wm_xcalloc(1, sizeof(*e));
     e->order = wm_xstrdup(order);
-    e->ships = json_incref(ships);
+    e->verify_len = strlen(v);
+    e->verify = wm_xstrdup(v);
     e->at = wm_now_ms();
-    json_array_foreach(ships, i, s)
-    {
-        const char *id = jstr(s, "id");
-        e->slot[e->n] = gen_slot(id ? id : "");
+    for (size_t i = 0; i < n_ids; i++) {
+        e->slot[e->n] = gen_slot(ids[i]);
         e->gen[e->n] = a->gen[e->slot[e->n]];
         e->n++;
     }
+    e->bytes = alloc_bytes(sizeof(*e)) + alloc_bytes(strlen(order) + 1) +
+               alloc_bytes(e->verify_len + 1);
     e->next = a->cache[b];
     a->cache[b] = e;
     lru_push(a, e);
     a->cache_n++;
+    a->cache_bytes += e->bytes;
     return e;
+}
+
+/* Counts len more bytes in e (just added), then drops the least recently
+ * used entries until the cache is within [http] cache_bytes. False when
+ * e alone is too big: e is gone then. */
+static bool cache_add(struct api *a, struct cache_entry *e, size_t len)
+{
+    size_t n = alloc_bytes(len + 1);
+
+    e->bytes += n;
+    a->cache_bytes += n;
+    while (a->cache_bytes > a->cfg->cache_bytes && a->lru_tail != NULL &&
+           a->lru_tail != e)
+        cache_drop(a, a->lru_tail);
+    if (a->cache_bytes > a->cfg->cache_bytes) {
+        cache_drop(a, e);
+        return false;
+    }
+    return true;
 }
 
 void api_invalidate(struct api *a, const char *id)
@@ -746,24 +785,27 @@ static void page_fail(struct rq *q, int status, const char *headers)
 }
 
 /* The verified order's page: rendered once per language and variant while
- * the cache entry lives (it is the same for every shopper of the order). */
+ * the cache entry lives (it is the same for every shopper of the order).
+ * ships: the order's shipments, NULL when e holds the page. */
 static void page_answer(struct rq *q, json_t *ships, struct cache_entry *e)
 {
     bool embed = q->page == 2;
     int l = (int)q->page_lang;
     char *page = NULL, etag[40], hdr[2048];
-    const char *inm, *body;
-    size_t len;
-    uint64_t h;
+    const char *inm, *body = NULL;
+    size_t len = 0;
+    uint64_t h = 0;
 
     if (e != NULL && e->page[embed][l] != NULL) {
         h = e->phash[embed][l];
         len = e->plen[embed][l];
-    } else {
+        body = e->page[embed][l];
+    } else if (ships != NULL) {
         page = web_track_render(q->a->cfg, q->a->track_key, q->order, ships,
                                 q->page_lang, embed, wm_now_ms(), &len);
         h = web_hash(page, len, WEB_HASH_INIT);
-        if (e != NULL) {
+        body = page;
+        if (page != NULL && e != NULL && cache_add(q->a, e, len)) {
             e->page[embed][l] = page;
             e->plen[embed][l] = len;
             e->phash[embed][l] = h;
@@ -773,12 +815,11 @@ static void page_answer(struct rq *q, json_t *ships, struct cache_entry *e)
     snprintf(etag, sizeof(etag), "\"p%016llx\"", (unsigned long long)h);
     snprintf(hdr, sizeof(hdr), "%sETag: %s\r\nVary: Accept-Language\r\n",
              web_page_headers(q->a->cfg, embed, "private, no-cache"), etag);
-    body = page != NULL ? page : e != NULL ? e->page[embed][l] : NULL;
     inm = httpd_req_header(q->req, "If-None-Match");
-    if (inm != NULL && strcmp(inm, etag) == 0)
-        respond(q, 304, NULL, NULL, 0, hdr);
-    else if (body == NULL) /* no page: neither rendered nor cached */
+    if (body == NULL) /* no page: neither rendered nor cached */
         page_fail(q, 500, NULL);
+    else if (inm != NULL && strcmp(inm, etag) == 0)
+        respond(q, 304, NULL, NULL, 0, hdr);
     else
         respond(q, 200, "text/html; charset=utf-8", body, len, hdr);
     free(page);
@@ -874,68 +915,129 @@ static void handle_asset(struct rq *q, const char *path)
     free(owned);
 }
 
-/* True when the postcode or e-mail asked matches one of the shipments
- * (each compared in constant time; every shipment is compared), or the
- * page's signed link stands for them. */
-static bool track_match(const struct rq *q, json_t *ships)
+/* Constant-time equality of a (la bytes) and b (lb bytes): the time
+ * depends on la only. */
+static bool ct_equal_n(const char *a, size_t la, const char *b, size_t lb)
+{
+    unsigned char diff = (unsigned char)(la != lb);
+
+    for (size_t i = 0; i < la; i++)
+        diff |= (unsigned char)(a[i] ^ b[lb ? i % lb : 0]);
+    return diff == 0;
+}
+
+/* True when the postcode or e-mail asked is one of the verification lines
+ * v ("p<postcode>\n", "e<email>\n", others ignored; each line compared in
+ * constant time, every line compared), or the page's signed link stands
+ * for them. */
+static bool verify_match(const struct rq *q, const char *v, size_t len)
 {
     bool match = q->verified;
-    size_t i;
-    json_t *s;
+    const char *end = v + len, *nl;
+    size_t lp = q->want_postcode ? strlen(q->want_postcode) : 0;
+    size_t lm = q->want_email ? strlen(q->want_email) : 0;
 
-    json_array_foreach(ships, i, s)
-    {
-        const char *pc = jstr(s, "postcode"), *em = jstr(s, "email");
+    for (; v < end; v = nl + 1) {
+        if ((nl = memchr(v, '\n', (size_t)(end - v))) == NULL)
+            nl = end;
         /* Stored values were normalised at registration. */
-        if (q->want_postcode != NULL && pc != NULL &&
-            ct_equal(q->want_postcode, pc))
+        if (v[0] == 'p' && lp > 0 &&
+            ct_equal_n(v + 1, (size_t)(nl - v - 1), q->want_postcode, lp))
             match = true;
-        if (q->want_email != NULL && em != NULL && ct_equal(q->want_email, em))
+        if (v[0] == 'e' && lm > 0 &&
+            ct_equal_n(v + 1, (size_t)(nl - v - 1), q->want_email, lm))
             match = true;
     }
     return match;
 }
 
-/* Answers a verified lookup from the order's stored shipments. */
-static void track_answer(struct rq *q, json_t *ships, struct cache_entry *e)
+/* The verification lines of ships (owned): what the rendered answer keeps
+ * beside it, so a lookup needs nothing else: "i<id>" per shipment (a merge
+ * of one makes a cached answer stale), then "p<postcode>", "e<email>". A
+ * value holding a newline (never, after registration) is left out. */
+static char *verify_of(json_t *ships)
 {
-    json_t *out, *list;
-    size_t i;
+    struct web_buf b = {0};
+    size_t i, len;
     json_t *s;
-    char *text = NULL, etag[40], headers[512];
-    const char *inm, *origin;
-    size_t hl = 0, len;
-    int lang = pick_lang(q->req);
 
-    if (q->page) {
-        page_answer(q, ships, e);
-        return;
+    web_buf_puts(&b, "");
+    json_array_foreach(ships, i, s)
+    {
+        const char *pc = jstr(s, "postcode"), *em = jstr(s, "email");
+        const char *id = jstr(s, "id");
+        if (id != NULL && id[0] != '\0' && strchr(id, '\n') == NULL)
+            web_buf_printf(&b, "i%s\n", id);
+        if (pc != NULL && pc[0] != '\0' && strchr(pc, '\n') == NULL)
+            web_buf_printf(&b, "p%s\n", pc);
+        if (em != NULL && em[0] != '\0' && strchr(em, '\n') == NULL)
+            web_buf_printf(&b, "e%s\n", em);
     }
-    if (e != NULL && e->body[lang] != NULL) {
-        /* Rendered before and nothing merged since: the hot path. */
-        len = e->len[lang];
-        memcpy(etag, e->etag[lang], sizeof(e->etag[lang]));
-    } else {
-        list = json_array();
-        json_array_foreach(ships, i, s)
-            json_array_append_new(list, shape(s, false, lang));
-        out = json_pack("{s:s, s:o}", "order_id", q->order, "shipments", list);
-        text = json_dumps(out, JSON_COMPACT);
-        json_decref(out);
-        if (text == NULL) {
-            respond_error(q, 500, "internal", "encoding failed", NULL);
-            return;
-        }
-        len = strlen(text);
-        snprintf(etag, sizeof(etag), "\"%016llx\"",
-                 (unsigned long long)fnv64(text, len));
-        if (e != NULL) {
-            e->body[lang] = text;
-            e->len[lang] = len;
-            snprintf(e->etag[lang], sizeof(e->etag[lang]), "%s", etag);
-            text = NULL;
-        }
+    return web_buf_take(&b, &len);
+}
+
+/* The public shipments of ships in language lang, as JSON text (owned),
+ * or NULL when encoding failed. */
+static char *ships_render(json_t *ships, int lang, size_t *len)
+{
+    json_t *list = json_array(), *s;
+    size_t i;
+    char *text;
+
+    json_array_foreach(ships, i, s)
+        json_array_append_new(list, shape(s, false, lang));
+    text = json_dumps(list, JSON_COMPACT);
+    json_decref(list);
+    *len = text != NULL ? strlen(text) : 0;
+    return text;
+}
+
+/* True when order needs no JSON escape but '"' and '\' (printable ASCII):
+ * its answer is put together from the stored rendering. */
+static bool order_plain(const char *order)
+{
+    for (; *order; order++)
+        if ((unsigned char)*order >= 0x7f)
+            return false;
+    return true;
+}
+
+/* {"order_id":<order>,"shipments":<list>}, as jansson writes it (owned). */
+static char *answer_text(const char *order, const char *list, size_t n,
+                         size_t *len)
+{
+    static const char head[] = "{\"order_id\":\"", mid[] = "\",\"shipments\":";
+    size_t lo = strlen(order), esc = 0, k;
+    char *t;
+
+    for (size_t i = 0; i < lo; i++)
+        esc += order[i] == '"' || order[i] == '\\';
+    *len = sizeof(head) - 1 + lo + esc + sizeof(mid) - 1 + n + 1;
+    t = wm_xmalloc(*len + 1);
+    memcpy(t, head, sizeof(head) - 1);
+    k = sizeof(head) - 1;
+    for (size_t i = 0; i < lo; i++) {
+        if (order[i] == '"' || order[i] == '\\')
+            t[k++] = '\\';
+        t[k++] = order[i];
     }
+    memcpy(t + k, mid, sizeof(mid) - 1);
+    k += sizeof(mid) - 1;
+    memcpy(t + k, list, n);
+    k += n;
+    t[k++] = '}';
+    t[k] = '\0';
+    return t;
+}
+
+/* Sends a verified JSON answer (borrowed) with its headers. */
+static void track_send(struct rq *q, const char *text, size_t len,
+                       const char *etag)
+{
+    char headers[512];
+    const char *inm, *origin;
+    size_t hl = 0;
+
     hl += (size_t)snprintf(headers + hl, sizeof(headers) - hl,
                            "ETag: %s\r\nCache-Control: no-cache\r\n"
                            "Vary: Accept-Language, Origin\r\n",
@@ -962,8 +1064,114 @@ static void track_answer(struct rq *q, json_t *ships, struct cache_entry *e)
     if (inm != NULL && strcmp(inm, etag) == 0)
         respond(q, 304, NULL, NULL, 0, headers);
     else
-        respond(q, 200, JSON_TYPE, text ? text : e->body[lang], len, headers);
+        respond(q, 200, JSON_TYPE, text, len, headers);
+}
+
+/* Answers a verified JSON lookup from the rendered public shipments list
+ * (n bytes, borrowed), and caches the answer in e (may be NULL). */
+static void track_answer(struct rq *q, const char *list, size_t n,
+                         struct cache_entry *e)
+{
+    char etag[40], *text;
+    size_t len;
+
+    text = answer_text(q->order, list, n, &len);
+    snprintf(etag, sizeof(etag), "\"%016llx\"",
+             (unsigned long long)fnv64(text, len));
+    if (e != NULL && e->body[q->lang] == NULL && cache_add(q->a, e, len)) {
+        e->body[q->lang] = text;
+        e->len[q->lang] = len;
+        memcpy(e->etag[q->lang], etag, sizeof(etag));
+        text = NULL;
+        track_send(q, e->body[q->lang], len, etag);
+    } else {
+        track_send(q, text, len, etag);
+    }
     free(text);
+}
+
+/* When the answer of ships rendered now stops being true without a write:
+ * the first promised delivery still ahead of a shipment on its way (its
+ * delay becomes promise_missed then); 0 when never. */
+static int64_t answer_until(json_t *ships, int64_t now_ms)
+{
+    int64_t until = 0, t;
+    size_t i;
+    json_t *s;
+
+    json_array_foreach(ships, i, s)
+    {
+        const char *st = jstr(s, "status"), *pd = jstr(s, "promised_delivery");
+        if (pd == NULL || pd[0] == '\0' ||
+            (st != NULL &&
+             (strcmp(st, "delivered") == 0 || strcmp(st, "returned") == 0)))
+            continue;
+        if (wmtime_parse_iso(pd, NULL, &t) != 0)
+            return now_ms + 1000; /* unreadable: render again soon */
+        t = (t + 1) * 1000;       /* missed once its second has passed */
+        if (t > now_ms && (until == 0 || t < until))
+            until = t;
+    }
+    return until;
+}
+
+/* The order's shipments are all in q->acc: verify, answer, and where the
+ * store had no valid rendering, render it there for the next lookups. */
+static void track_found(struct rq *q)
+{
+    json_t *ships = q->acc, *s;
+    const char *ids[8];
+    char *verify = verify_of(ships), *lists[4] = {NULL};
+    size_t lens[4] = {0}, n = json_array_size(ships), i;
+    struct cache_entry *e = NULL;
+    int64_t now = wm_now_ms();
+    bool match = verify_match(q, verify, strlen(verify));
+
+    json_array_foreach(ships, i, s)
+    {
+        const char *id = jstr(s, "id");
+        if (i < 8)
+            ids[i] = id != NULL ? id : "";
+    }
+    if (q->gen != NULL && n <= 8) {
+        struct store_answer_in in = {.gen = q->gen,
+                                     .ids = ids,
+                                     .n_ids = n,
+                                     .until_ms = answer_until(ships, now),
+                                     .verify = verify};
+        char *key = registration_order_key(q->order);
+        bool ok = true;
+
+        for (int l = 0; l < 4; l++) {
+            lists[l] = ships_render(ships, l, &lens[l]);
+            ok = ok && lists[l] != NULL;
+            in.bodies[l] = lists[l];
+            in.lens[l] = lens[l];
+        }
+        in.order = key;
+        /* Best effort: a failure only means the next lookup renders. */
+        if (ok && store_answer_put(q->a->st, &in, NULL, NULL) != 0)
+            log_debug("msg=\"answer not stored\"");
+        free(key);
+    }
+    if (!match) {
+        lookup_miss(q);
+    } else {
+        e = cache_put(q->a, q->order, verify, ids, n);
+        if (q->page) {
+            page_answer(q, ships, e);
+        } else {
+            if (lists[q->lang] == NULL)
+                lists[q->lang] = ships_render(ships, q->lang, &lens[q->lang]);
+            if (lists[q->lang] == NULL)
+                respond_error(q, 500, "internal", "encoding failed", NULL);
+            else
+                track_answer(q, lists[q->lang], lens[q->lang], e);
+        }
+    }
+    for (int l = 0; l < 4; l++)
+        free(lists[l]);
+    free(verify);
 }
 
 static void on_track_got(void *arg, int err, json_t *ship)
@@ -980,11 +1188,11 @@ static void on_track_got(void *arg, int err, json_t *ship)
         respond_store_error(q, WM_EIO);
         return;
     }
-    if (!track_match(q, q->acc)) {
+    if (json_array_size(q->acc) == 0) {
         lookup_miss(q);
         return;
     }
-    track_answer(q, q->acc, cache_put(q->a, q->order, q->acc));
+    track_found(q);
 }
 
 static void on_track_ids(void *arg, int err, const char *cursor,
@@ -1011,6 +1219,70 @@ static void on_track_ids(void *arg, int err, const char *cursor,
                 return;
             }
         }
+}
+
+/* The lookup through the order's index and each shipment (several round
+ * trips): when the store holds no valid rendering, and for pages. */
+static void track_read(struct rq *q)
+{
+    char *key = registration_order_key(q->order);
+    int rc = store_find(q->a->st, "order", key, on_track_ids, q);
+
+    free(key);
+    if (rc != 0)
+        respond_store_error(q, WM_EIO);
+}
+
+/* The order's rendered answer (one HMGET): verified and sent as it is;
+ * else (never rendered, changed since, or out of date) read in full and
+ * rendered again. */
+static void on_track_answer(void *arg, int err, const struct store_answer *ans)
+{
+    struct rq *q = arg;
+    struct cache_entry *e;
+    const char *ids[8];
+    size_t n_ids = 0;
+
+    if (err != 0) {
+        respond_store_error(q, err);
+        return;
+    }
+    if (ans->body == NULL ||
+        (ans->until_ms != 0 && wm_now_ms() >= ans->until_ms)) {
+        q->gen = wm_xstrdup(ans->gen);
+        track_read(q);
+        return;
+    }
+    if (!verify_match(q, ans->verify, ans->verify_len)) {
+        lookup_miss(q);
+        return;
+    }
+    e = NULL;
+    if (q->a->cfg->cache_ttl_ms > 0) {
+        /* The cache entry goes stale with a merge of one of the order's
+         * shipments: their ids are the "i" lines. */
+        char *v = wm_xmalloc(2 * ans->verify_len + 2);
+        const char *p = ans->verify, *end = p + ans->verify_len, *nl;
+        char *w = v;
+
+        for (; p < end; p = nl + 1) {
+            if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL)
+                nl = end;
+            if (p[0] == 'i' && n_ids < 8 && nl > p + 1) {
+                memcpy(w, p + 1, (size_t)(nl - p - 1));
+                ids[n_ids++] = w;
+                w += nl - p - 1;
+                *w++ = '\0';
+            } else if (p[0] == 'i') {
+                n_ids = 9; /* too many to cache */
+            }
+        }
+        memcpy(w, ans->verify, ans->verify_len);
+        w[ans->verify_len] = '\0';
+        e = cache_put(q->a, q->order, w, ids, n_ids);
+        free(v);
+    }
+    track_answer(q, ans->body, ans->body_len, e);
 }
 
 static void handle_track(struct rq *q, const char *order)
@@ -1041,18 +1313,27 @@ static void handle_track(struct rq *q, const char *order)
     q->order = wm_xstrdup(order);
     q->want_postcode = pc && pc[0] ? registration_postcode(pc) : NULL;
     q->want_email = em && em[0] ? registration_email(em) : NULL;
-    if ((e = cache_get(q->a, order)) != NULL) {
+    q->lang = pick_lang(q->req);
+    if ((e = cache_get(q->a, order)) != NULL &&
+        (q->page ? e->page[q->page == 2][q->page_lang] != NULL
+                 : e->body[q->lang] != NULL)) {
         q->a->stats.cache_hits++;
-        if (track_match(q, e->ships))
-            track_answer(q, e->ships, e);
-        else
+        if (!verify_match(q, e->verify, e->verify_len))
             lookup_miss(q);
+        else if (q->page)
+            page_answer(q, NULL, e);
+        else
+            track_send(q, e->body[q->lang], e->len[q->lang], e->etag[q->lang]);
         return;
     }
     q->a->stats.cache_misses++;
+    if (q->page || !order_plain(order)) {
+        track_read(q);
+        return;
+    }
     /* Order ids are indexed case-insensitively, as registration says. */
     key = registration_order_key(order);
-    rc = store_find(q->a->st, "order", key, on_track_ids, q);
+    rc = store_answer_get(q->a->st, key, q->lang, on_track_answer, q);
     free(key);
     if (rc != 0)
         respond_store_error(q, WM_EIO);

@@ -88,6 +88,7 @@ static const struct key keys[] = {
     {"http", "proxy_header", K_PROXY_HDR, C(http_proxy_header), 0, 0, NULL},
     {"http", "cache_ttl", K_DUR, C(cache_ttl_ms), 0, 0, NULL},
     {"http", "cache_entries", K_INT, C(cache_entries), 0, 10000000, NULL},
+    {"http", "cache_bytes", K_SIZE, C(cache_bytes), 0, 0, NULL},
     {"http", "lookup_miss_time", K_DUR, C(lookup_miss_ms), 0, 0, NULL},
     {"http", "max_conns", K_INT, C(http_max_conns), 1, 1000000, NULL},
     {"http", "max_streams", K_INT, C(http_max_streams), 1, 1000000, NULL},
@@ -890,6 +891,7 @@ static void set_defaults(struct cfg *cfg)
     cfg->http_proxy_header = NETADDR_XFF;
     cfg->cache_ttl_ms = 5000;
     cfg->cache_entries = 10000;
+    cfg->cache_bytes = 16 << 20;
     cfg->lookup_miss_ms = 20;
     cfg->http_max_conns = 16000;
     cfg->http_max_streams = 1000;

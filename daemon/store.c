@@ -47,6 +47,7 @@ static const char lua_add[] = STORE_LUA_KEYS
      * shipment the carrier never answers for. */
     "  redis.call('ZADD', KEYS[4], 'NX', ARGV[4], id)\n"
     "end\n"
+    "local old_order = redis.call('HGET', sk, 'order_id')\n"
     "local indexed = {order_id = 'order', email = 'email', phone = 'phone',\n"
     "  postcode = 'postcode'}\n"
     /* Order ids are indexed in upper case (registration_order_key). */
@@ -68,6 +69,10 @@ static const char lua_add[] = STORE_LUA_KEYS
     "  end\n"
     "end\n"
     "if created == 0 then redis.call('HSET', sk, 'updated_at', ARGV[5]) end\n"
+    /* The order's rendered answer (and a former order's) is stale now. */
+    "lookup_drop(ARGV[6], old_order)\n"
+    "local new_order = redis.call('HGET', sk, 'order_id')\n"
+    "if new_order ~= old_order then lookup_drop(ARGV[6], new_order) end\n"
     "return {id, created}\n";
 
 /* KEYS: due lease lease:owner | ARGV: now_ms lease_ms max owner prefix.
@@ -110,10 +115,12 @@ static const char lua_claim[] = STORE_LUA_KEYS
  *       6 error 7 status
  *       8 substatus 9 eta 10 delivered_at 11 newest_event_ms
  *       12 next_due_ms 13 expire_after_ms 14 not_found_expire_ms
- *       15 newest_event_iso 16 digest, then event key/json pairs in the
- *       carrier's order (oldest first; ties as the carrier told them).
+ *       15 newest_event_iso 16 digest 17 prefix, then event key/json
+ *       pairs in the carrier's order (oldest first; ties as the carrier
+ *       told them).
  * A new event gets the next sequence number in s:{id}:evseq, which orders
- * events of the same second when they are read.
+ * events of the same second when they are read. A change drops the
+ * order's rendered lookup answer.
  * "same": the answer's digest equals the one stored with the last full
  * merge, so no events are sent and only the poll is recorded.
  * A push (owner ""): no lease is checked, taken or dropped; the answer
@@ -126,7 +133,7 @@ static const char lua_claim[] = STORE_LUA_KEYS
  * idx:final and idx:pii with the time it did; one that turns open again
  * leaves them (retention erases from them, never by scanning).
  * Returns {verdict, added, changed, status}. */
-static const char lua_merge[] =
+static const char lua_merge[] = STORE_LUA_KEYS
     "local id, owner, now = ARGV[1], ARGV[2], tonumber(ARGV[3])\n"
     "local push = owner == ''\n"
     "if redis.call('EXISTS', KEYS[1]) == 0 then\n"
@@ -159,7 +166,7 @@ static const char lua_merge[] =
     /* A push is not a full answer: the next poll merges in full. */
     "  if push then redis.call('HDEL', KEYS[1], 'digest')\n"
     "  else redis.call('HSET', KEYS[1], 'digest', ARGV[16]) end\n"
-    "  for i = 17, #ARGV, 2 do\n"
+    "  for i = 18, #ARGV, 2 do\n"
     "    if redis.call('HSETNX', KEYS[2], ARGV[i], ARGV[i + 1]) == 1 then\n"
     "      added = added + 1\n"
     "      redis.call('HSET', KEYS[7], ARGV[i],\n"
@@ -218,6 +225,7 @@ static const char lua_merge[] =
     "    'substatus', sub, 'estimated_delivery', eta, 'delivered_at', dlv,\n"
     "    'events_added', added, 'at', ARGV[4],\n"
     "    'source', push and 'push' or 'poll')\n"
+    "  lookup_drop(ARGV[17], f[10])\n"
     "end\n"
     /* When it became final, for retention; NX: the first time counts. */
     "if terminal then\n"
@@ -357,6 +365,13 @@ static const char lua_erase[] = STORE_LUA_KEYS LUA_FORGET LUA_UNREF
     "      forget(p, KEYS[12], ch[ix[i]], v)\n"
     "    end\n"
     "  end\n"
+    "end\n"
+    /* The order's rendered answer goes with its last shipment; else it is
+     * rendered again without this one. */
+    "if f[3] and f[3] ~= '' then\n"
+    "  if redis.call('SCARD', k_idx(p, 'order', f[3])) == 0 then\n"
+    "    redis.call('DEL', k_lookup(p, f[3]))\n"
+    "  else lookup_drop(p, f[3]) end\n"
     "end\n"
     "redis.call('DEL', KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[11])\n"
     "redis.call('ZREM', KEYS[9], id)\n"
@@ -502,6 +517,21 @@ static const char lua_scrub[] =
     "if #e < n then return {'', del} end\n"
     "return {'(' .. e[#e][1], del}\n";
 
+/* KEYS: lk:<order> idx:order:<order> | ARGV: gen until verify b0 b1 b2 b3,
+ * then the ids rendered. Writes the rendering only when no write came
+ * since gen was read and the order still has exactly those shipments (an
+ * erase or a registration between read and write leaves nothing stale).
+ * Returns 1 when written, else 0. */
+static const char lua_answer_put[] =
+    "if (redis.call('HGET', KEYS[1], 'g') or '') ~= ARGV[1] then return 0 end\n"
+    "if redis.call('SCARD', KEYS[2]) ~= #ARGV - 7 then return 0 end\n"
+    "for i = 8, #ARGV do\n"
+    "  if redis.call('SISMEMBER', KEYS[2], ARGV[i]) == 0 then return 0 end\n"
+    "end\n"
+    "redis.call('HSET', KEYS[1], 'u', ARGV[2], 'v', ARGV[3], 'b0', ARGV[4],\n"
+    "  'b1', ARGV[5], 'b2', ARGV[6], 'b3', ARGV[7])\n"
+    "return 1\n";
+
 struct store {
     struct rconn *rc; /* borrowed */
     char *prefix;
@@ -510,6 +540,7 @@ struct store {
     struct rconn_script *push_state, *push_end, *push_unsubs, *open;
     int wait_replicas; /* a registration waits for so many replicas */
     int64_t wait_timeout_ms;
+    struct rconn_script *answer_put;
 };
 
 struct store *store_new(struct rconn *rc, const char *prefix)
@@ -531,6 +562,7 @@ struct store *store_new(struct rconn *rc, const char *prefix)
     st->push_end = rconn_script_new(lua_push_end);
     st->push_unsubs = rconn_script_new(lua_push_unsubs);
     st->open = rconn_script_new(lua_open);
+    st->answer_put = rconn_script_new(lua_answer_put);
     return st;
 }
 
@@ -551,6 +583,7 @@ void store_free(struct store *st)
     rconn_script_free(st->scrub);
     rconn_script_free(st->pii);
     rconn_script_free(st->backfill);
+    rconn_script_free(st->answer_put);
     free(st->prefix);
     free(st);
 }
@@ -597,6 +630,12 @@ int store_key_index(char *buf, size_t size, const char *prefix,
                     const char *field, const char *value)
 {
     return snprintf(buf, size, "%s" STORE_K_IDX "%s:%s", prefix, field, value);
+}
+
+int store_key_lookup(char *buf, size_t size, const char *prefix,
+                     const char *order)
+{
+    return snprintf(buf, size, "%s" STORE_K_LOOKUP "%s", prefix, order);
 }
 
 int store_key_cap(char *buf, size_t size, const char *prefix,
@@ -712,6 +751,14 @@ static void args_add(struct args *a, const char *s)
     a->v[a->n] = s ? s : "";
     a->len[a->n] = strlen(a->v[a->n]);
     a->n++;
+}
+
+/* Adds len bytes at s (borrowed, binary). */
+static void args_addb(struct args *a, const char *s, size_t len)
+{
+    args_add(a, "");
+    a->v[a->n - 1] = s;
+    a->len[a->n - 1] = len;
 }
 
 /* Adds a string the args own. */
@@ -1168,6 +1215,7 @@ int store_merge(struct store *st, const struct store_merge_in *in,
         snprintf(dg, 17, "%016llx", (unsigned long long)in->digest);
         args_own(&a, dg);
     }
+    args_add(&a, st->prefix);
     for (size_t i = 0; s != NULL && !in->unchanged && i < s->n_events; i++) {
         json_t *j = NULL;
         char *key = wm_xmalloc(512), *text;
@@ -2263,6 +2311,132 @@ int store_notifications(struct store *st, const char *id, store_json_cb *cb,
     args_add(&a, "0");
     args_add(&a, "199");
     rc = rconn_command(st->rc, on_notifs, c, (int)a.n, a.v, a.len);
+    if (rc != 0)
+        free(c);
+    args_clear(&a);
+    return rc;
+}
+
+/* --- rendered lookup answers --- */
+
+struct answer_call {
+    store_answer_cb *cb;
+    void *arg;
+};
+
+static const char *reply_bytes(const redisReply *r, size_t *len)
+{
+    if (r == NULL || r->type != REDIS_REPLY_STRING) {
+        *len = 0;
+        return NULL;
+    }
+    *len = r->len;
+    return r->str;
+}
+
+static void on_answer(void *arg, int err, redisReply *r)
+{
+    struct answer_call *c = arg;
+    struct store_answer ans = {.gen = ""};
+    size_t n;
+    const char *u;
+    int64_t until = 0;
+
+    err = reply_error(err, r, "answer");
+    if (err == 0 && (r->type != REDIS_REPLY_ARRAY || r->elements != 4))
+        err = WM_EPROTO;
+    if (err == 0) {
+        if (r->element[0]->type == REDIS_REPLY_STRING)
+            ans.gen = r->element[0]->str;
+        u = reply_bytes(r->element[1], &n);
+        ans.verify = reply_bytes(r->element[2], &ans.verify_len);
+        ans.body = reply_bytes(r->element[3], &ans.body_len);
+        if (ans.body != NULL &&
+            (u == NULL || ans.verify == NULL || ans.body_len < 2 ||
+             num_i64(u, 0, INT64_MAX, &until) != 0))
+            ans.body = NULL; /* not ours: rendered again */
+        ans.until_ms = until;
+    }
+    c->cb(c->arg, err, err == 0 ? &ans : NULL);
+    free(c);
+}
+
+int store_answer_get(struct store *st, const char *order, int lang,
+                     store_answer_cb *cb, void *arg)
+{
+    static const char *const body_field[4] = {"b0", "b1", "b2", "b3"};
+    char small[256], *key = small;
+    int n = store_key_lookup(small, sizeof(small), st->prefix, order);
+    const char *v[6] = {"HMGET", NULL, "g", "u", "v", NULL};
+    size_t l[6] = {5, 0, 1, 1, 1, 2};
+    struct answer_call *c;
+    int rc;
+
+    if (n < 0 || lang < 0 || lang > 3)
+        return WM_EINVAL;
+    if ((size_t)n >= sizeof(small)) {
+        key = wm_xmalloc((size_t)n + 1);
+        store_key_lookup(key, (size_t)n + 1, st->prefix, order);
+    }
+    v[1] = key;
+    v[5] = body_field[lang];
+    l[1] = (size_t)n;
+    c = wm_xmalloc(sizeof(*c));
+    c->cb = cb;
+    c->arg = arg;
+    rc = rconn_command(st->rc, on_answer, c, 6, v, l);
+    if (rc != 0)
+        free(c);
+    if (key != small)
+        free(key);
+    return rc;
+}
+
+struct answer_put_call {
+    store_done_cb *cb; /* may be NULL */
+    void *arg;
+};
+
+static void on_answer_put(void *arg, int err, redisReply *r)
+{
+    struct answer_put_call *c = arg;
+
+    err = reply_error(err, r, "answer put");
+    if (c->cb != NULL)
+        c->cb(c->arg, err);
+    free(c);
+}
+
+int store_answer_put(struct store *st, const struct store_answer_in *in,
+                     store_done_cb *cb, void *arg)
+{
+    struct args a = {0};
+    struct answer_put_call *c;
+    char *key;
+    int n = store_key_lookup(NULL, 0, st->prefix, in->order);
+    int rc;
+
+    if (n < 0 || in->n_ids == 0)
+        return WM_EINVAL;
+    key = wm_xmalloc((size_t)n + 1);
+    store_key_lookup(key, (size_t)n + 1, st->prefix, in->order);
+    args_own(&a, key);
+    n = store_key_index(NULL, 0, st->prefix, "order", in->order);
+    key = wm_xmalloc((size_t)n + 1);
+    store_key_index(key, (size_t)n + 1, st->prefix, "order", in->order);
+    args_own(&a, key);
+    args_add(&a, in->gen);
+    args_i64(&a, in->until_ms);
+    args_add(&a, in->verify);
+    for (int i = 0; i < 4; i++)
+        args_addb(&a, in->bodies[i], in->lens[i]);
+    for (size_t i = 0; i < in->n_ids; i++)
+        args_add(&a, in->ids[i]);
+    c = wm_xmalloc(sizeof(*c));
+    c->cb = cb;
+    c->arg = arg;
+    rc = rconn_eval(st->rc, st->answer_put, on_answer_put, c, 2, (int)a.n - 2,
+                    a.v, a.len);
     if (rc != 0)
         free(c);
     args_clear(&a);

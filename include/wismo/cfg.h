@@ -71,6 +71,7 @@ struct cfg {
     int http_proxy_header;      /* enum netaddr_header */
     int64_t cache_ttl_ms;       /* lookup answers cached at most this long */
     int cache_entries;          /* ... and at most this many orders (LRU) */
+    size_t cache_bytes;         /* ... holding at most this many bytes */
     int64_t lookup_miss_ms;     /* a lookup 404 leaves no sooner than this */
     int http_max_conns;
     int http_max_streams;           /* open event streams (503 over it) */

@@ -97,6 +97,17 @@
  *                         unsubscribe (final or erased; id "" where the
  *                         carrier removes by number) */
 #define STORE_K_PUSH_UNSUB  "push:unsub"
+/* P lk:<ORDER>     hash   an order's public lookup answer, rendered by
+ *                         wismod (the order id as registration_order_key
+ *                         writes it): g the generation, bumped by every
+ *                         write to one of the order's shipments (which also
+ *                         drops the rendering); u the answer is valid until
+ *                         then (Unix ms, 0 forever: a delay that starts with
+ *                         time); v one line per shipment id "i<id>",
+ *                         postcode "p<postcode>" and e-mail "e<email>";
+ *                         b0..b3 per language the JSON list of the order's
+ *                         public shipments */
+#define STORE_K_LOOKUP      "lk:"
 /* P stats:c        hash   shipment id -> its carrier-performance
  *                         contribution (stats.h) */
 #define STORE_K_STATS_CONTRIB "stats:c"
@@ -130,6 +141,16 @@
     "end\n"                                                                    \
     "local function k_cap(p, ch, to, day)\n"                                   \
     "  return p .. '" STORE_K_CAP "' .. ch .. ':' .. to .. ':' .. day\n"       \
+    "end\n"                                                                    \
+    "local function k_lookup(p, order)\n"                                      \
+    "  return p .. '" STORE_K_LOOKUP "' .. string.upper(order)\n"              \
+    "end\n" /* drops an order's rendered answer: the next renderer must read   \
+               again */                                                        \
+    "local function lookup_drop(p, order)\n"                                   \
+    "  if not order or order == '' then return end\n"                          \
+    "  local k = k_lookup(p, order)\n"                                         \
+    "  redis.call('HDEL', k, 'u', 'v', 'b0', 'b1', 'b2', 'b3')\n"              \
+    "  redis.call('HINCRBY', k, 'g', 1)\n"                                     \
     "end\n"                                                                    \
     "local function k_pushref(p, c, sid)\n"                                    \
     "  return p .. '" STORE_K_PUSH_REF "' .. c .. ':' .. sid\n"                \
@@ -169,6 +190,9 @@ int store_key(char *buf, size_t size, const char *prefix, enum store_key k,
 /* P idx:<field>:<value> */
 int store_key_index(char *buf, size_t size, const char *prefix,
                     const char *field, const char *value);
+/* P lk:<order> (order as registration_order_key gives it) */
+int store_key_lookup(char *buf, size_t size, const char *prefix,
+                     const char *order);
 /* P notify:cap:<channel>:<recipient>:<day> */
 int store_key_cap(char *buf, size_t size, const char *prefix,
                   const char *channel, const char *to, const char *day);
@@ -331,6 +355,41 @@ int store_list(struct store *st, const char *cursor, int count,
  * no particular order): what needs attention is among them. */
 int store_list_open(struct store *st, const char *cursor, int count,
                     store_ids_cb *cb, void *arg);
+
+/* An order's rendered lookup answer (P lk:<order>), borrowed for the
+ * callback. gen: the generation read ("" when none), to hand back to
+ * store_answer_put. body: the public shipments list in the language
+ * asked; NULL when there is none (never rendered, or dropped by a
+ * write since), and then until_ms and verify mean nothing. */
+struct store_answer {
+    const char *gen;
+    int64_t until_ms;   /* valid before this (Unix ms); 0: no end */
+    const char *verify; /* "i<id>\n", "p<postcode>\n", "e<email>\n" lines */
+    size_t verify_len;
+    const char *body; /* the JSON list of public shipments */
+    size_t body_len;
+};
+typedef void store_answer_cb(void *arg, int err,
+                             const struct store_answer *ans);
+/* One HMGET: order as registration_order_key gives it, lang 0..3. */
+int store_answer_get(struct store *st, const char *order, int lang,
+                     store_answer_cb *cb, void *arg);
+/* Keeps the rendered answer of order, unless a write came between the
+ * read of gen (store_answer_get) and now, or the order's shipments are no
+ * longer exactly ids (then nothing is written: the next lookup renders
+ * again). bodies[i]: the list per language (borrowed). cb may be NULL. */
+struct store_answer_in {
+    const char *order; /* registration_order_key */
+    const char *gen;
+    const char *const *ids; /* the shipments rendered */
+    size_t n_ids;
+    int64_t until_ms;
+    const char *verify;
+    const char *bodies[4];
+    size_t lens[4];
+};
+int store_answer_put(struct store *st, const struct store_answer_in *in,
+                     store_done_cb *cb, void *arg);
 
 /* The notifier's records of a shipment (P s:{id}:notif), oldest first:
  * list is borrowed for the callback, empty when there are none. */
