@@ -127,6 +127,13 @@ wait_for 60 mails || fail "fewer than 3 e-mails sent"
 [ -n "$(rcli --scan --pattern 'wismo:notify:cap:email:jan.erase@example.com:*')" ] &&
     ok "before: Jan has a daily-cap key" || fail "no cap key for Jan to erase"
 [ "$(rcli XLEN wismo:changes)" -ge 3 ] && ok "before: change-stream entries" || fail "no change entries"
+# Each order's public answer is rendered into Redis by a lookup (with the
+# shipment ids, postcodes and e-mail addresses that verify it).
+for o in ERASE-ORD-1 ERASE-ORD-2 KEEP-ORD-3; do
+    curl -sf -o /dev/null "$API/v1/track/$o?postcode=1234AB" || fail "lookup of $o"
+    [ "$(rcli HEXISTS "wismo:lk:$o" b0)" = 1 ] && ok "before: $o's answer is rendered in Redis" ||
+        fail "no rendered answer for $o"
+done
 
 # Carrier statistics forget an erased shipment in the background (its
 # contribution is taken off its day): wait for that before looking.

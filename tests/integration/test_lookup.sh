@@ -254,6 +254,66 @@ awk -v a="$m_unknown" -v b="$m_wrong" 'BEGIN {
     r = (a > b) ? a / b : b / a; exit !(r <= 1.5) }' &&
     ok "the two 404s take the same time (medians ${m_unknown}s, ${m_wrong}s)" ||
     fail "a 404 tells whether the order exists: medians unknown ${m_unknown}s, wrong postcode ${m_wrong}s"
+# --- the answer kept rendered in Redis: one round trip (issue 11) ---
+# Same wismod (cache off, every lookup reaches the store). The first lookup
+# of an order reads its shipments and renders the answer into P lk:<ORDER>;
+# later ones read only that, and answer the same bytes. Registration,
+# merge and erase drop it.
+TSHOP=(-H "Authorization: Bearer shop-token" -H "Content-Type: application/json")
+register R-1 1234AB "$(number ups 40)"
+R1=$ID
+reg2() { # reg2 JSON-EXTRA: registers ups 41 for order r-1 again, with extra fields
+    curl -sf "${TSHOP[@]}" -d "$(jq -nc --arg n "$(number ups 41)" --argjson x "$1" \
+        '{tracking_number: $n, carrier: "ups", order_id: "r-1", postcode: "5678CD"} + $x')" \
+        "$API/v1/shipments" | jq -r .id
+}
+curl -sf -X PUT -d '{"scenario":"stalled","elapsed":1000000}' \
+    "$FAKE_URL/_admin/scenario/ups/$(number ups 41)" >/dev/null
+R2=$(reg2 '{}')
+# Both polled (the stalled script merges whole at the first poll; later
+# polls change nothing), so nothing merges between the lookups below.
+polled() { [ "$(rcli hget "timing:s:{$1}" polls)" -ge 1 ] 2>/dev/null; }
+wait_for 30 polled "$R1" || fail "R-1's first shipment never polled"
+wait_for 30 polled "$R2" || fail "R-1's second shipment never polled"
+look1() { curl -s -D "$work/h$2" -o "$work/b$2" -w '%{http_code}' "$API$1"; }
+expect "first lookup (reads the shipments)" "$(look1 '/v1/track/r-1?postcode=5678cd' 1)" 200
+expect "... and rendered the answer in Redis" "$(rcli hexists timing:lk:R-1 b0)" 1
+expect "... in every language" "$(rcli hexists timing:lk:R-1 b3)" 1
+expect "... with both shipments in it" "$(jq '.shipments | length' "$work/b1")" 2
+expect "second lookup (the rendered answer)" "$(look1 '/v1/track/r-1?postcode=5678cd' 2)" 200
+expect "... the same bytes" "$(cmp -s "$work/b1" "$work/b2" && echo same)" same
+expect "... the same ETag" "$(grep -i '^etag' "$work/h2")" "$(grep -i '^etag' "$work/h1")"
+expect "the order id as asked" "$(jq -r .order_id "$work/b2")" r-1
+expect "the other shipment's postcode verifies too" "$(look1 '/v1/track/R-1?postcode=1234AB' 3)" 200
+expect "... with the order id as asked" "$(jq -r .order_id "$work/b3")" R-1
+expect "a wrong postcode with a rendered answer: 404" "$(look1 '/v1/track/R-1?postcode=9999ZZ' 4)" 404
+expect "... the one not-found answer" "$(jq -r .error "$work/b4")" not_found
+expect "another language reads its own rendering" \
+    "$(curl -s -H 'Accept-Language: de' "$API/v1/track/R-1?postcode=1234AB" | jq -r '.shipments[0].status_text')" \
+    "$(rcli hget timing:lk:R-1 b2 | jq -r '.[0].status_text')"
+g0=$(rcli hget timing:lk:R-1 g)
+expect "a registration drops the rendering" "$(reg2 '{"promised_delivery": "2031-01-02T10:00:00Z"}')" "$R2"
+expect "... (gone)" "$(rcli hexists timing:lk:R-1 b0) $(( $(rcli hget timing:lk:R-1 g) > ${g0:-0} ))" "0 1"
+look1 '/v1/track/R-1?postcode=1234AB' 5 >/dev/null
+expect "... and the next lookup shows the change" \
+    "$(jq -r '[.shipments[].promised_delivery] | map(select(. != null)) | .[0]' "$work/b5")" 2031-01-02T10:00:00Z
+expect "... rendered again" "$(rcli hexists timing:lk:R-1 b0)" 1
+expect "... valid until the promise is missed" "$(rcli hget timing:lk:R-1 u)" "$(( ($(date -u -d 2031-01-02T10:00:00Z +%s) + 1) * 1000 ))"
+# A rendering past its time is not used: the promise is missed now.
+rcli hset timing:lk:R-1 u 1000 >/dev/null
+rcli hset timing:lk:R-1 b0 '[{"stale":true}]' >/dev/null
+look1 '/v1/track/R-1?postcode=1234AB' 6 >/dev/null
+expect "an out-of-date rendering is read again" "$(jq -r '.shipments[0].stale' "$work/b6")" null
+expect "the erase of one shipment drops the rendering" \
+    "$(curl -s -o /dev/null -w '%{http_code}' -X DELETE -H 'Authorization: Bearer shop-token' "$API/v1/shipments/$R2") $(rcli hexists timing:lk:R-1 b0)" "204 0"
+expect "... and the erased one is not in the next answer" \
+    "$(look1 '/v1/track/R-1?postcode=1234AB' 7) $(jq '.shipments | length' "$work/b7")" "200 1"
+expect "... nor its postcode" "$(look1 '/v1/track/R-1?postcode=5678CD' 8)" 404
+expect "the erase of the last shipment deletes it" \
+    "$(curl -s -o /dev/null -w '%{http_code}' -X DELETE -H 'Authorization: Bearer shop-token' "$API/v1/shipments/$R1") $(rcli exists timing:lk:R-1)" "204 0"
+expect "... and the order is gone" "$(look1 '/v1/track/R-1?postcode=1234AB' 9)" 404
+expect "a lookup of an unknown order writes nothing" "$(rcli exists timing:lk:NOPE-1)" 0
+
 kill -TERM "$TPID"
 rc=0
 wait "$TPID" || rc=$?
