@@ -131,6 +131,7 @@ struct api {
     unsigned char track_key[WEB_TRACK_KEY_LEN]; /* signs the page's links */
     struct web_agent *agent;                    /* the console's sessions */
     struct stats *perf;                         /* carrier performance */
+    struct render_ctx *render; /* renders orders after a change */
 };
 
 /* One request in flight. */
@@ -645,11 +646,16 @@ static bool cache_add(struct api *a, struct cache_entry *e, size_t len)
     return true;
 }
 
+struct render_ctx;
+static void render_order_of(struct render_ctx *c, const char *id);
+
 void api_invalidate(struct api *a, const char *id)
 {
     a->gen[gen_slot(id)]++;
-    /* Every change passes here once: carrier performance follows it. */
+    /* Every change passes here once: carrier performance follows it, and
+     * the order's answer is rendered again in the store. */
     stats_touch(a->perf, id);
+    render_order_of(a->render, id);
 }
 
 static void cache_clear(struct api *a)
@@ -1115,6 +1121,42 @@ static int64_t answer_until(json_t *ships, int64_t now_ms)
     return until;
 }
 
+/* Renders ships (all the shipments of the order registration_order_key
+ * names key) into the store for the next lookups, unless a write came
+ * after gen was read there. lists and lens get the renderings per
+ * language (owned by the caller; NULL where encoding failed). */
+static void answer_store(struct store *st, const char *key, const char *gen,
+                         json_t *ships, const char *verify, char *lists[4],
+                         size_t lens[4])
+{
+    const char *ids[8];
+    size_t n = json_array_size(ships), i;
+    json_t *s;
+    bool ok = n > 0 && n <= 8;
+    struct store_answer_in in = {.order = key,
+                                 .gen = gen,
+                                 .ids = ids,
+                                 .n_ids = n,
+                                 .until_ms = answer_until(ships, wm_now_ms()),
+                                 .verify = verify};
+
+    json_array_foreach(ships, i, s)
+    {
+        const char *id = jstr(s, "id");
+        if (i < 8)
+            ids[i] = id != NULL ? id : "";
+    }
+    for (int l = 0; l < 4; l++) {
+        lists[l] = ships_render(ships, l, &lens[l]);
+        ok = ok && lists[l] != NULL;
+        in.bodies[l] = lists[l];
+        in.lens[l] = lens[l];
+    }
+    /* Best effort: a failure only means the next lookup renders. */
+    if (ok && store_answer_put(st, &in, NULL, NULL) != 0)
+        log_debug("msg=\"answer not stored\"");
+}
+
 /* The order's shipments are all in q->acc: verify, answer, and where the
  * store had no valid rendering, render it there for the next lookups. */
 static void track_found(struct rq *q)
@@ -1124,7 +1166,6 @@ static void track_found(struct rq *q)
     char *verify = verify_of(ships), *lists[4] = {NULL};
     size_t lens[4] = {0}, n = json_array_size(ships), i;
     struct cache_entry *e = NULL;
-    int64_t now = wm_now_ms();
     bool match = verify_match(q, verify, strlen(verify));
 
     json_array_foreach(ships, i, s)
@@ -1133,25 +1174,9 @@ static void track_found(struct rq *q)
         if (i < 8)
             ids[i] = id != NULL ? id : "";
     }
-    if (q->gen != NULL && n <= 8) {
-        struct store_answer_in in = {.gen = q->gen,
-                                     .ids = ids,
-                                     .n_ids = n,
-                                     .until_ms = answer_until(ships, now),
-                                     .verify = verify};
+    if (q->gen != NULL) {
         char *key = registration_order_key(q->order);
-        bool ok = true;
-
-        for (int l = 0; l < 4; l++) {
-            lists[l] = ships_render(ships, l, &lens[l]);
-            ok = ok && lists[l] != NULL;
-            in.bodies[l] = lists[l];
-            in.lens[l] = lens[l];
-        }
-        in.order = key;
-        /* Best effort: a failure only means the next lookup renders. */
-        if (ok && store_answer_put(q->a->st, &in, NULL, NULL) != 0)
-            log_debug("msg=\"answer not stored\"");
+        answer_store(q->a->st, key, q->gen, ships, verify, lists, lens);
         free(key);
     }
     if (!match) {
@@ -1172,6 +1197,129 @@ static void track_found(struct rq *q)
     for (int l = 0; l < 4; l++)
         free(lists[l]);
     free(verify);
+}
+
+/*
+ * Rendering after a change: the order of a shipment that changed
+ * (api_invalidate) is rendered into the store again at once, so the next
+ * lookup of it takes one round trip. At most RENDER_MAX at a time; beyond
+ * that (a flood of merges) the next lookup renders. The jobs share a
+ * context that outlives the api until the last one is done (their store
+ * calls answer, with an error, after the api is gone).
+ */
+#define RENDER_MAX 64
+struct render_ctx {
+    struct store *st; /* borrowed */
+    int pending;      /* jobs in flight */
+    bool dying;       /* the api is gone: the last job frees this */
+};
+
+struct render_job {
+    struct render_ctx *c;
+    char *key; /* the order, registration_order_key */
+    char *gen;
+    json_t *acc; /* the order's shipments gathered */
+    int pending;
+    bool failed;
+};
+
+static void render_done(struct render_job *j)
+{
+    struct render_ctx *c = j->c;
+
+    json_decref(j->acc);
+    free(j->key);
+    free(j->gen);
+    free(j);
+    if (--c->pending == 0 && c->dying)
+        free(c);
+}
+
+static void on_render_got(void *arg, int err, json_t *ship)
+{
+    struct render_job *j = arg;
+    char *lists[4] = {NULL}, *verify;
+    size_t lens[4];
+
+    if (err == 0 && ship != NULL)
+        json_array_append(j->acc, ship);
+    else if (err != 0 && err != WM_ENOTFOUND)
+        j->failed = true;
+    if (--j->pending > 0)
+        return;
+    if (!j->failed && !j->c->dying && json_array_size(j->acc) > 0) {
+        verify = verify_of(j->acc);
+        answer_store(j->c->st, j->key, j->gen, j->acc, verify, lists, lens);
+        for (int l = 0; l < 4; l++)
+            free(lists[l]);
+        free(verify);
+    }
+    render_done(j);
+}
+
+static void on_render_ids(void *arg, int err, const char *cursor,
+                          const char **ids, size_t n)
+{
+    struct render_job *j = arg;
+
+    (void)cursor;
+    if (err != 0 || n == 0 || n > 8 || j->c->dying) {
+        render_done(j);
+        return;
+    }
+    j->acc = json_array();
+    j->pending = (int)n + 1; /* one for the loop */
+    for (size_t i = 0; i < n; i++)
+        if (store_get(j->c->st, ids[i], on_render_got, j) != 0) {
+            j->failed = true;
+            j->pending--;
+        }
+    on_render_got(j, WM_ENOTFOUND, NULL); /* the loop's own count */
+}
+
+static void on_render_gen(void *arg, int err, const struct store_answer *ans)
+{
+    struct render_job *j = arg;
+
+    /* Rendered already (by a lookup or another process): nothing to do. */
+    if (err != 0 || j->c->dying ||
+        (ans->body != NULL &&
+         (ans->until_ms == 0 || wm_now_ms() < ans->until_ms))) {
+        render_done(j);
+        return;
+    }
+    j->gen = wm_xstrdup(ans->gen);
+    if (store_find(j->c->st, "order", j->key, on_render_ids, j) != 0)
+        render_done(j);
+}
+
+static void on_render_ship(void *arg, int err, json_t *ship)
+{
+    struct render_job *j = arg;
+    const char *order = ship != NULL ? jstr(ship, "order_id") : NULL;
+
+    if (err != 0 || order == NULL || order[0] == '\0' || j->c->dying ||
+        !order_plain(order)) {
+        render_done(j);
+        return;
+    }
+    j->key = registration_order_key(order);
+    if (store_answer_get(j->c->st, j->key, 0, on_render_gen, j) != 0)
+        render_done(j);
+}
+
+/* Renders the order of shipment id again (see struct render_ctx). */
+static void render_order_of(struct render_ctx *c, const char *id)
+{
+    struct render_job *j;
+
+    if (c == NULL || c->dying || c->pending >= RENDER_MAX)
+        return;
+    j = wm_xcalloc(1, sizeof(*j));
+    j->c = c;
+    c->pending++;
+    if (store_get(c->st, id, on_render_ship, j) != 0)
+        render_done(j);
 }
 
 static void on_track_got(void *arg, int err, json_t *ship)
@@ -2439,6 +2587,8 @@ struct api *api_new(uv_loop_t *loop, const struct cfg *cfg, struct store *st,
     a->loop = loop;
     a->cfg = cfg;
     a->st = st;
+    a->render = wm_xcalloc(1, sizeof(*a->render));
+    a->render->st = st;
     a->rc = rc;
     a->poller = poller;
     o.listen = cfg->http_listen;
@@ -2519,6 +2669,10 @@ void api_free(struct api *a)
     stats_free(a->perf);
     httpd_free(a->h);
     cache_clear(a);
+    if (a->render != NULL && a->render->pending > 0)
+        a->render->dying = true; /* freed by its last job */
+    else
+        free(a->render);
     ratelimit_free(a->lookups);
     ratelimit_free(a->signins);
     netaddr_set_free(a->proxies);
