@@ -2110,6 +2110,12 @@ static void api_metrics(const struct api *a, struct metrics_buf *out)
                    "wismo_lookup_cache_total{result=\"miss\"} %llu\n",
                    (unsigned long long)a->stats.cache_hits,
                    (unsigned long long)a->stats.cache_misses);
+    metrics_head(out, "wismo_lookup_cache_entries", "gauge",
+                 "Orders held by the lookup cache ([http] cache_entries).");
+    metrics_printf(out, "wismo_lookup_cache_entries %zu\n", a->cache_n);
+    metrics_head(out, "wismo_lookup_cache_bytes", "gauge",
+                 "Bytes held by the lookup cache ([http] cache_bytes).");
+    metrics_printf(out, "wismo_lookup_cache_bytes %zu\n", a->cache_bytes);
     metrics_head(out, "wismo_lookup_rate_limited_total", "counter",
                  "Lookups refused with 429.");
     metrics_printf(out, "wismo_lookup_rate_limited_total %llu\n",

@@ -164,6 +164,11 @@ expect "K-1 used again (3 entries: K-1, K-2, K-3)" "$(cached 127.0.4.1 K-1)" 1
 expect "K-4 is read from the store" "$(cached 127.0.4.1 K-4)" 0
 expect "... and evicted the least recently used, K-2" "$(cached 127.0.4.1 K-2)" 0
 expect "K-1 stayed (recently used)" "$(cached 127.0.4.1 K-1)" 1
+gauge() { curl -s "$API/metrics" | sed -n "s/^$1 //p"; }
+expect "the cache holds 3 orders" "$(gauge wismo_lookup_cache_entries)" 3
+b=$(gauge wismo_lookup_cache_bytes)
+[ "${b:-0}" -gt 600 ] && [ "$b" -le 16777216 ] && ok "... in $b bytes, counted" ||
+    fail "cache bytes: '$b'"
 
 # --- every printable order id registers and is served (issue 13,
 # item 17) ---
