@@ -1192,7 +1192,25 @@ static const char *httpd_date(struct httpd *h)
     return h->date;
 }
 
-/* Formats the head of an answer into h->hbuf; returns its length. */
+static void buf_puts(struct httpd_buf *b, const char *s)
+{
+    buf_add(b, s, strlen(s));
+}
+
+/* n in decimal. */
+static void buf_putu(struct httpd_buf *b, size_t n)
+{
+    char d[24];
+    size_t k = sizeof(d);
+
+    do
+        d[--k] = (char)('0' + n % 10);
+    while ((n /= 10) != 0);
+    buf_add(b, d + k, sizeof(d) - k);
+}
+
+/* Formats the head of an answer into h->hbuf; returns its length. Built
+ * piece by piece (no printf: this runs for every answer). */
 static size_t httpd_format_head(struct httpd *h, int status, const char *ctype,
                                 size_t len, const char *extra, bool keep_alive)
 {
@@ -1200,37 +1218,34 @@ static size_t httpd_format_head(struct httpd *h, int status, const char *ctype,
      * body ends with the connection */
     bool no_len = status < 200 || status == 204 || len == HTTPD_NO_LEN;
     const char *date = httpd_date(h);
+    struct httpd_buf *b = &h->hbuf;
 
-    if (ctype == NULL)
-        ctype = "";
-    if (extra == NULL)
-        extra = "";
-    for (;;) {
-        int n = no_len ? snprintf(h->hbuf.data, h->hbuf.cap,
-                                  "HTTP/1.1 %d %s\r\nServer: wismo\r\n"
-                                  "Date: %s\r\n%s%s%s"
-                                  "Connection: %s\r\n%s\r\n",
-                                  status, httpd_reason(status), date,
-                                  *ctype ? "Content-Type: " : "", ctype,
-                                  *ctype ? "\r\n" : "",
-                                  keep_alive ? "keep-alive" : "close", extra)
-                       : snprintf(h->hbuf.data, h->hbuf.cap,
-                                  "HTTP/1.1 %d %s\r\nServer: wismo\r\n"
-                                  "Date: %s\r\n%s%s%s"
-                                  "Content-Length: %zu\r\n"
-                                  "Connection: %s\r\n%s\r\n",
-                                  status, httpd_reason(status), date,
-                                  *ctype ? "Content-Type: " : "", ctype,
-                                  *ctype ? "\r\n" : "", len,
-                                  keep_alive ? "keep-alive" : "close", extra);
-
-        if (n < 0)
-            return 0; /* cannot happen with these formats */
-        if ((size_t)n < h->hbuf.cap)
-            return (size_t)n;
-        h->hbuf.len = 0;
-        buf_reserve(&h->hbuf, (size_t)n + 1);
+    b->len = 0;
+    buf_puts(b, "HTTP/1.1 ");
+    buf_putu(b, (size_t)status);
+    buf_puts(b, " ");
+    buf_puts(b, httpd_reason(status));
+    buf_puts(b, "\r\nServer: wismo\r\nDate: ");
+    buf_puts(b, date);
+    buf_puts(b, "\r\n");
+    if (ctype != NULL && *ctype) {
+        buf_puts(b, "Content-Type: ");
+        buf_puts(b, ctype);
+        buf_puts(b, "\r\n");
     }
+    if (!no_len) {
+        buf_puts(b, "Content-Length: ");
+        buf_putu(b, len);
+        buf_puts(b, "\r\n");
+    }
+    buf_puts(b, keep_alive ? "Connection: keep-alive\r\n"
+                           : "Connection: close\r\n");
+    if (extra != NULL)
+        buf_puts(b, extra);
+    buf_puts(b, "\r\n");
+    buf_reserve(b, 1);
+    b->data[b->len] = '\0';
+    return b->len;
 }
 
 void httpd_respond(struct httpd_req *r, int status, const char *content_type,
