@@ -1076,6 +1076,27 @@ static void track_send(struct rq *q, const char *text, size_t len,
         respond(q, 200, JSON_TYPE, text, len, headers);
 }
 
+/* The JSON answer's ETag hash: every byte counts, 8 at a time (FNV-1a,
+ * one byte at a time, took a tenth of a lookup's CPU). */
+static uint64_t etag_hash(const char *p, size_t n)
+{
+    const uint64_t k = 0x9e3779b97f4a7c15ull;
+    uint64_t h = 0xcbf29ce484222325ull ^ (n * k), w;
+    size_t i = 0;
+
+    for (; i + 8 <= n; i += 8) {
+        memcpy(&w, p + i, 8);
+        h = (h ^ w) * k;
+        h ^= h >> 29;
+    }
+    w = 0;
+    memcpy(&w, p + i, n - i);
+    h = (h ^ w ^ ((uint64_t)(n - i) << 59)) * k;
+    h ^= h >> 32;
+    h *= 0xff51afd7ed558ccdull;
+    return h ^ (h >> 33);
+}
+
 /* Answers a verified JSON lookup from the rendered public shipments list
  * (n bytes, borrowed), and caches the answer in e (may be NULL). */
 static void track_answer(struct rq *q, const char *list, size_t n,
@@ -1086,7 +1107,7 @@ static void track_answer(struct rq *q, const char *list, size_t n,
 
     text = answer_text(q->order, list, n, &len);
     snprintf(etag, sizeof(etag), "\"%016llx\"",
-             (unsigned long long)fnv64(text, len));
+             (unsigned long long)etag_hash(text, len));
     if (e != NULL && e->body[q->lang] == NULL && cache_add(q->a, e, len)) {
         e->body[q->lang] = text;
         e->len[q->lang] = len;
