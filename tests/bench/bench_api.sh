@@ -136,8 +136,10 @@ chmod -R a+rX "$work/www"
 size=$(cat "$work"/www/v1/track/* | wc -c)
 stop_wismod
 
-nport=$((RANDOM % 20000 + 30000))
-cat >"$work/nginx.conf" <<NGINX
+# nginx on a free port (a few tries).
+for _ in 1 2 3 4 5 6 7 8; do
+    nport=$((RANDOM % 20000 + 30000))
+    cat >"$work/nginx.conf" <<NGINX
 worker_processes 1;
 pid $work/nginx.pid;
 error_log $work/nginx.err;
@@ -152,7 +154,10 @@ http {
     }
 }
 NGINX
-"$NGINX" -c "$work/nginx.conf" -p "$work"
+    "$NGINX" -c "$work/nginx.conf" -p "$work" 2>/dev/null && break
+    nport=
+done
+[ -n "$nport" ] || { echo "nginx did not start" >&2; cat "$work/nginx.err" >&2; exit 1; }
 sleep 0.3
 NG=http://127.0.0.1:$nport
 
