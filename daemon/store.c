@@ -2319,10 +2319,24 @@ int store_notifications(struct store *st, const char *id, store_json_cb *cb,
 
 /* --- rendered lookup answers --- */
 
+/* SCARD of the order's index, then HMGET of its rendering: two commands,
+ * one round trip, answered in that order on the one link. Freed when both
+ * replies came (or the one sent). */
 struct answer_call {
     store_answer_cb *cb;
     void *arg;
+    int pending;       /* replies still to come */
+    bool done;         /* cb called */
+    bool hmget_unsent; /* only the SCARD went out: it reports the error */
+    int err;           /* of the SCARD */
+    long long count;   /* the order's shipments (SCARD) */
 };
+
+static void answer_call_unref(struct answer_call *c)
+{
+    if (--c->pending == 0)
+        free(c);
+}
 
 static const char *reply_bytes(const redisReply *r, size_t *len)
 {
@@ -2334,6 +2348,22 @@ static const char *reply_bytes(const redisReply *r, size_t *len)
     return r->str;
 }
 
+static void on_answer_count(void *arg, int err, redisReply *r)
+{
+    struct answer_call *c = arg;
+
+    err = reply_error(err, r, "answer");
+    if (err == 0 && r->type != REDIS_REPLY_INTEGER)
+        err = WM_EPROTO;
+    c->err = err;
+    c->count = err == 0 ? r->integer : 0;
+    if (c->hmget_unsent && !c->done) {
+        c->done = true;
+        c->cb(c->arg, err != 0 ? err : WM_EIO, NULL);
+    }
+    answer_call_unref(c);
+}
+
 static void on_answer(void *arg, int err, redisReply *r)
 {
     struct answer_call *c = arg;
@@ -2343,6 +2373,10 @@ static void on_answer(void *arg, int err, redisReply *r)
     int64_t until = 0;
 
     err = reply_error(err, r, "answer");
+    if (err == 0 && c->pending != 1)
+        err = WM_EPROTO; /* the SCARD's reply has not come first */
+    if (err == 0)
+        err = c->err;
     if (err == 0 && (r->type != REDIS_REPLY_ARRAY || r->elements != 4))
         err = WM_EPROTO;
     if (err == 0) {
@@ -2356,39 +2390,60 @@ static void on_answer(void *arg, int err, redisReply *r)
              num_i64(u, 0, INT64_MAX, &until) != 0))
             ans.body = NULL; /* not ours: rendered again */
         ans.until_ms = until;
+        ans.shipments = c->count > 0 ? (size_t)c->count : 0;
     }
-    c->cb(c->arg, err, err == 0 ? &ans : NULL);
-    free(c);
+    if (!c->done) {
+        c->done = true;
+        c->cb(c->arg, err, err == 0 ? &ans : NULL);
+    }
+    answer_call_unref(c);
 }
 
 int store_answer_get(struct store *st, const char *order, int lang,
                      store_answer_cb *cb, void *arg)
 {
     static const char *const body_field[4] = {"b0", "b1", "b2", "b3"};
-    char small[256], *key = small;
+    char small[256], *key = small, ismall[256], *ikey = ismall;
     int n = store_key_lookup(small, sizeof(small), st->prefix, order);
+    int ni =
+        store_key_index(ismall, sizeof(ismall), st->prefix, "order", order);
     const char *v[6] = {"HMGET", NULL, "g", "u", "v", NULL};
     size_t l[6] = {5, 0, 1, 1, 1, 2};
+    const char *cv[2] = {"SCARD", NULL};
+    size_t cl[2] = {5, 0};
     struct answer_call *c;
     int rc;
 
-    if (n < 0 || lang < 0 || lang > 3)
+    if (n < 0 || ni < 0 || lang < 0 || lang > 3)
         return WM_EINVAL;
     if ((size_t)n >= sizeof(small)) {
         key = wm_xmalloc((size_t)n + 1);
         store_key_lookup(key, (size_t)n + 1, st->prefix, order);
     }
+    if ((size_t)ni >= sizeof(ismall)) {
+        ikey = wm_xmalloc((size_t)ni + 1);
+        store_key_index(ikey, (size_t)ni + 1, st->prefix, "order", order);
+    }
     v[1] = key;
     v[5] = body_field[lang];
     l[1] = (size_t)n;
-    c = wm_xmalloc(sizeof(*c));
+    cv[1] = ikey;
+    cl[1] = (size_t)ni;
+    c = wm_xcalloc(1, sizeof(*c));
     c->cb = cb;
     c->arg = arg;
-    rc = rconn_command(st->rc, on_answer, c, 6, v, l);
+    c->pending = 1;
+    rc = rconn_command(st->rc, on_answer_count, c, 2, cv, cl);
     if (rc != 0)
         free(c);
+    else if (rconn_command(st->rc, on_answer, c, 6, v, l) == 0)
+        c->pending = 2;
+    else
+        c->hmget_unsent = true; /* the SCARD's reply reports it */
     if (key != small)
         free(key);
+    if (ikey != ismall)
+        free(ikey);
     return rc;
 }
 

@@ -368,10 +368,13 @@ struct store_answer {
     size_t verify_len;
     const char *body; /* the JSON list of public shipments */
     size_t body_len;
+    size_t shipments; /* in the order's index: 0, no such order */
 };
 typedef void store_answer_cb(void *arg, int err,
                              const struct store_answer *ans);
-/* One HMGET: order as registration_order_key gives it, lang 0..3. */
+/* One round trip (SCARD of the order's index, HMGET of its rendering), the
+ * same for an order that exists and one that does not: order as
+ * registration_order_key gives it, lang 0..3. */
 int store_answer_get(struct store *st, const char *order, int lang,
                      store_answer_cb *cb, void *arg);
 /* Keeps the rendered answer of order, unless a write came between the

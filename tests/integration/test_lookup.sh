@@ -291,6 +291,16 @@ expect "... the same ETag" "$(grep -i '^etag' "$work/h2")" "$(grep -i '^etag' "$
 expect "the order id as asked" "$(jq -r .order_id "$work/b2")" r-1
 expect "the other shipment's postcode verifies too" "$(look1 '/v1/track/R-1?postcode=1234AB' 3)" 200
 expect "... with the order id as asked" "$(jq -r .order_id "$work/b3")" R-1
+# One round trip (SCARD of the order's index, HMGET of its rendering) for a
+# rendered order, a wrong postcode and an unknown order alike: none of
+# them reads the index members or a shipment.
+calls() { rcli info commandstats | sed -n "s/^cmdstat_$1:calls=\([0-9]*\),.*/\1/p"; }
+sm0=$(calls smembers) hg0=$(calls hgetall)
+look1 '/v1/track/r-1?postcode=5678cd' x >/dev/null
+look1 '/v1/track/R-1?postcode=0000XX' x >/dev/null
+look1 '/v1/track/NOPE-77?postcode=5678cd' x >/dev/null
+expect "found, wrong postcode, unknown: no index members or shipment read" \
+    "$(calls smembers) $(calls hgetall)" "${sm0:-} ${hg0:-}"
 expect "a wrong postcode with a rendered answer: 404" "$(look1 '/v1/track/R-1?postcode=9999ZZ' 4)" 404
 expect "... the one not-found answer" "$(jq -r .error "$work/b4")" not_found
 expect "another language reads its own rendering" \
