@@ -2399,36 +2399,51 @@ static void on_answer(void *arg, int err, redisReply *r)
     answer_call_unref(c);
 }
 
+/* The order's lk: key (index NULL) or its index key: in buf when it fits
+ * (size bytes), else allocated (the caller frees what is not buf). NULL
+ * when the key cannot be built. */
+static char *order_key(char *buf, size_t size, const char *prefix,
+                       const char *index, const char *order, size_t *len)
+{
+    int n = index == NULL ? store_key_lookup(buf, size, prefix, order)
+                          : store_key_index(buf, size, prefix, index, order);
+    char *key = buf;
+
+    if (n < 0)
+        return NULL;
+    if ((size_t)n >= size) {
+        key = wm_xmalloc((size_t)n + 1);
+        if (index == NULL)
+            store_key_lookup(key, (size_t)n + 1, prefix, order);
+        else
+            store_key_index(key, (size_t)n + 1, prefix, index, order);
+    }
+    *len = (size_t)n;
+    return key;
+}
+
 int store_answer_get(struct store *st, const char *order, int lang,
                      store_answer_cb *cb, void *arg)
 {
     static const char *const body_field[4] = {"b0", "b1", "b2", "b3"};
-    char small[256], *key = small, ismall[256], *ikey = ismall;
-    int n = store_key_lookup(small, sizeof(small), st->prefix, order);
-    int ni =
-        store_key_index(ismall, sizeof(ismall), st->prefix, "order", order);
+    char small[256], ismall[256], *key, *ikey;
     const char *v[6] = {"HMGET", NULL, "g", "u", "v", NULL};
     size_t l[6] = {5, 0, 1, 1, 1, 2};
     const char *cv[2] = {"SCARD", NULL};
     size_t cl[2] = {5, 0};
     struct answer_call *c;
-    int rc;
+    int rc = WM_EINVAL;
 
-    if (n < 0 || ni < 0 || lang < 0 || lang > 3)
+    if (lang < 0 || lang > 3)
         return WM_EINVAL;
-    if ((size_t)n >= sizeof(small)) {
-        key = wm_xmalloc((size_t)n + 1);
-        store_key_lookup(key, (size_t)n + 1, st->prefix, order);
-    }
-    if ((size_t)ni >= sizeof(ismall)) {
-        ikey = wm_xmalloc((size_t)ni + 1);
-        store_key_index(ikey, (size_t)ni + 1, st->prefix, "order", order);
-    }
+    key = order_key(small, sizeof(small), st->prefix, NULL, order, &l[1]);
+    ikey =
+        order_key(ismall, sizeof(ismall), st->prefix, "order", order, &cl[1]);
+    if (key == NULL || ikey == NULL)
+        goto out;
     v[1] = key;
     v[5] = body_field[lang];
-    l[1] = (size_t)n;
     cv[1] = ikey;
-    cl[1] = (size_t)ni;
     c = wm_xcalloc(1, sizeof(*c));
     c->cb = cb;
     c->arg = arg;
@@ -2440,6 +2455,7 @@ int store_answer_get(struct store *st, const char *order, int lang,
         c->pending = 2;
     else
         c->hmget_unsent = true; /* the SCARD's reply reports it */
+out:
     if (key != small)
         free(key);
     if (ikey != ismall)
@@ -2467,19 +2483,24 @@ int store_answer_put(struct store *st, const struct store_answer_in *in,
 {
     struct args a = {0};
     struct answer_put_call *c;
-    char *key;
-    int n = store_key_lookup(NULL, 0, st->prefix, in->order);
+    char small[256], ismall[256], *key, *ikey;
+    size_t n;
     int rc;
 
-    if (n < 0 || in->n_ids == 0)
+    if (in->n_ids == 0)
         return WM_EINVAL;
-    key = wm_xmalloc((size_t)n + 1);
-    store_key_lookup(key, (size_t)n + 1, st->prefix, in->order);
-    args_own(&a, key);
-    n = store_key_index(NULL, 0, st->prefix, "order", in->order);
-    key = wm_xmalloc((size_t)n + 1);
-    store_key_index(key, (size_t)n + 1, st->prefix, "order", in->order);
-    args_own(&a, key);
+    key = order_key(small, sizeof(small), st->prefix, NULL, in->order, &n);
+    ikey =
+        order_key(ismall, sizeof(ismall), st->prefix, "order", in->order, &n);
+    if (key == NULL || ikey == NULL) {
+        if (key != small)
+            free(key);
+        if (ikey != ismall)
+            free(ikey);
+        return WM_EINVAL;
+    }
+    args_own(&a, key != small ? key : wm_xstrdup(key));
+    args_own(&a, ikey != ismall ? ikey : wm_xstrdup(ikey));
     args_add(&a, in->gen);
     args_i64(&a, in->until_ms);
     args_add(&a, in->verify);
