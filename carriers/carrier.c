@@ -324,6 +324,22 @@ void carrier_push_clear(struct carrier_push *p)
     carrier_push_init(p);
 }
 
+void carrier_feed_init(struct carrier_feed *f)
+{
+    memset(f, 0, sizeof(*f));
+    f->error = -1;
+    f->retry_after = -1;
+}
+
+void carrier_feed_clear(struct carrier_feed *f)
+{
+    for (size_t i = 0; i < f->n_numbers; i++)
+        free(f->numbers[i]);
+    free(f->numbers);
+    free(f->problem);
+    carrier_feed_init(f);
+}
+
 void carrier_subscribed_clear(struct carrier_subscribed *s)
 {
     free(s->id);

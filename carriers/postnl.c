@@ -11,6 +11,15 @@
  * The same parser reads the updatedshipments answer (PostNL's batching: a
  * JSON array of {Barcode, Status} for every shipment that changed) and the
  * API gateway's fault bodies.
+ *
+ * The change feed (PUSH.md): GET /shipment/v2/status/{customer_number}/
+ * updatedshipments?period=<from>&period=<to>, times "yyyy-MM-ddTHH:mm:ss.000"
+ * in Europe/Amsterdam, the window at most 2 hours and at most 48 hours back
+ * (the daemon keeps to the latter: an adapter has no clock). Its answer is
+ * read twice: by pnl_parse_feed for the barcodes to fetch in full, and by
+ * parse_response like any other answer. A customer's parcels are the
+ * barcodes "3S" + its customer code + serial (the code PostNL gave the
+ * shop, 1-8 letters or digits, "WISM" in the fixtures).
  */
 #include "wismo/carrier.h"
 
@@ -25,9 +34,13 @@
 #include "wismo/wm.h"
 #include "wismo/wmtime.h"
 
-#define PNL_DEFAULT_BASE "https://api.postnl.nl"
-#define PNL_BARCODE_PATH "/shipment/v2/status/barcode/"
-#define PNL_ZONE         "Europe/Amsterdam" /* every PostNL time */
+#define PNL_DEFAULT_BASE   "https://api.postnl.nl"
+#define PNL_BARCODE_PATH   "/shipment/v2/status/barcode/"
+#define PNL_ZONE           "Europe/Amsterdam" /* every PostNL time */
+#define PNL_FEED_PATH      "/shipment/v2/status/"
+#define PNL_FEED_WINDOW_MS (2 * 3600 * 1000LL)  /* one call's window */
+#define PNL_FEED_REACH_MS  (48 * 3600 * 1000LL) /* how far back */
+#define PNL_CUSTOMER_MAX   16 /* digits of a customer number */
 
 /* --- mapping tables ----------------------------------------------------- */
 
@@ -732,6 +745,156 @@ out:
     return rc;
 }
 
+/* --- change feed -------------------------------------------------------- */
+
+/* A customer number: 1..PNL_CUSTOMER_MAX digits. */
+static bool pnl_customer_ok(const char *s)
+{
+    size_t n = s != NULL ? strlen(s) : 0;
+
+    return n > 0 && n <= PNL_CUSTOMER_MAX && strspn(s, "0123456789") == n;
+}
+
+/* t (Unix ms, whole seconds used) as Amsterdam "yyyy-MM-ddTHH:mm:ss.000". */
+static int pnl_feed_time(int64_t t_ms, char buf[32])
+{
+    struct wmtime_civil c;
+    int64_t t = t_ms >= 0 ? t_ms / 1000 : -((-t_ms + 999) / 1000);
+    int off;
+
+    if (wmtime_zone_offset(PNL_ZONE, t, &off) != 0)
+        return WM_ENOTFOUND;
+    wmtime_to_civil(t + off, &c);
+    snprintf(buf, 32, "%04d-%02d-%02dT%02d:%02d:%02d.000", c.year, c.month,
+             c.day, c.hour, c.min, c.sec);
+    return 0;
+}
+
+static int pnl_build_feed(const struct carrier_conf *conf, const char *customer,
+                          int64_t from_ms, int64_t to_ms, struct httpreq *req)
+{
+    char from[32], to[32], path[160];
+
+    if (norm_blank(conf->api_key) || !pnl_customer_ok(customer) ||
+        from_ms >= to_ms || to_ms - from_ms > PNL_FEED_WINDOW_MS ||
+        pnl_feed_time(from_ms, from) != 0 || pnl_feed_time(to_ms, to) != 0)
+        return WM_EINVAL;
+    /* The times hold only digits, '-', ':', '.' and 'T': no escaping. */
+    snprintf(path, sizeof(path),
+             PNL_FEED_PATH "%s/updatedshipments?period=%s&period=%s", customer,
+             from, to);
+    req->method = "GET";
+    carrier_req_url(req, conf, PNL_DEFAULT_BASE, path);
+    if (httpreq_header(req, "apikey", conf->api_key) != 0 ||
+        httpreq_header(req, "Accept", "application/json") != 0)
+        return WM_EINVAL;
+    return 0;
+}
+
+static int pnl_feed_problem(struct carrier_feed *out, const char *why)
+{
+    for (size_t i = 0; i < out->n_numbers; i++)
+        free(out->numbers[i]);
+    free(out->numbers);
+    out->numbers = NULL;
+    out->n_numbers = 0;
+    free(out->problem);
+    out->problem = wm_xstrdup(why);
+    return WM_EPROTO;
+}
+
+static void pnl_feed_add(struct carrier_feed *out, const char *number)
+{
+    for (size_t i = 0; i < out->n_numbers; i++)
+        if (carrier_same_number(out->numbers[i], number))
+            return; /* listed twice: fetched once */
+    out->numbers =
+        wm_xrealloc(out->numbers, (out->n_numbers + 1) * sizeof(*out->numbers));
+    out->numbers[out->n_numbers++] = wm_xstrdup(number);
+}
+
+/*
+ * [{Barcode, CreationDate, CustomerNumber, CustomerCode, Status{…}}, …]: an
+ * empty array when nothing changed. Errors as parse_response reads them
+ * (faults by their errorcode, else the HTTP status).
+ */
+static int pnl_parse_feed(const struct carrier_resp *resp, const char *customer,
+                          struct carrier_feed *out)
+{
+    json_error_t jerr;
+    json_t *root = NULL, *fault;
+    bool ok_status = resp->http_status >= 200 && resp->http_status < 300;
+    char why[160];
+    int rc = 0;
+
+    if (resp->body != NULL && resp->body_len > 0)
+        root = json_loadb(resp->body, resp->body_len, 0, &jerr);
+    fault = json_object_get(root, "fault");
+    if (json_is_object(fault) || !ok_status) {
+        out->error = json_is_object(fault)
+                         ? (int)pnl_fault_error(fault)
+                         : (int)pnl_status_error(resp->http_status);
+        if (out->error == MODEL_ERR_RATE_LIMITED)
+            out->retry_after = carrier_retry_after(resp->retry_after);
+        rc = WM_EIO;
+        goto out;
+    }
+    if (root == NULL) {
+        if (resp->body == NULL || resp->body_len == 0)
+            rc = pnl_feed_problem(out, "postnl feed: empty body");
+        else {
+            snprintf(why, sizeof(why), "postnl feed: body is not JSON: %.100s",
+                     jerr.text);
+            rc = pnl_feed_problem(out, why);
+        }
+        goto out;
+    }
+    if (!json_is_array(root)) {
+        rc = pnl_feed_problem(out, "postnl feed: the answer is not a list");
+        goto out;
+    }
+    for (size_t i = 0; i < json_array_size(root); i++) {
+        json_t *e = json_array_get(root, i);
+        const char *barcode, *number;
+        char buf[24];
+
+        if (!json_is_object(e)) {
+            rc = pnl_feed_problem(out, "postnl feed: an entry is not an "
+                                       "object");
+            goto out;
+        }
+        barcode = carrier_jtext(e, "Barcode");
+        if (barcode == NULL || !carrier_number_ascii(barcode, 64)) {
+            rc = pnl_feed_problem(out, "postnl feed: an entry without a "
+                                       "usable Barcode");
+            goto out;
+        }
+        number = pnl_code_of(e, "CustomerNumber", buf);
+        if (number != NULL && customer != NULL && strcmp(number, customer) != 0)
+            continue; /* another customer's parcel */
+        pnl_feed_add(out, barcode);
+    }
+out:
+    json_decref(root);
+    return rc;
+}
+
+/* "3S" + customer code + serial, letters compared without case. */
+static bool pnl_feed_covers(const char *code, const char *number)
+{
+    size_t n = code != NULL ? strlen(code) : 0;
+
+    if (n == 0 || number == NULL || strlen(number) <= n + 2 ||
+        toupper((unsigned char)number[0]) != '3' ||
+        toupper((unsigned char)number[1]) != 'S')
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (toupper((unsigned char)number[2 + i]) !=
+            toupper((unsigned char)code[i]))
+            return false;
+    return true;
+}
+
 const struct carrier carrier_postnl = {
     .name = "postnl",
     .display_name = "PostNL",
@@ -744,4 +907,9 @@ const struct carrier carrier_postnl = {
     .build_token_request = NULL,
     .parse_token = NULL,
     .parse_response = pnl_parse_response,
+    .feed_window_max_ms = PNL_FEED_WINDOW_MS,
+    .feed_reach_ms = PNL_FEED_REACH_MS,
+    .build_feed = pnl_build_feed,
+    .parse_feed = pnl_parse_feed,
+    .feed_covers = pnl_feed_covers,
 };

@@ -58,7 +58,8 @@ struct key {
 
 static key_check_fn check_listen, check_hours, check_smtp_url, check_http_url,
     check_redis_url, check_provider, check_positive, check_mail_from,
-    check_sms_from, check_word, check_push_path, check_sentinels;
+    check_sms_from, check_word, check_push_path, check_sentinels,
+    check_customer_number, check_customer_code;
 
 #define C(f)  offsetof(struct cfg, f)
 #define CC(f) offsetof(struct cfg_carrier, f)
@@ -166,6 +167,11 @@ static const struct key carrier_keys[] = {
     {"carrier", "push_email", K_STR, CC(push_email), 0, 0, check_word},
     {"carrier", "push_safety_poll", K_DUR, CC(push_safety_poll_ms), 0, 0, NULL},
     {"carrier", "push_lifetime", K_DUR, CC(push_lifetime_ms), 0, 0, NULL},
+    {"carrier", "customer_number", K_STR, CC(customer_number), 0, 0,
+     check_customer_number},
+    {"carrier", "customer_code", K_STR, CC(customer_code), 0, 0,
+     check_customer_code},
+    {"carrier", "feed_interval", K_DUR, CC(feed_interval_ms), 0, 0, NULL},
     /* The same, under the name the push issue used. */
     {"carrier", "push_poll_interval", K_DUR, CC(push_safety_poll_ms), 0, 0,
      NULL},
@@ -394,6 +400,29 @@ static const char *check_push_path(const char *v)
         strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
                   "0123456789-_") != n)
         return "want 16 to 128 letters, digits, '-' or '_'";
+    return NULL;
+}
+
+/* PostNL's customer number: 1-16 digits. */
+static const char *check_customer_number(const char *v)
+{
+    size_t n = strlen(v);
+
+    return n >= 1 && n <= 16 && strspn(v, "0123456789") == n
+               ? NULL
+               : "want 1 to 16 digits";
+}
+
+/* PostNL's customer code (the letters after "3S" in its barcodes). */
+static const char *check_customer_code(const char *v)
+{
+    size_t n = strlen(v);
+
+    if (n < 1 || n > 8)
+        return "want 1 to 8 letters or digits";
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)v[i]))
+            return "want 1 to 8 letters or digits";
     return NULL;
 }
 
@@ -940,6 +969,7 @@ static void set_defaults(struct cfg *cfg)
         c->stall_after_ms = -1;
         c->eta_slip_ms = -1;
         c->push_safety_poll_ms = 24 * h;
+        c->feed_interval_ms = 10 * 60 * 1000;
     }
 }
 
@@ -1037,6 +1067,42 @@ static int check_push(struct load_ctx *lc, const char *name)
     return 0;
 }
 
+/* customer_number turns on the change feed (PUSH.md), which needs the
+ * carrier to have one, its key, and the customer code that says which
+ * barcodes it covers. */
+static int check_feed(struct load_ctx *lc, const char *name)
+{
+    const struct cfg *cfg = lc->cfg;
+    char section[64];
+
+    for (size_t i = 0; i < cfg->n_carriers; i++) {
+        const struct cfg_carrier *cc = &cfg->carriers[i];
+        const struct carrier *c = carrier_find(cc->name);
+
+        if (c == NULL ||
+            (!is_set(cc->customer_number) && !is_set(cc->customer_code)))
+            continue;
+        snprintf(section, sizeof(section), "carrier.%s", cc->name);
+        if (c->build_feed == NULL)
+            return late_error(lc, name, section,
+                              is_set(cc->customer_number) ? "customer_number"
+                                                          : "customer_code",
+                              "this carrier has no change feed (PUSH.md)");
+        if (!is_set(cc->customer_number))
+            return late_error(lc, name, section, "customer_code",
+                              "customer_code without customer_number: the "
+                              "feed needs both");
+        if (!is_set(cc->customer_code))
+            return late_error(lc, name, section, "customer_number",
+                              "customer_code is missing: the feed covers the "
+                              "barcodes 3S<customer_code>...");
+        if (cc->feed_interval_ms <= 0)
+            return late_error(lc, name, section, "feed_interval",
+                              "feed_interval must be longer than 0");
+    }
+    return 0;
+}
+
 /* Values that mean nothing together: a channel that cannot send. */
 static int check_together(struct load_ctx *lc, const char *name)
 {
@@ -1079,7 +1145,9 @@ static int check_together(struct load_ctx *lc, const char *name)
                           "and db of a TCP link: redis://[:password@]any/db");
     if (is_set(cfg->redis_master) && cfg->redis_url == NULL)
         lc->cfg->redis_url = wm_xstrdup("redis://sentinel"); /* no password */
-    return check_push(lc, name);
+    if (check_push(lc, name) != 0)
+        return WM_EINVAL;
+    return check_feed(lc, name);
 }
 
 static int finish(struct cfg *cfg, int line, const char *name,
@@ -1202,6 +1270,8 @@ void cfg_clear(struct cfg *cfg)
         free(c->push_secret);
         free(c->push_service);
         free(c->push_email);
+        free(c->customer_number);
+        free(c->customer_code);
     }
     free(cfg->carriers);
     memset(cfg, 0, sizeof(*cfg));

@@ -98,6 +98,20 @@ int64_t policy_push_due(const struct cfg *cfg, const struct cfg_carrier *cc,
     return slow < silent ? slow : silent;
 }
 
+int64_t policy_feed_due(const struct cfg *cfg, const struct cfg_carrier *cc,
+                        enum model_status st, bool feed_ok, int64_t now,
+                        double rnd)
+{
+    int64_t slow, silent;
+
+    if (!feed_ok || cc == NULL || cc->push_safety_poll_ms <= 0 ||
+        model_status_is_terminal(st))
+        return policy_next_due(cfg, st, now, NULL, rnd);
+    slow = now + cc->push_safety_poll_ms;
+    silent = now + policy_push_silence(st);
+    return slow < silent ? slow : silent;
+}
+
 int64_t policy_push_renew_at(const struct policy_push *pp)
 {
     int64_t since;

@@ -110,6 +110,24 @@ struct carrier_subscribed {
     size_t n_refused;
 };
 
+/*
+ * A change feed (PUSH.md, "PostNL: no push, but a change feed"): one call
+ * lists every shipment of a customer whose status changed in a time
+ * window; only those are then fetched in full.
+ */
+struct carrier_feed {
+    char **numbers; /* owned: the numbers listed, each once */
+    size_t n_numbers;
+    int error;       /* -1, or the enum model_error of a whole-request
+                        failure (parse_feed returned WM_EIO) */
+    int retry_after; /* a 429's Retry-After in seconds, or -1 */
+    char *problem;   /* owned: why parse_feed returned WM_EPROTO */
+};
+
+/* An empty feed answer (error and retry_after -1). */
+void carrier_feed_init(struct carrier_feed *f);
+void carrier_feed_clear(struct carrier_feed *f);
+
 void carrier_push_init(struct carrier_push *p);
 void carrier_push_clear(struct carrier_push *p);
 void carrier_subscribed_clear(struct carrier_subscribed *s);
@@ -191,6 +209,26 @@ struct carrier {
      * the temporary hook_secret of its validate message. */
     int (*build_activate)(const struct carrier_conf *conf, const char *self,
                           const char *hook_secret, struct httpreq *req);
+
+    /* --- change feed (PostNL): all optional --- */
+    int64_t feed_window_max_ms; /* the longest window one call may ask */
+    int64_t feed_reach_ms;      /* how far back a window may start */
+    /* The feed request for customer's shipments that changed in
+     * (from_ms, to_ms] (Unix ms): 0, or WM_EINVAL (no credential, a
+     * customer number that is not digits, from >= to, or a window longer
+     * than feed_window_max_ms). NULL: the carrier has no feed. */
+    int (*build_feed)(const struct carrier_conf *conf, const char *customer,
+                      int64_t from_ms, int64_t to_ms, struct httpreq *req);
+    /* Parses a feed answer (any HTTP status) into out (carrier_feed_init):
+     * 0 with the numbers listed for customer (entries of another customer
+     * number are left out); WM_EIO for a whole-request failure (out->error,
+     * out->retry_after); WM_EPROTO, with out->problem, for a body that
+     * cannot be read. */
+    int (*parse_feed)(const struct carrier_resp *resp, const char *customer,
+                      struct carrier_feed *out);
+    /* Whether number is a parcel of the customer with this customer code
+     * (PostNL: barcode "3S" + code + serial), so that the feed covers it. */
+    bool (*feed_covers)(const char *customer_code, const char *number);
 };
 
 /* The registry: NULL-terminated list of every compiled-in adapter. */

@@ -40,6 +40,10 @@ struct cfg_carrier {
     char *push_email;   /* USPS: adminNotification address, or NULL */
     int64_t push_safety_poll_ms; /* the slowest poll while push is live */
     int64_t push_lifetime_ms;    /* a subscription's life; 0: the adapter's */
+    /* change feed (PUSH.md, PostNL) */
+    char *customer_number;    /* owned, NULL: no feed */
+    char *customer_code;      /* owned: the barcodes the feed covers */
+    int64_t feed_interval_ms; /* one feed call per interval */
 };
 
 struct cfg {

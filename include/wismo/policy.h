@@ -101,6 +101,19 @@ int64_t policy_push_silence(enum model_status st);
 int64_t policy_push_due(const struct cfg *cfg, const struct cfg_carrier *cc,
                         enum model_status st, const struct policy_push *pp,
                         int64_t now, double rnd);
+/*
+ * The next poll of a parcel a change feed covers (PUSH.md, PostNL's
+ * updatedshipments; cfg_carrier customer_number and customer_code). While
+ * the feed answers (feed_ok) it names every parcel whose status changed and
+ * the daemon fetches that one at once, so a poll on the schedule is only
+ * the safety net: push_safety_poll after now, sooner when the status
+ * normally changes within policy_push_silence(st). Without a working feed
+ * the status' schedule (policy_next_due) applies, which is also the
+ * fall-back the daemon switches to when a feed call fails.
+ */
+int64_t policy_feed_due(const struct cfg *cfg, const struct cfg_carrier *cc,
+                        enum model_status st, bool feed_ok, int64_t now,
+                        double rnd);
 /* When a subscription that lapses should be renewed: with a quarter of
  * its lifetime left (UPS's 14 days: after 10.5). 0: it does not lapse. */
 int64_t policy_push_renew_at(const struct policy_push *pp);

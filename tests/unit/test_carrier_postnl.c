@@ -663,6 +663,185 @@ static void test_truncated_fixture(void **state)
     free(body);
 }
 
+/* --- change feed (PUSH.md) ---------------------------------------------- */
+
+static void test_feed_request(void **state)
+{
+    const struct carrier *c = testcarrier_find("postnl");
+    struct carrier_conf conf = {.api_key = "pnl-key",
+                                .base_url = "http://127.0.0.1:9/postnl"};
+    struct wmtime_civil winter = {2026, 11, 19, 10, 0, 0};
+    struct wmtime_civil summer = {2026, 7, 1, 22, 30, 5};
+    struct httpreq req;
+    int64_t t;
+
+    (void)state;
+    assert_int_equal(c->feed_window_max_ms, 2 * 3600 * 1000LL);
+    assert_int_equal(c->feed_reach_ms, 48 * 3600 * 1000LL);
+    /* Winter: Amsterdam is UTC+1. */
+    t = wmtime_from_civil(&winter) * 1000;
+    httpreq_init(&req);
+    assert_int_equal(
+        c->build_feed(&conf, "10452233", t, t + 600 * 1000 + 999, &req), 0);
+    assert_string_equal(req.method, "GET");
+    assert_string_equal(req.url,
+                        "http://127.0.0.1:9/postnl/shipment/v2/status/10452233/"
+                        "updatedshipments?period=2026-11-19T11:00:00.000"
+                        "&period=2026-11-19T11:10:00.000");
+    assert_string_equal(httpreq_find_header(&req, "apikey"), "pnl-key");
+    assert_string_equal(httpreq_find_header(&req, "Accept"),
+                        "application/json");
+    httpreq_clear(&req);
+    /* Summer, across midnight: UTC+2; exactly two hours is allowed. */
+    t = wmtime_from_civil(&summer) * 1000;
+    conf.base_url = NULL;
+    assert_int_equal(c->build_feed(&conf, "1", t, t + 2 * 3600 * 1000LL, &req),
+                     0);
+    assert_string_equal(req.url,
+                        "https://api.postnl.nl/shipment/v2/status/1/"
+                        "updatedshipments?period=2026-07-02T00:30:05.000"
+                        "&period=2026-07-02T02:30:05.000");
+    httpreq_clear(&req);
+}
+
+static void test_feed_request_refused(void **state)
+{
+    const struct carrier *c = testcarrier_find("postnl");
+    struct carrier_conf conf = {.api_key = "pnl-key"};
+    struct carrier_conf nokey = {.api_key = " "};
+    int64_t t = 1795000000000LL;
+    struct httpreq req;
+
+    (void)state;
+    httpreq_init(&req);
+    /* A window over two hours, empty or backwards. */
+    assert_int_equal(
+        c->build_feed(&conf, "10452233", t, t + 2 * 3600 * 1000LL + 1, &req),
+        WM_EINVAL);
+    assert_int_equal(c->build_feed(&conf, "10452233", t, t, &req), WM_EINVAL);
+    assert_int_equal(c->build_feed(&conf, "10452233", t, t - 1, &req),
+                     WM_EINVAL);
+    /* Customer numbers are digits; the key is required. */
+    assert_int_equal(c->build_feed(&conf, "1045/../x", t, t + 1000, &req),
+                     WM_EINVAL);
+    assert_int_equal(c->build_feed(&conf, "", t, t + 1000, &req), WM_EINVAL);
+    assert_int_equal(c->build_feed(&conf, NULL, t, t + 1000, &req), WM_EINVAL);
+    assert_int_equal(
+        c->build_feed(&conf, "12345678901234567", t, t + 1000, &req),
+        WM_EINVAL);
+    assert_int_equal(c->build_feed(&nokey, "10452233", t, t + 1000, &req),
+                     WM_EINVAL);
+    httpreq_clear(&req);
+}
+
+static int feed_parse(const char *body, long status, const char *retry,
+                      struct carrier_feed *out)
+{
+    struct carrier_resp resp = {0};
+
+    resp.http_status = status;
+    resp.body = body;
+    resp.body_len = body != NULL ? strlen(body) : 0;
+    resp.retry_after = retry;
+    carrier_feed_init(out);
+    return testcarrier_find("postnl")->parse_feed(&resp, "10452233", out);
+}
+
+static void test_feed_parse(void **state)
+{
+    struct carrier_feed f;
+    char *body =
+        testcarrier_fixture("postnl", "updated_shipments_batch.json", NULL);
+
+    (void)state;
+    assert_non_null(body);
+    assert_int_equal(feed_parse(body, 200, NULL, &f), 0);
+    assert_int_equal(f.n_numbers, 3);
+    assert_string_equal(f.numbers[0], "3SWISM482913844");
+    assert_string_equal(f.numbers[1], "3SWISM482914011");
+    assert_string_equal(f.numbers[2], "3SWISM482914055");
+    assert_int_equal(f.error, -1);
+    carrier_feed_clear(&f);
+    free(body);
+    /* Nothing changed. */
+    assert_int_equal(feed_parse("[]", 200, NULL, &f), 0);
+    assert_int_equal(f.n_numbers, 0);
+    carrier_feed_clear(&f);
+    /* Listed twice: once; another customer's entry: left out; a number
+     * as an integer is read as text. */
+    assert_int_equal(
+        feed_parse("[{\"Barcode\":\"3SWISM1\",\"CustomerNumber\":10452233},"
+                   "{\"Barcode\":\"3sWISM1\"},"
+                   "{\"Barcode\":\"3SOTHR9\",\"CustomerNumber\":\"999\"},"
+                   "{\"Barcode\":\" 3SWISM2 \",\"Status\":{}}]",
+                   200, NULL, &f),
+        0);
+    assert_int_equal(f.n_numbers, 2);
+    assert_string_equal(f.numbers[0], "3SWISM1");
+    assert_string_equal(f.numbers[1], " 3SWISM2 ");
+    carrier_feed_clear(&f);
+}
+
+static void test_feed_errors(void **state)
+{
+    struct carrier_feed f;
+
+    (void)state;
+    assert_int_equal(feed_parse("{}", 500, NULL, &f), WM_EIO);
+    assert_int_equal(f.error, MODEL_ERR_CARRIER);
+    carrier_feed_clear(&f);
+    assert_int_equal(feed_parse(NULL, 401, NULL, &f), WM_EIO);
+    assert_int_equal(f.error, MODEL_ERR_AUTH);
+    carrier_feed_clear(&f);
+    assert_int_equal(feed_parse("{\"fault\":{\"faultstring\":\"q\",\"detail\":"
+                                "{\"errorcode\":\"policies.ratelimit.Quota"
+                                "Violation\"}}}",
+                                429, "30", &f),
+                     WM_EIO);
+    assert_int_equal(f.error, MODEL_ERR_RATE_LIMITED);
+    assert_int_equal(f.retry_after, 30);
+    carrier_feed_clear(&f);
+    /* A fault in a 200 still fails the call. */
+    assert_int_equal(feed_parse("{\"fault\":{\"faultstring\":\"Invalid "
+                                "ApiKey\"}}",
+                                200, NULL, &f),
+                     WM_EIO);
+    assert_int_equal(f.error, MODEL_ERR_AUTH);
+    carrier_feed_clear(&f);
+    /* Unreadable: a clear problem, no numbers kept. */
+    const char *bad[] = {"",
+                         "[",
+                         "{\"CompleteStatus\":{}}",
+                         "\"x\"",
+                         "[{\"Barcode\":\"3SWISM1\"},7]",
+                         "[{\"Barcode\":\"3SWISM1\"},{\"Status\":{}}]",
+                         "[{\"Barcode\":\"   \"}]",
+                         "[{\"Barcode\":\"3S\\u00e9\"}]"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(feed_parse(bad[i], 200, NULL, &f), WM_EPROTO);
+        assert_non_null(f.problem);
+        assert_int_equal(f.n_numbers, 0);
+        assert_null(f.numbers);
+        carrier_feed_clear(&f);
+    }
+}
+
+static void test_feed_covers(void **state)
+{
+    const struct carrier *c = testcarrier_find("postnl");
+
+    (void)state;
+    assert_true(c->feed_covers("WISM", "3SWISM482913844"));
+    assert_true(c->feed_covers("wism", "3swism482913844"));
+    assert_false(c->feed_covers("WISM", "3SWIS482913844"));
+    assert_false(c->feed_covers("WISM", "3SWISM"));
+    assert_false(c->feed_covers("WISM", "4SWISM482913844"));
+    assert_false(c->feed_covers("WISM", "CD123456789NL"));
+    assert_false(c->feed_covers("", "3SWISM482913844"));
+    assert_false(c->feed_covers(NULL, "3SWISM482913844"));
+    assert_false(c->feed_covers("WISM", NULL));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -685,6 +864,11 @@ int main(void)
         cmocka_unit_test(test_events_beat_status),
         cmocka_unit_test(test_hostile),
         cmocka_unit_test(test_truncated_fixture),
+        cmocka_unit_test(test_feed_request),
+        cmocka_unit_test(test_feed_request_refused),
+        cmocka_unit_test(test_feed_parse),
+        cmocka_unit_test(test_feed_errors),
+        cmocka_unit_test(test_feed_covers),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
 

@@ -637,6 +637,71 @@ static void test_push_due(void **state)
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
 
+/* The PostNL change feed: the safety net while it answers, the status'
+ * schedule when it does not. */
+static void test_feed_due(void **state)
+{
+    static const char ini[] = "[carrier.postnl]\n"
+                              "api_key = k\n"
+                              "customer_number = 10452233\n"
+                              "customer_code = WISM\n"
+                              "push_safety_poll = 12h\n";
+    struct cfg cfg;
+    const struct cfg_carrier *pnl;
+    char err[256];
+
+    (void)state;
+    assert_int_equal(cfg_load_string(&cfg, ini, "t.ini", err, sizeof(err)), 0);
+    pnl = cfg_carrier(&cfg, "postnl");
+    assert_int_equal(pnl->feed_interval_ms, 10 * 60 * 1000); /* default */
+    /* Feed working: the slow poll, or sooner where the status changes
+     * within less (out for delivery: 14 h is longer than 12 h). */
+    assert_int_equal(
+        policy_feed_due(&cfg, pnl, MODEL_IN_TRANSIT, true, T0, 0.5),
+        T0 + 12 * H);
+    assert_int_equal(
+        policy_feed_due(&cfg, pnl, MODEL_OUT_FOR_DELIVERY, true, T0, 0.9),
+        T0 + 12 * H);
+    /* Not working: the normal schedule, jitter and all. */
+    assert_int_equal(
+        policy_feed_due(&cfg, pnl, MODEL_IN_TRANSIT, false, T0, 0.5),
+        policy_next_due(&cfg, MODEL_IN_TRANSIT, T0, NULL, 0.5));
+    assert_int_equal(
+        policy_feed_due(&cfg, pnl, MODEL_OUT_FOR_DELIVERY, false, T0, 0.1),
+        policy_next_due(&cfg, MODEL_OUT_FOR_DELIVERY, T0, NULL, 0.1));
+    /* Terminal: as the schedule says (not polled at all). */
+    assert_int_equal(policy_feed_due(&cfg, pnl, MODEL_DELIVERED, true, T0, 0.5),
+                     policy_next_due(&cfg, MODEL_DELIVERED, T0, NULL, 0.5));
+    assert_int_equal(
+        policy_feed_due(&cfg, NULL, MODEL_IN_TRANSIT, true, T0, 0.5),
+        policy_next_due(&cfg, MODEL_IN_TRANSIT, T0, NULL, 0.5));
+    cfg_clear(&cfg);
+}
+
+/* The feed's configuration is checked as a whole. */
+static void test_feed_config(void **state)
+{
+    static const char *const bad[] = {
+        "[carrier.postnl]\ncustomer_number = 10452233\n", /* no code */
+        "[carrier.postnl]\ncustomer_code = WISM\n",       /* no number */
+        "[carrier.postnl]\ncustomer_number = 1045x\ncustomer_code = W\n",
+        "[carrier.postnl]\ncustomer_number = 1\ncustomer_code = W-X\n",
+        "[carrier.postnl]\ncustomer_number = 1\ncustomer_code = W\n"
+        "feed_interval = 0\n",
+        "[carrier.dhl]\ncustomer_number = 1\ncustomer_code = W\n",
+    };
+    struct cfg cfg;
+    char err[256];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_not_equal(
+            cfg_load_string(&cfg, bad[i], "t.ini", err, sizeof(err)), 0);
+        assert_non_null(strstr(err, "t.ini:"));
+        cfg_clear(&cfg);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -659,6 +724,8 @@ int main(void)
         T(test_token_freshness),
         T(test_carrier_wake),
         cmocka_unit_test(test_push_due),
+        cmocka_unit_test(test_feed_due),
+        cmocka_unit_test(test_feed_config),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
