@@ -755,18 +755,20 @@ static bool pnl_customer_ok(const char *s)
     return n > 0 && n <= PNL_CUSTOMER_MAX && strspn(s, "0123456789") == n;
 }
 
-/* t (Unix ms, whole seconds used) as Amsterdam "yyyy-MM-ddTHH:mm:ss.000". */
+/* t (Unix ms) as Amsterdam "yyyy-MM-ddTHH:mm:ss.fff" (PUSH.md's format;
+ * the milliseconds are kept, so that consecutive windows neither overlap
+ * nor leave a gap, however short the interval). */
 static int pnl_feed_time(int64_t t_ms, char buf[32])
 {
     struct wmtime_civil c;
     int64_t t = t_ms >= 0 ? t_ms / 1000 : -((-t_ms + 999) / 1000);
-    int off;
+    int off, ms = (int)(t_ms - t * 1000);
 
     if (wmtime_zone_offset(PNL_ZONE, t, &off) != 0)
         return WM_ENOTFOUND;
     wmtime_to_civil(t + off, &c);
-    snprintf(buf, 32, "%04d-%02d-%02dT%02d:%02d:%02d.000", c.year, c.month,
-             c.day, c.hour, c.min, c.sec);
+    snprintf(buf, 32, "%04d-%02d-%02dT%02d:%02d:%02d.%03d", c.year, c.month,
+             c.day, c.hour, c.min, c.sec, ms);
     return 0;
 }
 

@@ -19,6 +19,7 @@
 
 #include "wismo/carrier.h"
 #include "wismo/detect.h"
+#include "wismo/feed.h"
 #include "wismo/httpd.h"
 #include "wismo/log.h"
 #include "wismo/metrics.h"
@@ -117,6 +118,7 @@ struct api {
     struct push *push;           /* borrowed, may be NULL */
     struct subs *subs;           /* borrowed, may be NULL */
     struct retention *retention; /* borrowed, may be NULL */
+    struct feed *feed;           /* borrowed, may be NULL */
     struct httpd *h;
     struct ratelimit *lookups;   /* owned: failed lookups per client */
     struct ratelimit *signins;   /* owned: failed console sign-ins */
@@ -2183,6 +2185,8 @@ static void on_metrics_store(void *arg, int err)
     if (a->subs != NULL)
         subs_metrics(a->subs, &m->out);
     retention_metrics(a->retention, &m->out);
+    if (a->feed != NULL)
+        feed_metrics(a->feed, &m->out);
     api_metrics(a, &m->out);
     respond(m->q, 200, "text/plain; version=0.0.4", m->out.p, m->out.len, NULL);
     metrics_buf_clear(&m->out);
@@ -2682,6 +2686,11 @@ void api_set_subs(struct api *a, struct subs *s)
 void api_set_retention(struct api *a, struct retention *r)
 {
     a->retention = r;
+}
+
+void api_set_feed(struct api *a, struct feed *f)
+{
+    a->feed = f;
 }
 
 void api_reload(struct api *a, const struct cfg *cfg)

@@ -38,6 +38,7 @@
 #include "wismo/retention.h"
 #include "wismo/sdnotify.h"
 #include "wismo/subs.h"
+#include "wismo/feed.h"
 #include "wismo/store.h"
 #include "wismo/wm.h"
 #include "wismo/wmtime.h"
@@ -62,6 +63,7 @@ struct daemon {
     struct push *push;           /* the carrier push receivers */
     struct subs *subs;           /* the carrier push subscriptions */
     struct retention *retention; /* [retention]: erasing old shipments */
+    struct feed *feed;           /* the carriers' change feeds */
     struct api *api;
     struct notify *notify;
     int stops_pending; /* the poller and the API drain side by side */
@@ -131,6 +133,8 @@ static void shutdown_finish(struct daemon *d)
     d->fe = NULL;
     subs_free(d->subs); /* after the engine: its cancellations arrive */
     d->subs = NULL;
+    feed_free(d->feed); /* likewise */
+    d->feed = NULL;
     poller_free(d->poller);
     d->poller = NULL;
     store_free(d->st);
@@ -212,6 +216,7 @@ static void on_signal(uv_signal_t *s, int signum)
         api_reload(d->api, &d->cfg);
         push_reload(d->push, &d->cfg);
         subs_reload(d->subs, &d->cfg);
+        feed_reload(d->feed, &d->cfg);
         notify_reload(d->notify, &d->cfg);
         retention_reload(d->retention, &d->cfg);
     }
@@ -335,6 +340,9 @@ static int start_services(struct daemon *d)
     d->subs = subs_new(d->loop, &d->cfg, d->st, d->fe, d->poller);
     poller_set_subs(d->poller, d->subs);
     api_set_subs(d->api, d->subs);
+    d->feed = feed_new(d->loop, &d->cfg, d->st, d->fe);
+    poller_set_feed(d->poller, d->feed);
+    api_set_feed(d->api, d->feed);
     no.redis_url = d->redis_url; /* its own blocking stream reader */
     no.redis_sentinels = d->cfg.redis_sentinels;
     no.redis_master = d->cfg.redis_master;
@@ -358,6 +366,7 @@ static int start_services(struct daemon *d)
     d->retention = retention_new(d->loop, &d->cfg, d->st, on_retained, d);
     api_set_retention(d->api, d->retention);
     retention_start(d->retention);
+    feed_start(d->feed);
     uv_timer_start(&d->stats, on_stats, STATS_MS, STATS_MS);
     log_info("msg=ready owner=%s redis=%s carriers=%zu http=%s port=%d",
              d->owner, d->embedded ? "embedded" : "configured",
@@ -490,6 +499,7 @@ out:
         notify_free(d.notify);
         fetch_engine_free(d.fe);
         subs_free(d.subs);
+        feed_free(d.feed);
         poller_free(d.poller);
         d.fe = NULL;
         fetch_engine_free(d.fe);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "wismo/carrier.h"
+#include "wismo/feed.h"
 #include "wismo/log.h"
 #include "wismo/metrics.h"
 #include "wismo/norm.h"
@@ -85,6 +86,7 @@ struct poller {
     poller_merged_cb *merged_cb;
     void *merged_arg;
     struct subs *subs; /* push subscriptions, or NULL */
+    struct feed *feed; /* change feeds, or NULL */
 };
 
 const double POLLER_LATENCY_BOUNDS[POLLER_LATENCY_BUCKETS] = {
@@ -413,14 +415,18 @@ static void release_queue(struct poller *p, struct cstate *cs, int64_t due)
     cs->tail = NULL;
 }
 
-/* When to poll it next after the answer s: the safety net's time while
- * push is live for it (policy_push_due), else the status' schedule. */
+/* When to poll it next after the answer s: the safety net's time while a
+ * change feed covers it (policy_feed_due) or push is live for it
+ * (policy_push_due), else the status' schedule. */
 static int64_t next_due(struct poller *p, const struct cstate *cs,
                         const struct item *it, const struct model_shipment *s,
                         int64_t now)
 {
     struct policy_push pp = {0};
 
+    /* The change feed names this parcel when it changes (PostNL). */
+    if (feed_covers(p->feed, cs->c, it->number))
+        return policy_feed_due(p->cfg, cs->cc, s->status, true, now, rnd(p));
     if (!cs->cc->push)
         return policy_next_due(p->cfg, s->status, now, ship_zone(s), rnd(p));
     /* Live: subscribed; always for a carrier that pushes every parcel of
@@ -1058,6 +1064,11 @@ int64_t poller_blocked_until(const struct poller *p, const char *carrier)
 void poller_set_subs(struct poller *p, struct subs *s)
 {
     p->subs = s;
+}
+
+void poller_set_feed(struct poller *p, struct feed *f)
+{
+    p->feed = f;
 }
 
 const char *poller_token(const struct poller *p, const char *carrier)

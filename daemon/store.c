@@ -6,6 +6,7 @@
  */
 #include "wismo/store.h"
 
+#include <ctype.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -238,7 +239,10 @@ static const char lua_merge[] = STORE_LUA_KEYS
     "if terminal then\n"
     "  redis.call('ZREM', KEYS[3], id)\n"
     "elseif not push then\n"
-    "  redis.call('ZADD', KEYS[3], ARGV[12], id)\n"
+    /* The change feed named it while this poll ran: poll again now. */
+    "  local due = ARGV[12]\n"
+    "  if redis.call('HDEL', KEYS[1], 'feed_ms') == 1 then due = ARGV[3] end\n"
+    "  redis.call('ZADD', KEYS[3], due, id)\n"
     "elseif added > 0 and not redis.call('ZSCORE', KEYS[4], id) then\n"
     /* ... but no later than the subscription's renewal poll. */
     "  local due, ren = tonumber(ARGV[12]), tonumber(f[11])\n"
@@ -323,6 +327,50 @@ static const char lua_push_unsubs[] =
     "local e = redis.call('LRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)\n"
     "if #e > 0 then redis.call('LTRIM', KEYS[1], #e, -1) end\n"
     "return e\n";
+
+/* KEYS: idx:num due feed lease | ARGV: prefix carrier now cursor number...
+ * A shipment being polled right now gets feed_ms: its merge schedules it
+ * at once (that poll may have asked before the change). Returns {found,
+ * made due}. */
+static const char lua_feed_news[] = STORE_LUA_KEYS
+    "local found, due = 0, 0\n"
+    "for i = 5, #ARGV do\n"
+    "  local n = ARGV[i]\n"
+    "  local id = redis.call('HGET', KEYS[1], ARGV[2] .. ':' .. n)\n"
+    "  if not id then\n"
+    "    id = redis.call('HGET', KEYS[1], ARGV[2] .. ':' .. string.upper(n))\n"
+    "  end\n"
+    "  if id then\n"
+    "    found = found + 1\n"
+    "    local at = redis.call('ZSCORE', KEYS[2], id)\n"
+    "    if at then\n"
+    "      if tonumber(at) > tonumber(ARGV[3]) then\n"
+    "        redis.call('ZADD', KEYS[2], 'XX', ARGV[3], id)\n"
+    "      end\n"
+    "      due = due + 1\n"
+    "    elseif redis.call('ZSCORE', KEYS[4], id) then\n"
+    "      redis.call('HSET', k_ship(ARGV[1], id), 'feed_ms', ARGV[3])\n"
+    "      due = due + 1\n"
+    "    end\n"
+    "  end\n"
+    "end\n"
+    "redis.call('HSET', KEYS[3], 'cursor_ms', ARGV[4], 'ok_ms', ARGV[3])\n"
+    "return {found, due}\n";
+
+/* KEYS: idx:num due | ARGV: cursor pattern count now. One HSCAN step:
+ * every match scheduled after now becomes due now. Returns {next, moved}. */
+static const char lua_feed_fallback[] =
+    "local r = redis.call('HSCAN', KEYS[1], ARGV[1], 'MATCH', ARGV[2],\n"
+    "  'COUNT', ARGV[3])\n"
+    "local moved = 0\n"
+    "for i = 2, #r[2], 2 do\n"
+    "  local at = redis.call('ZSCORE', KEYS[2], r[2][i])\n"
+    "  if at and tonumber(at) > tonumber(ARGV[4]) then\n"
+    "    redis.call('ZADD', KEYS[2], 'XX', ARGV[4], r[2][i])\n"
+    "    moved = moved + 1\n"
+    "  end\n"
+    "end\n"
+    "return {r[1], moved}\n";
 
 /* Forgets a recipient: the opt-out entry and the daily caps of the days
  * in ARGV from the third on (the notifier's caps live 48 h). */
@@ -541,6 +589,7 @@ struct store {
     int wait_replicas; /* a registration waits for so many replicas */
     int64_t wait_timeout_ms;
     struct rconn_script *answer_put;
+    struct rconn_script *feed_news, *feed_fallback;
 };
 
 struct store *store_new(struct rconn *rc, const char *prefix)
@@ -563,6 +612,8 @@ struct store *store_new(struct rconn *rc, const char *prefix)
     st->push_unsubs = rconn_script_new(lua_push_unsubs);
     st->open = rconn_script_new(lua_open);
     st->answer_put = rconn_script_new(lua_answer_put);
+    st->feed_news = rconn_script_new(lua_feed_news);
+    st->feed_fallback = rconn_script_new(lua_feed_fallback);
     return st;
 }
 
@@ -579,6 +630,8 @@ void store_free(struct store *st)
     rconn_script_free(st->push_end);
     rconn_script_free(st->push_unsubs);
     rconn_script_free(st->open);
+    rconn_script_free(st->feed_news);
+    rconn_script_free(st->feed_fallback);
     rconn_script_free(st->forget);
     rconn_script_free(st->scrub);
     rconn_script_free(st->pii);
@@ -643,6 +696,13 @@ int store_key_cap(char *buf, size_t size, const char *prefix,
 {
     return snprintf(buf, size, "%s" STORE_K_CAP "%s:%s:%s", prefix, channel, to,
                     day);
+}
+
+int store_key_feed(char *buf, size_t size, const char *prefix,
+                   const char *carrier, const char *customer)
+{
+    return snprintf(buf, size, "%s" STORE_K_FEED "%s:%s", prefix, carrier,
+                    customer);
 }
 
 int store_key_stats_day(char *buf, size_t size, const char *prefix,
@@ -2517,4 +2577,142 @@ int store_answer_put(struct store *st, const struct store_answer_in *in,
         free(c);
     args_clear(&a);
     return rc;
+}
+
+/* --- change feed --- */
+
+static char *feed_key(const struct store *st, const char *carrier,
+                      const char *customer)
+{
+    size_t len = strlen(st->prefix) + strlen(STORE_K_FEED) + strlen(carrier) +
+                 strlen(customer) + 2;
+    char *k = wm_xmalloc(len);
+
+    store_key_feed(k, len, st->prefix, carrier, customer);
+    return k;
+}
+
+static void on_feed_cursor(void *arg, int err, redisReply *r)
+{
+    struct call *c = arg;
+    store_feed_cursor_cb *cb = (store_feed_cursor_cb *)c->cb;
+    int64_t v = 0;
+
+    err = reply_error(err, r, "feed cursor");
+    if (err == 0 && r->type == REDIS_REPLY_STRING) {
+        if (num_i64(r->str, 0, INT64_MAX, &v) != 0)
+            err = WM_EPROTO;
+    } else if (err == 0 && r->type != REDIS_REPLY_NIL) {
+        err = WM_EPROTO;
+    }
+    cb(c->arg, err, v);
+    free(c);
+}
+
+int store_feed_cursor(struct store *st, const char *carrier,
+                      const char *customer, store_feed_cursor_cb *cb, void *arg)
+{
+    struct args a = {0};
+
+    args_add(&a, "HGET");
+    args_own(&a, feed_key(st, carrier, customer));
+    args_add(&a, "cursor_ms");
+    return call_send(st, NULL, 0, &a, on_feed_cursor, (void *)cb, arg);
+}
+
+static void on_feed_news(void *arg, int err, redisReply *r)
+{
+    struct call *c = arg;
+    store_feed_news_cb *cb = (store_feed_news_cb *)c->cb;
+    long long found = -1, due = -1;
+
+    err = reply_error(err, r, "feed news");
+    if (err == 0) {
+        found = elem_int(r, 0);
+        due = elem_int(r, 1);
+        if (found < 0 || due < 0)
+            err = WM_EPROTO;
+    }
+    cb(c->arg, err, err == 0 ? (long)found : 0, err == 0 ? (long)due : 0);
+    free(c);
+}
+
+int store_feed_news(struct store *st, const char *carrier, const char *customer,
+                    const char *const *numbers, size_t n, int64_t cursor_ms,
+                    int64_t now_ms, store_feed_news_cb *cb, void *arg)
+{
+    struct args a = {0};
+
+    args_key(&a, st, STORE_KEY_IDX_NUM, NULL);
+    args_key(&a, st, STORE_KEY_DUE, NULL);
+    args_own(&a, feed_key(st, carrier, customer));
+    args_key(&a, st, STORE_KEY_LEASE, NULL);
+    args_add(&a, st->prefix);
+    args_add(&a, carrier);
+    args_i64(&a, now_ms);
+    args_i64(&a, cursor_ms);
+    for (size_t i = 0; i < n; i++)
+        args_add(&a, numbers[i]);
+    return call_send(st, st->feed_news, 4, &a, on_feed_news, (void *)cb, arg);
+}
+
+static void on_feed_fallback(void *arg, int err, redisReply *r)
+{
+    struct call *c = arg;
+    store_feed_scan_cb *cb = (store_feed_scan_cb *)c->cb;
+    const char *next = NULL;
+    long long moved = 0;
+
+    err = reply_error(err, r, "feed fallback");
+    if (err == 0) {
+        next = elem_str(r, 0);
+        moved = elem_int(r, 1);
+        if (next == NULL || moved < 0)
+            err = WM_EPROTO;
+    }
+    cb(c->arg, err, err == 0 ? next : NULL, err == 0 ? (long)moved : 0);
+    free(c);
+}
+
+int store_feed_fallback(struct store *st, const char *carrier,
+                        const char *number_prefix, const char *cursor,
+                        int count, int64_t now_ms, store_feed_scan_cb *cb,
+                        void *arg)
+{
+    struct args a = {0};
+    size_t cl = strlen(carrier), pl = strlen(number_prefix), k = 0;
+    char *pat = wm_xmalloc(cl * 2 + 1 + pl * 4 + 2);
+
+    /* "carrier:" then each letter as [xX], then '*'; glob characters in
+     * carrier or prefix are escaped. */
+    for (size_t i = 0; i < cl; i++) {
+        if (strchr("*?[]\\", carrier[i]) != NULL)
+            pat[k++] = '\\';
+        pat[k++] = carrier[i];
+    }
+    pat[k++] = ':';
+    for (size_t i = 0; i < pl; i++) {
+        unsigned char ch = (unsigned char)number_prefix[i];
+
+        if (isalpha(ch)) {
+            pat[k++] = '[';
+            pat[k++] = (char)tolower(ch);
+            pat[k++] = (char)toupper(ch);
+            pat[k++] = ']';
+        } else {
+            if (strchr("*?[]\\", ch) != NULL)
+                pat[k++] = '\\';
+            pat[k++] = (char)ch;
+        }
+    }
+    pat[k++] = '*';
+    pat[k] = '\0';
+    args_key(&a, st, STORE_KEY_IDX_NUM, NULL);
+    args_key(&a, st, STORE_KEY_DUE, NULL);
+    args_add(&a, cursor);
+    args_own(&a, pat);
+    args_i64(&a, count);
+    args_i64(&a, now_ms);
+    return call_send(st, st->feed_fallback, 2, &a, on_feed_fallback, (void *)cb,
+                     arg);
 }

@@ -369,6 +369,134 @@ static void fc_track(struct fc_app *app, const struct fc_carrier *c,
     free(tls);
 }
 
+/* --- PostNL's change feed (PUSH.md) ------------------------------------- */
+
+#define PNL_FEED_SUFFIX "/updatedshipments"
+
+/* "yyyy-MM-ddTHH:mm:ss[.fff]" in Amsterdam time: Unix ms, or -1. */
+static int64_t fc_pnl_feed_time(const char *s)
+{
+    int y, mo, d, h, mi, sec, n = 0, ms = 0;
+    int64_t t;
+
+    if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec,
+               &n) != 6 ||
+        n != 19 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 ||
+        sec > 59)
+        return -1;
+    if (s[19] == '.') {
+        if (strlen(s) != 23 || strspn(s + 20, "0123456789") != 3)
+            return -1;
+        ms = atoi(s + 20);
+    } else if (s[19] != '\0') {
+        return -1;
+    }
+    t = fc_tz_utc("Europe/Amsterdam", y, mo, d, h, mi, sec);
+    return t * 1000 + ms;
+}
+
+/* A wall-clock instant (what wismo writes) on the accelerated clock. */
+static int64_t fc_fake_at(const struct fc_clock *c, int64_t wall_ms)
+{
+    return c->wall0_ms + (int64_t)((double)(wall_ms - c->wall0_ms) * c->speed);
+}
+
+/*
+ * GET /postnl/shipment/v2/status/{customer}/updatedshipments?period=A&period=B
+ * Every started PostNL shipment of the customer with a scripted event in
+ * (A, B] is listed once, with its status as of B. A and B are read as wall
+ * time (what wismo's clock says) and mapped onto the accelerated clock,
+ * so the windows of consecutive calls tile the fake timelines. As PostNL:
+ * the window at most 2 h and at most 48 h back (of wall time).
+ */
+static void fc_pnl_feed(struct fc_app *app, const struct fc_carrier *c,
+                        const char *customer, size_t clen,
+                        const struct fc_request *req, const char *auth,
+                        struct fc_response *r)
+{
+    int64_t period[2] = {-1, -1}, from, to, now_ms, wall_ms;
+    const char *q = req->query != NULL ? req->query : "";
+    json_t *list;
+    size_t n = 0;
+
+    app->state.feed_requests++;
+    if (auth != NULL) {
+        c->fail(FC_FAIL_AUTH, auth, -1, r);
+        return;
+    }
+    if (fc_apply_faults(app, c, FC_ON_FEED, r))
+        return;
+    while (*q != '\0') {
+        size_t len = strcspn(q, "&");
+        char *v;
+
+        if (len > 7 && strncmp(q, "period=", 7) == 0) {
+            if (n == 2) {
+                n = 3;
+                break;
+            }
+            v = fc_decode(q + 7, len - 7, true);
+            period[n++] = v != NULL ? fc_pnl_feed_time(v) : -1;
+            free(v);
+        }
+        q += len;
+        if (*q == '&')
+            q++;
+    }
+    wall_ms = (int64_t)fc_clock_real_ms(&app->clock) + app->clock.wall0_ms;
+    if (n != 2 || period[0] < 0 || period[1] < 0) {
+        c->fail(FC_FAIL_INVALID,
+                "Give period twice: yyyy-MM-ddTHH:mm:ss.fff, Amsterdam time",
+                -1, r);
+        return;
+    }
+    if (period[0] >= period[1] || period[1] - period[0] > 2 * 3600 * 1000LL) {
+        c->fail(FC_FAIL_INVALID, "The period is at most 2 hours", -1, r);
+        return;
+    }
+    if (period[0] < wall_ms - 48 * 3600 * 1000LL ||
+        period[1] > wall_ms + 60 * 1000) {
+        c->fail(FC_FAIL_INVALID, "The period reaches at most 48 hours back", -1,
+                r);
+        return;
+    }
+    list = json_array();
+    if (clen != strlen(FC_POSTNL_CUSTOMER_NUMBER) ||
+        strncmp(customer, FC_POSTNL_CUSTOMER_NUMBER, clen) != 0) {
+        fc_render_json(r, 200, "application/json",
+                       list); /* nothing of theirs here */
+        return;
+    }
+    now_ms = fc_clock_now_ms(&app->clock);
+    from = fc_fake_at(&app->clock, period[0]);
+    to = fc_fake_at(&app->clock, period[1]);
+    if (to > now_ms)
+        to = now_ms;
+    for (struct fc_ship *s = app->state.oldest; s != NULL; s = s->newer) {
+        struct fc_timeline tl;
+        struct fc_track t;
+        bool changed = false;
+
+        if (s->carrier != FC_POSTNL || !s->started ||
+            !fc_prefix_ci(s->number, "3S" FC_POSTNL_CUSTOMER_CODE))
+            continue;
+        fc_ship_timeline(s, now_ms / 1000, &tl);
+        for (size_t i = 0; i < tl.n && !changed; i++)
+            changed = tl.ev[i].t * 1000 > from && tl.ev[i].t * 1000 <= to;
+        if (!changed)
+            continue;
+        t.number = s->number;
+        t.tl = &tl;
+        t.k = fc_timeline_visible(&tl, to / 1000);
+        t.now = to / 1000;
+        if (t.k > 0) {
+            json_array_append_new(list, fc_postnl_feed_entry(&t));
+            s->feed_listed++;
+        }
+    }
+    fc_render_json(r, 200, "application/json", list);
+}
+
 /* One number: the path segment at p, up to '/' or the end (suffix, when
  * given, must follow it and end the path). */
 static char *fc_path_number(const char *p, const char *suffix)
@@ -589,7 +717,22 @@ static void fc_route_carrier(struct fc_app *app, const struct fc_carrier *c,
                          fc_auth(app, c, req, NULL, NULL), r);
             return;
         }
-    case FC_POSTNL:
+    case FC_POSTNL: {
+        const char *suffix;
+
+        if ((p = fc_after(rest, "/shipment/v2/status/")) != NULL &&
+            strncmp(p, "barcode/", 8) != 0 &&
+            (suffix = strchr(p, '/')) != NULL &&
+            strcmp(suffix, PNL_FEED_SUFFIX) == 0) {
+            if (!fc_is(req, "GET")) {
+                fc_method_not_allowed(r, "GET");
+                return;
+            }
+            fc_pnl_feed(app, c, p, (size_t)(suffix - p), req,
+                        fc_auth(app, c, req, NULL, NULL), r);
+            return;
+        }
+    }
         if ((p = fc_after(rest, "/shipment/v2/status/barcode/")) == NULL)
             break;
         if (!fc_is(req, "GET")) {

@@ -380,10 +380,10 @@ static void pnl_render(const struct fc_track *t, size_t n,
     sh = json_pack("{s:s, s:s, s:s, s:s, s:{s:s, s:s, s:s}, s:s, s:s, s:s}",
                    "MainBarcode", t->number, "Barcode", t->number,
                    "ShipmentAmount", "1", "ShipmentCounter", "1", "Customer",
-                   "CustomerCode", "WISM", "CustomerNumber", "10452233", "Name",
-                   "Wismo Webwinkel B.V.", "ProductCode", "003085",
-                   "ProductDescription", "Standaard zending", "Reference",
-                   "WISMO-NL-7750");
+                   "CustomerCode", FC_POSTNL_CUSTOMER_CODE, "CustomerNumber",
+                   FC_POSTNL_CUSTOMER_NUMBER, "Name", "Wismo Webwinkel B.V.",
+                   "ProductCode", "003085", "ProductDescription",
+                   "Standaard zending", "Reference", "WISMO-NL-7750");
     if ((eta = fc_track_eta(t)) >= 0) {
         const struct fc_date *d = &tl->eta[eta];
 
@@ -410,6 +410,21 @@ static void pnl_render(const struct fc_track *t, size_t n,
                                   "PhaseDescription", ps->phase_desc));
     fc_render_json(r, 200, FC_JSON,
                    json_pack("{s:{s:o}}", "CompleteStatus", "Shipment", sh));
+}
+
+json_t *fc_postnl_feed_entry(const struct fc_track *t)
+{
+    const struct pnl_status *ps = pnl_status_find(fc_newest(t)->code2);
+    char ts[FC_ISO_BUFSZ], created[FC_ISO_BUFSZ];
+
+    fc_fmt_local(fc_track_time(t, t->k - 1), "Europe/Amsterdam", ts);
+    fc_fmt_local(t->tl->start, "Europe/Amsterdam", created);
+    return json_pack(
+        "{s:s, s:s, s:s, s:s, s:{s:s, s:s, s:s, s:s, s:s}}", "Barcode",
+        t->number, "CreationDate", created, "CustomerNumber",
+        FC_POSTNL_CUSTOMER_NUMBER, "CustomerCode", FC_POSTNL_CUSTOMER_CODE,
+        "Status", "Timestamp", ts, "StatusCode", ps->code, "StatusDescription",
+        ps->desc, "PhaseCode", ps->phase, "PhaseDescription", ps->phase_desc);
 }
 
 static json_t *pnl_problem(int status, const char *title, const char *detail)

@@ -133,10 +133,12 @@ int fc_faults_add(struct fc_faults *f, const char *spec, char *err,
                 ft.on = FC_ON_TRACK;
             } else if (strcmp(val, "token") == 0) {
                 ft.on = FC_ON_TOKEN;
+            } else if (strcmp(val, "feed") == 0) {
+                ft.on = FC_ON_FEED;
             } else if (strcmp(val, "all") == 0) {
                 ft.on = FC_ON_ALL;
             } else {
-                snprintf(err, errlen, "on must be track, token or all");
+                snprintf(err, errlen, "on must be track, token, feed or all");
                 goto out;
             }
         } else {

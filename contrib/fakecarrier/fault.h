@@ -4,8 +4,8 @@
  *   "carrier=*,kind=latency,ms=800"
  * Keys: carrier (a carrier name or *), kind (latency 429 500 garbage hang
  * reset), rate (probability in [0,1], default 1), ms (latency, default
- * 1000), retry_after (429, seconds, default 1), on (track, token or all;
- * default track: which endpoints the fault hits), every (fires on every
+ * 1000), retry_after (429, seconds, default 1), on (track, token, feed or
+ * all; default track: which endpoints the fault hits), every (fires on every
  * Nth request it matches: exact counts whatever the timing; excludes
  * rate). Rate decisions draw from the seeded PRNG, so a run with the same
  * --seed and requests repeats itself.
@@ -30,7 +30,12 @@ enum fc_fault_kind {
     FC_FAULT_RESET,
 };
 
-enum fc_fault_on { FC_ON_TRACK = 1, FC_ON_TOKEN = 2, FC_ON_ALL = 3 };
+enum fc_fault_on {
+    FC_ON_TRACK = 1,
+    FC_ON_TOKEN = 2,
+    FC_ON_FEED = 4, /* PostNL's updatedshipments */
+    FC_ON_ALL = 7
+};
 
 struct fc_fault {
     int carrier; /* enum fc_carrier_id, or -1 for every carrier */

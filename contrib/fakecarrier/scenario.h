@@ -218,4 +218,11 @@ bool fc_track_done(const struct fc_track *t);
 json_t *fc_timeline_normalised(const struct fc_timeline *tl, const char *number,
                                size_t k);
 
+/* PostNL's change feed: the fake's one customer (the numbers its answers
+ * carry), whose parcels are the barcodes "3S" FC_POSTNL_CUSTOMER_CODE ... */
+#define FC_POSTNL_CUSTOMER_NUMBER "10452233"
+#define FC_POSTNL_CUSTOMER_CODE   "WISM"
+/* One updatedshipments entry for what t shows (t->k >= 1). */
+json_t *fc_postnl_feed_entry(const struct fc_track *t);
+
 #endif

@@ -150,7 +150,8 @@ void fc_ship_timeline(struct fc_ship *s, int64_t now, struct fc_timeline *tl)
 
 json_t *fc_state_counts(const struct fc_state *st)
 {
-    json_t *carriers = json_object(), *numbers[FC_NCARRIERS];
+    json_t *carriers = json_object(), *listed = json_object(),
+           *numbers[FC_NCARRIERS];
 
     for (size_t i = 0; i < FC_NCARRIERS; i++)
         numbers[i] = json_object();
@@ -158,21 +159,29 @@ json_t *fc_state_counts(const struct fc_state *st)
         if (s->requests > 0)
             json_object_set_new(numbers[s->carrier], s->number,
                                 json_integer((json_int_t)s->requests));
+    for (const struct fc_ship *s = st->oldest; s != NULL; s = s->newer)
+        if (s->feed_listed > 0)
+            json_object_set_new(listed, s->number,
+                                json_integer((json_int_t)s->feed_listed));
     for (size_t i = 0; i < FC_NCARRIERS; i++)
         json_object_set_new(carriers, fc_carriers[i]->name,
                             json_pack("{s:I, s:o}", "requests",
                                       (json_int_t)st->requests[i], "numbers",
                                       numbers[i]));
-    return json_pack("{s:I, s:o}", "total", (json_int_t)st->total, "carriers",
-                     carriers);
+    return json_pack("{s:I, s:o, s:{s:I, s:o}}", "total", (json_int_t)st->total,
+                     "carriers", carriers, "feed", "postnl",
+                     (json_int_t)st->feed_requests, "listed", listed);
 }
 
 void fc_state_reset_counts(struct fc_state *st)
 {
     st->total = 0;
+    st->feed_requests = 0;
     memset(st->requests, 0, sizeof(st->requests));
-    for (struct fc_ship *s = st->oldest; s != NULL; s = s->newer)
+    for (struct fc_ship *s = st->oldest; s != NULL; s = s->newer) {
         s->requests = 0;
+        s->feed_listed = 0;
+    }
 }
 
 /* --- tokens -------------------------------------------------------------- */

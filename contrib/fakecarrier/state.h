@@ -36,10 +36,11 @@ struct fc_ship {
     struct fc_ship *hnext;         /* hash chain */
     struct fc_ship *older, *newer; /* creation order, for eviction */
     enum fc_carrier_id carrier;
-    int scenario;      /* enum fc_scenario, or -1: the number's default */
-    bool started;      /* start is set */
-    int64_t start;     /* fake time of the first request (timeline start) */
-    uint64_t requests; /* tracking requests that named this number */
+    int scenario;         /* enum fc_scenario, or -1: the number's default */
+    bool started;         /* start is set */
+    int64_t start;        /* fake time of the first request (timeline start) */
+    uint64_t requests;    /* tracking requests that named this number */
+    uint64_t feed_listed; /* change-feed answers that listed it */
     char number[FC_NUMBER_MAX + 1];
 };
 
@@ -50,6 +51,7 @@ struct fc_state {
     struct fc_ship *oldest, *newest;
     uint64_t total;                  /* tracking requests */
     uint64_t requests[FC_NCARRIERS]; /* per carrier */
+    uint64_t feed_requests;          /* PostNL updatedshipments calls */
     uint64_t secret;                 /* token key */
     uint64_t token_serial;
 };

@@ -38,6 +38,9 @@ void api_set_push(struct api *a, struct push *p);
 struct subs;
 /* The push subscriptions whose counts /metrics shows (borrowed), or NULL. */
 void api_set_subs(struct api *a, struct subs *s);
+struct feed;
+/* The change feeds, for /metrics (borrowed; NULL: none). */
+void api_set_feed(struct api *a, struct feed *f);
 /* Forgets cached answers that hold shipment id (a merge changed it). */
 void api_invalidate(struct api *a, const char *id);
 /* Retention's counters in /metrics (borrowed, may be NULL). */

@@ -81,6 +81,10 @@ struct subs;
 /* The push subscriptions told about every merged poll (borrowed), or
  * NULL. */
 void poller_set_subs(struct poller *p, struct subs *s);
+struct feed;
+/* The change feeds (borrowed, outlives the poller; NULL: none): a parcel a
+ * working feed covers is polled as its safety net (policy_feed_due). */
+void poller_set_feed(struct poller *p, struct feed *f);
 /* The carrier's current access token (borrowed until the next token
  * arrives), or NULL while there is none. */
 const char *poller_token(const struct poller *p, const char *carrier);

@@ -38,7 +38,8 @@
  *                         push_sub ("", live, failed, ended)
  *                         push_sub_id push_since_ms push_until_ms
  *                         push_renew_ms push_retry_ms (the carrier
- *                         subscription) */
+ *                         subscription); feed_ms (the change feed named
+ *                         it while a poll ran: poll again at once) */
 #define STORE_K_SHIP_OPEN   "s:{"
 #define STORE_K_SHIP_CLOSE  "}"
 /* P s:{id}:ev      hash   event identity "time|code|city|postcode|country"
@@ -125,6 +126,11 @@
  *                         that puts shipments final before idx:final
  *                         existed into it ("done" when finished) */
 #define STORE_K_RETENTION_BACKFILL "retention:backfill"
+/* P feed:<carrier>:<customer number>
+ *                  hash   a change feed's state (PUSH.md, PostNL):
+ *                         cursor_ms (the end of the last window fetched,
+ *                         Unix ms), ok_ms (when that call was stored) */
+#define STORE_K_FEED        "feed:"
 /* clang-format on */
 
 /* The same layout for Lua scripts: prepend STORE_LUA_KEYS to a script and
@@ -199,6 +205,9 @@ int store_key_cap(char *buf, size_t size, const char *prefix,
 /* P stats:day:<day> (day: yyyy-mm-dd) */
 int store_key_stats_day(char *buf, size_t size, const char *prefix,
                         const char *day);
+/* P feed:<carrier>:<customer> */
+int store_key_feed(char *buf, size_t size, const char *prefix,
+                   const char *carrier, const char *customer);
 /* An allocated key (free()). */
 char *store_key_dup(const char *prefix, enum store_key k, const char *id);
 
@@ -448,6 +457,39 @@ typedef void store_unsubs_cb(void *arg, int err, const struct store_unsub *u,
                              size_t n);
 int store_push_unsubs(struct store *st, int max, store_unsubs_cb *cb,
                       void *arg);
+
+/* --- change feed (feed.h) --- */
+
+/* cursor_ms: the end of the last window fetched, 0 when none yet. */
+typedef void store_feed_cursor_cb(void *arg, int err, int64_t cursor_ms);
+/* The feed's cursor (P feed:<carrier>:<customer>). */
+int store_feed_cursor(struct store *st, const char *carrier,
+                      const char *customer, store_feed_cursor_cb *cb,
+                      void *arg);
+/* found: shipments the feed named that wismo tracks; due: those of them
+ * made due now (the rest are final, or being polled right now). */
+typedef void store_feed_news_cb(void *arg, int err, long found, long due);
+/* One feed answer, atomically: every shipment of carrier registered as
+ * one of numbers[0..n) (as written, else in upper case) that is scheduled
+ * becomes due at now_ms (one being polled right now is marked feed_ms, so
+ * that its merge makes it due at once: that poll may have asked before the
+ * change), and the cursor moves to cursor_ms. */
+int store_feed_news(struct store *st, const char *carrier, const char *customer,
+                    const char *const *numbers, size_t n, int64_t cursor_ms,
+                    int64_t now_ms, store_feed_news_cb *cb, void *arg);
+/* next: the cursor for the next step ("0": done), borrowed for the call;
+ * moved: shipments made due in this step. */
+typedef void store_feed_scan_cb(void *arg, int err, const char *next,
+                                long moved);
+/* One step of the fall-back when the feed fails: the shipments of carrier
+ * whose number starts with "3S" + code (any case) and that are scheduled
+ * later than now_ms become due at now_ms, so that they are polled on the
+ * status' schedule again. Scans about count numbers of P idx:num from
+ * cursor ("0": the start). */
+int store_feed_fallback(struct store *st, const char *carrier,
+                        const char *number_prefix, const char *cursor,
+                        int count, int64_t now_ms, store_feed_scan_cb *cb,
+                        void *arg);
 
 /* A digest of what a merge would store for s (status, times, events'
  * identities): equal digests mean an answer brings nothing new. */

@@ -687,7 +687,7 @@ static void test_feed_request(void **state)
     assert_string_equal(req.url,
                         "http://127.0.0.1:9/postnl/shipment/v2/status/10452233/"
                         "updatedshipments?period=2026-11-19T11:00:00.000"
-                        "&period=2026-11-19T11:10:00.000");
+                        "&period=2026-11-19T11:10:00.999");
     assert_string_equal(httpreq_find_header(&req, "apikey"), "pnl-key");
     assert_string_equal(httpreq_find_header(&req, "Accept"),
                         "application/json");
