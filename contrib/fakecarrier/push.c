@@ -87,6 +87,7 @@ struct fc_push {
     int64_t dpd_since;
     char *fedex_url, *fedex_token; /* FedEx's webhook project */
     uint64_t pushid;
+    uint64_t calls[FC_NCARRIERS]; /* subscription calls received */
     bool stopping;
 };
 
@@ -939,6 +940,7 @@ void fc_push_route(struct fc_push *p, const struct fc_carrier *c,
 {
     json_t *body = NULL;
 
+    p->calls[c->id]++;
     if (auth != NULL) {
         c->fail(FC_FAIL_AUTH, auth, -1, r);
         return;
@@ -1002,12 +1004,18 @@ void fc_push_admin(struct fc_push *p, const char *rest,
             push_error(r, 405, "method not allowed");
             return;
         }
+        json_t *calls = json_object();
+
         list = json_array();
         for (const struct sub *s = p->subs; s != NULL; s = s->next)
             json_array_append_new(list, sub_json(s));
+        for (size_t i = 0; i < FC_NCARRIERS; i++)
+            json_object_set_new(calls, fc_carriers[i]->name,
+                                json_integer((json_int_t)p->calls[i]));
         answer(r, 200,
-               json_pack("{s:o, s:s?, s:s?}", "subscriptions", list, "dpd_url",
-                         p->dpd_url, "fedex_url", p->fedex_url));
+               json_pack("{s:o, s:o, s:s?, s:s?}", "subscriptions", list,
+                         "calls", calls, "dpd_url", p->dpd_url, "fedex_url",
+                         p->fedex_url));
         return;
     }
     if (strcmp(req->method, "PUT") != 0) {
