@@ -5,6 +5,10 @@
  */
 #include "wismo/policy.h"
 
+#include <math.h>
+
+#include "wismo/wm.h"
+
 #include "wismo/wmtime.h"
 
 #define DAY_MS (86400 * 1000LL)
@@ -110,6 +114,107 @@ int64_t policy_feed_due(const struct cfg *cfg, const struct cfg_carrier *cc,
     slow = now + cc->push_safety_poll_ms;
     silent = now + policy_push_silence(st);
     return slow < silent ? slow : silent;
+}
+
+/* --- polling where news is likely --- */
+
+/* The bucket of gap ms: floor(log(gap / min) / log(ratio)), clamped. */
+static size_t gap_bucket(int64_t gap_ms)
+{
+    double b;
+
+    if (gap_ms <= POLICY_GAP_MIN_MS)
+        return 0;
+    b = log((double)gap_ms / POLICY_GAP_MIN_MS) / log(POLICY_GAP_RATIO);
+    return b >= POLICY_GAP_BUCKETS - 1 ? POLICY_GAP_BUCKETS - 1 : (size_t)b;
+}
+
+/* The upper edge of bucket i (ms). */
+static int64_t gap_edge(size_t i)
+{
+    return (int64_t)ceil(POLICY_GAP_MIN_MS *
+                         pow(POLICY_GAP_RATIO, (double)(i + 1)));
+}
+
+void policy_gaps_add(struct policy_gaps *g, int64_t gap_ms)
+{
+    if (gap_ms <= 0)
+        return;
+    g->n[gap_bucket(gap_ms)]++;
+    g->total++;
+}
+
+int64_t policy_gaps_quantile(const struct policy_gaps *g, double q)
+{
+    uint64_t want, seen = 0;
+
+    if (g == NULL || g->total < POLICY_GAP_MIN_SAMPLES || !(q > 0) || q > 1)
+        return -1;
+    want = (uint64_t)ceil(q * (double)g->total);
+    for (size_t i = 0; i < POLICY_GAP_BUCKETS; i++) {
+        seen += g->n[i];
+        if (seen >= want)
+            return gap_edge(i);
+    }
+    return gap_edge(POLICY_GAP_BUCKETS - 1);
+}
+
+/* The status' interval (pending's for one without; an hour at least). */
+static int64_t base_interval(const struct cfg *cfg, enum model_status st)
+{
+    int64_t iv = cfg->interval_ms[st];
+
+    if (iv <= 0)
+        iv = cfg->interval_ms[MODEL_PENDING];
+    return iv > 0 ? iv : 3600 * 1000;
+}
+
+int64_t policy_quiet_interval(const struct cfg *cfg, enum model_status st,
+                              int64_t silence_ms, double rnd)
+{
+    int64_t iv = base_interval(cfg, st);
+    int64_t grown = silence_ms > 0 ? silence_ms / 2 : 0;
+
+    if (grown < iv)
+        grown = iv;
+    if (grown > iv * POLICY_QUIET_CAP)
+        grown = iv * POLICY_QUIET_CAP;
+    grown += (int64_t)((double)grown * cfg->jitter_pct / 100.0 * (2 * rnd - 1));
+    return grown > 0 ? grown : 1;
+}
+
+int64_t policy_likely_due(const struct cfg *cfg, enum model_status st,
+                          const struct policy_gaps *g, int64_t now,
+                          int64_t last_event, int64_t eta, double rnd)
+{
+    /* Where to look: the start, the middle and the tail of the gaps. */
+    static const double qs[] = {0.1, 0.25, 0.5, 0.75, 0.9, 0.97};
+    int64_t silence, quiet, due, soonest, latest;
+
+    if (model_status_is_terminal(st))
+        return policy_next_due(cfg, st, now, NULL, rnd);
+    silence = last_event > 0 && last_event <= now ? now - last_event : 0;
+    quiet = now + policy_quiet_interval(cfg, st, silence, rnd);
+    soonest = now + base_interval(cfg, st) / 12;
+    latest = now + base_interval(cfg, st) * POLICY_QUIET_CAP;
+    due = quiet;
+    if (last_event > 0 && last_event <= now) {
+        /* The history knows better than growth: its next likely time,
+         * even beyond growth, within the cap. */
+        for (size_t i = 0; i < WM_ARRAY_LEN(qs); i++) {
+            int64_t q = policy_gaps_quantile(g, qs[i]);
+
+            if (q < 0)
+                break;
+            if (last_event + q >= soonest) {
+                due = last_event + q < latest ? last_event + q : latest;
+                break;
+            }
+        }
+    }
+    if (st == MODEL_OUT_FOR_DELIVERY && eta > now && eta < due)
+        due = eta;
+    return due > soonest ? due : soonest;
 }
 
 int64_t policy_push_renew_at(const struct policy_push *pp)

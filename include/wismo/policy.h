@@ -118,6 +118,64 @@ int64_t policy_feed_due(const struct cfg *cfg, const struct cfg_carrier *cc,
  * its lifetime left (UPS's 14 days: after 10.5). 0: it does not lapse. */
 int64_t policy_push_renew_at(const struct policy_push *pp);
 
+/* --- polling where news is likely (issue 12 item 6) ---
+ *
+ * For a shipment that is polled (no push, no feed), each poll should have a
+ * good chance of finding a new scan. Two pure rules, scale-free (they work
+ * on the configured intervals and on observed gaps, so a schedule scaled
+ * down for a benchmark behaves the same):
+ *  - quiet growth: the longer the carrier has been silent since its newest
+ *    scan, the longer the next interval: half the silence, at least the
+ *    status' interval, at most POLICY_QUIET_CAP times it; news (a newer
+ *    scan) resets it;
+ *  - history: from wismo's own record of gaps between consecutive scans
+ *    (per carrier and scan code, struct policy_gaps), the next poll goes
+ *    where the next scan is likely: just after the next quantile of the gap
+ *    distribution (POLICY_GAP_QUANTILES) not yet passed, so polls cluster
+ *    where scans cluster (the morning after a night at the hub, the
+ *    delivery window) and none comes before a first scan is plausible.
+ *    Out for delivery with a carrier ETA ahead: no later than the ETA.
+ */
+
+/* Gap histogram: log-scale buckets, POLICY_GAP_RATIO apart, from
+ * POLICY_GAP_MIN_MS; longer gaps than the last bucket count in it. */
+#define POLICY_GAP_MIN_MS      100
+#define POLICY_GAP_RATIO       1.02
+#define POLICY_GAP_BUCKETS     900 /* up to about 60 days */
+#define POLICY_GAP_MIN_SAMPLES 20  /* fewer: quiet growth alone */
+#define POLICY_QUIET_CAP       4   /* quiet growth: at most 4x the interval */
+
+struct policy_gaps {
+    uint32_t n[POLICY_GAP_BUCKETS];
+    uint64_t total;
+};
+
+/* Records one observed gap between consecutive scans (ms; <= 0 ignored). */
+void policy_gaps_add(struct policy_gaps *g, int64_t gap_ms);
+/* The gap by which a fraction q (0 < q <= 1) of the recorded gaps had
+ * ended (the upper edge of the bucket holding that quantile, ms), or -1
+ * with fewer than POLICY_GAP_MIN_SAMPLES samples or q out of range. */
+int64_t policy_gaps_quantile(const struct policy_gaps *g, double q);
+
+/* The status' interval grown with silence_ms since the newest scan (quiet
+ * growth, above); jitter as policy_next_due. */
+int64_t policy_quiet_interval(const struct cfg *cfg, enum model_status st,
+                              int64_t silence_ms, double rnd);
+
+/*
+ * The next poll of a polled shipment in status st whose newest scan was at
+ * last_event (ms; <= 0 or later than now: unknown), answered at now: the
+ * history's next likely time (the first quantile of g not yet passed; g
+ * may be NULL), else, with too little history or every quantile passed,
+ * quiet growth; never sooner than a twelfth of the status' interval from
+ * now, never later than POLICY_QUIET_CAP times it; out for delivery, no
+ * later than eta (ms, 0: none) when it is ahead. A terminal status:
+ * policy_next_due.
+ */
+int64_t policy_likely_due(const struct cfg *cfg, enum model_status st,
+                          const struct policy_gaps *g, int64_t now,
+                          int64_t last_event, int64_t eta, double rnd);
+
 /* --- health: back-off, circuit breaker, Retry-After --- */
 
 void policy_carrier_init(struct policy_carrier *pc,

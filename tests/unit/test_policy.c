@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -702,6 +703,165 @@ static void test_feed_config(void **state)
     }
 }
 
+/* --- polling where news is likely (issue 12 item 6) --- */
+
+static const char LIKELY_INI[] = "[schedule]\n"
+                                 "jitter = 0\n"
+                                 "night =\n"
+                                 "in_transit = 3h\n"
+                                 "out_for_delivery = 20m\n";
+
+static void test_gaps_quantile(void **state)
+{
+    struct policy_gaps *g = calloc(1, sizeof(*g));
+    int64_t q;
+
+    (void)state;
+    assert_non_null(g);
+    /* Too little history: nothing to say. */
+    for (int i = 0; i < POLICY_GAP_MIN_SAMPLES - 1; i++)
+        policy_gaps_add(g, 9 * H);
+    assert_int_equal(policy_gaps_quantile(g, 0.5), -1);
+    policy_gaps_add(g, 0);  /* ignored */
+    policy_gaps_add(g, -5); /* ignored */
+    assert_int_equal(policy_gaps_quantile(g, 0.5), -1);
+    policy_gaps_add(g, 9 * H);
+    q = policy_gaps_quantile(g, 0.5);
+    /* The bucket's upper edge: at most 2 % beyond the gap, never before. */
+    assert_true(q >= 9 * H && q <= 9 * H + 9 * H / 50);
+    assert_int_equal(policy_gaps_quantile(g, 0), -1);
+    assert_int_equal(policy_gaps_quantile(g, 1.5), -1);
+    assert_int_equal(policy_gaps_quantile(NULL, 0.5), -1);
+    /* Two clusters, 9 h (20) and 16 h (20): the median is the first, the
+     * upper quartile the second. */
+    for (int i = 0; i < 20; i++)
+        policy_gaps_add(g, 16 * H);
+    assert_true(policy_gaps_quantile(g, 0.5) < 10 * H);
+    q = policy_gaps_quantile(g, 0.75);
+    assert_true(q >= 16 * H && q <= 16 * H + 16 * H / 50);
+    /* Beyond the last bucket: counted in it. */
+    policy_gaps_add(g, 1000LL * 24 * H);
+    assert_int_equal(g->total, 41);
+    assert_true(policy_gaps_quantile(g, 1) >= 59LL * 24 * H);
+    /* Short gaps (a scaled benchmark) resolve as finely. */
+    memset(g, 0, sizeof(*g));
+    for (int i = 0; i < 30; i++)
+        policy_gaps_add(g, 9000); /* 9 s */
+    q = policy_gaps_quantile(g, 0.5);
+    assert_true(q >= 9000 && q <= 9180);
+    free(g);
+}
+
+static void test_quiet_interval(void **state)
+{
+    struct cfg cfg;
+    char err[256];
+
+    (void)state;
+    assert_int_equal(
+        cfg_load_string(&cfg, LIKELY_INI, "t.ini", err, sizeof(err)), 0);
+    /* Just changed: the status' interval. */
+    assert_int_equal(policy_quiet_interval(&cfg, MODEL_IN_TRANSIT, 0, 0.5),
+                     3 * H);
+    assert_int_equal(policy_quiet_interval(&cfg, MODEL_IN_TRANSIT, 2 * H, 0.5),
+                     3 * H);
+    /* Silent for long: half the silence ... */
+    assert_int_equal(policy_quiet_interval(&cfg, MODEL_IN_TRANSIT, 10 * H, 0.5),
+                     5 * H);
+    /* ... up to four times the interval. */
+    assert_int_equal(
+        policy_quiet_interval(&cfg, MODEL_IN_TRANSIT, 100 * H, 0.5), 12 * H);
+    /* Out for delivery grows from 20 minutes: not every 20 minutes all
+     * day. */
+    assert_int_equal(
+        policy_quiet_interval(&cfg, MODEL_OUT_FOR_DELIVERY, 2 * H, 0.5), H);
+    assert_int_equal(
+        policy_quiet_interval(&cfg, MODEL_OUT_FOR_DELIVERY, 6 * H, 0.5),
+        80 * 60 * 1000);
+    cfg_clear(&cfg);
+    /* Jitter applies as policy_next_due's does. */
+    assert_int_equal(cfg_load_string(&cfg, "[schedule]\njitter = 10\n", "t.ini",
+                                     err, sizeof(err)),
+                     0);
+    assert_int_equal(policy_quiet_interval(&cfg, MODEL_IN_TRANSIT, 0, 0.0),
+                     3 * H - 3 * H / 10);
+    assert_int_equal(policy_quiet_interval(&cfg, MODEL_IN_TRANSIT, 0, 1.0),
+                     3 * H + 3 * H / 10);
+    cfg_clear(&cfg);
+}
+
+static void test_likely_due(void **state)
+{
+    struct policy_gaps *g = calloc(1, sizeof(*g));
+    struct cfg cfg;
+    char err[256];
+    int64_t due, last;
+
+    (void)state;
+    assert_non_null(g);
+    assert_int_equal(
+        cfg_load_string(&cfg, LIKELY_INI, "t.ini", err, sizeof(err)), 0);
+    /* No history: quiet growth. */
+    last = T0 - 10 * H;
+    assert_int_equal(
+        policy_likely_due(&cfg, MODEL_IN_TRANSIT, g, T0, last, 0, 0.5),
+        T0 + 5 * H);
+    assert_int_equal(
+        policy_likely_due(&cfg, MODEL_IN_TRANSIT, NULL, T0, 0, 0, 0.5),
+        T0 + 3 * H);
+    /* The hub scans 9 h (+- 20 min) after pickup: one poll right after
+     * them, not one every 3 h. */
+    for (int i = 0; i < 40; i++)
+        policy_gaps_add(g, 9 * H - 20 * 60000 + i * 60000);
+    last = T0 - H;
+    due = policy_likely_due(&cfg, MODEL_IN_TRANSIT, g, T0, last, 0, 0.5);
+    assert_true(due > last + 8 * H && due < last + 9 * H + 30 * 60000);
+    /* Past the middle of the cluster: its tail. */
+    last = T0 - 9 * H;
+    due = policy_likely_due(&cfg, MODEL_IN_TRANSIT, g, T0, last, 0, 0.5);
+    assert_true(due > T0 && due <= last + 9 * H + 30 * 60000);
+    /* Past every quantile (overdue): quiet growth. */
+    last = T0 - 11 * H;
+    assert_int_equal(
+        policy_likely_due(&cfg, MODEL_IN_TRANSIT, g, T0, last, 0, 0.5),
+        T0 + 11 * H / 2);
+    /* A gap of days: no later than four intervals from now. */
+    memset(g, 0, sizeof(*g));
+    for (int i = 0; i < 40; i++)
+        policy_gaps_add(g, 40 * H);
+    last = T0 - H;
+    assert_int_equal(
+        policy_likely_due(&cfg, MODEL_IN_TRANSIT, g, T0, last, 0, 0.5),
+        T0 + 12 * H);
+    /* Never sooner than a twelfth of the interval. */
+    memset(g, 0, sizeof(*g));
+    for (int i = 0; i < 40; i++)
+        policy_gaps_add(g, 60000);
+    last = T0 - 30000;
+    due = policy_likely_due(&cfg, MODEL_IN_TRANSIT, g, T0, last, 0, 0.5);
+    assert_int_equal(due, T0 + 3 * H); /* every quantile too soon: growth */
+    assert_true(policy_likely_due(&cfg, MODEL_IN_TRANSIT, g, T0, T0 - 1, 0,
+                                  0.5) >= T0 + 3 * H / 12);
+    /* Out for delivery: no later than the ETA ahead; an ETA passed or
+     * absent changes nothing. */
+    assert_int_equal(policy_likely_due(&cfg, MODEL_OUT_FOR_DELIVERY, NULL, T0,
+                                       T0 - 3 * H, T0 + 30 * 60000, 0.5),
+                     T0 + 30 * 60000);
+    assert_int_equal(policy_likely_due(&cfg, MODEL_OUT_FOR_DELIVERY, NULL, T0,
+                                       T0 - 3 * H, T0 - 60000, 0.5),
+                     T0 + 80 * 60000); /* growth, capped at 4 x 20 min */
+    /* A last scan in the future (clock skew) counts as unknown. */
+    assert_int_equal(
+        policy_likely_due(&cfg, MODEL_IN_TRANSIT, NULL, T0, T0 + H, 0, 0.5),
+        T0 + 3 * H);
+    /* Terminal: as the schedule says. */
+    assert_int_equal(
+        policy_likely_due(&cfg, MODEL_DELIVERED, NULL, T0, T0 - H, 0, 0.5),
+        policy_next_due(&cfg, MODEL_DELIVERED, T0, NULL, 0.5));
+    cfg_clear(&cfg);
+    free(g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -726,6 +886,9 @@ int main(void)
         cmocka_unit_test(test_push_due),
         cmocka_unit_test(test_feed_due),
         cmocka_unit_test(test_feed_config),
+        cmocka_unit_test(test_gaps_quantile),
+        cmocka_unit_test(test_quiet_interval),
+        cmocka_unit_test(test_likely_due),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
