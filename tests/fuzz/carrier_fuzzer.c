@@ -1,7 +1,8 @@
 /*
  * libFuzzer target: one carrier's parse_response on arbitrary bytes, under
- * every HTTP status class. Built once per carrier as fuzz_normalize_<name>
- * with FUZZ_CARRIER naming it. The first input byte picks the status.
+ * every HTTP status class, and its change-feed parser (parse_feed) where it
+ * has one (PostNL). Built once per carrier as fuzz_normalize_<name> with
+ * FUZZ_CARRIER naming it. The first input byte picks the status.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -12,6 +13,7 @@
 
 #include "wismo/carrier.h"
 #include "wismo/model.h"
+#include "wismo/wm.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -52,6 +54,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         json_decref(j);
     }
     model_result_clear(&res);
+    if (c->parse_feed != NULL) {
+        struct carrier_feed feed;
+        int rc;
+
+        carrier_feed_init(&feed);
+        rc = c->parse_feed(&resp, "10452233", &feed);
+        /* Numbers only on success, a problem only with WM_EPROTO. */
+        if ((rc != 0 && feed.n_numbers != 0) ||
+            (rc == WM_EPROTO) != (feed.problem != NULL))
+            abort();
+        carrier_feed_clear(&feed);
+    }
     free(body);
     return 0;
 }
