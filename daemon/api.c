@@ -1662,14 +1662,7 @@ static void handle_create(struct rq *q)
     if (in.carrier == NULL &&
         (in.carrier = detect_carrier(q, reg.tracking_number)) == NULL)
         goto out;
-    in.tracking_number = reg.tracking_number;
-    in.order_id = reg.order_id;
-    in.postcode = reg.postcode;
-    in.email = reg.email;
-    in.phone = reg.phone;
-    in.locale = reg.locale;
-    in.promised_delivery = reg.promised_delivery;
-    in.notify = reg.notify;
+    in = store_add_in_of(&reg, in.carrier);
     if (store_add(q->a->st, &in, wm_now_ms(), on_added, q) != 0)
         respond_store_error(q, WM_EIO);
 out:

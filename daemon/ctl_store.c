@@ -241,15 +241,7 @@ static int add_check(struct session *s, const struct registration_in *rin,
 static int add_send(struct session *s, const struct registration *reg,
                     store_add_cb *cb)
 {
-    struct store_add_in in = {.carrier = reg->carrier,
-                              .tracking_number = reg->tracking_number,
-                              .order_id = reg->order_id,
-                              .postcode = reg->postcode,
-                              .email = reg->email,
-                              .phone = reg->phone,
-                              .locale = reg->locale,
-                              .promised_delivery = reg->promised_delivery,
-                              .notify = reg->notify};
+    struct store_add_in in = store_add_in_of(reg, NULL);
 
     return store_add(s->st, &in, wm_now_ms(), cb, s); /* copies the strings */
 }
@@ -957,14 +949,7 @@ static int import_row(struct import *im, const struct csv_record *rec,
         rc = WM_EINVAL;
         goto out;
     }
-    in.tracking_number = reg.tracking_number;
-    in.order_id = reg.order_id;
-    in.postcode = reg.postcode;
-    in.email = reg.email;
-    in.phone = reg.phone;
-    in.locale = reg.locale;
-    in.promised_delivery = reg.promised_delivery;
-    in.notify = reg.notify;
+    in = store_add_in_of(&reg, in.carrier);
     row = wm_xmalloc(sizeof(*row));
     row->im = im;
     row->line = rec->line;

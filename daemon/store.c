@@ -18,6 +18,7 @@
 #include "wismo/log.h"
 #include "wismo/metrics.h"
 #include "wismo/num.h"
+#include "wismo/registration.h"
 #include "wismo/wm.h"
 #include "wismo/wmtime.h"
 
@@ -1083,6 +1084,22 @@ static void on_add(void *arg, int err, redisReply *r)
     }
     c->cb(c->arg, err, NULL, false);
     free(c);
+}
+
+struct store_add_in store_add_in_of(const struct registration *reg,
+                                    const char *carrier)
+{
+    struct store_add_in in = {.carrier = carrier ? carrier : reg->carrier,
+                              .tracking_number = reg->tracking_number,
+                              .order_id = reg->order_id,
+                              .postcode = reg->postcode,
+                              .email = reg->email,
+                              .phone = reg->phone,
+                              .locale = reg->locale,
+                              .promised_delivery = reg->promised_delivery,
+                              .notify = reg->notify};
+
+    return in;
 }
 
 void store_set_wait(struct store *st, int replicas, int64_t timeout_ms)

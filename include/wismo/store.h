@@ -228,6 +228,12 @@ struct store_add_in {
     const char *notify;
 };
 
+/* A registration's fields as store_add's input (borrowed from reg);
+ * carrier, when not NULL, stands for reg->carrier (a detected one). */
+struct registration;
+struct store_add_in store_add_in_of(const struct registration *reg,
+                                    const char *carrier);
+
 /* A shipment claimed for polling; strings live during the callback. */
 struct store_claim {
     const char *id;
