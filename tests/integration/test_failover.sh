@@ -10,7 +10,9 @@
 # or 200 is on it; every shipment ends with exactly its scripted events and
 # status (nothing lost, nothing doubled); a notification key is never sent
 # with two different bodies and no shipment gets two delivered webhooks.
-# Prints how long registrations were refused.
+# Prints how long registrations were refused. Then a failover asked of the
+# sentinels (the primary stays up, demoted): -READONLY makes wismod ask
+# again.
 #   test_failover.sh FAKECARRIER WISMOD
 set -Eeuo pipefail
 trap 'echo "FAIL: line $LINENO: $BASH_COMMAND exited $?" >&2' ERR
@@ -222,6 +224,33 @@ awk -v k="$KILLED_AT" '
             (back - k) / 1e9, (back - first) / 1e9, refused
     }' "$work/answers.txt"
 grep -c 'redis link up' "$work/wismod.log" | sed 's/^/redis links up: /'
+
+# A failover the sentinels are asked for (the primary stays up and is
+# demoted): wismod's next write gets -READONLY, it asks again and goes on
+# with the new primary; a registration then gets its 201.
+redis-cli -p "$S1" SENTINEL FAILOVER wismo >/dev/null
+back_to_a() {
+    [ "$(redis-cli -p "$S1" SENTINEL get-master-addr-by-name wismo | tail -n1)" = "$P1" ]
+}
+wait_for 60 back_to_a || fail "the asked failover did not happen"
+register_after() {
+    local code
+    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 \
+        -H "Authorization: Bearer shop-token" -H "Content-Type: application/json" \
+        -d "{\"tracking_number\":\"$(number ups 600)\",\"carrier\":\"ups\",\"order_id\":\"FO-AFTER\"}" \
+        "$API/v1/shipments" || true)
+    [ "$code" = 201 ] || [ "$code" = 200 ]
+}
+# The sentinels also close the demoted primary's client links, so wismod
+# may see a lost link rather than -READONLY: either makes it ask again.
+on_a_again() {
+    [ "$(grep -c "redis primary from the sentinels.* redis=127.0.0.1:$P1" "$work/wismod.log")" -gt 2 ]
+}
+if wait_for 60 on_a_again && wait_for 60 register_after; then
+    ok "an asked failover: wismod on :$P1 again ($(grep -c 'read-only now' "$work/wismod.log" || true) -READONLY replies seen), a registration answered 201"
+else
+    fail "wismod did not follow the asked failover"
+fi
 
 kill -TERM "$WPID"
 wait "$WPID" && ok "wismod exits 0" || fail "wismod exit status"
