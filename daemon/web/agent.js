@@ -175,9 +175,15 @@ view.addEventListener('keydown', (e) => {
 
 // --- views -----------------------------------------------------------------
 
+// Each navigation bumps seq; a view whose answer comes back after the next
+// navigation began is not drawn (a slow answer must not cover a newer view).
+let seq = 0;
+
 async function showQueue(reason) {
+  const t = seq;
   setNav('queue');
   const r = await call('GET', '/agent/queue');
+  if (t !== seq) return;
   if (r.status !== 200) return problem(r.body?.message || r.status);
   const { counts, items } = r.body;
   const total = items.length;
@@ -205,9 +211,11 @@ async function showQueue(reason) {
 }
 
 async function showSearch(q) {
+  const t = seq;
   setNav(null);
   search.value = q;
   const r = await call('GET', `/v1/shipments?q=${encodeURIComponent(q)}&limit=100`);
+  if (t !== seq) return;
   if (r.status !== 200) return problem(r.body?.message || r.status);
   const rows = r.body.shipments || [];
   show(
@@ -230,8 +238,10 @@ async function showSearch(q) {
 let refreshTimer = null;
 
 async function showShipment(id, flash) {
+  const t = seq;
   setNav(null);
   const r = await call('GET', `/v1/shipments/${encodeURIComponent(id)}`);
+  if (t !== seq) return;
   if (r.status !== 200) return problem(r.body?.message || r.status);
   const s = r.body;
   const note = el('p', { class: 'refresh-note', role: 'status', 'aria-live': 'polite' });
@@ -324,12 +334,14 @@ async function showShipment(id, flash) {
 }
 
 async function showCarriers(from, to) {
+  const t = seq;
   setNav('carriers');
   const today = new Date();
   const ago = new Date(today.getTime() - 30 * 86400000);
   from = from || ago.toISOString().slice(0, 10);
   to = to || today.toISOString().slice(0, 10);
   const r = await call('GET', `/v1/stats/carriers?from=${from}&to=${to}`);
+  if (t !== seq) return;
   if (r.status !== 200) return problem(r.body?.message || r.status);
   const rows = r.body.rows || [];
   const form = el('form', {
@@ -370,6 +382,10 @@ async function showCarriers(from, to) {
 
 async function route() {
   const hash = location.hash || '#/queue';
+  // A reload planned for the view being left must not draw it again.
+  seq += 1;
+  clearTimeout(pending);
+  current = null;
   if (history[history.length - 1] !== hash) history.push(hash);
   if (history.length > 50) history = history.slice(-50);
   const [, kind, a, b] = hash.split('/');
