@@ -57,6 +57,17 @@ static void maybe_free(struct feed *f)
     free(f);
 }
 
+/* One pending call came back: false when the feed is closing (and freed
+ * here once nothing is pending any more). */
+static bool back(struct feed *f)
+{
+    f->pending--;
+    if (!f->closing)
+        return true;
+    maybe_free(f);
+    return false;
+}
+
 static bool is_set(const char *s)
 {
     return s != NULL && s[0] != '\0';
@@ -94,11 +105,8 @@ static void on_scanned(void *arg, int err, const char *next, long moved)
     struct fcarrier *fc = arg;
     struct feed *f = fc->f;
 
-    f->pending--;
-    if (f->closing) {
-        maybe_free(f);
+    if (!back(f))
         return;
-    }
     if (err != 0) {
         log_warn("msg=\"feed fall-back scan failed\" carrier=%s error=\"%s\"",
                  fc->c->name, wm_strerror(err));
@@ -159,11 +167,8 @@ static void on_news(void *arg, int err, long found, long due)
     struct feed *f = fc->f;
     int64_t now = wm_now_ms();
 
-    f->pending--;
-    if (f->closing) {
-        maybe_free(f);
+    if (!back(f))
         return;
-    }
     if (err != 0) {
         /* Redis is down or refuses writes: the window is asked again. */
         log_warn("msg=\"feed answer not stored\" carrier=%s error=\"%s\"",
@@ -194,11 +199,8 @@ static void on_fetched(void *arg, const struct fetch_result *res)
     char why[160];
     int rc;
 
-    f->pending--;
-    if (f->closing || res->error == WM_ECANCELED) {
-        maybe_free(f);
+    if (!back(f) || res->error == WM_ECANCELED) /* the engine closed */
         return;
-    }
     if (res->error != 0) {
         snprintf(why, sizeof(why), "%s: %.100s", wm_strerror(res->error),
                  res->errmsg);
@@ -286,11 +288,8 @@ static void on_cursor(void *arg, int err, int64_t cursor_ms)
     struct fcarrier *fc = arg;
     struct feed *f = fc->f;
 
-    f->pending--;
-    if (f->closing) {
-        maybe_free(f);
+    if (!back(f))
         return;
-    }
     if (err != 0) {
         log_warn("msg=\"feed cursor not read\" carrier=%s error=\"%s\"",
                  fc->c->name, wm_strerror(err));

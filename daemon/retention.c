@@ -102,24 +102,33 @@ static void failed(struct retention *r, const char *what, int err)
     next(r, false);
 }
 
+/* A batch of erase_what came back: caches hear of each id (also after a
+ * partial failure), then the count and the log line. */
+static void erase_done(struct retention *r, const char *what, int err, long n,
+                       const char *const *ids, size_t n_ids, uint64_t *count,
+                       const char *msg)
+{
+    for (size_t i = 0; i < n_ids; i++)
+        if (r->cb != NULL)
+            r->cb(r->arg, ids[i]);
+    if (err != 0) {
+        failed(r, what, err);
+        return;
+    }
+    *count += (uint64_t)n;
+    log_info("msg=\"%s\" n=%ld ms=%lld", msg, n,
+             (long long)(wm_now_ms() - r->step_ms));
+    next(r, r->step_full);
+}
+
 static void on_erased(void *arg, int err, long n, const char *const *ids,
                       size_t n_ids)
 {
     struct retention *r = arg;
 
-    if (!back(r))
-        return;
-    for (size_t i = 0; i < n_ids; i++)
-        if (r->cb != NULL)
-            r->cb(r->arg, ids[i]); /* also after a partial failure */
-    if (err != 0) {
-        failed(r, "erase", err);
-        return;
-    }
-    r->erased += (uint64_t)n;
-    log_info("msg=\"retention erased shipments\" n=%ld ms=%lld", n,
-             (long long)(wm_now_ms() - r->step_ms));
-    next(r, r->step_full);
+    if (back(r))
+        erase_done(r, "erase", err, n, ids, n_ids, &r->erased,
+                   "retention erased shipments");
 }
 
 static void on_pii_erased(void *arg, int err, long n, const char *const *ids,
@@ -127,19 +136,10 @@ static void on_pii_erased(void *arg, int err, long n, const char *const *ids,
 {
     struct retention *r = arg;
 
-    if (!back(r))
-        return;
-    for (size_t i = 0; i < n_ids; i++)
-        if (r->cb != NULL)
-            r->cb(r->arg, ids[i]); /* lookups by contact data change */
-    if (err != 0) {
-        failed(r, "pii", err);
-        return;
-    }
-    r->pii_erased += (uint64_t)n;
-    log_info("msg=\"retention erased contact data\" n=%ld ms=%lld", n,
-             (long long)(wm_now_ms() - r->step_ms));
-    next(r, r->step_full);
+    /* lookups by contact data change too */
+    if (back(r))
+        erase_done(r, "pii", err, n, ids, n_ids, &r->pii_erased,
+                   "retention erased contact data");
 }
 
 static void on_due(void *arg, int err, const char *cursor, const char **ids,
