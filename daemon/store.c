@@ -8,6 +8,7 @@
 
 #include <ctype.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -668,48 +669,70 @@ static const char *const key_names[] = {
     [STORE_KEY_RETENTION_BACKFILL] = STORE_K_RETENTION_BACKFILL,
 };
 
+/* snprintf(buf, size, "%s%s...", parts[0], parts[1], ...) (parts ends
+ * with NULL) without the format parsing: a key is built for nearly every
+ * command. The same result, truncation and returned length included. */
+static int key_join(char *buf, size_t size, const char *const *parts)
+{
+    size_t len = 0, at = 0;
+
+    for (size_t i = 0; parts[i] != NULL; i++) {
+        size_t l = strlen(parts[i]);
+
+        if (at + 1 < size) {
+            size_t k = l < size - 1 - at ? l : size - 1 - at;
+            memcpy(buf + at, parts[i], k);
+            at += k;
+        }
+        len += l;
+    }
+    if (size > 0)
+        buf[at] = '\0';
+    return len > INT_MAX ? -1 : (int)len;
+}
+
+#define KEY_JOIN(buf, size, ...)                                               \
+    key_join(buf, size, (const char *const[]){__VA_ARGS__, NULL})
+
 int store_key(char *buf, size_t size, const char *prefix, enum store_key k,
               const char *id)
 {
     const char *name = (size_t)k < WM_ARRAY_LEN(key_names) ? key_names[k] : "";
 
     if (k <= STORE_KEY_EVSEQ)
-        return snprintf(buf, size,
-                        "%s" STORE_K_SHIP_OPEN "%s" STORE_K_SHIP_CLOSE "%s",
-                        prefix, id != NULL ? id : "", name);
-    return snprintf(buf, size, "%s%s", prefix, name);
+        return KEY_JOIN(buf, size, prefix, STORE_K_SHIP_OPEN,
+                        id != NULL ? id : "", STORE_K_SHIP_CLOSE, name);
+    return KEY_JOIN(buf, size, prefix, name);
 }
 
 int store_key_index(char *buf, size_t size, const char *prefix,
                     const char *field, const char *value)
 {
-    return snprintf(buf, size, "%s" STORE_K_IDX "%s:%s", prefix, field, value);
+    return KEY_JOIN(buf, size, prefix, STORE_K_IDX, field, ":", value);
 }
 
 int store_key_lookup(char *buf, size_t size, const char *prefix,
                      const char *order)
 {
-    return snprintf(buf, size, "%s" STORE_K_LOOKUP "%s", prefix, order);
+    return KEY_JOIN(buf, size, prefix, STORE_K_LOOKUP, order);
 }
 
 int store_key_cap(char *buf, size_t size, const char *prefix,
                   const char *channel, const char *to, const char *day)
 {
-    return snprintf(buf, size, "%s" STORE_K_CAP "%s:%s:%s", prefix, channel, to,
-                    day);
+    return KEY_JOIN(buf, size, prefix, STORE_K_CAP, channel, ":", to, ":", day);
 }
 
 int store_key_feed(char *buf, size_t size, const char *prefix,
                    const char *carrier, const char *customer)
 {
-    return snprintf(buf, size, "%s" STORE_K_FEED "%s:%s", prefix, carrier,
-                    customer);
+    return KEY_JOIN(buf, size, prefix, STORE_K_FEED, carrier, ":", customer);
 }
 
 int store_key_stats_day(char *buf, size_t size, const char *prefix,
                         const char *day)
 {
-    return snprintf(buf, size, "%s" STORE_K_STATS_DAY "%s", prefix, day);
+    return KEY_JOIN(buf, size, prefix, STORE_K_STATS_DAY, day);
 }
 
 char *store_key_dup(const char *prefix, enum store_key k, const char *id)
