@@ -54,6 +54,21 @@ int netaddr_parse(const char *s, size_t n, struct netaddr *a)
 
 void netaddr_format(const struct netaddr *a, char *out)
 {
+    if (a->family == AF_INET) {
+        /* By hand: glibc's inet_ntop sprintf()s, and every public lookup
+         * formats its client's address (the rate limit's key). */
+        for (int i = 0; i < 4; i++) {
+            unsigned v = a->b[i];
+
+            if (v >= 100)
+                *out++ = (char)('0' + v / 100);
+            if (v >= 10)
+                *out++ = (char)('0' + v / 10 % 10);
+            *out++ = (char)('0' + v % 10);
+            *out++ = i < 3 ? '.' : '\0';
+        }
+        return;
+    }
     if (inet_ntop(a->family, a->b, out, NETADDR_STRLEN) == NULL)
         snprintf(out, NETADDR_STRLEN, "?");
 }
