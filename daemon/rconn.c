@@ -75,7 +75,11 @@ static void sha1_hex(const void *data, size_t len, char out[41])
 struct rc_uv {
     redisAsyncContext *ac; /* borrowed; NULL once hiredis cleaned up */
     uv_poll_t poll;
-    int events; /* UV_READABLE | UV_WRITABLE wanted by hiredis */
+    uv_prepare_t flush; /* writes what was queued before the loop waits */
+    int events;         /* UV_READABLE | UV_WRITABLE polled for */
+    int open;           /* handles not closed yet */
+    bool flushing;      /* in the flush: hiredis asking again means
+                           the kernel did not take it all */
 };
 
 static void rc_uv_on_poll(uv_poll_t *p, int status, int events)
@@ -118,11 +122,37 @@ static void rc_uv_del_read(void *d)
     rc_uv_set(u, u->events & ~UV_READABLE);
 }
 
+static void rc_uv_on_flush(uv_prepare_t *p)
+{
+    struct rc_uv *u = p->data;
+
+    uv_prepare_stop(p);
+    if (u->ac == NULL)
+        return;
+    u->flushing = true;
+    redisAsyncHandleWrite(u->ac);
+    /* hiredis may have freed the context (an error): then u->ac is NULL,
+     * and u lives until both handles are closed. */
+    u->flushing = false;
+}
+
+/*
+ * hiredis asks for a write when it queued a command. Commands queued on
+ * a connected link are written just before the loop waits for I/O (like
+ * Redis' beforeSleep), all of this loop iteration's at once: polling for
+ * writability instead cost two epoll_ctl and an extra epoll_wait per
+ * batch. Only what the kernel did not take, and the connect (hiredis
+ * sees it complete on the first writable event), wait for writability.
+ */
 static void rc_uv_add_write(void *d)
 {
     struct rc_uv *u = d;
 
-    rc_uv_set(u, u->events | UV_WRITABLE);
+    if (u->ac != NULL && (u->ac->c.flags & REDIS_CONNECTED) && !u->flushing &&
+        !(u->events & UV_WRITABLE))
+        uv_prepare_start(&u->flush, rc_uv_on_flush);
+    else
+        rc_uv_set(u, u->events | UV_WRITABLE);
 }
 
 static void rc_uv_del_write(void *d)
@@ -134,7 +164,10 @@ static void rc_uv_del_write(void *d)
 
 static void rc_uv_closed(uv_handle_t *h)
 {
-    free(h->data);
+    struct rc_uv *u = h->data;
+
+    if (--u->open == 0)
+        free(u);
 }
 
 /* hiredis is freeing the context: it closes the fd right after this. */
@@ -144,6 +177,7 @@ static void rc_uv_cleanup(void *d)
 
     u->ac = NULL;
     uv_close((uv_handle_t *)&u->poll, rc_uv_closed);
+    uv_close((uv_handle_t *)&u->flush, rc_uv_closed);
 }
 
 static int rc_uv_attach(uv_loop_t *loop, redisAsyncContext *ac)
@@ -159,7 +193,10 @@ static int rc_uv_attach(uv_loop_t *loop, redisAsyncContext *ac)
         free(u);
         return WM_EIO;
     }
+    uv_prepare_init(loop, &u->flush);
     u->poll.data = u;
+    u->flush.data = u;
+    u->open = 2;
     u->ac = ac;
     ac->ev.data = u;
     ac->ev.addRead = rc_uv_add_read;
