@@ -187,7 +187,7 @@ if [ -n "${SYSCALLS:-}" ]; then
     kill -INT $s1 $s2
     wait $s1 $s2 || true
     for p in wismod redis; do
-        awk -v n="$done_n" -v p="$p" '$NF == "total" {printf "syscalls  %-14s %10.2f /lookup\n", p, $(NF - 2) / n}' "$out/strace.$p"
+        awk -v n="$done_n" -v p="$p" '$NF == "total" {printf "syscalls  %-14s %10.2f /lookup\n", p, $4 / n}' "$out/strace.$p"
     done
 fi
 
