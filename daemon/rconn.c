@@ -68,6 +68,96 @@ static void sha1_hex(const void *data, size_t len, char out[41])
     out[40] = '\0';
 }
 
+/* --- replies ------------------------------------------------------------ */
+
+/*
+ * hiredis' default reply objects take two allocations per string (the
+ * reply, then its bytes) and per array (the reply, then its element
+ * vector); these take one, the bytes or the vector right after the reply.
+ * hiredis frees them through the same table (reader->fn->freeObject),
+ * and rconn's callers only borrow replies: nothing else frees them.
+ */
+static void rc_reply_link(const redisReadTask *task, redisReply *r)
+{
+    if (task->parent != NULL)
+        ((redisReply *)task->parent->obj)->element[task->idx] = r;
+}
+
+static void *rc_reply_string(const redisReadTask *task, char *str, size_t len)
+{
+    redisReply *r;
+
+    if (len > SIZE_MAX - sizeof(*r) - 1 ||
+        (r = malloc(sizeof(*r) + len + 1)) == NULL)
+        return NULL;
+    *r = (redisReply){.type = task->type, .len = len, .str = (char *)(r + 1)};
+    memcpy(r->str, str, len);
+    r->str[len] = '\0';
+    rc_reply_link(task, r);
+    return r;
+}
+
+static void *rc_reply_array(const redisReadTask *task, int elements)
+{
+    size_t n = elements > 0 ? (size_t)elements : 0;
+    redisReply *r;
+
+    if (n > (SIZE_MAX - sizeof(*r)) / sizeof(redisReply *) ||
+        (r = malloc(sizeof(*r) + n * sizeof(redisReply *))) == NULL)
+        return NULL;
+    *r = (redisReply){.type = task->type, .elements = n};
+    if (n > 0) {
+        /* NULL until read: an error midway frees what was read */
+        r->element = (redisReply **)(r + 1);
+        memset(r->element, 0, n * sizeof(redisReply *));
+    }
+    rc_reply_link(task, r);
+    return r;
+}
+
+static void *rc_reply_integer(const redisReadTask *task, long long value)
+{
+    redisReply *r = malloc(sizeof(*r));
+
+    if (r == NULL)
+        return NULL;
+    *r = (redisReply){.type = task->type, .integer = value};
+    rc_reply_link(task, r);
+    return r;
+}
+
+static void *rc_reply_nil(const redisReadTask *task)
+{
+    redisReply *r = malloc(sizeof(*r));
+
+    if (r == NULL)
+        return NULL;
+    /* whatever the task's type (a bulk string's or an array's) */
+    *r = (redisReply){.type = REDIS_REPLY_NIL};
+    rc_reply_link(task, r);
+    return r;
+}
+
+static void rc_reply_free(void *p)
+{
+    redisReply *r = p;
+
+    if (r == NULL)
+        return;
+    if (r->type == REDIS_REPLY_ARRAY)
+        for (size_t i = 0; i < r->elements; i++)
+            rc_reply_free(r->element[i]);
+    free(r);
+}
+
+static redisReplyObjectFunctions rc_reply_fns = {
+    .createString = rc_reply_string,
+    .createArray = rc_reply_array,
+    .createInteger = rc_reply_integer,
+    .createNil = rc_reply_nil,
+    .freeObject = rc_reply_free,
+};
+
 /* --- hiredis <-> libuv glue --------------------------------------------- */
 
 /* One per context; freed in the poll handle's close callback, which may
@@ -197,6 +287,7 @@ static int rc_uv_attach(uv_loop_t *loop, redisAsyncContext *ac)
     u->poll.data = u;
     u->flush.data = u;
     u->open = 2;
+    ac->c.reader->fn = &rc_reply_fns;
     u->ac = ac;
     ac->ev.data = u;
     ac->ev.addRead = rc_uv_add_read;
