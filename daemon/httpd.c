@@ -1842,6 +1842,13 @@ int httpd_decode(const char *src, size_t n, char *out, size_t size)
     struct httpd_buf b = {0};
     int rc;
 
+    if (n < size) {
+        /* Straight into out: decoding never grows, so the n + 1 bytes
+         * url_decode reserves fit, and the borrowed buffer is never
+         * reallocated (nor freed). Every lookup decodes its order. */
+        b = (struct httpd_buf){.data = out, .cap = size};
+        return url_decode(&b, src, n, false);
+    }
     if ((rc = url_decode(&b, src, n, false)) == 0) {
         if (b.len > size)
             rc = WM_ETOOBIG;
