@@ -16,8 +16,12 @@
 #   instr  Redis saved and restarted, both processes under callgrind;
 #        after a warm-up the counters are zeroed, NCG lookups (default
 #        2000) made the same way, and the instructions each process ran
-#        printed per lookup. The callgrind files stay in OUT-DIR (default
-#        a scratch directory, removed unless KEEP=1) for callgrind_annotate.
+#        printed per lookup (NCG 0: skipped). The callgrind files stay
+#        in OUT-DIR (default a scratch directory, removed unless KEEP=1)
+#        for callgrind_annotate.
+# The CPU figures move with the machine's load (other processes share the
+# caches and cores): compare builds in alternating runs; the instruction
+# counts do not move.
 # SYSCALLS=1: also the system calls of each, per lookup (strace -c over
 # NCG lookups), between the two.
 # Every answer must be a 200: other answers fail the script.
@@ -191,7 +195,8 @@ if [ -n "${SYSCALLS:-}" ]; then
     done
 fi
 
-# Both under callgrind.
+# Both under callgrind (NCG 0: not).
+[ "$ncg" != 0 ] || exit 0
 stop "$WPID"
 WPID=
 rcli save >/dev/null
