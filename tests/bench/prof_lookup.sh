@@ -165,19 +165,22 @@ lookups() {
     echo "$got"
 }
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+sys_ticks() { awk '{print $15}' "/proc/$1/stat"; }
 run_ns() { cat /proc/"$1"/task/*/schedstat | awk '{s += $1} END {printf "%d\n", s}'; }
 
 echo "orders: $orders, answer $(wc -c <"$out/body.txt") bytes, $(nproc) CPUs, load $(cut -d' ' -f1 /proc/loadavg)"
 lookups 2000 >/dev/null # warm-up
 wt0=$(ticks "$WPID") rt0=$(ticks "$RPID") wn0=$(run_ns "$WPID") rn0=$(run_ns "$RPID")
+ws0=$(sys_ticks "$WPID") rs0=$(sys_ticks "$RPID")
 done_n=$(lookups "$n")
 wt1=$(ticks "$WPID") rt1=$(ticks "$RPID") wn1=$(run_ns "$WPID") rn1=$(run_ns "$RPID")
+ws1=$(sys_ticks "$WPID") rs1=$(sys_ticks "$RPID")
 hz=$(getconf CLK_TCK)
 awk -v n="$done_n" -v hz="$hz" -v wt=$((wt1 - wt0)) -v rt=$((rt1 - rt0)) \
-    -v wn=$((wn1 - wn0)) -v rn=$((rn1 - rn0)) 'BEGIN {
-    printf "cpu (%d lookups)     utime+stime us/lookup  run-time us/lookup\n", n
-    printf "  wismod            %10.2f %20.2f\n", wt * 1e6 / hz / n, wn / 1e3 / n
-    printf "  redis-server      %10.2f %20.2f\n", rt * 1e6 / hz / n, rn / 1e3 / n
+    -v wn=$((wn1 - wn0)) -v rn=$((rn1 - rn0)) -v ws=$((ws1 - ws0)) -v rs=$((rs1 - rs0)) 'BEGIN {
+    printf "cpu (%d lookups)     utime+stime us/lookup (stime)  run-time us/lookup\n", n
+    printf "  wismod            %10.2f (%5.2f) %20.2f\n", wt * 1e6 / hz / n, ws * 1e6 / hz / n, wn / 1e3 / n
+    printf "  redis-server      %10.2f (%5.2f) %20.2f\n", rt * 1e6 / hz / n, rs * 1e6 / hz / n, rn / 1e3 / n
 }'
 
 # The system calls of each process for NCG lookups (strace -c).
