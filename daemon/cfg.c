@@ -113,6 +113,7 @@ static const struct key keys[] = {
     {"schedule", "retry_min", K_DUR, C(retry_min_ms), 0, 0, NULL},
     {"schedule", "retry_max", K_DUR, C(retry_max_ms), 0, 0, NULL},
     {"schedule", "jitter", K_INT, C(jitter_pct), 0, 50, NULL},
+    {"schedule", "adaptive", K_BOOL, C(adaptive), 0, 0, NULL},
     {"schedule", "night", K_HOURS, C(night_start_min), 0, 0, NULL},
     {"schedule", "night_interval", K_DUR, C(night_interval_ms), 0, 0, NULL},
     {"notify", "stall_after", K_DUR, C(stall_after_ms), 0, 0, NULL},
@@ -939,6 +940,7 @@ static void set_defaults(struct cfg *cfg)
     cfg->retry_min_ms = 60 * 1000;
     cfg->retry_max_ms = 2 * h;
     cfg->jitter_pct = 10;
+    cfg->adaptive = 1;
     cfg->night_start_min = 22 * 60;
     cfg->night_end_min = 6 * 60;
     cfg->night_interval_ms = 6 * h;

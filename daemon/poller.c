@@ -36,6 +36,9 @@ struct item {
     /* the push subscription as claimed (store_claim) */
     char *push_sub;
     int64_t push_since_ms, push_until_ms, push_retry_ms, push_ms;
+    /* for the schedule, as claimed (store_claim) */
+    int64_t last_event_ms, news_ms, poll_ms;
+    int64_t found_news_ms; /* this answer's newer scan (policy_news_at), 0 */
 };
 
 struct cstate {
@@ -48,8 +51,9 @@ struct cstate {
     char *token; /* owned; valid as pol says */
     bool token_fetching;
     unsigned long seq;
-    int64_t first_request_ms; /* first request of this process, 0: none */
-    int64_t last_ok_ms;       /* newest answer merged as ok, 0: none */
+    int64_t first_request_ms;    /* first request of this process, 0: none */
+    int64_t last_ok_ms;          /* newest answer merged as ok, 0: none */
+    struct policy_history *hist; /* gaps between its scans, or NULL */
     struct poller_carrier_stats stats;
 };
 
@@ -173,6 +177,7 @@ static void merge(struct poller *p, struct item *it,
         .next_due_ms = next_due,
         .expire_after_ms = p->cfg->expire_after_ms,
         .not_found_expire_ms = p->cfg->not_found_expire_ms,
+        .news_ms = ship != NULL ? it->found_news_ms : 0,
     };
 
     if (ship != NULL) {
@@ -415,6 +420,74 @@ static void release_queue(struct poller *p, struct cstate *cs, int64_t due)
     cs->tail = NULL;
 }
 
+/* The newest scan of s (NULL: none): events come oldest first. */
+static const struct model_event *newest_event(const struct model_shipment *s)
+{
+    return s->n_events > 0 ? &s->events[s->n_events - 1] : NULL;
+}
+
+/* Whether s brings a newer scan than the one stored; if so, when it most
+ * likely happened (policy_news_at) is noted in it->found_news_ms and, when
+ * it is the only new scan, its gap since the news before goes into the
+ * carrier's history under the scan that began the gap. */
+static void learn(struct cstate *cs, struct item *it,
+                  const struct model_shipment *s, int64_t now)
+{
+    const struct model_event *newest = newest_event(s), *before = NULL;
+    size_t fresh = 0;
+    struct policy_gaps *g;
+
+    it->found_news_ms = 0;
+    if (newest == NULL || newest->time * 1000 <= it->last_event_ms)
+        return;
+    it->found_news_ms = policy_news_at(it->poll_ms, now);
+    for (size_t i = s->n_events; i-- > 0;) {
+        if (s->events[i].time * 1000 <= it->last_event_ms) {
+            before = &s->events[i];
+            break;
+        }
+        fresh++;
+    }
+    /* Two scans found at once: the first one's time is not known. (A
+     * scan found long after the poll before is dated roughly, but kept:
+     * without such samples a gap shorter than the polls never gets a
+     * history that would bring the polls closer.) */
+    if (fresh != 1 || it->news_ms <= 0 || it->news_ms >= it->found_news_ms)
+        return;
+    if (cs->hist == NULL)
+        cs->hist = wm_xcalloc(1, sizeof(*cs->hist));
+    /* Under the scan's code, and under its status as a whole: that fills
+     * sooner and stands in while the code has too little history. */
+    if (before != NULL && before->code != NULL && before->code[0] != '\0' &&
+        (g = policy_history_gaps(cs->hist, it->status, before->code, true)))
+        policy_gaps_add(g, it->found_news_ms - it->news_ms);
+    if ((g = policy_history_gaps(cs->hist, it->status, NULL, true)) != NULL)
+        policy_gaps_add(g, it->found_news_ms - it->news_ms);
+}
+
+/* When to poll a shipment that is polled: where the carrier's history
+ * says its next scan is likely (policy_likely_due). */
+static int64_t likely_due(struct poller *p, const struct cstate *cs,
+                          const struct item *it, const struct model_shipment *s,
+                          int64_t now)
+{
+    const struct model_event *newest = newest_event(s);
+    const struct policy_gaps *g = NULL;
+    int64_t eta = 0;
+
+    if (cs->hist != NULL && newest != NULL) {
+        g = policy_history_gaps(cs->hist, s->status, newest->code, false);
+        if (g == NULL || g->total < POLICY_GAP_MIN_SAMPLES)
+            g = policy_history_gaps(cs->hist, s->status, NULL, false);
+    }
+    if (s->estimated_delivery != MODEL_TIME_NONE)
+        eta = s->estimated_delivery * 1000;
+    return policy_likely_due(p->cfg, s->status, g, now,
+                             it->found_news_ms > 0 ? it->found_news_ms
+                                                   : it->news_ms,
+                             eta, ship_zone(s), rnd(p));
+}
+
 /* When to poll it next after the answer s: the safety net's time while a
  * change feed covers it (policy_feed_due) or push is live for it
  * (policy_push_due), else the status' schedule. */
@@ -428,7 +501,9 @@ static int64_t next_due(struct poller *p, const struct cstate *cs,
     if (feed_covers(p->feed, cs->c, it->number))
         return policy_feed_due(p->cfg, cs->cc, s->status, true, now, rnd(p));
     if (!cs->cc->push)
-        return policy_next_due(p->cfg, s->status, now, ship_zone(s), rnd(p));
+        return p->cfg->adaptive ? likely_due(p, cs, it, s, now)
+                                : policy_next_due(p->cfg, s->status, now,
+                                                  ship_zone(s), rnd(p));
     /* Live: subscribed; always for a carrier that pushes every parcel of
      * the account without a subscription (DPD: push = on says the account's
      * push URL is set), the silence table polling where pushes stop. A
@@ -460,6 +535,7 @@ static void merge_answer(struct poller *p, struct batch *b,
         if (s != NULL) {
             cs->stats.ok++;
             cs->last_ok_ms = now;
+            learn(cs, it, s, now);
             merge(p, it, s, -1, next_due(p, cs, it, s, now));
             continue;
         }
@@ -808,6 +884,9 @@ static void on_claimed(void *arg, int err, const struct store_claim *items,
         it->push_until_ms = items[i].push_until_ms;
         it->push_retry_ms = items[i].push_retry_ms;
         it->push_ms = items[i].push_ms;
+        it->last_event_ms = items[i].last_event_ms;
+        it->news_ms = items[i].news_ms;
+        it->poll_ms = items[i].poll_ms;
         p->stats.claimed++;
         p->stats.inflight++;
         if (p->stopping) {
@@ -970,8 +1049,10 @@ static void on_handle_closed(uv_handle_t *h)
     struct poller *p = h->data;
 
     if (--p->closing_handles == 0) {
-        for (size_t i = 0; i < p->n_cs; i++)
+        for (size_t i = 0; i < p->n_cs; i++) {
             free(p->cs[i].token);
+            free(p->cs[i].hist);
+        }
         free(p->cs);
         free(p->owner);
         free(p);

@@ -98,7 +98,8 @@ static const char lua_claim[] = STORE_LUA_KEYS
     "  redis.call('ZREM', KEYS[1], id)\n"
     "  local f = redis.call('HMGET', k_ship(ARGV[5], id),\n"
     "    'carrier', 'tracking_number', 'status', 'digest', 'push_sub',\n"
-    "    'push_since_ms', 'push_until_ms', 'push_retry_ms', 'push_ms')\n"
+    "    'push_since_ms', 'push_until_ms', 'push_retry_ms', 'push_ms',\n"
+    "    'last_event_ms', 'news_ms', 'poll_ms', 'created_ms')\n"
     "  if f[1] and f[2] then\n"
     "    redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), id)\n"
     "    redis.call('HSET', KEYS[3], id, ARGV[4])\n"
@@ -107,7 +108,8 @@ static const char lua_claim[] = STORE_LUA_KEYS
     "    out[#out + 1] = f[2]\n"
     "    out[#out + 1] = f[3] or 'pending'\n"
     "    out[#out + 1] = f[4] or ''\n"
-    "    for i = 5, 9 do out[#out + 1] = f[i] or '' end\n"
+    "    for i = 5, 11 do out[#out + 1] = f[i] or '' end\n"
+    "    out[#out + 1] = f[12] or f[13] or ''\n"
     "  end\n"
     "end\n"
     "return out\n";
@@ -118,9 +120,9 @@ static const char lua_claim[] = STORE_LUA_KEYS
  *       6 error 7 status
  *       8 substatus 9 eta 10 delivered_at 11 newest_event_ms
  *       12 next_due_ms 13 expire_after_ms 14 not_found_expire_ms
- *       15 newest_event_iso 16 digest 17 prefix, then event key/json
- *       pairs in the carrier's order (oldest first; ties as the carrier
- *       told them).
+ *       15 newest_event_iso 16 digest 17 prefix 18 news_ms ("": no
+ *       news), then event key/json pairs in the carrier's order (oldest
+ *       first; ties as the carrier told them).
  * A new event gets the next sequence number in s:{id}:evseq, which orders
  * events of the same second when they are read. A change drops the
  * order's rendered lookup answer.
@@ -132,6 +134,9 @@ static const char lua_claim[] = STORE_LUA_KEYS
  * late or repeated push never regresses it), an empty ETA keeps the
  * stored one, and the schedule moves to next_due_ms (the safety net) only
  * when events were added and no poll holds the lease.
+ * poll_ms (a poll's time) and news_ms (when the newest scan most likely
+ * happened, on wismo's clock: a push's time, or as the poller tells) time
+ * the next polls (policy_likely_due).
  * A shipment that turns final (delivered, returned, expired) enters
  * idx:final and idx:pii with the time it did; one that turns open again
  * leaves them (retention erases from them, never by scanning).
@@ -160,7 +165,10 @@ static const char lua_merge[] = STORE_LUA_KEYS
     "  redis.call('HSET', KEYS[1], 'push_ms', ARGV[3], 'push_at', ARGV[4])\n"
     "else\n"
     "  redis.call('HINCRBY', KEYS[1], 'polls', 1)\n"
-    "  redis.call('HSET', KEYS[1], 'last_poll_at', ARGV[4])\n"
+    "  redis.call('HSET', KEYS[1], 'last_poll_at', ARGV[4], 'poll_ms',\n"
+    "    ARGV[3])\n"
+    "  if ARGV[18] ~= '' then redis.call('HSET', KEYS[1], 'news_ms', ARGV[18]) "
+    "end\n"
     "end\n"
     "if ARGV[5] == 'same' then\n"
     "  redis.call('HDEL', KEYS[1], 'last_error', 'not_found_ms',\n"
@@ -169,7 +177,7 @@ static const char lua_merge[] = STORE_LUA_KEYS
     /* A push is not a full answer: the next poll merges in full. */
     "  if push then redis.call('HDEL', KEYS[1], 'digest')\n"
     "  else redis.call('HSET', KEYS[1], 'digest', ARGV[16]) end\n"
-    "  for i = 18, #ARGV, 2 do\n"
+    "  for i = 19, #ARGV, 2 do\n"
     "    if redis.call('HSETNX', KEYS[2], ARGV[i], ARGV[i + 1]) == 1 then\n"
     "      added = added + 1\n"
     "      redis.call('HSET', KEYS[7], ARGV[i],\n"
@@ -190,6 +198,7 @@ static const char lua_merge[] = STORE_LUA_KEYS
     "    last_ev = newest\n"
     "    redis.call('HSET', KEYS[1], 'last_event_ms', ARGV[11],\n"
     "      'last_event_at', ARGV[15])\n"
+    "    if push then redis.call('HSET', KEYS[1], 'news_ms', ARGV[3]) end\n"
     "  end\n"
     "  redis.call('HDEL', KEYS[1], 'last_error', 'not_found_ms',\n"
     "    'not_found_since')\n"
@@ -1180,7 +1189,7 @@ int store_add(struct store *st, const struct store_add_in *in, int64_t now_ms,
     }
 }
 
-#define CLAIM_FIELDS 10
+#define CLAIM_FIELDS 13
 
 /* Element i as a time in ms ("" or junk: 0). */
 static int64_t elem_ms(redisReply *r, size_t i)
@@ -1214,6 +1223,9 @@ static void on_claim(void *arg, int err, redisReply *r)
             items[n].push_until_ms = elem_ms(r, i + 7);
             items[n].push_retry_ms = elem_ms(r, i + 8);
             items[n].push_ms = elem_ms(r, i + 9);
+            items[n].last_event_ms = elem_ms(r, i + 10);
+            items[n].news_ms = elem_ms(r, i + 11);
+            items[n].poll_ms = elem_ms(r, i + 12);
 
             if (dg == NULL || num_hex64(dg, &items[n].digest) != 0)
                 items[n].digest = 0;
@@ -1316,6 +1328,10 @@ int store_merge(struct store *st, const struct store_merge_in *in,
         args_own(&a, dg);
     }
     args_add(&a, st->prefix);
+    if (in->news_ms > 0)
+        args_i64(&a, in->news_ms);
+    else
+        args_add(&a, "");
     for (size_t i = 0; s != NULL && !in->unchanged && i < s->n_events; i++) {
         json_t *j = NULL;
         char *key = wm_xmalloc(512), *text;

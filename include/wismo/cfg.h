@@ -91,6 +91,7 @@ struct cfg {
     int jitter_pct;                          /* +- percent on every interval */
     int night_start_min, night_end_min;      /* quiet polling, local minutes */
     int64_t night_interval_ms; /* the shortest interval at night */
+    int adaptive; /* polls where news is likely (policy_likely_due) */
     /* [notify] */
     int64_t stall_after_ms, eta_slip_ms, notify_tick_ms;
     char *quiet_hours;

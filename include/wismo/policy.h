@@ -122,18 +122,18 @@ int64_t policy_push_renew_at(const struct policy_push *pp);
  *
  * For a shipment that is polled (no push, no feed), each poll should have a
  * good chance of finding a new scan. Two pure rules, scale-free (they work
- * on the configured intervals and on observed gaps, so a schedule scaled
- * down for a benchmark behaves the same):
+ * on the configured intervals and on gaps wismo observed itself, on its own
+ * clock, so a schedule scaled down for a benchmark behaves the same):
  *  - quiet growth: the longer the carrier has been silent since its newest
  *    scan, the longer the next interval: half the silence, at least the
  *    status' interval, at most POLICY_QUIET_CAP times it; news (a newer
  *    scan) resets it;
  *  - history: from wismo's own record of gaps between consecutive scans
- *    (per carrier and scan code, struct policy_gaps), the next poll goes
- *    where the next scan is likely: just after the next quantile of the gap
- *    distribution (POLICY_GAP_QUANTILES) not yet passed, so polls cluster
- *    where scans cluster (the morning after a night at the hub, the
- *    delivery window) and none comes before a first scan is plausible.
+ *    (per carrier, status and scan code: struct policy_history), the next
+ *    poll goes where the next scan is likely: at the next of the gaps'
+ *    15th, 40th, 65th, 90th and 97th percentiles not yet passed, so polls
+ *    go where scans cluster (the morning after a night at the hub, the
+ *    delivery window) and none before a scan is plausible.
  *    Out for delivery with a carrier ETA ahead: no later than the ETA.
  */
 
@@ -142,8 +142,9 @@ int64_t policy_push_renew_at(const struct policy_push *pp);
 #define POLICY_GAP_MIN_MS      100
 #define POLICY_GAP_RATIO       1.02
 #define POLICY_GAP_BUCKETS     900 /* up to about 60 days */
-#define POLICY_GAP_MIN_SAMPLES 20  /* fewer: quiet growth alone */
+#define POLICY_GAP_MIN_SAMPLES 10  /* fewer: quiet growth alone */
 #define POLICY_QUIET_CAP       4   /* quiet growth: at most 4x the interval */
+#define POLICY_HISTORY_CAP     24  /* the history: at most 24x */
 
 struct policy_gaps {
     uint32_t n[POLICY_GAP_BUCKETS];
@@ -157,6 +158,35 @@ void policy_gaps_add(struct policy_gaps *g, int64_t gap_ms);
  * with fewer than POLICY_GAP_MIN_SAMPLES samples or q out of range. */
 int64_t policy_gaps_quantile(const struct policy_gaps *g, double q);
 
+/* One carrier's history: the gaps that followed a scan, per status and
+ * carrier scan code of that scan (a hub scan's wait for the next scan is
+ * not a delivery round's). A fixed table: once it is full, codes not in
+ * it share their status' slot (code "") if it has one, else have no
+ * history. Zero it to start. */
+#define POLICY_HISTORY_SLOTS 48
+#define POLICY_CODE_MAX      24 /* longer codes are told apart by a prefix */
+
+struct policy_history {
+    struct policy_history_slot {
+        bool used;
+        enum model_status st;
+        char code[POLICY_CODE_MAX];
+        struct policy_gaps g;
+    } slot[POLICY_HISTORY_SLOTS];
+};
+
+/* The gaps after scans of code (NULL: none) in status st. With add, a slot
+ * is taken when there is none yet. NULL when there is none. */
+struct policy_gaps *policy_history_gaps(struct policy_history *h,
+                                        enum model_status st, const char *code,
+                                        bool add);
+
+/* When a new scan that a poll at now found most likely happened: halfway
+ * since the poll before (prev_poll ms; <= 0 or after now: now). Scans are
+ * dated on wismo's clock, not the carrier's: gaps between such times are
+ * what the next poll is timed by. */
+int64_t policy_news_at(int64_t prev_poll, int64_t now);
+
 /* The status' interval grown with silence_ms since the newest scan (quiet
  * growth, above); jitter as policy_next_due. */
 int64_t policy_quiet_interval(const struct cfg *cfg, enum model_status st,
@@ -164,17 +194,19 @@ int64_t policy_quiet_interval(const struct cfg *cfg, enum model_status st,
 
 /*
  * The next poll of a polled shipment in status st whose newest scan was at
- * last_event (ms; <= 0 or later than now: unknown), answered at now: the
- * history's next likely time (the first quantile of g not yet passed; g
- * may be NULL), else, with too little history or every quantile passed,
- * quiet growth; never sooner than a twelfth of the status' interval from
- * now, never later than POLICY_QUIET_CAP times it; out for delivery, no
- * later than eta (ms, 0: none) when it is ahead. A terminal status:
- * policy_next_due.
+ * last_event (ms, wismo's clock: policy_news_at; <= 0 or later than now:
+ * unknown), answered at now: the history's next likely time (the next of
+ * g's percentiles above not yet passed; g may be NULL), no later than
+ * POLICY_HISTORY_CAP times the status' interval from now; else, with too
+ * little history or every quantile passed, quiet growth. Never sooner than
+ * a twelfth of the status' interval from now; out for delivery, no later
+ * than eta (ms, 0: none) when it is ahead; then quiet nights in zone as
+ * policy_next_due. A terminal status: policy_next_due.
  */
 int64_t policy_likely_due(const struct cfg *cfg, enum model_status st,
                           const struct policy_gaps *g, int64_t now,
-                          int64_t last_event, int64_t eta, double rnd);
+                          int64_t last_event, int64_t eta, const char *zone,
+                          double rnd);
 
 /* --- health: back-off, circuit breaker, Retry-After --- */
 

@@ -245,6 +245,10 @@ struct store_claim {
     const char *push_sub; /* "", "live", "failed" or "ended" */
     int64_t push_since_ms, push_until_ms, push_retry_ms;
     int64_t push_ms; /* the last push merged, 0: none */
+    /* for the schedule (policy_likely_due); 0: none */
+    int64_t last_event_ms; /* the newest scan's time, the carrier's clock */
+    int64_t news_ms;       /* when it most likely happened, wismo's clock */
+    int64_t poll_ms;       /* the last poll, else the registration */
 };
 
 /* A poll's outcome to merge. */
@@ -259,6 +263,7 @@ struct store_merge_in {
     int64_t not_found_expire_ms;
     uint64_t digest; /* store_shipment_digest(ship) */
     bool unchanged;  /* digest equals the claimed one: events not sent */
+    int64_t news_ms; /* a newer scan, most likely then (wismo's clock), 0 */
     /* A carrier's push (owner unused, ship required): holds only the
      * pushed events, so the status moves only with an event at least as
      * new as the newest stored, an ETA of MODEL_TIME_NONE keeps the stored

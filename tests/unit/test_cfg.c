@@ -51,6 +51,7 @@ static void test_defaults(void **state)
     assert_int_equal(cfg.interval_ms[MODEL_DELIVERED], 0);
     assert_int_equal(cfg.expire_after_ms, 30ll * 86400000);
     assert_string_equal(cfg.quiet_hours, "21:00-08:00");
+    assert_int_equal(cfg.adaptive, 1);
     cfg_clear(&cfg);
 }
 
@@ -65,6 +66,7 @@ static void test_full_file(void **state)
         "rate = 2.5\nper_day = 250\nconcurrency = 4\n"
         "[carrier.ups]\nclient_id = id\nclient_secret = sec\n"
         "[schedule]\nin_transit = 90s\nexpire_after = 2d\njitter = 0\n"
+        "adaptive = off\n"
         "night = 23:00-05:30\n"
         "[notify]\nstall_after = 24h\nquiet_hours =\ndaily_cap = 5\n"
         "[notify.ups]\neta_slip = 6h\n"
@@ -82,6 +84,7 @@ static void test_full_file(void **state)
     assert_null(cfg.token_admin);
     assert_int_equal(cfg.interval_ms[MODEL_IN_TRANSIT], 90000);
     assert_int_equal(cfg.jitter_pct, 0);
+    assert_int_equal(cfg.adaptive, 0);
     assert_int_equal(cfg.night_start_min, 23 * 60);
     assert_int_equal(cfg.night_end_min, 5 * 60 + 30);
     assert_string_equal(cfg.quiet_hours, "");

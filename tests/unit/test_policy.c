@@ -732,16 +732,16 @@ static void test_gaps_quantile(void **state)
     assert_int_equal(policy_gaps_quantile(g, 0), -1);
     assert_int_equal(policy_gaps_quantile(g, 1.5), -1);
     assert_int_equal(policy_gaps_quantile(NULL, 0.5), -1);
-    /* Two clusters, 9 h (20) and 16 h (20): the median is the first, the
-     * upper quartile the second. */
-    for (int i = 0; i < 20; i++)
+    /* Two clusters, 9 h and 16 h, as many each: the median is the first,
+     * the upper quartile the second. */
+    for (int i = 0; i < POLICY_GAP_MIN_SAMPLES; i++)
         policy_gaps_add(g, 16 * H);
     assert_true(policy_gaps_quantile(g, 0.5) < 10 * H);
     q = policy_gaps_quantile(g, 0.75);
     assert_true(q >= 16 * H && q <= 16 * H + 16 * H / 50);
     /* Beyond the last bucket: counted in it. */
     policy_gaps_add(g, 1000LL * 24 * H);
-    assert_int_equal(g->total, 41);
+    assert_int_equal(g->total, 2 * POLICY_GAP_MIN_SAMPLES + 1);
     assert_true(policy_gaps_quantile(g, 1) >= 59LL * 24 * H);
     /* Short gaps (a scaled benchmark) resolve as finely. */
     memset(g, 0, sizeof(*g));
@@ -804,62 +804,123 @@ static void test_likely_due(void **state)
     /* No history: quiet growth. */
     last = T0 - 10 * H;
     assert_int_equal(
-        policy_likely_due(&cfg, MODEL_IN_TRANSIT, g, T0, last, 0, 0.5),
+        policy_likely_due(&cfg, MODEL_IN_TRANSIT, g, T0, last, 0, NULL, 0.5),
         T0 + 5 * H);
     assert_int_equal(
-        policy_likely_due(&cfg, MODEL_IN_TRANSIT, NULL, T0, 0, 0, 0.5),
+        policy_likely_due(&cfg, MODEL_IN_TRANSIT, NULL, T0, 0, 0, NULL, 0.5),
         T0 + 3 * H);
     /* The hub scans 9 h (+- 20 min) after pickup: one poll right after
      * them, not one every 3 h. */
     for (int i = 0; i < 40; i++)
         policy_gaps_add(g, 9 * H - 20 * 60000 + i * 60000);
     last = T0 - H;
-    due = policy_likely_due(&cfg, MODEL_IN_TRANSIT, g, T0, last, 0, 0.5);
+    due = policy_likely_due(&cfg, MODEL_IN_TRANSIT, g, T0, last, 0, NULL, 0.5);
     assert_true(due > last + 8 * H && due < last + 9 * H + 30 * 60000);
     /* Past the middle of the cluster: its tail. */
     last = T0 - 9 * H;
-    due = policy_likely_due(&cfg, MODEL_IN_TRANSIT, g, T0, last, 0, 0.5);
+    due = policy_likely_due(&cfg, MODEL_IN_TRANSIT, g, T0, last, 0, NULL, 0.5);
     assert_true(due > T0 && due <= last + 9 * H + 30 * 60000);
-    /* Past every quantile (overdue): quiet growth. */
+    /* Past every quantile (overdue): quiet growth, from when the history
+     * expected the scan at the latest (9 h 20 min). */
     last = T0 - 11 * H;
     assert_int_equal(
-        policy_likely_due(&cfg, MODEL_IN_TRANSIT, g, T0, last, 0, 0.5),
-        T0 + 11 * H / 2);
-    /* A gap of days: no later than four intervals from now. */
+        policy_likely_due(&cfg, MODEL_IN_TRANSIT, g, T0, last, 0, NULL, 0.5),
+        T0 + 3 * H);
+    last = T0 - 21 * H;
+    due = policy_likely_due(&cfg, MODEL_IN_TRANSIT, g, T0, last, 0, NULL, 0.5);
+    assert_true(due > T0 + 5 * H + 30 * 60000 && due < T0 + 6 * H);
+    /* A gap of days the history knows: after it, beyond quiet growth's
+     * cap; a longer one: no later than the history's cap. */
     memset(g, 0, sizeof(*g));
     for (int i = 0; i < 40; i++)
         policy_gaps_add(g, 40 * H);
     last = T0 - H;
+    due = policy_likely_due(&cfg, MODEL_IN_TRANSIT, g, T0, last, 0, NULL, 0.5);
+    assert_true(due >= last + 40 * H && due < last + 41 * H);
+    memset(g, 0, sizeof(*g));
+    for (int i = 0; i < 40; i++)
+        policy_gaps_add(g, 100 * H);
     assert_int_equal(
-        policy_likely_due(&cfg, MODEL_IN_TRANSIT, g, T0, last, 0, 0.5),
-        T0 + 12 * H);
+        policy_likely_due(&cfg, MODEL_IN_TRANSIT, g, T0, last, 0, NULL, 0.5),
+        T0 + 72 * H);
     /* Never sooner than a twelfth of the interval. */
     memset(g, 0, sizeof(*g));
     for (int i = 0; i < 40; i++)
         policy_gaps_add(g, 60000);
     last = T0 - 30000;
-    due = policy_likely_due(&cfg, MODEL_IN_TRANSIT, g, T0, last, 0, 0.5);
-    assert_int_equal(due, T0 + 3 * H); /* every quantile too soon: growth */
+    due = policy_likely_due(&cfg, MODEL_IN_TRANSIT, g, T0, last, 0, NULL, 0.5);
+    assert_int_equal(due, T0 + 3 * H / 12); /* the next quantile, later */
     assert_true(policy_likely_due(&cfg, MODEL_IN_TRANSIT, g, T0, T0 - 1, 0,
-                                  0.5) >= T0 + 3 * H / 12);
+                                  NULL, 0.5) >= T0 + 3 * H / 12);
     /* Out for delivery: no later than the ETA ahead; an ETA passed or
      * absent changes nothing. */
     assert_int_equal(policy_likely_due(&cfg, MODEL_OUT_FOR_DELIVERY, NULL, T0,
-                                       T0 - 3 * H, T0 + 30 * 60000, 0.5),
+                                       T0 - 3 * H, T0 + 30 * 60000, NULL, 0.5),
                      T0 + 30 * 60000);
     assert_int_equal(policy_likely_due(&cfg, MODEL_OUT_FOR_DELIVERY, NULL, T0,
-                                       T0 - 3 * H, T0 - 60000, 0.5),
+                                       T0 - 3 * H, T0 - 60000, NULL, 0.5),
                      T0 + 80 * 60000); /* growth, capped at 4 x 20 min */
     /* A last scan in the future (clock skew) counts as unknown. */
-    assert_int_equal(
-        policy_likely_due(&cfg, MODEL_IN_TRANSIT, NULL, T0, T0 + H, 0, 0.5),
-        T0 + 3 * H);
+    assert_int_equal(policy_likely_due(&cfg, MODEL_IN_TRANSIT, NULL, T0, T0 + H,
+                                       0, NULL, 0.5),
+                     T0 + 3 * H);
     /* Terminal: as the schedule says. */
-    assert_int_equal(
-        policy_likely_due(&cfg, MODEL_DELIVERED, NULL, T0, T0 - H, 0, 0.5),
-        policy_next_due(&cfg, MODEL_DELIVERED, T0, NULL, 0.5));
+    assert_int_equal(policy_likely_due(&cfg, MODEL_DELIVERED, NULL, T0, T0 - H,
+                                       0, NULL, 0.5),
+                     policy_next_due(&cfg, MODEL_DELIVERED, T0, NULL, 0.5));
     cfg_clear(&cfg);
     free(g);
+}
+
+static void test_history(void **state)
+{
+    struct policy_history *h = calloc(1, sizeof(*h));
+    struct policy_gaps *hub, *again, *g;
+    char code[32];
+
+    (void)state;
+    assert_non_null(h);
+    /* Nothing recorded: nothing to look up. */
+    assert_null(policy_history_gaps(h, MODEL_IN_TRANSIT, "HUB", false));
+    hub = policy_history_gaps(h, MODEL_IN_TRANSIT, "HUB", true);
+    assert_non_null(hub);
+    again = policy_history_gaps(h, MODEL_IN_TRANSIT, "HUB", false);
+    assert_ptr_equal(hub, again);
+    /* The same code in another status, and another code: their own. */
+    g = policy_history_gaps(h, MODEL_OUT_FOR_DELIVERY, "HUB", true);
+    assert_ptr_not_equal(g, hub);
+    g = policy_history_gaps(h, MODEL_IN_TRANSIT, "DEP", true);
+    assert_ptr_not_equal(g, hub);
+    /* Codes longer than kept are told apart by their prefix. */
+    g = policy_history_gaps(h, MODEL_IN_TRANSIT, "A-VERY-LONG-CARRIER-CODE-1",
+                            true);
+    assert_ptr_equal(g,
+                     policy_history_gaps(h, MODEL_IN_TRANSIT,
+                                         "A-VERY-LONG-CARRIER-CODE-2", false));
+    /* No code: the status' shared slot, which codes fall back to once the
+     * table is full; then unknown codes find it, and new ones get it. */
+    g = policy_history_gaps(h, MODEL_IN_TRANSIT, NULL, true);
+    assert_ptr_equal(g, policy_history_gaps(h, MODEL_IN_TRANSIT, "", false));
+    for (int i = 0; i < POLICY_HISTORY_SLOTS; i++) {
+        snprintf(code, sizeof(code), "C%d", i);
+        assert_non_null(policy_history_gaps(h, MODEL_IN_TRANSIT, code, true));
+    }
+    assert_ptr_equal(policy_history_gaps(h, MODEL_IN_TRANSIT, "NEW", true), g);
+    assert_ptr_equal(policy_history_gaps(h, MODEL_IN_TRANSIT, "NEW", false), g);
+    assert_ptr_equal(policy_history_gaps(h, MODEL_IN_TRANSIT, "HUB", false),
+                     hub);
+    /* A status without a shared slot in a full table: none. */
+    assert_null(policy_history_gaps(h, MODEL_EXCEPTION, "X", true));
+    free(h);
+}
+
+static void test_news_at(void **state)
+{
+    (void)state;
+    assert_int_equal(policy_news_at(T0 - 2 * H, T0), T0 - H);
+    assert_int_equal(policy_news_at(0, T0), T0);
+    assert_int_equal(policy_news_at(T0 + H, T0), T0); /* clock went back */
+    assert_int_equal(policy_news_at(T0, T0), T0);
 }
 
 int main(void)
@@ -889,6 +950,8 @@ int main(void)
         cmocka_unit_test(test_gaps_quantile),
         cmocka_unit_test(test_quiet_interval),
         cmocka_unit_test(test_likely_due),
+        cmocka_unit_test(test_history),
+        cmocka_unit_test(test_news_at),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

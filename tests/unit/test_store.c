@@ -37,6 +37,8 @@ struct fx {
     struct store_merge_out merged;
     size_t n_claimed;
     uint64_t claimed_digest;
+    struct store_claim claimed; /* the first item's times (strings not kept) */
+    int64_t news_ms;            /* what merge() passes as news */
     char claimed_ids[16][64];
     json_t *got;
 };
@@ -146,6 +148,11 @@ static void on_claim(void *arg, int err, const struct store_claim *items,
     for (size_t i = 0; i < n && i < 16; i++)
         snprintf(f->claimed_ids[i], 64, "%s", items[i].id);
     f->claimed_digest = n > 0 ? items[0].digest : 0;
+    if (n > 0) {
+        f->claimed = items[0];
+        f->claimed.id = f->claimed.carrier = f->claimed.tracking_number = NULL;
+        f->claimed.push_sub = NULL;
+    }
     f->done = true;
 }
 
@@ -182,7 +189,8 @@ static void merge(struct fx *f, const char *owner,
                                 .expire_after_ms = expire_ms,
                                 .not_found_expire_ms = nf_ms,
                                 .digest = digest,
-                                .unchanged = digest == f->claimed_digest};
+                                .unchanged = digest == f->claimed_digest,
+                                .news_ms = f->news_ms};
 
     f->done = false;
     assert_int_equal(store_merge(f->st, &in, on_merge, f), 0);
@@ -458,6 +466,59 @@ static void test_unchanged_answers(void **state)
     model_result_clear(&r2);
 }
 
+/* What times the schedule (policy_likely_due): the newest scan's time, when
+ * it most likely happened on wismo's clock, and the last poll (else the
+ * registration), each kept by the merge and handed out by the claim. */
+static void test_schedule_times(void **state)
+{
+    struct fx *f = *state;
+    struct model_result r, r2;
+    int64_t t0 = now_ms();
+
+    model_result_init(&r);
+    model_result_init(&r2);
+    add(f, "ups", "1Z1", NULL);
+    assert_int_equal(claim(f, "A", 60000), 1);
+    assert_int_equal(f->claimed.last_event_ms, 0);
+    assert_int_equal(f->claimed.news_ms, 0);
+    assert_true(f->claimed.poll_ms >= t0 - 1000 &&
+                f->claimed.poll_ms <= now_ms());
+    f->news_ms = 12345;
+    merge(f, "A", make(&r, 2, MODEL_IN_TRANSIT, "x"), -1, 0, 0);
+    assert_int_equal(claim(f, "A", 60000), 1);
+    assert_int_equal(f->claimed.last_event_ms, (1795000000LL + 3600) * 1000);
+    assert_int_equal(f->claimed.news_ms, 12345);
+    assert_true(f->claimed.poll_ms >= t0 && f->claimed.poll_ms <= now_ms());
+    /* No news: news_ms stays; an error records the poll too. */
+    f->news_ms = 0;
+    merge(f, "A", &r.shipments[0], -1, 0, 0);
+    assert_int_equal(claim(f, "A", 60000), 1);
+    assert_int_equal(f->claimed.news_ms, 12345);
+    sync_int(f, "HSET t:s:{%s} poll_ms 7", f->id);
+    merge(f, "A", NULL, MODEL_ERR_CARRIER, 0, 0);
+    assert_int_equal(claim(f, "A", 60000), 1);
+    assert_true(f->claimed.poll_ms >= t0);
+    assert_int_equal(f->claimed.news_ms, 12345);
+    /* A push with a newer scan: news now. */
+    {
+        struct store_merge_in in = {.id = f->id,
+                                    .now_ms = 777777,
+                                    .ship = make(&r2, 3, MODEL_IN_TRANSIT, "x"),
+                                    .error = -1,
+                                    .next_due_ms = now_ms(),
+                                    .push = true};
+
+        f->done = false;
+        assert_int_equal(store_merge(f->st, &in, on_merge, f), 0);
+        assert_true(test_run_until(&f->loop, &f->done, 5000));
+        assert_int_equal(f->err, 0);
+        assert_int_equal(f->merged.added, 1);
+    }
+    assert_int_equal(sync_int(f, "HGET t:s:{%s} news_ms", f->id), 777777);
+    model_result_clear(&r);
+    model_result_clear(&r2);
+}
+
 static void test_stale_and_gone(void **state)
 {
     struct fx *f = *state;
@@ -670,6 +731,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_claim_leases, setup, teardown),
         cmocka_unit_test_setup_teardown(test_merge_once_and_changes, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_schedule_times, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unchanged_answers, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_stale_and_gone, setup, teardown),
