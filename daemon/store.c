@@ -81,7 +81,8 @@ static const char lua_add[] = STORE_LUA_KEYS
 /* KEYS: due lease lease:owner | ARGV: now_ms lease_ms max owner prefix.
  * Expired leases (a dead process) go back to the due set first. Returns a
  * flat list id, carrier, tracking_number, status, digest, push_sub,
- * push_since_ms, push_until_ms, push_retry_ms, push_ms. */
+ * push_since_ms, push_until_ms, push_retry_ms, push_ms, last_event_ms,
+ * news_ms, poll_ms (else created_ms): CLAIM_FIELDS each. */
 static const char lua_claim[] = STORE_LUA_KEYS
     "local now = tonumber(ARGV[1])\n"
     "local dead = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now,\n"
