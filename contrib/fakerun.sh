@@ -85,6 +85,30 @@ register() { # register CONFIG FIRST COUNT: COUNT shipments per carrier
     awk '{print $1 ":" $2}' "$work/reg.txt" >"$KEYS_FILE"
 }
 
+# register_orders CONFIG COUNT: COUNT orders ORD-000000... with a postcode
+# each, one shipment each, spread over the carriers, through "$CTL add -";
+# "order postcode" lines go to $work/orders.txt. Then waits (bounded) for
+# every first poll: nothing due within ten minutes, nothing leased.
+register_orders() {
+    local cfg=$1 count=$2 c o p i left=1 inflight az=ABCDEFGHIJKLMNOPQRSTUVWXYZ
+    : >"$work/orders.txt"
+    for ((i = 0; i < count; i++)); do
+        c=${CARRIERS[i % ${#CARRIERS[@]}]}
+        o=$(printf 'ORD-%06d' "$i")
+        p=$((i % 9000 + 1000))${az:i % 26:1}${az:i / 26 % 26:1}
+        printf '%s\t%s\t%s\t%s\n' "$c" "$(number "$c" $((i / ${#CARRIERS[@]} + 10000)))" "$o" "$p"
+        printf '%s %s\n' "$o" "$p" >>"$work/orders.txt"
+    done >"$work/add.txt"
+    "$CTL" -c "$cfg" add - <"$work/add.txt" >/dev/null
+    for _ in $(seq 600); do
+        left=$(rcli zcount wismo:due -inf "$(($(date +%s) * 1000 + 600000))")
+        inflight=$(rcli zcard wismo:lease)
+        [ "$left" = 0 ] && [ "$inflight" = 0 ] && return 0
+        sleep 0.5
+    done
+    echo "first polls unfinished: $left due" >&2
+    return 1
+}
 
 # The store as JSON: {"carrier:number": {id, status, polls, events:[...]}}.
 DUMP_LUA='local out = {}

@@ -101,25 +101,7 @@ load() { awk '{print $1}' /proc/loadavg; }
 # The orders: order id, postcode, spread over the carriers (the fake
 # carrier answers every number in a carrier's shape).
 start_wismod 5s
-pc_of() { printf '%04d%c%c' $(($1 % 9000 + 1000)) $((65 + $1 % 26)) $((65 + ($1 / 26) % 26)); }
-: >"$work/orders.txt"
-: >"$work/add.txt"
-for ((i = 0; i < orders; i++)); do
-    c=${CARRIERS[i % ${#CARRIERS[@]}]}
-    o=$(printf 'ORD-%06d' "$i")
-    p=$(pc_of "$i")
-    printf '%s\t%s\t%s\t%s\n' "$c" "$(number "$c" $((i / ${#CARRIERS[@]} + 10000)))" "$o" "$p" >>"$work/add.txt"
-    printf '%s %s\n' "$o" "$p" >>"$work/orders.txt"
-done
-"$CTL" -c "$work/w.ini" add - <"$work/add.txt" >/dev/null
-# Wait for the first polls: nothing due before an hour from now.
-for _ in $(seq 600); do
-    left=$(rcli zcount wismo:due -inf "$(($(date +%s) * 1000 + 600000))")
-    inflight=$(rcli zcard wismo:lease)
-    [ "$left" = 0 ] && [ "$inflight" = 0 ] && break
-    sleep 0.5
-done
-[ "$left" = 0 ] || { echo "first polls unfinished: $left due" >&2; exit 1; }
+register_orders "$work/w.ini" "$orders" || exit 1
 
 # Each order's answer, once through wismod (which also renders it where
 # wismod keeps rendered answers): the static files nginx serves.
@@ -204,7 +186,8 @@ run() {
 }
 
 # Same bytes from both servers for the hot order and a random one.
-for path in "$hot" "$(sed -n '777s/^\(\S*\) \(\S*\)$/\/v1\/track\/\1?postcode=\2/p' "$work/orders.txt")"; do
+mid=$(((orders + 1) / 2))
+for path in "$hot" "$(sed -n "${mid}s/^\(\S*\) \(\S*\)$/\/v1\/track\/\1?postcode=\2/p" "$work/orders.txt")"; do
     code=$(curl -s -o "$work/ng.body" -w '%{http_code}' "$NG$path")
     [ "$code" = 200 ] || { echo "nginx answers $code for $path" >&2; exit 1; }
 done

@@ -104,24 +104,7 @@ stop() { # stop PID
 }
 start_wismod
 
-pc_of() { printf '%04d%c%c' $(($1 % 9000 + 1000)) $((65 + $1 % 26)) $((65 + ($1 / 26) % 26)); }
-: >"$work/orders.txt"
-: >"$work/add.txt"
-for ((i = 0; i < orders; i++)); do
-    c=${CARRIERS[i % ${#CARRIERS[@]}]}
-    o=$(printf 'ORD-%06d' "$i")
-    p=$(pc_of "$i")
-    printf '%s\t%s\t%s\t%s\n' "$c" "$(number "$c" $((i / ${#CARRIERS[@]} + 10000)))" "$o" "$p" >>"$work/add.txt"
-    printf '%s %s\n' "$o" "$p" >>"$work/orders.txt"
-done
-"$CTL" -c "$work/w.ini" add - <"$work/add.txt" >/dev/null
-for _ in $(seq 600); do
-    left=$(rcli zcount wismo:due -inf "$(($(date +%s) * 1000 + 600000))")
-    inflight=$(rcli zcard wismo:lease)
-    [ "$left" = 0 ] && [ "$inflight" = 0 ] && break
-    sleep 0.5
-done
-[ "$left" = 0 ] || { echo "first polls unfinished: $left due" >&2; exit 1; }
+register_orders "$work/w.ini" "$orders" || exit 1
 echo "setup: $SECONDS s" >&2
 
 # Each order once: renders its answer into Redis.
@@ -130,7 +113,7 @@ awk -v api="$API" '{printf "url = \"%s/v1/track/%s?postcode=%s\"\noutput = \"/de
 curl -s --parallel --parallel-max 8 -K "$work/fetch.cfg" >"$work/fetch.codes" 2>/dev/null
 got=$(grep -c '^200$' "$work/fetch.codes" || true)
 [ "$got" = "$orders" ] || { echo "answers: $got of $orders were 200" >&2; exit 1; }
-curl -s -D "$out/head.txt" -o "$out/body.txt" "$API/v1/track/ORD-000007?postcode=$(pc_of 7)"
+curl -s -D "$out/head.txt" -o "$out/body.txt" "$API/v1/track/ORD-000007?postcode=$(awk '$1 == "ORD-000007" {print $2}' "$work/orders.txt")"
 
 # wrk stopping after MAX responses (per thread; one thread).
 cat >"$work/bounded.lua" <<LUA
