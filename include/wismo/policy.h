@@ -143,7 +143,7 @@ int64_t policy_push_renew_at(const struct policy_push *pp);
 #define POLICY_GAP_RATIO       1.02
 #define POLICY_GAP_BUCKETS     900 /* up to about 60 days */
 #define POLICY_GAP_MIN_SAMPLES 10  /* fewer: quiet growth alone */
-#define POLICY_QUIET_CAP       4   /* quiet growth: at most 4x the interval */
+#define POLICY_QUIET_CAP       2   /* quiet growth: at most 2x the interval */
 #define POLICY_HISTORY_CAP     24  /* the history: at most 24x */
 
 struct policy_gaps {

@@ -768,16 +768,17 @@ static void test_quiet_interval(void **state)
     /* Silent for long: half the silence ... */
     assert_int_equal(policy_quiet_interval(&cfg, MODEL_IN_TRANSIT, 10 * H, 0.5),
                      5 * H);
-    /* ... up to four times the interval. */
+    /* ... up to twice the interval. */
     assert_int_equal(
-        policy_quiet_interval(&cfg, MODEL_IN_TRANSIT, 100 * H, 0.5), 12 * H);
+        policy_quiet_interval(&cfg, MODEL_IN_TRANSIT, 100 * H, 0.5), 6 * H);
     /* Out for delivery grows from 20 minutes: not every 20 minutes all
      * day. */
     assert_int_equal(
-        policy_quiet_interval(&cfg, MODEL_OUT_FOR_DELIVERY, 2 * H, 0.5), H);
+        policy_quiet_interval(&cfg, MODEL_OUT_FOR_DELIVERY, 30 * MIN, 0.5),
+        20 * MIN);
     assert_int_equal(
         policy_quiet_interval(&cfg, MODEL_OUT_FOR_DELIVERY, 6 * H, 0.5),
-        80 * 60 * 1000);
+        40 * MIN);
     cfg_clear(&cfg);
     /* Jitter applies as policy_next_due's does. */
     assert_int_equal(cfg_load_string(&cfg, "[schedule]\njitter = 10\n", "t.ini",
@@ -859,7 +860,7 @@ static void test_likely_due(void **state)
                      T0 + 30 * 60000);
     assert_int_equal(policy_likely_due(&cfg, MODEL_OUT_FOR_DELIVERY, NULL, T0,
                                        T0 - 3 * H, T0 - 60000, NULL, 0.5),
-                     T0 + 80 * 60000); /* growth, capped at 4 x 20 min */
+                     T0 + 40 * 60000); /* growth, capped at 2 x 20 min */
     /* A last scan in the future (clock skew) counts as unknown. */
     assert_int_equal(policy_likely_due(&cfg, MODEL_IN_TRANSIT, NULL, T0, T0 + H,
                                        0, NULL, 0.5),
