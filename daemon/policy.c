@@ -246,7 +246,7 @@ static int64_t history_due(const struct policy_gaps *g, int64_t now,
      * good part of what is left, and a cluster of gaps that is not the
      * largest gets a poll of its own. (bench_cost.sh weighed sets of
      * these: fewer polls leave the smaller clusters late.) */
-    static const double qs[] = {0.15, 0.4, 0.65, 0.9, 0.97};
+    static const double qs[] = {0.1, 0.35, 0.65, 0.9, 0.97};
 
     for (size_t i = 0; i < WM_ARRAY_LEN(qs); i++) {
         int64_t q = policy_gaps_quantile(g, qs[i]);

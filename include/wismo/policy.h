@@ -131,7 +131,7 @@ int64_t policy_push_renew_at(const struct policy_push *pp);
  *  - history: from wismo's own record of gaps between consecutive scans
  *    (per carrier, status and scan code: struct policy_history), the next
  *    poll goes where the next scan is likely: at the next of the gaps'
- *    15th, 40th, 65th, 90th and 97th percentiles not yet passed, so polls
+ *    10th, 35th, 65th, 90th and 97th percentiles not yet passed, so polls
  *    go where scans cluster (the morning after a night at the hub, the
  *    delivery window) and none before a scan is plausible.
  *    Out for delivery with a carrier ETA ahead: no later than the ETA.
