@@ -85,6 +85,24 @@ register() { # register CONFIG FIRST COUNT: COUNT shipments per carrier
     awk '{print $1 ":" $2}' "$work/reg.txt" >"$KEYS_FILE"
 }
 
+# wismod_start CONFIG [WRAPPER...]: starts $WISMOD (under WRAPPER, such as
+# valgrind, if given) with its log in $work/wismod.log, waits up to 60 s for
+# it to say it is ready, and sets WPID and API (its listening address).
+wismod_start() {
+    local cfg=$1 port=
+    shift
+    : >"$work/wismod.log"
+    "$@" "$WISMOD" -c "$cfg" 2>"$work/wismod.log" &
+    WPID=$!
+    for _ in $(seq 1200); do
+        port=$(sed -n 's/.*msg=ready.* port=\([0-9]*\).*/\1/p' "$work/wismod.log")
+        [ -n "$port" ] && break
+        sleep 0.05
+    done
+    [ -n "$port" ] || { echo "wismod did not start" >&2; cat "$work/wismod.log" >&2; return 1; }
+    API=http://127.0.0.1:$port
+}
+
 # register_orders CONFIG COUNT: COUNT orders ORD-000000... with a postcode
 # each, one shipment each, spread over the carriers, through "$CTL add -";
 # "order postcode" lines go to $work/orders.txt. Then waits (bounded) for

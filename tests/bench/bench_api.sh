@@ -77,17 +77,7 @@ shop = shop-token"
     # First polls at once, then nothing more during the runs.
     sed -i -e '/^retry_/!s/^\([a-z_]*\) = 1s$/\1 = 1h/' \
         "$work/w.ini"
-    : >"$work/wismod.log"
-    "$WISMOD" -c "$work/w.ini" 2>"$work/wismod.log" &
-    WPID=$!
-    local port=
-    for _ in $(seq 200); do
-        port=$(sed -n 's/.*msg=ready.* port=\([0-9]*\).*/\1/p' "$work/wismod.log")
-        [ -n "$port" ] && break
-        sleep 0.05
-    done
-    [ -n "$port" ] || { echo "wismod did not start" >&2; cat "$work/wismod.log" >&2; exit 1; }
-    API=http://127.0.0.1:$port
+    wismod_start "$work/w.ini" || exit 1
 }
 stop_wismod() {
     kill -TERM "$WPID"

@@ -85,19 +85,7 @@ shop = shop-token"
 sed -i -e '/^retry_/!s/^\([a-z_]*\) = 1s$/\1 = 1h/' "$work/w.ini"
 
 # start_wismod [WRAPPER...]: sets WPID and API.
-start_wismod() {
-    : >"$work/wismod.log"
-    "$@" "$WISMOD" -c "$work/w.ini" 2>"$work/wismod.log" &
-    WPID=$!
-    local port=
-    for _ in $(seq 1200); do
-        port=$(sed -n 's/.*msg=ready.* port=\([0-9]*\).*/\1/p' "$work/wismod.log")
-        [ -n "$port" ] && break
-        sleep 0.05
-    done
-    [ -n "$port" ] || { echo "wismod did not start" >&2; cat "$work/wismod.log" >&2; exit 1; }
-    API=http://127.0.0.1:$port
-}
+start_wismod() { wismod_start "$work/w.ini" "$@" || exit 1; }
 stop() { # stop PID
     kill -TERM "$1"
     wait "$1" || true
