@@ -85,10 +85,10 @@ register() { # register CONFIG FIRST COUNT: COUNT shipments per carrier
     awk '{print $1 ":" $2}' "$work/reg.txt" >"$KEYS_FILE"
 }
 
-# wismod_start CONFIG [WRAPPER...]: starts $WISMOD (under WRAPPER, such as
+# wismod_up CONFIG [WRAPPER...]: starts $WISMOD (under WRAPPER, such as
 # valgrind, if given) with its log in $work/wismod.log, waits up to 60 s for
 # it to say it is ready, and sets WPID and API (its listening address).
-wismod_start() {
+wismod_up() {
     local cfg=$1 port=
     shift
     : >"$work/wismod.log"

@@ -77,7 +77,7 @@ shop = shop-token"
     # First polls at once, then nothing more during the runs.
     sed -i -e '/^retry_/!s/^\([a-z_]*\) = 1s$/\1 = 1h/' \
         "$work/w.ini"
-    wismod_start "$work/w.ini" || exit 1
+    wismod_up "$work/w.ini" || exit 1
 }
 stop_wismod() {
     kill -TERM "$WPID"

@@ -85,7 +85,7 @@ shop = shop-token"
 sed -i -e '/^retry_/!s/^\([a-z_]*\) = 1s$/\1 = 1h/' "$work/w.ini"
 
 # start_wismod [WRAPPER...]: sets WPID and API.
-start_wismod() { wismod_start "$work/w.ini" "$@" || exit 1; }
+start_wismod() { wismod_up "$work/w.ini" "$@" || exit 1; }
 stop() { # stop PID
     kill -TERM "$1"
     wait "$1" || true
