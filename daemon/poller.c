@@ -426,21 +426,25 @@ static const struct model_event *newest_event(const struct model_shipment *s)
     return s->n_events > 0 ? &s->events[s->n_events - 1] : NULL;
 }
 
-/* Whether s brings a newer scan than the one stored; if so, when it most
- * likely happened (policy_news_at) is noted in it->found_news_ms and, when
- * it is the only new scan, its gap since the news before goes into the
- * carrier's history under the scan that began the gap. */
-static void learn(struct cstate *cs, struct item *it,
+/* Notes in it->found_news_ms when s brings a newer scan than the one
+ * stored most likely happened (policy_news_at; 0: no newer scan). Where
+ * the carrier's polls are timed by its history (adaptive, no push), a
+ * lone new scan's gap since the news before goes into that history, under
+ * the scan that began the gap. */
+static void learn(const struct poller *p, struct cstate *cs, struct item *it,
                   const struct model_shipment *s, int64_t now)
 {
     const struct model_event *newest = newest_event(s), *before = NULL;
     size_t fresh = 0;
     struct policy_gaps *g;
+    int64_t gap;
 
     it->found_news_ms = 0;
     if (newest == NULL || newest->time * 1000 <= it->last_event_ms)
         return;
     it->found_news_ms = policy_news_at(it->poll_ms, now);
+    if (!p->cfg->adaptive || cs->cc->push)
+        return; /* no history is read for this carrier */
     for (size_t i = s->n_events; i-- > 0;) {
         if (s->events[i].time * 1000 <= it->last_event_ms) {
             before = &s->events[i];
@@ -452,7 +456,8 @@ static void learn(struct cstate *cs, struct item *it,
      * scan found long after the poll before is dated roughly, but kept:
      * without such samples a gap shorter than the polls never gets a
      * history that would bring the polls closer.) */
-    if (fresh != 1 || it->news_ms <= 0 || it->news_ms >= it->found_news_ms)
+    gap = it->found_news_ms - it->news_ms;
+    if (fresh != 1 || it->news_ms <= 0 || gap <= 0)
         return;
     if (cs->hist == NULL)
         cs->hist = wm_xcalloc(1, sizeof(*cs->hist));
@@ -460,9 +465,9 @@ static void learn(struct cstate *cs, struct item *it,
      * sooner and stands in while the code has too little history. */
     if (before != NULL && before->code != NULL && before->code[0] != '\0' &&
         (g = policy_history_gaps(cs->hist, it->status, before->code, true)))
-        policy_gaps_add(g, it->found_news_ms - it->news_ms);
+        policy_gaps_add(g, gap);
     if ((g = policy_history_gaps(cs->hist, it->status, NULL, true)) != NULL)
-        policy_gaps_add(g, it->found_news_ms - it->news_ms);
+        policy_gaps_add(g, gap);
 }
 
 /* When to poll a shipment that is polled: where the carrier's history
@@ -535,7 +540,7 @@ static void merge_answer(struct poller *p, struct batch *b,
         if (s != NULL) {
             cs->stats.ok++;
             cs->last_ok_ms = now;
-            learn(cs, it, s, now);
+            learn(p, cs, it, s, now);
             merge(p, it, s, -1, next_due(p, cs, it, s, now));
             continue;
         }
