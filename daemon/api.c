@@ -1248,9 +1248,11 @@ static void track_found(struct rq *q)
  */
 #define RENDER_MAX 64
 struct render_ctx {
-    struct store *st; /* borrowed */
-    int pending;      /* jobs in flight */
-    bool dying;       /* the api is gone: the last job frees this */
+    struct store *st;        /* borrowed */
+    int pending;             /* jobs in flight (the backfill's step counts) */
+    bool dying;              /* the api is gone: the last job frees this */
+    bool counting;           /* a lookup backfill step is in flight */
+    int64_t count_failed_ms; /* when a step last failed (retried 1 s on) */
 };
 
 struct render_job {
@@ -1348,12 +1350,56 @@ static void on_render_ship(void *arg, int err, json_t *ship)
         render_done(j);
 }
 
+/* The one-time pass that counts the shipments of orders registered before
+ * lk: kept n (store_lookup_backfill): a step at a time from the start,
+ * until done. Until then a lookup reads the order's index too. A failed
+ * step is taken again by the next lookup or change a second later. */
+#define COUNT_STEP 1000
+static void lookup_count(struct render_ctx *c);
+
+static void on_counted(void *arg, int err, bool done, long added)
+{
+    struct render_ctx *c = arg;
+
+    (void)added;
+    c->counting = false;
+    if (err != 0) {
+        log_warn("msg=\"lookup backfill failed; retrying\" error=\"%s\"",
+                 wm_strerror(err));
+        c->count_failed_ms = wm_now_ms();
+    } else if (done) {
+        log_info("msg=\"lookup backfill done\"");
+    }
+    if (--c->pending == 0 && c->dying) {
+        free(c);
+        return;
+    }
+    if (err == 0 && !done)
+        lookup_count(c);
+}
+
+static void lookup_count(struct render_ctx *c)
+{
+    if (c->dying || c->counting || store_lookup_counted(c->st) ||
+        (c->count_failed_ms != 0 && wm_now_ms() - c->count_failed_ms < 1000))
+        return;
+    if (store_lookup_backfill(c->st, COUNT_STEP, on_counted, c) != 0) {
+        c->count_failed_ms = wm_now_ms();
+        return;
+    }
+    c->counting = true;
+    c->pending++;
+}
+
 /* Renders the order of shipment id again (see struct render_ctx). */
 static void render_order_of(struct render_ctx *c, const char *id)
 {
     struct render_job *j;
 
-    if (c == NULL || c->dying || c->pending >= RENDER_MAX)
+    if (c == NULL || c->dying)
+        return;
+    lookup_count(c);
+    if (c->pending >= RENDER_MAX)
         return;
     j = wm_xcalloc(1, sizeof(*j));
     j->c = c;
@@ -1532,6 +1578,7 @@ static void handle_track(struct rq *q, const char *order)
         track_read(q);
         return;
     }
+    lookup_count(q->a->render); /* nothing once done */
     /* Order ids are indexed case-insensitively, as registration says. */
     key = registration_order_key(order);
     rc = store_answer_get(q->a->st, key, q->lang, on_track_answer, q);
@@ -2666,6 +2713,7 @@ struct api *api_new(uv_loop_t *loop, const struct cfg *cfg, struct store *st,
 
 int api_start(struct api *a)
 {
+    lookup_count(a->render);
     return httpd_start(a->h);
 }
 

@@ -428,11 +428,7 @@ static const char lua_erase[] = STORE_LUA_KEYS LUA_FORGET LUA_UNREF
     "end\n"
     /* The order's rendered answer goes with its last shipment; else it is
      * rendered again without this one. */
-    "if f[3] and f[3] ~= '' then\n"
-    "  if redis.call('SCARD', k_idx(p, 'order', f[3])) == 0 then\n"
-    "    redis.call('DEL', k_lookup(p, f[3]))\n"
-    "  else lookup_drop(p, f[3]) end\n"
-    "end\n"
+    "lookup_drop(p, f[3])\n"
     "redis.call('DEL', KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[11])\n"
     "redis.call('ZREM', KEYS[9], id)\n"
     "redis.call('ZREM', KEYS[10], id)\n"
@@ -508,6 +504,26 @@ static const char lua_backfill[] = STORE_LUA_KEYS
     "end\n"
     "redis.call('SET', KEYS[4], r[1])\n"
     "return {0, added}\n";
+
+/* KEYS: lookup:backfill | ARGV: prefix count. One SCAN step over the
+ * order indexes: each order's shipment count goes into its lk: key (n),
+ * which writes keep from then on. Returns 1 when the pass is done, else 0.
+ * The prefix is matched literally (its glob characters escaped). */
+static const char lua_lookup_backfill[] = STORE_LUA_KEYS
+    "local cur = redis.call('GET', KEYS[1])\n"
+    "if cur == 'done' then return 1 end\n"
+    "local ix = k_idx(ARGV[1], 'order', '')\n"
+    "local r = redis.call('SCAN', cur or '0', 'MATCH',\n"
+    "  ix:gsub('[%*%?%[%]\\\\]', '\\\\%0') .. '*', 'COUNT', ARGV[2])\n"
+    "for _, k in ipairs(r[2]) do\n"
+    "  local n = redis.call('SCARD', k)\n"
+    "  if n > 0 then\n"
+    "    redis.call('HSET', k_lookup(ARGV[1], k:sub(#ix + 1)), 'n', n)\n"
+    "  end\n"
+    "end\n"
+    "if r[1] == '0' then redis.call('SET', KEYS[1], 'done') return 1 end\n"
+    "redis.call('SET', KEYS[1], r[1])\n"
+    "return 0\n";
 
 /* KEYS: optout | ARGV: prefix channel, then days, then (after "|") the
  * recipients. Forgets each recipient (erase by customer). */
@@ -602,6 +618,8 @@ struct store {
     int64_t wait_timeout_ms;
     struct rconn_script *answer_put;
     struct rconn_script *feed_news, *feed_fallback;
+    struct rconn_script *lookup_backfill;
+    bool lookup_counted; /* every order's lk: holds n: a lookup is an HMGET */
 };
 
 struct store *store_new(struct rconn *rc, const char *prefix)
@@ -626,6 +644,7 @@ struct store *store_new(struct rconn *rc, const char *prefix)
     st->answer_put = rconn_script_new(lua_answer_put);
     st->feed_news = rconn_script_new(lua_feed_news);
     st->feed_fallback = rconn_script_new(lua_feed_fallback);
+    st->lookup_backfill = rconn_script_new(lua_lookup_backfill);
     return st;
 }
 
@@ -644,6 +663,7 @@ void store_free(struct store *st)
     rconn_script_free(st->open);
     rconn_script_free(st->feed_news);
     rconn_script_free(st->feed_fallback);
+    rconn_script_free(st->lookup_backfill);
     rconn_script_free(st->forget);
     rconn_script_free(st->scrub);
     rconn_script_free(st->pii);
@@ -677,6 +697,7 @@ static const char *const key_names[] = {
     [STORE_KEY_IDX_FINAL] = STORE_K_IDX_FINAL,
     [STORE_KEY_IDX_PII] = STORE_K_IDX_PII,
     [STORE_KEY_RETENTION_BACKFILL] = STORE_K_RETENTION_BACKFILL,
+    [STORE_KEY_LOOKUP_BACKFILL] = STORE_K_LOOKUP_BACKFILL,
 };
 
 /* snprintf(buf, size, "%s%s...", parts[0], parts[1], ...) (parts ends
@@ -2110,6 +2131,39 @@ int store_retention_backfill(struct store *st, int count, store_backfill_cb *cb,
     return call_send(st, st->backfill, 4, &a, on_backfill, (void *)cb, arg);
 }
 
+static void on_lookup_backfill(void *arg, int err, redisReply *r)
+{
+    struct call *c = arg;
+    store_backfill_cb *cb = (store_backfill_cb *)c->cb;
+
+    err = reply_error(err, r, "lookup backfill");
+    if (err == 0 && r->type != REDIS_REPLY_INTEGER)
+        err = WM_EPROTO;
+    if (err == 0 && r->integer == 1)
+        c->st->lookup_counted = true;
+    cb(c->arg, err, err == 0 && r->integer == 1, 0);
+    free(c);
+}
+
+int store_lookup_backfill(struct store *st, int count, store_backfill_cb *cb,
+                          void *arg)
+{
+    struct args a = {0};
+
+    if (count <= 0)
+        return WM_EINVAL;
+    args_key(&a, st, STORE_KEY_LOOKUP_BACKFILL, NULL);
+    args_add(&a, st->prefix);
+    args_i64(&a, count);
+    return call_send(st, st->lookup_backfill, 1, &a, on_lookup_backfill,
+                     (void *)cb, arg);
+}
+
+bool store_lookup_counted(const struct store *st)
+{
+    return st->lookup_counted;
+}
+
 int store_retention_due(struct store *st, enum store_key index,
                         int64_t before_ms, int max, store_ids_cb *cb, void *arg)
 {
@@ -2436,14 +2490,16 @@ int store_notifications(struct store *st, const char *id, store_json_cb *cb,
 
 /* --- rendered lookup answers --- */
 
-/* SCARD of the order's index, then HMGET of its rendering: two commands,
- * one round trip, answered in that order on the one link. Freed when both
- * replies came (or the one sent). */
+/* HMGET of the order's rendering and count; before the lookup backfill is
+ * done, an SCARD of its index first (two commands, one round trip,
+ * answered in that order on the one link). Freed when every reply came
+ * (or the one sent). */
 struct answer_call {
     store_answer_cb *cb;
     void *arg;
     int pending;       /* replies still to come */
     bool done;         /* cb called */
+    bool counted;      /* n in the HMGET counts the shipments, no SCARD */
     bool hmget_unsent; /* only the SCARD went out: it reports the error */
     int err;           /* of the SCARD */
     long long count;   /* the order's shipments (SCARD) */
@@ -2486,28 +2542,33 @@ static void on_answer(void *arg, int err, redisReply *r)
     struct answer_call *c = arg;
     struct store_answer ans = {.gen = ""};
     size_t n;
-    const char *u;
-    int64_t until = 0;
+    const char *u, *cnt;
+    int64_t until = 0, count = 0;
 
     err = reply_error(err, r, "answer");
     if (err == 0 && c->pending != 1)
         err = WM_EPROTO; /* the SCARD's reply has not come first */
     if (err == 0)
         err = c->err;
-    if (err == 0 && (r->type != REDIS_REPLY_ARRAY || r->elements != 4))
+    if (err == 0 && (r->type != REDIS_REPLY_ARRAY || r->elements != 5))
         err = WM_EPROTO;
     if (err == 0) {
         if (r->element[0]->type == REDIS_REPLY_STRING)
             ans.gen = r->element[0]->str;
         u = reply_bytes(r->element[1], &n);
         ans.verify = reply_bytes(r->element[2], &ans.verify_len);
-        ans.body = reply_bytes(r->element[3], &ans.body_len);
+        cnt = reply_bytes(r->element[3], &n);
+        ans.body = reply_bytes(r->element[4], &ans.body_len);
         if (ans.body != NULL &&
             (u == NULL || ans.verify == NULL || ans.body_len < 2 ||
              num_i64(u, 0, INT64_MAX, &until) != 0))
             ans.body = NULL; /* not ours: rendered again */
         ans.until_ms = until;
-        ans.shipments = c->count > 0 ? (size_t)c->count : 0;
+        if (!c->counted)
+            count = c->count;
+        else if (cnt != NULL && num_i64(cnt, 0, INT64_MAX, &count) != 0)
+            err = WM_EPROTO;
+        ans.shipments = count > 0 ? (size_t)count : 0;
     }
     if (!c->done) {
         c->done = true;
@@ -2543,9 +2604,9 @@ int store_answer_get(struct store *st, const char *order, int lang,
                      store_answer_cb *cb, void *arg)
 {
     static const char *const body_field[4] = {"b0", "b1", "b2", "b3"};
-    char small[256], ismall[256], *key, *ikey;
-    const char *v[6] = {"HMGET", NULL, "g", "u", "v", NULL};
-    size_t l[6] = {5, 0, 1, 1, 1, 2};
+    char small[256], ismall[256], *key, *ikey = NULL;
+    const char *v[7] = {"HMGET", NULL, "g", "u", "v", "n", NULL};
+    size_t l[7] = {5, 0, 1, 1, 1, 1, 2};
     const char *cv[2] = {"SCARD", NULL};
     size_t cl[2] = {5, 0};
     struct answer_call *c;
@@ -2554,28 +2615,38 @@ int store_answer_get(struct store *st, const char *order, int lang,
     if (lang < 0 || lang > 3)
         return WM_EINVAL;
     key = order_key(small, sizeof(small), st->prefix, NULL, order, &l[1]);
-    ikey =
-        order_key(ismall, sizeof(ismall), st->prefix, "order", order, &cl[1]);
-    if (key == NULL || ikey == NULL)
+    if (key == NULL)
+        goto out;
+    if (!st->lookup_counted &&
+        (ikey = order_key(ismall, sizeof(ismall), st->prefix, "order", order,
+                          &cl[1])) == NULL)
         goto out;
     v[1] = key;
-    v[5] = body_field[lang];
+    v[6] = body_field[lang];
     cv[1] = ikey;
     c = wm_xcalloc(1, sizeof(*c));
     c->cb = cb;
     c->arg = arg;
+    c->counted = ikey == NULL;
+    if (c->counted) {
+        c->pending = 1;
+        rc = rconn_command(st->rc, on_answer, c, 7, v, l);
+        if (rc != 0)
+            free(c);
+        goto out;
+    }
     c->pending = 1;
     rc = rconn_command(st->rc, on_answer_count, c, 2, cv, cl);
     if (rc != 0)
         free(c);
-    else if (rconn_command(st->rc, on_answer, c, 6, v, l) == 0)
+    else if (rconn_command(st->rc, on_answer, c, 7, v, l) == 0)
         c->pending = 2;
     else
         c->hmget_unsent = true; /* the SCARD's reply reports it */
 out:
     if (key != small)
         free(key);
-    if (ikey != ismall)
+    if (ikey != NULL && ikey != ismall)
         free(ikey);
     return rc;
 }

@@ -107,8 +107,15 @@
  *                         time); v one line per shipment id "i<id>",
  *                         postcode "p<postcode>" and e-mail "e<email>";
  *                         b0..b3 per language the JSON list of the order's
- *                         public shipments */
+ *                         public shipments; n the order's shipments (its
+ *                         idx:order set's size, kept by every write to it:
+ *                         the key goes with the last shipment, so no key
+ *                         is no order) */
 #define STORE_K_LOOKUP      "lk:"
+/* P lookup:backfill  string  the SCAN cursor of the one-time pass that
+ *                         counts n into lk: for orders registered before
+ *                         it was kept ("done" when finished) */
+#define STORE_K_LOOKUP_BACKFILL "lookup:backfill"
 /* P stats:c        hash   shipment id -> its carrier-performance
  *                         contribution (stats.h) */
 #define STORE_K_STATS_CONTRIB "stats:c"
@@ -150,13 +157,18 @@
     "end\n"                                                                    \
     "local function k_lookup(p, order)\n"                                      \
     "  return p .. '" STORE_K_LOOKUP "' .. string.upper(order)\n"              \
-    "end\n" /* drops an order's rendered answer: the next renderer must read   \
-               again */                                                        \
+    "end\n" /* drops an order's rendered answer (the next renderer must read   \
+               again) and counts its shipments anew; the key goes with the     \
+               last one */                                                     \
     "local function lookup_drop(p, order)\n"                                   \
     "  if not order or order == '' then return end\n"                          \
-    "  local k = k_lookup(p, order)\n"                                         \
+    "  local o = string.upper(order)\n"                                        \
+    "  local k = k_lookup(p, o)\n"                                             \
+    "  local n = redis.call('SCARD', k_idx(p, 'order', o))\n"                  \
+    "  if n == 0 then redis.call('DEL', k) return end\n"                       \
     "  redis.call('HDEL', k, 'u', 'v', 'b0', 'b1', 'b2', 'b3')\n"              \
     "  redis.call('HINCRBY', k, 'g', 1)\n"                                     \
+    "  redis.call('HSET', k, 'n', n)\n"                                        \
     "end\n"                                                                    \
     "local function k_pushref(p, c, sid)\n"                                    \
     "  return p .. '" STORE_K_PUSH_REF "' .. c .. ':' .. sid\n"                \
@@ -186,6 +198,7 @@ enum store_key {
     STORE_KEY_IDX_FINAL,
     STORE_KEY_IDX_PII,
     STORE_KEY_RETENTION_BACKFILL,
+    STORE_KEY_LOOKUP_BACKFILL,
 };
 
 /* Key builders. Each writes the key into buf (NUL-terminated) and returns
@@ -392,11 +405,20 @@ struct store_answer {
 };
 typedef void store_answer_cb(void *arg, int err,
                              const struct store_answer *ans);
-/* One round trip (SCARD of the order's index, HMGET of its rendering), the
+/* One command (HMGET of the order's rendering and shipment count), the
  * same for an order that exists and one that does not: order as
- * registration_order_key gives it, lang 0..3. */
+ * registration_order_key gives it, lang 0..3. Until the lookup backfill
+ * is done, an SCARD of the order's index goes with it (one round trip). */
 int store_answer_get(struct store *st, const char *order, int lang,
                      store_answer_cb *cb, void *arg);
+/* One step of the one-time pass that counts every order's shipments into
+ * its lk: key (orders registered before writes kept the count), count
+ * orders at most, its SCAN cursor kept in Redis. cb gets done (now or
+ * before; added is 0); from then store_answer_get is one command. */
+int store_lookup_backfill(struct store *st, int count, store_backfill_cb *cb,
+                          void *arg);
+/* Whether this store has seen the lookup backfill done. */
+bool store_lookup_counted(const struct store *st);
 /* Keeps the rendered answer of order, unless a write came between the
  * read of gen (store_answer_get) and now, or the order's shipments are no
  * longer exactly ids (then nothing is written: the next lookup renders

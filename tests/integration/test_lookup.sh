@@ -291,16 +291,21 @@ expect "... the same ETag" "$(grep -i '^etag' "$work/h2")" "$(grep -i '^etag' "$
 expect "the order id as asked" "$(jq -r .order_id "$work/b2")" r-1
 expect "the other shipment's postcode verifies too" "$(look1 '/v1/track/R-1?postcode=1234AB' 3)" 200
 expect "... with the order id as asked" "$(jq -r .order_id "$work/b3")" R-1
-# One round trip (SCARD of the order's index, HMGET of its rendering) for a
-# rendered order, a wrong postcode and an unknown order alike: none of
-# them reads the index members or a shipment.
+# One command (HMGET of the rendering and the order's shipment count) for
+# a rendered order, a wrong postcode and an unknown order alike: none of
+# them counts or reads the index, or reads a shipment. (The backfill that
+# counts orders from before is done at once on an empty store.)
+wait_for 30 grep -q 'msg="lookup backfill done"' "$work/timing.log" &&
+    ok "the lookup backfill is done" || fail "the lookup backfill never finished"
 calls() { rcli info commandstats | sed -n "s/^cmdstat_$1:calls=\([0-9]*\),.*/\1/p"; }
-sm0=$(calls smembers) hg0=$(calls hgetall)
+expect "an order's shipments are counted in its lk: key" "$(rcli hget timing:lk:R-1 n)" 2
+sm0=$(calls smembers) hg0=$(calls hgetall) sc0=$(calls scard) hm0=$(calls hmget)
 look1 '/v1/track/r-1?postcode=5678cd' x >/dev/null
 look1 '/v1/track/R-1?postcode=0000XX' x >/dev/null
 look1 '/v1/track/NOPE-77?postcode=5678cd' x >/dev/null
-expect "found, wrong postcode, unknown: no index members or shipment read" \
-    "$(calls smembers) $(calls hgetall)" "${sm0:-} ${hg0:-}"
+expect "found, wrong postcode, unknown: no index count, members or shipment read" \
+    "$(calls smembers) $(calls hgetall) $(calls scard)" "${sm0:-} ${hg0:-} ${sc0:-}"
+expect "... an HMGET each" "$(( $(calls hmget) - ${hm0:-0} >= 3 ))" 1
 expect "a wrong postcode with a rendered answer: 404" "$(look1 '/v1/track/R-1?postcode=9999ZZ' 4)" 404
 expect "... the one not-found answer" "$(jq -r .error "$work/b4")" not_found
 expect "another language reads its own rendering" \
@@ -331,14 +336,39 @@ expect "the erase of the last shipment deletes it" \
     "$(curl -s -o /dev/null -w '%{http_code}' -X DELETE -H 'Authorization: Bearer shop-token' "$API/v1/shipments/$R1") $(rcli exists timing:lk:R-1)" "204 0"
 expect "... and the order is gone" "$(look1 '/v1/track/R-1?postcode=1234AB' 9)" 404
 expect "a lookup of an unknown order writes nothing" "$(rcli exists timing:lk:NOPE-1)" 0
+register B-2 1234AB "$(number ups 50)"
 
-kill -TERM "$TPID"
-rc=0
-wait "$TPID" || rc=$?
-expect "the timing wismod exits 0 on SIGTERM" "$rc" 0
-if grep -Eq 'Sanitizer|runtime error' "$work/timing.log"; then
-    fail "sanitizer report (timing)"
-    grep -E -A15 'Sanitizer|runtime error' "$work/timing.log" | head -30 >&2
-fi
+stop_timing() { # stop_timing LOG
+    kill -TERM "$TPID"
+    rc=0
+    wait "$TPID" || rc=$?
+    expect "the timing wismod exits 0 on SIGTERM" "$rc" 0
+    if grep -Eq 'Sanitizer|runtime error' "$1"; then
+        fail "sanitizer report ($1)"
+        grep -E -A15 'Sanitizer|runtime error' "$1" | head -30 >&2
+    fi
+}
+stop_timing "$work/timing.log"
+
+# --- orders stored before lk: kept their count: the one-time backfill ---
+# A missing lk: key must mean "no such order" for a lookup to be one
+# command; a wismod started on older data counts every order first (and
+# until then reads the index along).
+rcli hdel timing:lk:T-1 n >/dev/null
+rcli del timing:lk:B-2 timing:lookup:backfill >/dev/null
+"$WISMOD" -c "$work/t.ini" 2>"$work/timing2.log" &
+TPID=$!
+pids+=("$TPID")
+wait_for 60 grep -q 'msg="lookup backfill done"' "$work/timing2.log" &&
+    ok "a start on older data runs the lookup backfill" ||
+    fail "the lookup backfill never finished"
+wait_for 60 grep -q 'msg=ready' "$work/timing2.log" || true
+TPORT=$(sed -n 's/.*msg=ready.* port=\([0-9]*\).*/\1/p' "$work/timing2.log")
+API=http://127.0.0.1:$TPORT
+expect "... counting each order's shipments" \
+    "$(rcli hget timing:lk:T-1 n) $(rcli hget timing:lk:B-2 n) $(rcli get timing:lookup:backfill)" "5 1 done"
+expect "... an order with no lk: key before is found" "$(look1 '/v1/track/B-2?postcode=1234AB' 10)" 200
+expect "... an unknown one is not" "$(look1 '/v1/track/NOPE-78?postcode=1234AB' 11)" 404
+stop_timing "$work/timing2.log"
 echo "lookup: $checks passed, $failures failed"
 [ "$failures" -eq 0 ]

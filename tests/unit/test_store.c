@@ -708,6 +708,137 @@ static void test_same_second_order(void **state)
     }
 }
 
+/* An order's shipment count in its lk: key (n), kept by every write; the
+ * one-time backfill counts orders registered before, and from then a
+ * lookup is one HMGET. */
+struct answer_got {
+    bool done;
+    int err;
+    size_t shipments;
+};
+
+static void on_answer_got(void *arg, int err, const struct store_answer *ans)
+{
+    struct answer_got *g = arg;
+
+    g->err = err;
+    g->shipments = ans != NULL ? ans->shipments : 0;
+    g->done = true;
+}
+
+static size_t answer_count(struct fx *f, struct store *st, const char *order)
+{
+    struct answer_got g = {0};
+
+    assert_int_equal(store_answer_get(st, order, 1, on_answer_got, &g), 0);
+    assert_true(test_run_until(&f->loop, &g.done, 5000));
+    assert_int_equal(g.err, 0);
+    return g.shipments;
+}
+
+static void on_backfilled(void *arg, int err, bool done, long added)
+{
+    struct fx *f = arg;
+
+    (void)added;
+    f->err = err;
+    f->created = done;
+    f->done = true;
+}
+
+/* Backfill steps of count orders until done; returns how many steps. */
+static int backfill(struct fx *f, struct store *st, int count)
+{
+    int steps = 0;
+
+    do {
+        f->done = false;
+        assert_int_equal(store_lookup_backfill(st, count, on_backfilled, f), 0);
+        assert_true(test_run_until(&f->loop, &f->done, 5000));
+        assert_int_equal(f->err, 0);
+        steps++;
+        assert_true(steps < 1000);
+    } while (!f->created);
+    return steps;
+}
+
+static long long scard_calls(struct fx *f)
+{
+    redisReply *r = redisCommand(f->sync, "INFO commandstats");
+    const char *p;
+    long long n = 0;
+
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_STRING);
+    if ((p = strstr(r->str, "cmdstat_scard:calls=")) != NULL)
+        n = strtoll(p + strlen("cmdstat_scard:calls="), NULL, 10);
+    freeReplyObject(r);
+    return n;
+}
+
+static void test_lookup_count(void **state)
+{
+    struct fx *f = *state;
+    struct store *glob = store_new(f->rc, "t?:");
+    const char *ids[1];
+    char id[64];
+    long long scards;
+
+    add(f, "ups", "1Z1", "o-1");
+    add(f, "ups", "1Z2", "O-1");
+    add(f, "ups", "1Z3", "o-2");
+    snprintf(id, sizeof(id), "%s", f->id);
+    /* Every write keeps the count. */
+    assert_int_equal(sync_int(f, "HGET t:lk:O-1 n"), 2);
+    assert_int_equal(sync_int(f, "HGET t:lk:O-2 n"), 1);
+    /* Before the backfill: counted by the index (an SCARD goes along). */
+    assert_false(store_lookup_counted(f->st));
+    assert_int_equal(answer_count(f, f->st, "O-1"), 2);
+    assert_int_equal(answer_count(f, f->st, "NOPE"), 0);
+    /* Orders from before the count was kept. */
+    assert_int_equal(sync_int(f, "HDEL t:lk:O-1 n"), 1);
+    assert_int_equal(sync_int(f, "DEL t:lk:O-2"), 1);
+    for (int i = 0; i < 30; i++) {
+        char n[16];
+
+        snprintf(n, sizeof(n), "2Z%d", i);
+        add(f, "ups", n, n + 1);
+        assert_int_equal(sync_int(f, "HDEL t:lk:%s n", n + 1), 1);
+    }
+    /* Another installation's keys that an unescaped "t?:" would match. */
+    assert_int_equal(sync_int(f, "SADD tz:idx:order:Q x"), 1);
+    assert_true(backfill(f, f->st, 4) > 1);
+    assert_true(store_lookup_counted(f->st));
+    assert_int_equal(sync_int(f, "HGET t:lk:O-1 n"), 2);
+    assert_int_equal(sync_int(f, "HGET t:lk:O-2 n"), 1);
+    assert_int_equal(sync_int(f, "HGET t:lk:Z7 n"), 1);
+    /* Once done, a lookup is one HMGET, found or not. */
+    scards = scard_calls(f);
+    assert_int_equal(answer_count(f, f->st, "O-1"), 2);
+    assert_int_equal(answer_count(f, f->st, "O-2"), 1);
+    assert_int_equal(answer_count(f, f->st, "NOPE"), 0);
+    assert_int_equal(scard_calls(f), scards);
+    /* Done stays done: the next step is the last. */
+    assert_int_equal(backfill(f, f->st, 4), 1);
+    /* The erase of the order's last shipment takes its count along. */
+    ids[0] = id;
+    f->done = false;
+    assert_int_equal(store_erase_batch(f->st, ids, 1, on_erased_count, f), 0);
+    assert_true(test_run_until(&f->loop, &f->done, 5000));
+    assert_int_equal(f->err, 0);
+    assert_int_equal(sync_int(f, "EXISTS t:lk:O-2"), 0);
+    assert_int_equal(answer_count(f, f->st, "O-2"), 0);
+    /* A prefix with glob characters matches itself only. */
+    assert_false(store_lookup_counted(glob));
+    assert_int_equal(sync_int(f, "SADD t?:idx:order:P a b"), 2);
+    backfill(f, glob, 100);
+    assert_int_equal(sync_int(f, "HGET t?:lk:P n"), 2);
+    assert_int_equal(sync_int(f, "EXISTS t?:lk:Q"), 0);
+    assert_int_equal(sync_int(f, "EXISTS tz:lk:Q"), 0);
+    assert_int_equal(answer_count(f, glob, "P"), 2);
+    store_free(glob);
+}
+
 static int group_setup(void **state)
 {
     (void)state;
@@ -742,6 +873,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_same_second_order, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_lookup_count, setup, teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
