@@ -680,7 +680,7 @@ static bool rate_ok(struct rq *q)
     char hdr[64];
     int64_t left;
 
-    netaddr_client_key(httpd_req_client(q->req), q->client);
+    httpd_req_client_key(q->req, q->client);
     left = ratelimit_blocked(q->a->lookups, q->client, wm_now_ms());
     if (left == 0)
         return true;
@@ -2309,7 +2309,7 @@ static void handle_sign_in(struct rq *q)
         return;
     }
     /* Counted like the lookup: per client, failures only. */
-    netaddr_client_key(httpd_req_client(q->req), q->client);
+    httpd_req_client_key(q->req, q->client);
     left = ratelimit_blocked(q->a->signins, q->client, wm_now_ms());
     if (left > 0) {
         snprintf(hdr, sizeof(hdr), "Retry-After: %lld\r\n",

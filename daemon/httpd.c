@@ -143,6 +143,7 @@ struct httpd_req {
     const char *method;        /* static, from http_method_str */
     bool in_value;             /* the last header callback was for a value */
     bool keep_alive;           /* the connection stays open after this one */
+    bool http11;               /* HTTP/1.1 (or later), not 1.0 */
     bool head_only;            /* HEAD: the answer has no body */
     bool want_continue;        /* Expect: 100-continue, not answered yet */
     char peer[HTTPD_PEER_LEN]; /* copied in when the connection closes */
@@ -197,13 +198,14 @@ struct httpd_conn {
     int n_reqs;  /* queued and writing requests */
     int writing; /* uv_writes in flight */
     uint64_t head_start, body_start, idle_start, write_at, linger_start;
-    uint64_t timer_due;          /* loop ms when the timer fires; 0: stopped */
-    struct httpd_buf pending;    /* read but not parsed (pipeline full) */
-    char peer[HTTPD_PEER_LEN];   /* "" until asked for */
-    struct httpd_stream *stream; /* owned by the owner until it closes it,
-                                    then freed with the connection */
-    size_t sq_bytes;             /* stream bytes queued, not yet written */
-    uint64_t sq_since;           /* loop ms of the last write progress */
+    uint64_t timer_due;        /* loop ms when the timer fires; 0: stopped */
+    struct httpd_buf pending;  /* read but not parsed (pipeline full) */
+    char peer[HTTPD_PEER_LEN]; /* "" until asked for */
+    char peer_key[NETADDR_STRLEN]; /* the peer's client key; "" until asked */
+    struct httpd_stream *stream;   /* owned by the owner until it closes it,
+                                      then freed with the connection */
+    size_t sq_bytes;               /* stream bytes queued, not yet written */
+    uint64_t sq_since;             /* loop ms of the last write progress */
 };
 
 struct httpd {
@@ -363,29 +365,38 @@ static int hexval(unsigned char ch)
  * space when plus). WM_EPROTO on a bad escape or %00. */
 static int url_decode(struct httpd_buf *b, const char *src, size_t n, bool plus)
 {
+    const char *p = src, *end = src + n, *pct, *stop, *sp;
     char *dst;
-    size_t i;
 
     buf_reserve(b, n + 1); /* decoding never grows */
     dst = b->data + b->len;
-    for (i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)src[i];
-
-        if (ch == '%') {
-            int a = -1, z = -1;
-
-            if (i + 2 < n) {
-                a = hexval((unsigned char)src[i + 1]);
-                z = hexval((unsigned char)src[i + 2]);
-            }
-            if (a < 0 || z < 0 || (a | z) == 0)
-                return WM_EPROTO; /* bad escape, or %00 */
-            ch = (unsigned char)(a * 16 + z);
-            i += 2;
-        } else if (ch == '+' && plus) {
-            ch = ' ';
+    pct = memchr(p, '%', n);
+    while (p < end) {
+        /* the run up to the next escape (or '+') in one copy */
+        stop = pct != NULL ? pct : end;
+        if (plus && (sp = memchr(p, '+', (size_t)(stop - p))) != NULL)
+            stop = sp;
+        memcpy(dst, p, (size_t)(stop - p));
+        dst += stop - p;
+        p = stop;
+        if (p == end)
+            break;
+        if (*p == '+') {
+            *dst++ = ' ';
+            p++;
+            continue;
         }
-        *dst++ = (char)ch;
+        int a = -1, z = -1;
+
+        if (end - p > 2) {
+            a = hexval((unsigned char)p[1]);
+            z = hexval((unsigned char)p[2]);
+        }
+        if (a < 0 || z < 0 || (a | z) == 0)
+            return WM_EPROTO; /* bad escape, or %00 */
+        *dst++ = (char)(a * 16 + z);
+        p += 3;
+        pct = memchr(p, '%', (size_t)(end - p));
     }
     *dst++ = '\0';
     b->len = (size_t)(dst - b->data);
@@ -441,6 +452,7 @@ static void conn_req_recycle(struct httpd_conn *c, struct httpd_req *r)
     r->path_off = r->raw_path_off = r->query_off = r->params_off = 0;
     r->method = NULL;
     r->in_value = r->keep_alive = r->head_only = r->want_continue = false;
+    r->http11 = false;
     r->client[0] = '\0';
     r->next = c->spare;
     c->spare = r;
@@ -529,12 +541,13 @@ static int req_parse_target(struct httpd_req *r, const http_parser *p)
         const char *q = r->str.data + off; /* stable: space reserved */
         size_t eq;
 
-        for (end = i; end < len && q[end] != '&'; end++)
-            ;
+        const char *amp = memchr(q + i, '&', len - i), *eqp;
+
+        end = amp != NULL ? (size_t)(amp - q) : len;
         if (end == i)
             continue; /* "a=1&&b=2" */
-        for (eq = i; eq < end && q[eq] != '='; eq++)
-            ;
+        eqp = memchr(q + i, '=', end - i);
+        eq = eqp != NULL ? (size_t)(eqp - q) : end;
         if (url_decode(&r->str, q + i, eq - i, true) != 0 ||
             url_decode(&r->str, q + eq + (eq < end), end - eq - (eq < end),
                        true) != 0)
@@ -1219,59 +1232,65 @@ static const char *httpd_date(struct httpd *h)
     return h->date;
 }
 
-static void buf_puts(struct httpd_buf *b, const char *s)
-{
-    buf_add(b, s, strlen(s));
-}
-
-/* n in decimal. */
-static void buf_putu(struct httpd_buf *b, size_t n)
-{
-    char d[24];
-    size_t k = sizeof(d);
-
-    do
-        d[--k] = (char)('0' + n % 10);
-    while ((n /= 10) != 0);
-    buf_add(b, d + k, sizeof(d) - k);
-}
-
 /* Formats the head of an answer into h->hbuf; returns its length. Built
- * piece by piece (no printf: this runs for every answer). */
+ * piece by piece into room reserved once (no printf: this runs for every
+ * answer). Connection: close when the connection ends, keep-alive only
+ * to an HTTP/1.0 client (persistence is HTTP/1.1's default, RFC 9112
+ * 9.3). */
+#define PUT_LIT(w, s)    (memcpy((w), "" s, sizeof(s) - 1), (w) += sizeof(s) - 1)
+#define PUT_STR(w, s, n) (memcpy((w), (s), (n)), (w) += (n))
 static size_t httpd_format_head(struct httpd *h, int status, const char *ctype,
-                                size_t len, const char *extra, bool keep_alive)
+                                size_t len, const char *extra, bool keep_alive,
+                                bool http11)
 {
     /* RFC 9110 8.6: no Content-Length in a 1xx or 204 answer; a stream's
      * body ends with the connection */
     bool no_len = status < 200 || status == 204 || len == HTTPD_NO_LEN;
-    const char *date = httpd_date(h);
+    const char *date = httpd_date(h), *reason = httpd_reason(status);
+    size_t dl = strlen(date), rl = strlen(reason);
+    size_t cl = ctype != NULL ? strlen(ctype) : 0;
+    size_t el = extra != NULL ? strlen(extra) : 0;
     struct httpd_buf *b = &h->hbuf;
+    char num[24], *w;
+    size_t k;
 
     b->len = 0;
-    buf_puts(b, "HTTP/1.1 ");
-    buf_putu(b, (size_t)status);
-    buf_puts(b, " ");
-    buf_puts(b, httpd_reason(status));
-    buf_puts(b, "\r\nServer: wismo\r\nDate: ");
-    buf_puts(b, date);
-    buf_puts(b, "\r\n");
-    if (ctype != NULL && *ctype) {
-        buf_puts(b, "Content-Type: ");
-        buf_puts(b, ctype);
-        buf_puts(b, "\r\n");
+    buf_reserve(b, 160 + dl + rl + cl + el);
+    w = b->data;
+    PUT_LIT(w, "HTTP/1.1 ");
+    k = sizeof(num);
+    do
+        num[--k] = (char)('0' + status % 10);
+    while ((status /= 10) != 0);
+    PUT_STR(w, num + k, sizeof(num) - k);
+    PUT_LIT(w, " ");
+    PUT_STR(w, reason, rl);
+    PUT_LIT(w, "\r\nServer: wismo\r\nDate: ");
+    PUT_STR(w, date, dl);
+    PUT_LIT(w, "\r\n");
+    if (cl > 0) {
+        PUT_LIT(w, "Content-Type: ");
+        PUT_STR(w, ctype, cl);
+        PUT_LIT(w, "\r\n");
     }
     if (!no_len) {
-        buf_puts(b, "Content-Length: ");
-        buf_putu(b, len);
-        buf_puts(b, "\r\n");
+        PUT_LIT(w, "Content-Length: ");
+        k = sizeof(num);
+        do
+            num[--k] = (char)('0' + len % 10);
+        while ((len /= 10) != 0);
+        PUT_STR(w, num + k, sizeof(num) - k);
+        PUT_LIT(w, "\r\n");
     }
-    buf_puts(b, keep_alive ? "Connection: keep-alive\r\n"
-                           : "Connection: close\r\n");
-    if (extra != NULL)
-        buf_puts(b, extra);
-    buf_puts(b, "\r\n");
-    buf_reserve(b, 1);
-    b->data[b->len] = '\0';
+    if (!keep_alive)
+        PUT_LIT(w, "Connection: close\r\n");
+    else if (!http11)
+        PUT_LIT(w, "Connection: keep-alive\r\n");
+    if (el > 0)
+        PUT_STR(w, extra, el);
+    PUT_LIT(w, "\r\n");
+    *w = '\0';
+    b->len = (size_t)(w - b->data);
     return b->len;
 }
 
@@ -1298,7 +1317,7 @@ void httpd_respond(struct httpd_req *r, int status, const char *content_type,
     if (body == NULL)
         len = 0;
     hlen = httpd_format_head(h, status, content_type, len, extra_headers,
-                             r->keep_alive);
+                             r->keep_alive, r->http11);
     blen = r->head_only || status < 200 || status == 204 || status == 304 ? 0
                                                                           : len;
     if (r != c->q_head) { /* an earlier answer is owed: wait in line */
@@ -1395,6 +1414,8 @@ static void conn_dispatch(struct httpd_conn *c)
     /* an Upgrade we ignore: the client may switch protocols after it */
     r->keep_alive = http_should_keep_alive(&c->parser) && !c->parser.upgrade &&
                     !h->draining;
+    r->http11 = c->parser.http_major > 1 ||
+                (c->parser.http_major == 1 && c->parser.http_minor >= 1);
     buf_nul(&r->body);
     r->body.len--;
     status = req_parse_target(r, &c->parser);
@@ -1938,6 +1959,22 @@ const char *httpd_req_client(struct httpd_req *r)
     return r->client;
 }
 
+void httpd_req_client_key(struct httpd_req *r, char *out)
+{
+    struct httpd_conn *c = r->conn;
+    size_t n;
+
+    if (c == NULL || c->h->proxies != NULL) {
+        netaddr_client_key(httpd_req_client(r), out);
+        return;
+    }
+    /* The client is the peer, the same for every request it sends. */
+    if (c->peer_key[0] == '\0')
+        netaddr_client_key(conn_peer(c), c->peer_key);
+    n = strlen(c->peer_key);
+    memcpy(out, c->peer_key, n + 1);
+}
+
 bool httpd_req_gone(const struct httpd_req *r)
 {
     return r->conn == NULL;
@@ -2085,7 +2122,7 @@ struct httpd_stream *httpd_stream_open(struct httpd_req *r,
     h->n_streams++;
     c->stream = s;
     hlen = httpd_format_head(h, 200, content_type, HTTPD_NO_LEN, extra_headers,
-                             false);
+                             false, true);
     if (stream_send(c, h->hbuf.data, hlen) == 0)
         conn_progress(c);
     return s; /* a failed head closes c: the callback tells */

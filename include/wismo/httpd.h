@@ -127,6 +127,10 @@ const char *httpd_req_peer(const struct httpd_req *r);
  * header (see wismo/netaddr.h). Computed once per request.
  */
 const char *httpd_req_client(struct httpd_req *r);
+/* The client's key for rate limits (netaddr_client_key of
+ * httpd_req_client) into out (NETADDR_STRLEN bytes): worked out once per
+ * connection when no proxy is trusted (the client is then the peer). */
+void httpd_req_client_key(struct httpd_req *r, char *out);
 /* Whose forwarding header is believed (trusted is borrowed and must live
  * until replaced or the server is freed; NULL: nobody's). */
 void httpd_set_proxies(struct httpd *h, const struct netaddr_set *trusted,

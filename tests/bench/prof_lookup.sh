@@ -24,6 +24,9 @@
 # counts do not move.
 # SYSCALLS=1: also the system calls of each, per lookup (strace -c over
 # NCG lookups), between the two.
+# HOT=1: the answer cache on ([http] cache_ttl = 5s) and every lookup of
+# one order: the cache-hit path (wismod alone; Redis sees one lookup in
+# 5 s).
 # Every answer must be a 200: other answers fail the script.
 # Usage: tests/bench/prof_lookup.sh BUILD-DIR [N] [NCG] [ORDERS]
 #   (run it with nice -n 19; OUT-DIR: OUT=dir in the environment)
@@ -76,9 +79,11 @@ for _ in $(seq 100); do
 done
 FAKE_URL="http://$(head -n1 "$work/fake.out" | sed 's/^listening on //')"
 
+ttl=0
+[ -z "${HOT:-}" ] || ttl=5s
 write_config "$work/w.ini" "[http]
 listen = 127.0.0.1:0
-cache_ttl = 0
+cache_ttl = $ttl
 [tokens]
 shop = shop-token"
 # First polls at once, then nothing more during the runs.
@@ -112,7 +117,9 @@ for line in io.lines("$work/orders.txt") do
 end
 math.randomseed(12345)
 local got, bad, max = 0, 0, tonumber(os.getenv("MAX"))
+local hot = os.getenv("HOT") or ""
 request = function()
+  if hot ~= "" then return wrk.format(nil, orders[1]) end
   return wrk.format(nil, orders[math.random(#orders)])
 end
 -- wrk's main thread sleeps for -d whatever its threads do: exit here.
@@ -139,7 +146,7 @@ ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 sys_ticks() { awk '{print $15}' "/proc/$1/stat"; }
 run_ns() { cat /proc/"$1"/task/*/schedstat | awk '{s += $1} END {printf "%d\n", s}'; }
 
-echo "orders: $orders, answer $(wc -c <"$out/body.txt") bytes, $(nproc) CPUs, load $(cut -d' ' -f1 /proc/loadavg)"
+echo "orders: $orders${HOT:+ (hot: one order, cache on)}, answer $(wc -c <"$out/body.txt") bytes, $(nproc) CPUs, load $(cut -d' ' -f1 /proc/loadavg)"
 lookups 2000 >/dev/null # warm-up
 wt0=$(ticks "$WPID") rt0=$(ticks "$RPID") wn0=$(run_ns "$WPID") rn0=$(run_ns "$RPID")
 ws0=$(sys_ticks "$WPID") rs0=$(sys_ticks "$RPID")
