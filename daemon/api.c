@@ -2736,6 +2736,16 @@ struct api *api_new(uv_loop_t *loop, const struct cfg *cfg, struct store *st,
     return a;
 }
 
+void api_redis_state(struct api *a, bool up)
+{
+    if (!up) {
+        store_lookup_recount(a->st);
+        return;
+    }
+    a->render->count_failed_ms = 0; /* at once */
+    lookup_count(a->render);
+}
+
 int api_start(struct api *a)
 {
     lookup_count(a->render);

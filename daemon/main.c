@@ -280,6 +280,8 @@ static void on_redis_state(void *arg, bool up)
         log_info("msg=\"redis connected\"");
     else if (!d->stopping)
         log_warn("msg=\"redis link down; reconnecting\"");
+    if (d->api != NULL && !d->stopping)
+        api_redis_state(d->api, up);
     if (up && !d->started && !d->stopping && start_services(d) != 0) {
         d->exit_code = EX_SOFTWARE;
         shutdown_begin(d, 0);

@@ -2164,6 +2164,11 @@ bool store_lookup_counted(const struct store *st)
     return st->lookup_counted;
 }
 
+void store_lookup_recount(struct store *st)
+{
+    st->lookup_counted = false;
+}
+
 int store_retention_due(struct store *st, enum store_key index,
                         int64_t before_ms, int max, store_ids_cb *cb, void *arg)
 {

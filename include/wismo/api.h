@@ -41,6 +41,10 @@ void api_set_subs(struct api *a, struct subs *s);
 struct feed;
 /* The change feeds, for /metrics (borrowed; NULL: none). */
 void api_set_feed(struct api *a, struct feed *f);
+/* The Redis link went down (up false) or came back: the Redis behind it
+ * may be another (a restored backup), so whether every order's shipments
+ * are counted for one-command lookups is asked again. */
+void api_redis_state(struct api *a, bool up);
 /* Forgets cached answers that hold shipment id (a merge changed it). */
 void api_invalidate(struct api *a, const char *id);
 /* Retention's counters in /metrics (borrowed, may be NULL). */

@@ -419,6 +419,9 @@ int store_lookup_backfill(struct store *st, int count, store_backfill_cb *cb,
                           void *arg);
 /* Whether this store has seen the lookup backfill done. */
 bool store_lookup_counted(const struct store *st);
+/* Forgets it (the link reconnects, maybe to other data): until the next
+ * store_lookup_backfill says done, lookups read the order index along. */
+void store_lookup_recount(struct store *st);
 /* Keeps the rendered answer of order, unless a write came between the
  * read of gen (store_answer_get) and now, or the order's shipments are no
  * longer exactly ids (then nothing is written: the next lookup renders

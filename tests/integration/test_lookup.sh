@@ -369,6 +369,17 @@ expect "... counting each order's shipments" \
     "$(rcli hget timing:lk:T-1 n) $(rcli hget timing:lk:B-2 n) $(rcli get timing:lookup:backfill)" "5 1 done"
 expect "... an order with no lk: key before is found" "$(look1 '/v1/track/B-2?postcode=1234AB' 10)" 200
 expect "... an unknown one is not" "$(look1 '/v1/track/NOPE-78?postcode=1234AB' 11)" 404
+# The link comes back to other data (a restored backup, counts missing):
+# asked again, counted again.
+rcli hdel timing:lk:T-1 n >/dev/null
+rcli del timing:lk:B-2 timing:lookup:backfill >/dev/null
+rcli client kill type normal >/dev/null
+counted_twice() { [ "$(grep -c 'msg="lookup backfill done"' "$work/timing2.log")" -ge 2 ]; }
+wait_for 60 counted_twice && ok "a reconnected link runs the lookup backfill again" ||
+    fail "no lookup backfill after the link came back"
+expect "... counting each order again" \
+    "$(rcli hget timing:lk:T-1 n) $(rcli hget timing:lk:B-2 n) $(rcli get timing:lookup:backfill)" "5 1 done"
+expect "... and the order is found" "$(look1 '/v1/track/B-2?postcode=1234AB' 12)" 200
 stop_timing "$work/timing2.log"
 echo "lookup: $checks passed, $failures failed"
 [ "$failures" -eq 0 ]

@@ -820,6 +820,13 @@ static void test_lookup_count(void **state)
     assert_int_equal(scard_calls(f), scards);
     /* Done stays done: the next step is the last. */
     assert_int_equal(backfill(f, f->st, 4), 1);
+    /* Forgotten (a reconnect): the index is read along until asked. */
+    store_lookup_recount(f->st);
+    assert_false(store_lookup_counted(f->st));
+    assert_int_equal(answer_count(f, f->st, "O-1"), 2);
+    assert_true(scard_calls(f) > scards);
+    assert_int_equal(backfill(f, f->st, 4), 1);
+    assert_true(store_lookup_counted(f->st));
     /* The erase of the order's last shipment takes its count along. */
     ids[0] = id;
     f->done = false;
