@@ -15,8 +15,10 @@
 # Every answer is checked first (200 and the same bytes from both servers);
 # non-2xx answers during a run are counted, printed, and fail the script.
 # Prints req/s, the ratio to nginx's req/s for the same workload in the
-# same run, p50/p99, wismod's CPU per lookup (utime+stime from /proc over
-# the run / requests), its RSS before and after, and the load average.
+# same run, p50/p99, the CPU per request of wismod and of nginx's worker
+# (utime+stime from /proc over the run / requests) and how often each
+# waited for work (voluntary context switches per request), wismod's RSS
+# before and after, and the load average.
 # Targets: cache off, random >= 0.8x nginx with p99 <= 5 ms; cache on, hot
 # >= 1.2x nginx. Installs wrk and nginx with apt-get if missing.
 # Usage: tests/bench/bench_api.sh BUILD-DIR [SECONDS] [ORDERS]
@@ -86,6 +88,8 @@ stop_wismod() {
 }
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# Context switches of a process (voluntary: it waited for work).
+ctx_switches() { awk '/^voluntary_ctxt_switches/ {print $2}' "/proc/$1/status"; }
 load() { awk '{print $1}' /proc/loadavg; }
 
 # The orders: order id, postcode, spread over the carriers (the fake
@@ -149,14 +153,15 @@ hot=$(sed -n '1s/^\(\S*\) \(\S*\)$/\/v1\/track\/\1?postcode=\2/p' "$work/orders.
 
 # run NAME URL-BASE random|hot [PID] -> a line of figures; fails on non-2xx.
 run() {
-    local name=$1 base=$2 kind=$3 pid=${4:-} t0=0 t1=0 l
+    local name=$1 base=$2 kind=$3 pid=${4:-} t0=0 t1=0 c0=0 c1=0 l
     local args=(-t2 -c64 -d"${secs}s" --timeout 2s --latency)
     if [ "$kind" = random ]; then args+=(-s "$work/random.lua" "$base/"); else args+=("$base$hot"); fi
     l=$(load)
-    [ -n "$pid" ] && t0=$(cpu_ticks "$pid")
+    [ -n "$pid" ] && t0=$(cpu_ticks "$pid") && c0=$(ctx_switches "$pid")
     wrk "${args[@]}" >"$work/wrk.out" 2>&1
-    [ -n "$pid" ] && t1=$(cpu_ticks "$pid")
+    [ -n "$pid" ] && t1=$(cpu_ticks "$pid") && c1=$(ctx_switches "$pid")
     awk -v name="$name" -v kind="$kind" -v ticks=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" \
+        -v cs=$((c1 - c0)) \
         -v pid="$pid" -v load="$l" '
         / requests in / {n = $1}
         /Requests\/sec/ {r = $2}
@@ -165,7 +170,8 @@ run() {
         $1 == "50%" {p50 = $2} $1 == "99%" {p99 = $2}
         END {
             cpu = pid == "" || n == 0 ? "-" : sprintf("%.1f", ticks * 1e6 / hz / n)
-            printf "%-16s %-6s %10s %9s %9s %8s %6s %5s\n", name, kind, r, p50, p99, cpu, bad + 0, load
+            sw = pid == "" || n == 0 ? "-" : sprintf("%.3f", cs / n)
+            printf "%-16s %-6s %10s %9s %9s %8s %7s %6s %5s\n", name, kind, r, p50, p99, cpu, sw, bad + 0, load
             if (serr != "") print "  " serr
         }' "$work/wrk.out" | tee -a "$work/results"
     if grep -q 'Non-2xx or 3xx responses' "$work/wrk.out"; then
@@ -183,9 +189,10 @@ for path in "$hot" "$(sed -n "${mid}s/^\(\S*\) \(\S*\)$/\/v1\/track\/\1?postcode
 done
 
 echo "orders: $orders ($size bytes of answers, $(wc -c <"$work/www/v1/track/ORD-000000") for the hot one), wrk -t2 -c64 -d${secs}s, $(nproc) CPUs"
-printf '%-16s %-6s %10s %9s %9s %8s %6s %5s\n' server load req/s p50 p99 'cpu-us' non2xx loadavg
-run nginx "$NG" random
-run nginx "$NG" hot
+printf '%-16s %-6s %10s %9s %9s %8s %7s %6s %5s\n' server load req/s p50 p99 'cpu-us' 'ctxsw' non2xx loadavg
+ngw=$(pgrep -P "$(cat "$work/nginx.pid")" | head -n1)
+run nginx "$NG" random "$ngw"
+run nginx "$NG" hot "$ngw"
 for ttl in 5s 0; do
     start_wismod "$ttl"
     curl -s -o "$work/w.body" "$API$hot"

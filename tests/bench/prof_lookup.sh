@@ -24,6 +24,8 @@
 # counts do not move.
 # SYSCALLS=1: also the system calls of each, per lookup (strace -c over
 # NCG lookups), between the two.
+# PERF=1: also where wismod's CPU goes, kernel included (perf record over
+# the cpu run; the top symbols printed, perf.data kept in OUT-DIR).
 # HOT=1: the answer cache on ([http] cache_ttl = 5s) and every lookup of
 # one order: the cache-hit path (wismod alone; Redis sees one lookup in
 # 5 s).
@@ -150,7 +152,16 @@ echo "orders: $orders${HOT:+ (hot: one order, cache on)}, answer $(wc -c <"$out/
 lookups 2000 >/dev/null # warm-up
 wt0=$(ticks "$WPID") rt0=$(ticks "$RPID") wn0=$(run_ns "$WPID") rn0=$(run_ns "$RPID")
 ws0=$(sys_ticks "$WPID") rs0=$(sys_ticks "$RPID")
+if [ -n "${PERF:-}" ]; then
+    perf record -q -F 999 -g -p "$WPID" -o "$out/perf.data" >/dev/null 2>&1 &
+    perf_pid=$!
+    sleep 0.5
+fi
 done_n=$(lookups "$n")
+if [ -n "${PERF:-}" ]; then
+    kill -INT "$perf_pid"
+    wait "$perf_pid" || true
+fi
 wt1=$(ticks "$WPID") rt1=$(ticks "$RPID") wn1=$(run_ns "$WPID") rn1=$(run_ns "$RPID")
 ws1=$(sys_ticks "$WPID") rs1=$(sys_ticks "$RPID")
 hz=$(getconf CLK_TCK)
@@ -160,6 +171,12 @@ awk -v n="$done_n" -v hz="$hz" -v wt=$((wt1 - wt0)) -v rt=$((rt1 - rt0)) \
     printf "  wismod            %10.2f (%5.2f) %20.2f\n", wt * 1e6 / hz / n, ws * 1e6 / hz / n, wn / 1e3 / n
     printf "  redis-server      %10.2f (%5.2f) %20.2f\n", rt * 1e6 / hz / n, rs * 1e6 / hz / n, rn / 1e3 / n
 }'
+
+if [ -n "${PERF:-}" ]; then
+    echo "wismod's CPU by symbol (perf, self):"
+    perf report -i "$out/perf.data" --no-children --sort dso,symbol --stdio 2>/dev/null |
+        grep -E '^ +[0-9]' | head -n 30
+fi
 
 # The system calls of each process for NCG lookups (strace -c).
 if [ -n "${SYSCALLS:-}" ]; then
