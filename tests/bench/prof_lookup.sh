@@ -26,9 +26,9 @@
 # NCG lookups), between the two.
 # PERF=1: also where wismod's CPU goes, kernel included (perf record over
 # the cpu run; the top symbols printed, perf.data kept in OUT-DIR).
-# HOT=1: the answer cache on ([http] cache_ttl = 5s) and every lookup of
-# one order: the cache-hit path (wismod alone; Redis sees one lookup in
-# 5 s).
+# HOT=1: the answer cache on ([http] cache_ttl = 1h) and every lookup of
+# one order: the cache-hit path (wismod alone; Redis sees the first
+# lookup only).
 # Every answer must be a 200: other answers fail the script.
 # Usage: tests/bench/prof_lookup.sh BUILD-DIR [N] [NCG] [ORDERS]
 #   (run it with nice -n 19; OUT-DIR: OUT=dir in the environment)
@@ -82,7 +82,7 @@ done
 FAKE_URL="http://$(head -n1 "$work/fake.out" | sed 's/^listening on //')"
 
 ttl=0
-[ -z "${HOT:-}" ] || ttl=5s
+[ -z "${HOT:-}" ] || ttl=1h # never stale during the run
 write_config "$work/w.ini" "[http]
 listen = 127.0.0.1:0
 cache_ttl = $ttl
