@@ -9,51 +9,17 @@ set -euo pipefail
 
 FAKE=${1:?usage: $0 FAKECARRIER WISMOD}
 WISMOD=${2:?}
-work=$(mktemp -d "${TMPDIR:-/tmp}/wismo-search-test.XXXXXX")
-here=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=../../contrib/fakerun.sh
-. "$here/../../contrib/fakerun.sh"
-pids=()
-cleanup() {
-    local p
-    for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-failures=0
-fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
-ok() { echo "ok: $*"; }
-wait_for() { # wait_for SECONDS COMMAND...
-    local i
-    for ((i = 0; i < $1 * 10; i++)); do
-        "${@:2}" && return 0
-        sleep 0.1
-    done
-    return 1
-}
+# shellcheck source=lib.sh
+. "$(cd "$(dirname "$0")" && pwd)/lib.sh"
 
-mkdir -p "$work/redis"
-REDIS_SOCK=$work/redis/redis.sock
-redis-server --port 0 --unixsocket "$REDIS_SOCK" --dir "$work/redis" --save '' \
-    --appendonly no >/dev/null 2>&1 &
-pids+=($!)
-wait_for 30 rcli ping >/dev/null
-"$FAKE" --listen 127.0.0.1:0 --speed 1 >"$work/fake.out" 2>"$work/fake.err" &
-pids+=($!)
-wait_for 30 test -s "$work/fake.out"
-FAKE_URL="http://$(head -n1 "$work/fake.out" | sed 's/^listening on //')"
+start_redis
+start_fake --speed 1
 write_config "$work/w.ini" "[http]
 listen = 127.0.0.1:0
 [tokens]
 shop = shop-token
 agent = agent-token"
-"$WISMOD" -c "$work/w.ini" 2>"$work/wismod.log" &
-WPID=$!
-pids+=("$WPID")
-wait_for 60 grep -q 'msg=ready' "$work/wismod.log" || { cat "$work/wismod.log" >&2; exit 1; }
-PORT=$(sed -n 's/.*msg=ready.* port=\([0-9]*\).*/\1/p' "$work/wismod.log")
-API=http://127.0.0.1:$PORT
+start_wismod "$work/w.ini"
 AGENT=(-H "Authorization: Bearer agent-token")
 
 # 151 shipments with postcode 1234 AB, 9 with another one.
@@ -124,11 +90,5 @@ r=$(curl -sf "${AGENT[@]}" "$API/v1/shipments?q=1234ab&cursor=151" | jq -c '[(.s
 r=$(curl -s -o /dev/null -w '%{http_code}' "${AGENT[@]}" "$API/v1/shipments?q=1234ab&cursor=99999999999999999999")
 [ "$r" = 400 ] && ok "q cursor out of range: 400" || fail "q cursor out of range: $r"
 
-kill -TERM "$WPID"
-wait "$WPID" || fail "wismod exit status $?"
-if grep -Eq 'Sanitizer|runtime error' "$work/wismod.log"; then
-    fail "sanitizer report"
-    grep -E -A20 'Sanitizer|runtime error' "$work/wismod.log" | head -40 >&2
-fi
-echo "search: $failures failed"
-[ "$failures" -eq 0 ]
+stop_wismod
+summary search
