@@ -14,46 +14,12 @@ FAKE=${1:?usage: $0 FAKECARRIER WISMOD WISMOCTL TEMPLATES}
 WISMOD=${2:?}
 CTL=${3:?}
 TEMPLATES=${4:?}
-PY=/usr/bin/python3 # Debian's, which has python3-aiosmtpd
-work=$(mktemp -d "${TMPDIR:-/tmp}/wismo-erase-test.XXXXXX")
-here=$(cd "$(dirname "$0")" && pwd)
-pids=()
-cleanup() {
-    local p
-    for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-failures=0
-fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
-ok() { echo "ok: $*"; }
-wait_for() { # wait_for SECONDS COMMAND...
-    local i
-    for ((i = 0; i < $1 * 10; i++)); do
-        "${@:2}" && return 0
-        sleep 0.1
-    done
-    return 1
-}
-port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# shellcheck source=lib.sh
+. "$(cd "$(dirname "$0")" && pwd)/lib.sh"
 
-mkdir -p "$work/redis" "$work/data"
-REDIS_SOCK=$work/redis/redis.sock
-rcli() { redis-cli -s "$REDIS_SOCK" "$@"; }
-redis-server --port 0 --unixsocket "$REDIS_SOCK" --dir "$work/redis" --save '' \
-    --appendonly no >/dev/null 2>&1 &
-pids+=($!)
-wait_for 30 rcli ping >/dev/null
-"$FAKE" --listen 127.0.0.1:0 --speed 1 >"$work/fake.out" 2>"$work/fake.err" &
-pids+=($!)
-wait_for 30 test -s "$work/fake.out"
-FAKE_URL="http://$(head -n1 "$work/fake.out" | sed 's/^listening on //')"
-HP=$(port)
-SP=$(port)
-"$PY" "$here/notify_sink.py" "$HP" "$SP" "$work/sink" 2>"$work/sink.log" &
-pids+=($!)
-wait_for 30 curl -s -o /dev/null "http://127.0.0.1:$HP/"
+start_redis
+start_fake --speed 1
+start_sinks
 cat >"$work/w.ini" <<INI
 [daemon]
 data_dir = $work/data
@@ -91,12 +57,7 @@ base_url = $FAKE_URL/dhl
 api_key = test-key
 rate = 0
 INI
-"$WISMOD" -c "$work/w.ini" 2>"$work/wismod.log" &
-WPID=$!
-pids+=("$WPID")
-wait_for 60 grep -q 'msg=ready' "$work/wismod.log" || { cat "$work/wismod.log" >&2; exit 1; }
-PORT=$(sed -n 's/.*msg=ready.* port=\([0-9]*\).*/\1/p' "$work/wismod.log")
-API=http://127.0.0.1:$PORT
+start_wismod "$work/w.ini"
 SHOP=(-H "Authorization: Bearer shop-token" -H "Content-Type: application/json")
 AGENT=(-H "Authorization: Bearer agent-token")
 
@@ -207,11 +168,5 @@ code=$(curl -s -o /dev/null -w '%{http_code}' "${AGENT[@]}" -d '{"email":"a@b.nl
 r=$(curl -s "${SHOP[@]}" -d '{"email":"nobody@example.com"}' "$API/v1/customers/erase")
 [ "$r" = '{"erased":0}' ] && ok "nobody to erase: erased 0" || fail "nobody: $r"
 
-kill -TERM "$WPID"
-wait "$WPID" || fail "wismod exit status $?"
-if grep -Eq 'Sanitizer|runtime error' "$work/wismod.log"; then
-    fail "sanitizer report"
-    grep -E -A20 'Sanitizer|runtime error' "$work/wismod.log" | head -40 >&2
-fi
-echo "erase: $failures failed"
-[ "$failures" -eq 0 ]
+stop_wismod
+summary erase
