@@ -12,39 +12,13 @@
 set -euo pipefail
 
 WISMOD=${1:?usage: $0 WISMOD}
-work=$(mktemp -d "${TMPDIR:-/tmp}/wismo-sse-test.XXXXXX")
-here=$(cd "$(dirname "$0")" && pwd)
 FAKE_URL=http://127.0.0.1:9 # no shipment: no carrier is ever called
-# shellcheck source=../../contrib/fakerun.sh
-. "$here/../../contrib/fakerun.sh"
-pids=()
-cleanup() {
-    local p
-    for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    [ -n "${KEEP:-}" ] || rm -rf "$work"
-}
-trap cleanup EXIT
-failures=0
-fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
-ok() { echo "ok: $*"; }
-wait_for() { # wait_for SECONDS COMMAND...
-    local i
-    for ((i = 0; i < $1 * 10; i++)); do
-        "${@:2}" && return 0
-        sleep 0.1
-    done
-    return 1
-}
+# shellcheck source=lib.sh
+. "$(cd "$(dirname "$0")" && pwd)/lib.sh"
 has() { grep -q -- "$2" "$1" 2>/dev/null; }
 count() { grep -c -- "$2" "$1" 2>/dev/null || true; }
 
-mkdir -p "$work/redis"
-REDIS_SOCK=$work/redis/redis.sock
-redis-server --port 0 --unixsocket "$REDIS_SOCK" --dir "$work/redis" --save '' \
-    --appendonly no >/dev/null 2>&1 &
-pids+=($!)
-wait_for 30 rcli ping >/dev/null 2>&1
+start_redis
 # idle_timeout: how long queued bytes may wait on a client that reads
 # nothing before it is dropped.
 write_config "$work/w.ini" "[http]
@@ -54,12 +28,7 @@ idle_timeout = 3s
 [tokens]
 shop = shop-token
 agent = agent-token"
-"$WISMOD" -c "$work/w.ini" 2>"$work/wismod.log" &
-WPID=$!
-pids+=("$WPID")
-wait_for 60 grep -q 'msg=ready' "$work/wismod.log" || { cat "$work/wismod.log" >&2; exit 1; }
-PORT=$(sed -n 's/.*msg=ready.* port=\([0-9]*\).*/\1/p' "$work/wismod.log")
-API=http://127.0.0.1:$PORT
+start_wismod "$work/w.ini"
 AUTH="Authorization: Bearer agent-token"
 change() { rcli XADD wismo:changes '*' id "$1" status in_transit events_added 1 >/dev/null; }
 
@@ -164,9 +133,5 @@ for s in s1 s2 s3; do
     wait_for 30 sh -c "! kill -0 $(cat "$work/$s.pid") 2>/dev/null" || fail "$s still open after shutdown"
 done
 has "$work/s1" '^retry: 1000' || fail "s1: not told to come back"
-if grep -Eq 'Sanitizer|runtime error|LeakSanitizer' "$work/wismod.log"; then
-    fail "sanitizer report"
-    grep -E -A20 'Sanitizer|runtime error' "$work/wismod.log" | head -40 >&2
-fi
-echo "sse: $failures failed"
-[ "$failures" -eq 0 ]
+sanitizer_check "$work/wismod.log"
+summary sse
