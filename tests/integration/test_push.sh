@@ -16,42 +16,11 @@ set -euo pipefail
 
 FAKE=${1:?usage: $0 FAKECARRIER WISMOD}
 WISMOD=${2:?}
-PY=/usr/bin/python3
-work=$(mktemp -d "${TMPDIR:-/tmp}/wismo-push-test.XXXXXX")
-pids=()
-cleanup() {
-    local p
-    for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-failures=0
-fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
-ok() { echo "ok: $*"; }
-check() { # check DESCRIPTION COMMAND...
-    if "${@:2}"; then ok "$1"; else fail "$1"; fi
-}
-wait_for() { # wait_for SECONDS COMMAND...
-    local i
-    for ((i = 0; i < $1 * 10; i++)); do
-        "${@:2}" && return 0
-        sleep 0.1
-    done
-    return 1
-}
+# shellcheck source=lib.sh
+. "$(cd "$(dirname "$0")" && pwd)/lib.sh"
 
-mkdir -p "$work/redis" "$work/data"
-REDIS_SOCK=$work/redis/redis.sock
-rcli() { redis-cli -s "$REDIS_SOCK" "$@"; }
-redis-server --port 0 --unixsocket "$REDIS_SOCK" --dir "$work/redis" --save '' \
-    --appendonly no >/dev/null 2>&1 &
-pids+=($!)
-wait_for 30 rcli ping >/dev/null
-"$FAKE" --listen 127.0.0.1:0 --speed 1 >"$work/fake.out" 2>"$work/fake.err" &
-pids+=($!)
-wait_for 30 test -s "$work/fake.out"
-FAKE_URL="http://$(head -n1 "$work/fake.out" | sed 's/^listening on //')"
+start_redis
+start_fake --speed 1
 
 PATH_SECRET=pUsHpAtH-0123456789abcdef
 UPS_SECRET=ups-credential-5e3c
@@ -111,12 +80,7 @@ push_path = $PATH_SECRET
 INI
 "$WISMOD" -t -c "$work/w.ini" >/dev/null 2>"$work/t.err" ||
     { cat "$work/t.err" >&2; exit 1; }
-"$WISMOD" -c "$work/w.ini" 2>"$work/wismod.log" &
-WPID=$!
-pids+=("$WPID")
-wait_for 60 grep -q 'msg=ready' "$work/wismod.log" || { cat "$work/wismod.log" >&2; exit 1; }
-PORT=$(sed -n 's/.*msg=ready.* port=\([0-9]*\).*/\1/p' "$work/wismod.log")
-API=http://127.0.0.1:$PORT
+start_wismod "$work/w.ini"
 SHOP=(-H "Authorization: Bearer shop-token" -H "Content-Type: application/json")
 AGENT=(-H "Authorization: Bearer agent-token")
 
@@ -351,11 +315,7 @@ for s in "$PATH_SECRET" "$UPS_SECRET" "$DHL_SECRET" "$USPS_SECRET" "$FEDEX_SECRE
     if grep -qF "$s" "$work/wismod.log"; then fail "a secret is in the log"; fi
 done
 
-kill -TERM "$WPID"
-wait "$WPID" && ok "wismod exits 0" || fail "wismod exit status"
-if grep -q -e Sanitizer -e 'runtime error' "$work/wismod.log"; then
-    fail "sanitizer report"; grep -A20 Sanitizer "$work/wismod.log" >&2 || true
-fi
+stop_wismod
 echo "push-to-stored (answer after the merge), seconds: ups=${LAG[ups]} dhl=${LAG[dhl]} usps=${LAG[usps]} fedex=${LAG[fedex]} dpd=${LAG[dpd]}"
-[ "$failures" = 0 ] || { echo "$failures failure(s)"; tail -30 "$work/wismod.log" >&2; exit 1; }
-echo "all push checks passed"
+[ "$failures" -eq 0 ] || tail -30 "$work/wismod.log" >&2
+summary push
