@@ -20,47 +20,14 @@ set -euo pipefail
 
 FAKE=${1:?usage: $0 FAKECARRIER WISMOD}
 WISMOD=${2:?}
-PY=/usr/bin/python3
-work=$(mktemp -d "${TMPDIR:-/tmp}/wismo-feed.XXXXXX")
-pids=()
-cleanup() {
-    local p
-    for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-failures=0
-fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
-ok() { echo "ok: $*"; }
-check() { # check DESCRIPTION COMMAND...
-    if "${@:2}"; then ok "$1"; else fail "$1"; fi
-}
-wait_for() { # wait_for SECONDS COMMAND...
-    local i
-    for ((i = 0; i < $1 * 10; i++)); do
-        "${@:2}" && return 0
-        sleep 0.1
-    done
-    return 1
-}
-port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# shellcheck source=lib.sh
+. "$(cd "$(dirname "$0")" && pwd)/lib.sh"
 
-dir=$work
-mkdir -p "$dir/redis" "$dir/data"
-R=(redis-cli -s "$dir/redis/redis.sock")
-redis-server --port 0 --unixsocket "$dir/redis/redis.sock" --dir "$dir/redis" \
-    --save '' --appendonly no >/dev/null 2>&1 &
-pids+=($!)
-wait_for 30 "${R[@]}" ping >/dev/null 2>&1
-"$FAKE" --listen 127.0.0.1:0 --speed 3600 >"$dir/fake.out" 2>"$dir/fake.err" &
-FPID=$!
-pids+=("$FPID")
-wait_for 30 test -s "$dir/fake.out"
-FAKE_URL="http://$(head -n1 "$dir/fake.out" | sed 's/^listening on //')"
+start_redis
+start_fake --speed 3600
 WPORT=$(port)
 API=http://127.0.0.1:$WPORT
-LOG=$dir/wismod.log
+LOG=$work/wismod.log
 
 # --- 0: the fake's feed, against its own scripts --------------------------
 FEED=$FAKE_URL/postnl/shipment/v2/status/10452233/updatedshipments
@@ -115,12 +82,12 @@ check "fake feed: another customer's number lists nothing" test "$(curl -sf -H '
 curl -sf -X POST "$FAKE_URL/_admin/reset-counts" >/dev/null
 
 # --- A: wismod with the feed -------------------------------------------------
-cat >"$dir/w.ini" <<INI
+cat >"$work/w.ini" <<INI
 [daemon]
-data_dir = $dir/data
+data_dir = $work/data
 claim_interval = 50ms
 [redis]
-url = unix://$dir/redis/redis.sock
+url = unix://$REDIS_SOCK
 [http]
 listen = 127.0.0.1:$WPORT
 [tokens]
@@ -150,10 +117,7 @@ feed_interval = 167ms
 ; is the feed's doing
 push_safety_poll = 1h
 INI
-"$WISMOD" -c "$dir/w.ini" 2>"$LOG" &
-WPID=$!
-pids+=("$WPID")
-wait_for 60 grep -q 'msg=ready' "$LOG" || { cat "$LOG" >&2; exit 1; }
+start_wismod "$work/w.ini"
 SHOP=(-H "Authorization: Bearer shop-token" -H "Content-Type: application/json")
 declare -A ID
 register() { # register NUMBER SCENARIO
@@ -163,7 +127,7 @@ register() { # register NUMBER SCENARIO
         "$API/v1/shipments" | jq -r .id)
     [ -n "${ID[$1]}" ] && [ "${ID[$1]}" != null ] || { fail "registration of $1"; exit 1; }
 }
-field() { "${R[@]}" HGET "wismo:s:{$1}" "$2"; }
+field() { rcli HGET "wismo:s:{$1}" "$2"; }
 counts() { curl -sf "$FAKE_URL/_admin/counts"; }
 polls_of() { counts | jq -r ".carriers.postnl.numbers[\"$1\"] // 0"; }
 listed_of() { counts | jq -r ".feed.listed[\"$1\"] // 0"; }
@@ -212,10 +176,10 @@ POTHER=$(polls_of 3SOTHR2000007)
 PCOV=$(polls_of 3SWISM2000001)
 check "same script: far fewer polls with the feed ($PCOV against $POTHER)" \
     test $((PCOV * 3)) -le "$POTHER"
-check "the cursor is in Redis" test -n "$("${R[@]}" HGET wismo:feed:postnl:10452233 cursor_ms)"
-curl -sf "$API/metrics" >"$dir/metrics"
-check "metrics: feed calls" grep -q 'wismo_feed_calls_total{carrier="postnl",outcome="ok"} [1-9]' "$dir/metrics"
-check "metrics: feed up" grep -q 'wismo_feed_up{carrier="postnl"} 1' "$dir/metrics"
+check "the cursor is in Redis" test -n "$(rcli HGET wismo:feed:postnl:10452233 cursor_ms)"
+curl -sf "$API/metrics" >"$work/metrics"
+check "metrics: feed calls" grep -q 'wismo_feed_calls_total{carrier="postnl",outcome="ok"} [1-9]' "$work/metrics"
+check "metrics: feed up" grep -q 'wismo_feed_up{carrier="postnl"} 1' "$work/metrics"
 FEEDS=$(counts | jq -r .feed.postnl)
 echo "feed calls so far: $FEEDS; polls: covered on_time $PCOV, other customer's on_time $POTHER"
 
@@ -237,10 +201,10 @@ check "feed back up" wait_for 30 up
 # schedule may have put it several intervals out); the merge after it
 # schedules the safety net (push_safety_poll 1h). Wait for that, not for
 # a guessed time.
-ID6=$("${R[@]}" HGET wismo:idx:num postnl:3SWISM2000006)
+ID6=$(rcli HGET wismo:idx:num postnl:3SWISM2000006)
 safety_net() {
     local due
-    due=$("${R[@]}" ZSCORE wismo:due "$ID6")
+    due=$(rcli ZSCORE wismo:due "$ID6")
     [ -n "$due" ] && [ "${due%.*}" -gt $(($(date +%s%3N) + 600000)) ]
 }
 check "feed back: the stalled parcel waits for the safety net" wait_for 120 safety_net
@@ -248,15 +212,6 @@ P6=$(polls_of 3SWISM2000006)
 sleep 7
 check "feed back: the stalled parcel is not polled any more" test "$(polls_of 3SWISM2000006)" = "$P6"
 
-kill -TERM "$WPID"
-wait "$WPID" && ok "wismod exits 0" || fail "wismod exit status"
-if grep -q -e Sanitizer -e 'runtime error' "$LOG"; then
-    fail "sanitizer report"; grep -A20 Sanitizer "$LOG" >&2 || true
-fi
-kill -TERM "$FPID"
-wait "$FPID" && ok "the fake carrier exits 0" || fail "the fake carrier's exit status"
-if grep -q -e Sanitizer -e 'runtime error' "$dir/fake.err"; then
-    fail "fake carrier sanitizer report"; grep -A20 Sanitizer "$dir/fake.err" >&2 || true
-fi
-[ "$failures" = 0 ] || { echo "$failures failure(s)"; exit 1; }
-echo "all feed checks passed"
+stop_wismod
+stop_fake
+summary feed
