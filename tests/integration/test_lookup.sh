@@ -10,46 +10,11 @@ set -euo pipefail
 
 FAKE=${1:?usage: $0 FAKECARRIER WISMOD}
 WISMOD=${2:?}
-work=$(mktemp -d "${TMPDIR:-/tmp}/wismo-lookup-test.XXXXXX")
-here=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=../../contrib/fakerun.sh
-. "$here/../../contrib/fakerun.sh"
-pids=()
-cleanup() {
-    local p
-    for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
+# shellcheck source=lib.sh
+. "$(cd "$(dirname "$0")" && pwd)/lib.sh"
 
-failures=0
-checks=0
-fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
-ok() { checks=$((checks + 1)); echo "ok: $*"; }
-expect() { # expect WHAT GOT WANT
-    if [ "$2" = "$3" ]; then ok "$1"; else fail "$1: got '$2', want '$3'"; fi
-}
-wait_for() { # wait_for SECONDS COMMAND...
-    local limit=$1 i
-    shift
-    for ((i = 0; i < limit * 10; i++)); do
-        "$@" && return 0
-        sleep 0.1
-    done
-    return 1
-}
-
-mkdir -p "$work/redis"
-REDIS_SOCK=$work/redis/redis.sock
-redis-server --port 0 --unixsocket "$REDIS_SOCK" --dir "$work/redis" \
-    --save '' >/dev/null 2>&1 &
-pids+=($!)
-wait_for 30 eval 'rcli ping >/dev/null 2>&1' || { echo "redis did not start" >&2; exit 1; }
-"$FAKE" --listen 127.0.0.1:0 --speed 1 >"$work/fake.out" 2>"$work/fake.err" &
-pids+=($!)
-wait_for 30 test -s "$work/fake.out" || { echo "fakecarrier did not start" >&2; exit 1; }
-FAKE_URL="http://$(head -n1 "$work/fake.out" | sed 's/^listening on //')"
+start_redis
+start_fake --speed 1
 write_config "$work/w.ini" "[http]
 listen = 127.0.0.1:0
 lookup_failures = 10
@@ -60,13 +25,7 @@ cache_entries = 3
 [tokens]
 shop = shop-token
 agent = agent-token"
-"$WISMOD" -c "$work/w.ini" 2>"$work/wismod.log" &
-WPID=$!
-pids+=("$WPID")
-wait_for 60 grep -q 'msg=ready' "$work/wismod.log" || true
-PORT=$(sed -n 's/.*msg=ready.* port=\([0-9]*\).*/\1/p' "$work/wismod.log")
-[ -n "$PORT" ] || { echo "wismod did not start" >&2; cat "$work/wismod.log" >&2; exit 1; }
-API=http://127.0.0.1:$PORT
+start_wismod "$work/w.ini"
 SHOP=(-H "Authorization: Bearer shop-token" -H "Content-Type: application/json")
 
 # register ORDER POSTCODE NUMBER: a ups shipment the fake carrier keeps
@@ -211,14 +170,7 @@ for l in 0 201 99999999999999999999 -5 0x10; do
 done
 expect "wismod is still up" "$(curl -s -o /dev/null -w '%{http_code}' "$API/healthz")" 200
 
-kill -TERM "$WPID"
-rc=0
-wait "$WPID" || rc=$?
-expect "wismod exits 0 on SIGTERM" "$rc" 0
-if grep -Eq 'Sanitizer|runtime error' "$work/wismod.log"; then
-    fail "sanitizer report"
-    grep -E -A15 'Sanitizer|runtime error' "$work/wismod.log" | head -30 >&2
-fi
+stop_wismod
 
 # --- a 404 takes the same time whether the order exists or not (issue 13,
 # item 15) ---
@@ -236,13 +188,7 @@ cache_ttl = 0s
 lookup_failures = 1000000
 [tokens]
 shop = shop-token"
-"$WISMOD" -c "$work/t.ini" 2>"$work/timing.log" &
-TPID=$!
-pids+=("$TPID")
-wait_for 60 grep -q 'msg=ready' "$work/timing.log" || true
-TPORT=$(sed -n 's/.*msg=ready.* port=\([0-9]*\).*/\1/p' "$work/timing.log")
-[ -n "$TPORT" ] || { echo "timing wismod did not start" >&2; cat "$work/timing.log" >&2; exit 1; }
-API=http://127.0.0.1:$TPORT
+start_wismod "$work/t.ini" "$work/timing.log"
 for i in 1 2 3 4 5; do register T-1 1234AB "$(number ups $((20 + i)))"; done
 N=300
 for i in $(seq $N); do
@@ -338,17 +284,7 @@ expect "... and the order is gone" "$(look1 '/v1/track/R-1?postcode=1234AB' 9)" 
 expect "a lookup of an unknown order writes nothing" "$(rcli exists timing:lk:NOPE-1)" 0
 register B-2 1234AB "$(number ups 50)"
 
-stop_timing() { # stop_timing LOG
-    kill -TERM "$TPID"
-    rc=0
-    wait "$TPID" || rc=$?
-    expect "the timing wismod exits 0 on SIGTERM" "$rc" 0
-    if grep -Eq 'Sanitizer|runtime error' "$1"; then
-        fail "sanitizer report ($1)"
-        grep -E -A15 'Sanitizer|runtime error' "$1" | head -30 >&2
-    fi
-}
-stop_timing "$work/timing.log"
+stop_wismod "$work/timing.log"
 
 # --- orders stored before lk: kept their count: the one-time backfill ---
 # A missing lk: key must mean "no such order" for a lookup to be one
@@ -356,15 +292,10 @@ stop_timing "$work/timing.log"
 # until then reads the index along).
 rcli hdel timing:lk:T-1 n >/dev/null
 rcli del timing:lk:B-2 timing:lookup:backfill >/dev/null
-"$WISMOD" -c "$work/t.ini" 2>"$work/timing2.log" &
-TPID=$!
-pids+=("$TPID")
+start_wismod "$work/t.ini" "$work/timing2.log"
 wait_for 60 grep -q 'msg="lookup backfill done"' "$work/timing2.log" &&
     ok "a start on older data runs the lookup backfill" ||
     fail "the lookup backfill never finished"
-wait_for 60 grep -q 'msg=ready' "$work/timing2.log" || true
-TPORT=$(sed -n 's/.*msg=ready.* port=\([0-9]*\).*/\1/p' "$work/timing2.log")
-API=http://127.0.0.1:$TPORT
 expect "... counting each order's shipments" \
     "$(rcli hget timing:lk:T-1 n) $(rcli hget timing:lk:B-2 n) $(rcli get timing:lookup:backfill)" "5 1 done"
 expect "... an order with no lk: key before is found" "$(look1 '/v1/track/B-2?postcode=1234AB' 10)" 200
@@ -380,6 +311,5 @@ wait_for 60 counted_twice && ok "a reconnected link runs the lookup backfill aga
 expect "... counting each order again" \
     "$(rcli hget timing:lk:T-1 n) $(rcli hget timing:lk:B-2 n) $(rcli get timing:lookup:backfill)" "5 1 done"
 expect "... and the order is found" "$(look1 '/v1/track/B-2?postcode=1234AB' 12)" 200
-stop_timing "$work/timing2.log"
-echo "lookup: $checks passed, $failures failed"
-[ "$failures" -eq 0 ]
+stop_wismod "$work/timing2.log"
+summary lookup
