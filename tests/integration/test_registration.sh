@@ -10,48 +10,16 @@ set -euo pipefail
 FAKE=${1:?usage: $0 FAKECARRIER WISMOD WISMOCTL}
 WISMOD=${2:?}
 CTL=${3:?}
-work=$(mktemp -d "${TMPDIR:-/tmp}/wismo-reg-test.XXXXXX")
-here=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=../../contrib/fakerun.sh
-. "$here/../../contrib/fakerun.sh"
-pids=()
-cleanup() {
-    local p
-    for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
+# shellcheck source=lib.sh
+. "$(cd "$(dirname "$0")" && pwd)/lib.sh"
 
-failures=0
-checks=0
-fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
-ok() { checks=$((checks + 1)); echo "ok: $*"; }
-expect() { # expect WHAT GOT WANT
-    if [ "$2" = "$3" ]; then ok "$1"; else fail "$1: got '$2', want '$3'"; fi
-}
-
-mkdir -p "$work/redis"
-REDIS_SOCK=$work/redis/redis.sock
-redis-server --port 0 --unixsocket "$REDIS_SOCK" --dir "$work/redis" \
-    --save '' >/dev/null 2>&1 &
-pids+=($!)
-for _ in $(seq 200); do rcli ping >/dev/null 2>&1 && break; sleep 0.05; done
-rcli ping >/dev/null || { echo "redis did not start" >&2; exit 1; }
-"$FAKE" --listen 127.0.0.1:0 >"$work/fake.out" 2>"$work/fake.err" &
-pids+=($!)
-for _ in $(seq 200); do [ -s "$work/fake.out" ] && break; sleep 0.05; done
-FAKE_URL="http://$(head -n1 "$work/fake.out" | sed 's/^listening on //')"
+UP_WITHIN=10 start_redis
+UP_WITHIN=10 start_fake
 TOKENS="[tokens]
 shop = shop-token
 agent = agent-token"
 write_config "$work/w.ini" "$TOKENS"
-"$WISMOD" -c "$work/w.ini" 2>"$work/wismod.log" &
-pids+=($!)
-for _ in $(seq 400); do grep -q 'msg=ready' "$work/wismod.log" && break; sleep 0.05; done
-PORT=$(sed -n 's/.*msg=ready.* port=\([0-9]*\).*/\1/p' "$work/wismod.log")
-[ -n "$PORT" ] || { echo "wismod did not start" >&2; cat "$work/wismod.log" >&2; exit 1; }
-API=http://127.0.0.1:$PORT
+UP_WITHIN=20 start_wismod "$work/w.ini"
 SHOP=(-H "Authorization: Bearer shop-token")
 AGENT=(-H "Authorization: Bearer agent-token")
 J=(-H "Content-Type: application/json")
@@ -211,11 +179,5 @@ rc=0
 expect "an unknown default_country is a configuration error (78)" "$rc" 78
 grep -q 'default_country' "$work/zz.err" || fail "zz: $(cat "$work/zz.err")"
 
-kill -TERM "${pids[2]}"
-wait "${pids[2]}" && ok "wismod exits 0" || fail "wismod exit status"
-if grep -Eq 'Sanitizer|runtime error' "$work/wismod.log"; then
-    fail "sanitizer report"
-    grep -E -A20 'Sanitizer|runtime error' "$work/wismod.log" | head -40 >&2
-fi
-echo "registration: $checks passed, $failures failed"
-[ "$failures" -eq 0 ]
+stop_wismod
+summary registration
