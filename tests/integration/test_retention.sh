@@ -12,40 +12,13 @@ set -euo pipefail
 FAKE=${1:?usage: $0 FAKECARRIER WISMOD WISMOCTL}
 WISMOD=${2:?}
 CTL=${3:?}
-work=$(mktemp -d "${TMPDIR:-/tmp}/wismo-retention-test.XXXXXX")
-pids=()
-cleanup() {
-    local p
-    for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    [ -n "${KEEP:-}" ] || rm -rf "$work"
-}
-trap cleanup EXIT
-failures=0
-fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
-ok() { echo "ok: $*"; }
-say() { echo "--- $*"; }
-wait_for() { # wait_for SECONDS COMMAND...
-    local deadline=$((SECONDS + $1))
-    shift
-    while [ $SECONDS -lt $deadline ]; do
-        "$@" && return 0
-        sleep 0.1
-    done
-    return 1
-}
+# shellcheck source=lib.sh
+. "$(cd "$(dirname "$0")" && pwd)/lib.sh"
+# Every wait here is bounded by the wall clock.
+wait_for() { wait_secs "$@"; }
 
-mkdir -p "$work/redis" "$work/data"
-SOCK=$work/redis/redis.sock
-rcli() { redis-cli -s "$SOCK" "$@"; }
-redis-server --port 0 --unixsocket "$SOCK" --dir "$work/redis" --save '' \
-    --appendonly no >/dev/null 2>&1 &
-pids+=($!)
-wait_for 30 rcli ping >/dev/null 2>&1 || { echo "no redis-server" >&2; exit 1; }
-"$FAKE" --listen 127.0.0.1:0 --speed 1 >"$work/fake.out" 2>"$work/fake.err" &
-pids+=($!)
-wait_for 30 test -s "$work/fake.out"
-FAKE_URL="http://$(head -n1 "$work/fake.out" | sed 's/^listening on //')"
+start_redis
+start_fake --speed 1
 
 config() { # config RETENTION-LINES
     cat >"$work/w.ini" <<INI
@@ -54,7 +27,7 @@ data_dir = $work/data
 claim_interval = 50ms
 log_level = info
 [redis]
-url = unix://$SOCK
+url = unix://$REDIS_SOCK
 [http]
 listen = 127.0.0.1:0
 [tokens]
@@ -93,12 +66,7 @@ printf '[retention]\nerase_after = soon\n' >"$work/bad2.ini"
 # --- pii_after only: contact data of the delivered shipment goes ---
 config "erase_after =
 pii_after = 1s"
-"$WISMOD" -c "$work/w.ini" 2>"$work/wismod.log" &
-WPID=$!
-pids+=("$WPID")
-wait_for 60 grep -q 'msg=ready' "$work/wismod.log" || { cat "$work/wismod.log" >&2; exit 1; }
-PORT=$(sed -n 's/.*msg=ready.* port=\([0-9]*\).*/\1/p' "$work/wismod.log")
-API=http://127.0.0.1:$PORT
+start_wismod "$work/w.ini"
 SHOP=(-H "Authorization: Bearer shop-token" -H "Content-Type: application/json")
 
 # register NUMBER ORDER EMAIL PHONE POSTCODE SCENARIO ELAPSED: the id in $ID
@@ -176,8 +144,7 @@ ok "the open shipment and its keys stay"
     ok "idx:final and idx:pii empty" || fail "retention indexes: $(rcli ZRANGE wismo:idx:final 0 -1)"
 code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer agent-token" "$API/v1/shipments/$D")
 [ "$code" = 404 ] && ok "GET of the erased shipment: 404" || fail "GET erased: $code"
-kill -TERM "$WPID"
-wait "$WPID" || fail "wismod exit status $?"
+stop_wismod
 fi
 
 # --- many: batches on the loop ---
@@ -200,9 +167,7 @@ pii_after = 1s
 batch = 100"
 : >"$work/wismod2.log"
 start=$(date +%s%N)
-"$WISMOD" -c "$work/w.ini" 2>"$work/wismod2.log" &
-WPID=$!
-pids+=("$WPID")
+launch_wismod "$work/w.ini" "$work/wismod2.log"
 none_left() { [ "$(rcli ZCARD wismo:idx:created)" = 0 ]; }
 if wait_for 240 none_left; then
     ms=$((($(date +%s%N) - start) / 1000000))
@@ -218,14 +183,5 @@ else
 fi
 [ "$(rcli DBSIZE)" -le 3 ] && ok "keyspace empty but for $(rcli --scan | tr '\n' ' ')" ||
     fail "keys left: $(rcli DBSIZE): $(rcli --scan | head -5 | tr '\n' ' ')"
-kill -TERM "$WPID"
-wait "$WPID" || fail "wismod exit status $?"
-for f in wismod.log wismod2.log; do
-    [ -f "$work/$f" ] || continue
-    if grep -Eq 'Sanitizer|runtime error' "$work/$f"; then
-        fail "sanitizer report in $f"
-        grep -E -A20 'Sanitizer|runtime error' "$work/$f" | head -40 >&2
-    fi
-done
-echo "retention: $failures failed"
-[ "$failures" -eq 0 ]
+stop_wismod "$work/wismod2.log"
+summary retention
