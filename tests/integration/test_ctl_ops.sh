@@ -19,52 +19,19 @@ shift
 PHASES=("$@")
 [ ${#PHASES[@]} -gt 0 ] || PHASES=(import export dead)
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/wismo-ctlops-test.XXXXXX")
-pids=()
-cleanup() {
-    local p
-    for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    [ -n "${KEEP:-}" ] || rm -rf "$work"
-}
-trap cleanup EXIT
+# shellcheck source=lib.sh
+. "$(cd "$(dirname "$0")" && pwd)/lib.sh"
 
-failures=0
-fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
-ok() { echo "ok: $*"; }
-say() { echo "--- $*"; }
-wait_for() { # wait_for SECONDS COMMAND...
-    local deadline=$((SECONDS + $1))
-    shift
-    while [ $SECONDS -lt $deadline ]; do
-        "$@" && return 0
-        sleep 0.05
-    done
-    return 1
-}
-
-mkdir -p "$work/redis"
-SOCK=$work/redis/redis.sock
-rcli() { redis-cli -s "$SOCK" "$@"; }
-redis-server --port 0 --unixsocket "$SOCK" --dir "$work/redis" --save '' \
-    --appendonly no >/dev/null 2>&1 &
-pids+=($!)
-wait_for 30 rcli ping >/dev/null 2>&1 || { echo "redis-server did not start" >&2; exit 1; }
+start_redis
 cat >"$work/w.ini" <<INI
 [daemon]
 data_dir = $work/data
 [redis]
-url = unix://$SOCK
+url = unix://$REDIS_SOCK
 [web]
 default_country = NL
 INI
 ctl() { "$CTL" -c "$work/w.ini" "$@"; }
-sanitizer_check() { # sanitizer_check FILE
-    if grep -Eq 'Sanitizer|runtime error' "$1"; then
-        fail "sanitizer report in $1"
-        grep -E -A20 'Sanitizer|runtime error' "$1" | head -40 >&2
-    fi
-}
 shipments() { rcli ZCARD wismo:idx:created; }
 
 phase_import() {
@@ -332,5 +299,4 @@ phase_dead() {
 for p in "${PHASES[@]}"; do
     "phase_$p"
 done
-echo "ctl ops: $failures failed"
-[ "$failures" -eq 0 ]
+summary "ctl ops"
