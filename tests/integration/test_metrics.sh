@@ -14,52 +14,14 @@ WISMOD=${2:?}
 DASH=${3:?}
 VERSION=${4:?}
 TEMPLATES=${5:?}
-PY=/usr/bin/python3 # Debian's, which has python3-aiosmtpd
-work=$(mktemp -d "${TMPDIR:-/tmp}/wismo-metrics-test.XXXXXX")
-here=$(cd "$(dirname "$0")" && pwd)
-pids=()
-cleanup() {
-    local p
-    for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-failures=0
-fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
-ok() { echo "ok: $*"; }
-wait_for() { # wait_for SECONDS COMMAND...
-    local i
-    for ((i = 0; i < $1 * 10; i++)); do
-        "${@:2}" && return 0
-        sleep 0.1
-    done
-    return 1
-}
-port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# shellcheck source=lib.sh
+. "$(cd "$(dirname "$0")" && pwd)/lib.sh"
 
 # --- processes ---
-mkdir -p "$work/redis" "$work/data"
-REDIS_SOCK=$work/redis/redis.sock
-rcli() { redis-cli -s "$REDIS_SOCK" "$@"; }
-start_redis() {
-    redis-server --port 0 --unixsocket "$REDIS_SOCK" --dir "$work/redis" \
-        --save '' --appendonly yes >/dev/null 2>&1 &
-    REDIS_PID=$!
-    pids+=("$REDIS_PID")
-    wait_for 30 rcli ping >/dev/null || { echo "redis did not start" >&2; exit 1; }
-}
-start_redis
-"$FAKE" --listen 127.0.0.1:0 --speed 1 >"$work/fake.out" 2>"$work/fake.err" &
-pids+=($!)
-wait_for 30 test -s "$work/fake.out"
-FAKE_URL="http://$(head -n1 "$work/fake.out" | sed 's/^listening on //')"
-HP=$(port)
-SP=$(port)
-"$PY" "$here/notify_sink.py" "$HP" "$SP" "$work/sink" 2>"$work/sink.log" &
-pids+=($!)
-wait_for 30 curl -s -o /dev/null "http://127.0.0.1:$HP/"
+# (Redis keeps an append-only file: it is restarted below.)
+start_redis "$work/redis" --appendonly yes
+start_fake --speed 1
+start_sinks
 # Quiet hours around now in Amsterdam: the SMS waits (outbox deferred).
 QUIET=$("$PY" -c '
 import datetime, zoneinfo
@@ -125,12 +87,7 @@ client_id = bad
 client_secret = s3cret
 rate = 0
 INI
-"$WISMOD" -c "$work/w.ini" 2>"$work/wismod.log" &
-WPID=$!
-pids+=("$WPID")
-wait_for 60 grep -q 'msg=ready' "$work/wismod.log" || { cat "$work/wismod.log" >&2; exit 1; }
-PORT=$(sed -n 's/.*msg=ready.* port=\([0-9]*\).*/\1/p' "$work/wismod.log")
-API=http://127.0.0.1:$PORT
+start_wismod "$work/w.ini"
 SHOP=(-H "Authorization: Bearer shop-token" -H "Content-Type: application/json")
 
 # scrape N: /metrics into $work/m.N (only when it answered 200)
@@ -178,7 +135,7 @@ down() { curl -s "$API/metrics" | grep -q '^wismo_redis_up 0'; }
 wait_for 30 down || fail "wismo_redis_up never went 0"
 scrape
 curl -s -o /dev/null -H "Authorization: Bearer agent-token" "$API/v1/shipments"
-start_redis
+start_redis "$work/redis" --appendonly yes
 up() { curl -s "$API/metrics" | grep -q '^wismo_redis_up 1'; }
 wait_for 60 up || fail "wismo_redis_up never came back"
 scrape
@@ -233,11 +190,5 @@ sent=$(value "$ml" 'wismo_notifications_total{channel="email",outcome="sent"}')
 grep -qx "wismo_build_info{version=\"$VERSION\"} 1" "$ml" && ok "wismo_build_info{version=\"$VERSION\"} 1" ||
     fail "build info: $(grep build_info "$ml")"
 
-kill -TERM "$WPID"
-wait "$WPID" || fail "wismod exit status $?"
-if grep -Eq 'Sanitizer|runtime error' "$work/wismod.log"; then
-    fail "sanitizer report"
-    grep -E -A20 'Sanitizer|runtime error' "$work/wismod.log" | head -40 >&2
-fi
-echo "metrics: $failures failed"
-[ "$failures" -eq 0 ]
+stop_wismod
+summary metrics
