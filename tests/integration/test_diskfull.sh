@@ -11,54 +11,30 @@ set -euo pipefail
 
 FAKE=${1:?usage: $0 FAKECARRIER WISMOD}
 WISMOD=${2:?}
-work=$(mktemp -d "${TMPDIR:-/tmp}/wismo-diskfull-test.XXXXXX")
+# shellcheck source=lib.sh
+. "$(cd "$(dirname "$0")" && pwd)/lib.sh"
 mnt=$work/aof
-mkdir -p "$mnt" "$work/data"
-pids=()
+mkdir -p "$mnt"
 mounted=
-cleanup() {
-    local p
-    for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    [ -n "$mounted" ] && umount "$mnt" 2>/dev/null
-    rm -rf "$work"
-}
-trap cleanup EXIT
+cleanup_more() { [ -z "$mounted" ] || umount "$mnt" 2>/dev/null; }
 if [ "$(id -u)" != 0 ] || ! mount -t tmpfs -o size=4m tmpfs "$mnt" 2>/dev/null; then
     echo "SKIP: mounting a tmpfs needs root"
     exit 77
 fi
 mounted=1
-failures=0
-fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
-ok() { echo "ok: $*"; }
-wait_for() { # wait_for SECONDS COMMAND...
-    local i
-    for ((i = 0; i < $1 * 10; i++)); do
-        "${@:2}" && return 0
-        sleep 0.1
-    done
-    return 1
+# aof_redis: Redis with its append-only file on the tmpfs (the later --dir);
+# its socket and log stay in $work.
+aof_redis() {
+    REDIS_LOG=$work/redis.log start_redis "$work" --dir "$mnt" \
+        --appendonly yes --appendfsync everysec
 }
-SOCK=$work/redis.sock
-rcli() { redis-cli -s "$SOCK" "$@"; }
-start_redis() {
-    redis-server --port 0 --unixsocket "$SOCK" --dir "$mnt" --save '' \
-        --appendonly yes --appendfsync everysec >"$work/redis.log" 2>&1 &
-    REDIS_PID=$!
-    pids+=("$REDIS_PID")
-    wait_for 30 rcli ping >/dev/null || { echo "redis did not start" >&2; exit 1; }
-}
-start_redis
-"$FAKE" --listen 127.0.0.1:0 --speed 1 >"$work/fake.out" 2>"$work/fake.err" &
-pids+=($!)
-wait_for 30 test -s "$work/fake.out"
-FAKE_URL="http://$(head -n1 "$work/fake.out" | sed 's/^listening on //')"
+aof_redis
+start_fake --speed 1
 cat >"$work/w.ini" <<INI
 [daemon]
 data_dir = $work/data
 [redis]
-url = unix://$SOCK
+url = unix://$REDIS_SOCK
 [http]
 listen = 127.0.0.1:0
 [tokens]
@@ -67,12 +43,7 @@ shop = shop-token
 base_url = $FAKE_URL/dhl
 api_key = test-key
 INI
-"$WISMOD" -c "$work/w.ini" 2>"$work/wismod.log" &
-WPID=$!
-pids+=("$WPID")
-wait_for 60 grep -q 'msg=ready' "$work/wismod.log" || { cat "$work/wismod.log" >&2; exit 1; }
-PORT=$(sed -n 's/.*msg=ready.* port=\([0-9]*\).*/\1/p' "$work/wismod.log")
-API=http://127.0.0.1:$PORT
+start_wismod "$work/w.ini"
 # reg N: registers tracking number 48271590NN; the status to stdout, the
 # headers in $work/h
 reg() {
@@ -119,7 +90,7 @@ acked+=(50)
 # A restart of Redis: everything acknowledged is there.
 kill -TERM "$REDIS_PID"
 wait "$REDIS_PID" 2>/dev/null || true
-start_redis
+aof_redis
 missing=0
 for i in "${acked[@]}"; do
     [ "$(rcli HEXISTS wismo:idx:num "dhl:48271590$(printf %02d "$i")")" = 1 ] || missing=$((missing + 1))
@@ -127,11 +98,5 @@ done
 [ "$missing" -eq 0 ] && ok "after a Redis restart all ${#acked[@]} acknowledged registrations are there" ||
     fail "$missing acknowledged registrations lost"
 
-kill -TERM "$WPID"
-wait "$WPID" || fail "wismod exit status $?"
-if grep -Eq 'Sanitizer|runtime error' "$work/wismod.log"; then
-    fail "sanitizer report"
-    grep -E -A20 'Sanitizer|runtime error' "$work/wismod.log" | head -40 >&2
-fi
-echo "diskfull: $failures failed"
-[ "$failures" -eq 0 ]
+stop_wismod
+summary diskfull
