@@ -17,44 +17,13 @@ WISMOD=${2:?}
 CTL=${3:?}
 OPENAPI=${4:?}
 SPEED=20000
-work=$(mktemp -d "${TMPDIR:-/tmp}/wismo-api-test.XXXXXX")
-here=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=../../contrib/fakerun.sh
-. "$here/../../contrib/fakerun.sh"
-pids=()
-cleanup() {
-    local p
-    for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-failures=0
-checks=0
-fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
-ok() { checks=$((checks + 1)); echo "ok: $*"; }
-expect() { # expect WHAT GOT WANT
-    if [ "$2" = "$3" ]; then ok "$1"; else fail "$1: got '$2', want '$3'"; fi
-}
+# shellcheck source=lib.sh
+. "$(cd "$(dirname "$0")" && pwd)/lib.sh"
 
 # --- processes ---
-mkdir -p "$work/redis"
-REDIS_SOCK=$work/redis/redis.sock
-start_redis() {
-    redis-server --port 0 --unixsocket "$REDIS_SOCK" --dir "$work/redis" \
-        --save '' --appendonly yes >/dev/null 2>&1 &
-    REDIS_PID=$!
-    pids+=("$REDIS_PID")
-    for _ in $(seq 600); do rcli ping >/dev/null 2>&1 && return; sleep 0.05; done
-    echo "redis did not start" >&2
-    exit 1
-}
-start_redis
-"$FAKE" --listen 127.0.0.1:0 --speed "$SPEED" >"$work/fake.out" 2>"$work/fake.err" &
-pids+=($!)
-for _ in $(seq 600); do [ -s "$work/fake.out" ] && break; sleep 0.05; done
-FAKE_URL="http://$(head -n1 "$work/fake.out" | sed 's/^listening on //')"
+# (Redis keeps an append-only file: it is restarted below.)
+start_redis "$work/redis" --appendonly yes
+start_fake --speed "$SPEED"
 printf '<svg xmlns="http://www.w3.org/2000/svg" width="8" height="8"/>\n' >"$work/logo.svg"
 write_config "$work/w.ini" "[http]
 listen = 127.0.0.1:0
@@ -71,13 +40,7 @@ admin = admin-token
 [web]
 logo = $work/logo.svg
 frame_ancestors = https://shop.example"
-"$WISMOD" -c "$work/w.ini" 2>"$work/wismod.log" &
-WPID=$!
-pids+=("$WPID")
-for _ in $(seq 600); do grep -q 'msg=ready' "$work/wismod.log" && break; sleep 0.05; done
-PORT=$(sed -n 's/.*msg=ready.* port=\([0-9]*\).*/\1/p' "$work/wismod.log")
-[ -n "$PORT" ] || { echo "wismod did not start" >&2; cat "$work/wismod.log" >&2; exit 1; }
-API=http://127.0.0.1:$PORT
+UP_WITHIN=30 start_wismod "$work/w.ini"
 
 # call METHOD TEMPLATE PATH [curl args...]: prints the body to $work/body,
 # the status to stdout, and records "METHOD TEMPLATE STATUS".
@@ -94,16 +57,6 @@ AGENT=(-H "Authorization: Bearer agent-token")
 ADMIN=(-H "Authorization: Bearer admin-token")
 J=(-H "Content-Type: application/json")
 
-# wait_for SECONDS COMMAND...: polls until COMMAND succeeds; 1 on time-out.
-wait_for() {
-    local limit=$1 i
-    shift
-    for ((i = 0; i < limit * 10; i++)); do
-        "$@" && return 0
-        sleep 0.1
-    done
-    return 1
-}
 # scenario CARRIER NUMBER NAME [ELAPSED]: what the fake carrier will tell
 # about NUMBER; ELAPSED fake seconds of the timeline have already passed
 # (a large one: the whole script is visible at the first poll and never
@@ -435,7 +388,7 @@ wait "$REDIS_PID" 2>/dev/null || true
 readyz_is() { [ "$(curl -s -o /dev/null -w '%{http_code}' "$API/readyz")" = "$1" ]; }
 wait_for 30 readyz_is 503 || true
 expect "readyz without Redis: 503" "$(call GET /readyz /readyz)" 503
-start_redis
+start_redis "$work/redis" --appendonly yes
 wait_for 60 readyz_is 200 && ok "readyz: 200 again once Redis is back" ||
     fail "readyz never came back after Redis restarted"
 
@@ -456,14 +409,7 @@ ms=$(((t1 - t0) / 1000000))
 # header_timeout is 1 s; the idle timeout (60 s) would be the bug.
 [ "$ms" -lt 10000 ] && ok "a slow-header client is cut off (after $ms ms)" || fail "slow header held $ms ms"
 
-kill -TERM "$WPID"
-rc=0
-wait "$WPID" || rc=$?
-expect "wismod exits 0 on SIGTERM" "$rc" 0
-if grep -Eq 'Sanitizer|runtime error' "$work/wismod.log"; then
-    fail "sanitizer report"
-    grep -E -A15 'Sanitizer|runtime error' "$work/wismod.log" | head -30 >&2
-fi
+stop_wismod
 
 # --- the document, walked ---
 jq -r '.paths | to_entries[] | .key as $p | .value | to_entries[] |
@@ -475,5 +421,4 @@ extra=$(comm -13 "$work/documented" "$work/seen.sorted")
 [ -z "$missing" ] && ok "every documented route and status was answered ($(wc -l <"$work/documented"))" ||
     fail "documented but never seen: $(echo $missing)"
 [ -z "$extra" ] && ok "every answer seen is documented" || fail "seen but not documented: $(echo $extra)"
-echo "api: $checks passed, $failures failed"
-[ "$failures" -eq 0 ]
+summary api
