@@ -24,38 +24,21 @@ shift 2
 PHASES=("$@")
 [ ${#PHASES[@]} -gt 0 ] || PHASES=(check logs ready notify orphan)
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/wismo-ops-test.XXXXXX")
-pids=()
-cleanup() {
+# shellcheck source=lib.sh
+. "$(cd "$(dirname "$0")" && pwd)/lib.sh"
+# Our private redis-servers (their working directory is under $work): not
+# children of the test, so not in pids.
+cleanup_more() {
     local p
-    for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-    # Our private redis-servers (their working directory is under $work).
     for p in $(pgrep -x redis-server || true); do
         case "$(readlink "/proc/$p/cwd" 2>/dev/null)" in
         "$work"/*) kill -KILL "$p" 2>/dev/null || true ;;
         esac
     done
-    wait 2>/dev/null || true
-    [ -n "${KEEP:-}" ] || rm -rf "$work"
 }
-trap cleanup EXIT
-
-failures=0
-checks=0
-fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
-ok() { checks=$((checks + 1)); echo "ok: $*"; }
-say() { echo "--- $*"; }
-
-# wait_for SECONDS COMMAND...: polls until COMMAND succeeds.
-wait_for() {
-    local deadline=$((SECONDS + $1))
-    shift
-    while [ $SECONDS -lt $deadline ]; do
-        "$@" && return 0
-        sleep 0.05
-    done
-    return 1
-}
+# Every wait here is bounded by the wall clock, tried every 0.05 s.
+WAIT_STEP=0.05
+wait_for() { wait_secs "$@"; }
 
 # The redis-servers whose working directory is DIR (Redis changes into
 # its --dir).
@@ -73,15 +56,9 @@ count_redis_in() { redis_in "$1" | grep -c . || true; }
 no_redis_in() { [ "$(count_redis_in "$1")" -eq 0 ]; }
 ready_lines_at_least() { [ "$(grep -c '^READY=1' "$2")" -ge "$1" ]; }
 
-sanitizer_check() { # sanitizer_check LOG
-    if grep -Eq 'Sanitizer|runtime error' "$1"; then
-        fail "sanitizer report in $1"
-        grep -E -A20 'Sanitizer|runtime error' "$1" | head -40 >&2
-    fi
-}
-
 # A configuration with a private Redis in DIR, HTTP on a free port,
-# tokens, and one carrier pointed at a closed loopback port.
+# tokens, and one carrier pointed at a closed loopback port (this test's
+# own write_config, not contrib/fakerun.sh's).
 write_config() { # write_config FILE DIR [EXTRA]
     cat >"$1" <<INI
 [daemon]
@@ -355,5 +332,4 @@ phase_orphan() {
 for p in "${PHASES[@]}"; do
     "phase_$p"
 done
-echo "ops: $checks passed, $failures failed"
-[ "$failures" -eq 0 ]
+summary ops
