@@ -16,31 +16,8 @@ set -euo pipefail
 
 FAKE=${1:?usage: $0 FAKECARRIER WISMOD}
 WISMOD=${2:?}
-PY=/usr/bin/python3
-work=$(mktemp -d "${TMPDIR:-/tmp}/wismo-push-subs.XXXXXX")
-pids=()
-cleanup() {
-    local p
-    for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-failures=0
-fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
-ok() { echo "ok: $*"; }
-check() { # check DESCRIPTION COMMAND...
-    if "${@:2}"; then ok "$1"; else fail "$1"; fi
-}
-wait_for() { # wait_for SECONDS COMMAND...
-    local i
-    for ((i = 0; i < $1 * 10; i++)); do
-        "${@:2}" && return 0
-        sleep 0.1
-    done
-    return 1
-}
-port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# shellcheck source=lib.sh
+. "$(cd "$(dirname "$0")" && pwd)/lib.sh"
 
 PATH_SECRET=subsPath-0123456789abcdef
 UPS_SECRET=ups-cred-subs-1
@@ -48,22 +25,12 @@ DHL_SECRET=dhl-token-subs-1
 USPS_SECRET=usps-secret-subs-0123456789abcdef0123
 FEDEX_SECRET=fedex-token-subs-1
 
-# start PHASE SPEED EXTRA-INI: redis, the fake and wismod of one phase;
-# sets FAKE_URL, API, WPID, R (redis-cli).
+# start PHASE SPEED EXTRA-INI: redis, the fake and wismod of one phase, in
+# $work/PHASE; sets FAKE_URL, API, WPID, LOG.
 start() {
     local dir=$work/$1
-    mkdir -p "$dir/redis" "$dir/data"
-    R=(redis-cli -s "$dir/redis/redis.sock")
-    redis-server --port 0 --unixsocket "$dir/redis/redis.sock" --dir "$dir/redis" \
-        --save '' --appendonly no >/dev/null 2>&1 &
-    pids+=($!)
-    wait_for 30 "${R[@]}" ping >/dev/null 2>&1
-    "$FAKE" --listen 127.0.0.1:0 --speed "$2" >"$dir/fake.out" 2>"$dir/fake.err" &
-    FPID=$!
-    FERR=$dir/fake.err
-    pids+=("$FPID")
-    wait_for 30 test -s "$dir/fake.out"
-    FAKE_URL="http://$(head -n1 "$dir/fake.out" | sed 's/^listening on //')"
+    start_redis "$dir/redis"
+    FAKE_NAME=$1/fake start_fake --speed "$2"
     WPORT=$(port)
     API=http://127.0.0.1:$WPORT
     cat >"$dir/w.ini" <<INI
@@ -71,7 +38,7 @@ start() {
 data_dir = $dir/data
 claim_interval = 50ms
 [redis]
-url = unix://$dir/redis/redis.sock
+url = unix://$REDIS_SOCK
 [http]
 listen = 127.0.0.1:$WPORT
 [tokens]
@@ -125,11 +92,8 @@ password = p
 push = on
 push_path = $PATH_SECRET
 INI
-    "$WISMOD" -c "$dir/w.ini" 2>"$dir/wismod.log" &
-    WPID=$!
-    pids+=("$WPID")
-    wait_for 60 grep -q 'msg=ready' "$dir/wismod.log" || { cat "$dir/wismod.log" >&2; exit 1; }
     LOG=$dir/wismod.log
+    start_wismod "$dir/w.ini" "$LOG"
 }
 SHOP=(-H "Authorization: Bearer shop-token" -H "Content-Type: application/json")
 # register CARRIER NUMBER SCENARIO: the id into $ID
@@ -140,7 +104,7 @@ register() {
         "$API/v1/shipments" | jq -r .id)
     [ -n "$ID" ] && [ "$ID" != null ] || { fail "registration of $1 $2"; exit 1; }
 }
-field() { "${R[@]}" HGET "wismo:s:{$1}" "$2"; }
+field() { rcli HGET "wismo:s:{$1}" "$2"; }
 subscribed() { [ "$(field "$1" push_sub)" = live ]; }
 polls_of() { curl -sf "$FAKE_URL/_admin/counts" | jq -r ".carriers.$1.numbers[\"$2\"] // 0"; }
 sub_of() { # sub_of CARRIER NUMBER FIELD
@@ -148,20 +112,12 @@ sub_of() { # sub_of CARRIER NUMBER FIELD
         jq -r --arg c "$1" --arg n "$2" --arg f "$3" \
             '[.subscriptions[] | select(.carrier == $c and .tracking_number == $n)][0][$f] | tostring'
 }
-stop_wismod() {
-    kill -TERM "$WPID"
-    wait "$WPID" && ok "wismod exits 0" || fail "wismod exit status"
-    if grep -q -e Sanitizer -e 'runtime error' "$LOG"; then
-        fail "sanitizer report"; grep -A20 Sanitizer "$LOG" >&2 || true
-    fi
+stop_phase() {
+    stop_wismod "$LOG"
     for s in "$PATH_SECRET" "$UPS_SECRET" "$DHL_SECRET" "$USPS_SECRET" "$FEDEX_SECRET"; do
         if grep -qF "$s" "$LOG"; then fail "a secret is in the log"; fi
     done
-    kill -TERM "$FPID"
-    wait "$FPID" && ok "the fake carrier exits 0" || fail "the fake carrier's exit status"
-    if grep -q -e Sanitizer -e 'runtime error' "$FERR"; then
-        fail "fake carrier sanitizer report"; grep -A20 Sanitizer "$FERR" >&2 || true
-    fi
+    stop_fake
 }
 
 # --- A: every pushing carrier, end to end ---------------------------------
@@ -241,7 +197,7 @@ check "metrics: pushes accepted" grep -q 'wismo_push_total{carrier="usps",outcom
 # Push-to-stored lag: the fake's send to wismod's answer (after the merge).
 LAGS=$(curl -sf "$FAKE_URL/_admin/push" | jq -r '[.subscriptions[] | select(.pushes_ok > 0)] |
     group_by(.carrier)[] | "\(.[0].carrier)=mean \((map(.lag_ms_sum) | add) / (map(.pushes_ok) | add) | floor)ms max \(map(.lag_ms_max) | max)ms over \(map(.pushes_ok) | add) pushes"')
-stop_wismod
+stop_phase
 
 # --- B: UPS renews before its subscription lapses --------------------------
 start b 30240 "push_lifetime = 40s"
@@ -256,8 +212,7 @@ past_first() { [ "$(fake_now)" -gt "$((UNTIL1 + 3600))" ]; }
 wait_for 120 past_first || fail "the fake clock did not pass the first subscription's end"
 check "ups: resubscribed before day 14 (no lapse)" test "$(sub_of ups 1Z999AA10123456785 lapses)" = 0
 check "ups: the new subscription ends later" test "$(sub_of ups 1Z999AA10123456785 until)" -gt "$UNTIL1"
-stop_wismod
+stop_phase
 
 echo "push-to-stored lag: $(tr '\n' ' ' <<<"$LAGS")"
-[ "$failures" = 0 ] || { echo "$failures failure(s)"; exit 1; }
-echo "all push subscription checks passed"
+summary "push subscriptions"
