@@ -19,36 +19,12 @@ trap 'echo "FAIL: line $LINENO: $BASH_COMMAND exited $?" >&2' ERR
 
 FAKE=${1:?usage: $0 FAKECARRIER WISMOD}
 WISMOD=${2:?}
-PY=/usr/bin/python3
 SPEED=20000
-work=$(mktemp -d "${TMPDIR:-/tmp}/wismo-failover.XXXXXX")
-pids=()
-cleanup() {
-    local p
-    for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    [ -n "${KEEP:-}" ] || rm -rf "$work"
-}
-trap cleanup EXIT
-failures=0
-fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
-ok() { echo "ok: $*"; }
-wait_for() { # wait_for SECONDS COMMAND...
-    local i
-    for ((i = 0; i < $1 * 10; i++)); do
-        "${@:2}" && return 0
-        sleep 0.1
-    done
-    return 1
-}
-port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-here=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=../../contrib/fakerun.sh
-. "$here/../../contrib/fakerun.sh"
+# shellcheck source=lib.sh
+. "$(cd "$(dirname "$0")" && pwd)/lib.sh"
 
 P1=$(port) P2=$(port) S1=$(port) S2=$(port) S3=$(port)
-HOOK=$(port) SMTP=$(port) WPORT=$(port)
+WPORT=$(port)
 
 redis_start() { # redis_start NAME PORT ARGS...: sets PID_<NAME>
     mkdir -p "$work/$1"
@@ -92,14 +68,8 @@ sentinels_ready() {
 wait_for 60 sentinels_ready || { echo "FAIL: the sentinels never saw each other" >&2; exit 1; }
 ok "a primary, a replica and three sentinels"
 
-mkdir -p "$work/sink"
-"$PY" "$here/notify_sink.py" "$HOOK" "$SMTP" "$work/sink" >"$work/sink.log" 2>&1 &
-pids+=($!)
-"$FAKE" --listen 127.0.0.1:0 --speed "$SPEED" >"$work/fake.out" 2>"$work/fake.err" &
-pids+=($!)
-FAKE_PID=$!
-wait_for 30 test -s "$work/fake.out"
-FAKE_URL="http://$(head -n1 "$work/fake.out" | sed 's/^listening on //')"
+start_sinks
+start_fake --speed "$SPEED"
 REDIS_SOCK=
 write_config "$work/w.ini" "[redis]
 sentinels = 127.0.0.1:$S1, 127.0.0.1:$S2,127.0.0.1:$S3
@@ -112,14 +82,10 @@ shop = shop-token
 positive = delivered
 quiet_hours =
 [webhook]
-url = http://127.0.0.1:$HOOK/hook
+url = http://127.0.0.1:$HP/hook
 secret = failover-secret"
 sed -i "s/^listen = 127.0.0.1:0$/listen = 127.0.0.1:$WPORT/" "$work/w.ini"
-"$WISMOD" -c "$work/w.ini" 2>"$work/wismod.log" &
-WPID=$!
-pids+=("$WPID")
-wait_for 60 grep -q 'msg=ready' "$work/wismod.log" || { cat "$work/wismod.log" >&2; exit 1; }
-API=http://127.0.0.1:$WPORT
+start_wismod "$work/w.ini"
 grep -q "redis primary from the sentinels.* redis=127.0.0.1:$P1" "$work/wismod.log" &&
     ok "wismod asked the sentinels for the primary (:$P1)" || fail "no primary from the sentinels"
 
@@ -252,12 +218,6 @@ else
     fail "wismod did not follow the asked failover"
 fi
 
-kill -TERM "$WPID"
-wait "$WPID" && ok "wismod exits 0" || fail "wismod exit status"
-if grep -Eq 'Sanitizer|runtime error' "$work/wismod.log"; then
-    fail "sanitizer report"
-    grep -E -A20 'Sanitizer|runtime error' "$work/wismod.log" | head -40 >&2
-fi
+stop_wismod
 kill -TERM "$FAKE_PID" 2>/dev/null || true
-[ "$failures" -eq 0 ] || { echo "$failures failure(s)"; exit 1; }
-echo "all failover checks passed"
+summary failover
