@@ -30,20 +30,9 @@ for tool in curl jq; do
     command -v "$tool" >/dev/null || { echo "FAIL: $tool is required" >&2; exit 1; }
 done
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/fakecarrier-test.XXXXXX")
-pids=()
-cleanup() {
-    local p
-    for p in "${pids[@]}"; do
-        kill -KILL "$p" 2>/dev/null || true
-    done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-failures=0
-checks=0
-fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
+# shellcheck source=lib.sh
+. "$(cd "$(dirname "$0")" && pwd)/lib.sh"
+# Thousands of checks here: a passing one is counted, not printed.
 pass() { checks=$((checks + 1)); }
 check() { # check DESCRIPTION COMMAND...
     local what=$1
@@ -67,22 +56,11 @@ SCENARIOS=(on_time delayed stalled exception failed_attempt return_to_sender not
 
 # start NAME ARGS...: starts a fakecarrier, sets PORT_<NAME> and PID_<NAME>.
 start() {
-    local name=$1 i line=""
+    local name=$1
     shift
-    "$FAKE" --listen 127.0.0.1:0 "$@" >"$work/$name.out" 2>"$work/$name.err" &
-    local pid=$!
-    pids+=("$pid")
-    for i in $(seq 100); do
-        line=$(head -n1 "$work/$name.out" 2>/dev/null || true)
-        [ -n "$line" ] && break
-        sleep 0.05
-    done
-    case "$line" in
-    "listening on 127.0.0.1:"*) ;;
-    *) echo "FAIL: $name did not start: '$line'" >&2; cat "$work/$name.err" >&2; exit 1 ;;
-    esac
-    printf -v "PORT_$name" '%s' "${line##*:}"
-    printf -v "PID_$name" '%s' "$pid"
+    FAKE_NAME=$name UP_WITHIN=5 start_fake "$@"
+    printf -v "PORT_$name" '%s' "$FAKE_PORT"
+    printf -v "PID_$name" '%s' "$FAKE_PID"
 }
 
 # stop NAME: SIGTERM, exit status 0, clean stderr.
@@ -639,5 +617,4 @@ exec 3<>"/dev/tcp/127.0.0.1/$PORT_slow"
 stop slow
 exec 3>&-
 
-echo "fakecarrier test: $checks checks passed, $failures failed"
-[ "$failures" -eq 0 ]
+summary "fakecarrier test"
