@@ -40,62 +40,16 @@ PHASES=("$@")
 [ ${#PHASES[@]} -gt 0 ] || PHASES=(bulk kill9 redis faults two ops)
 
 SPEED=${WISMO_TEST_SPEED:-40000} # fake seconds per real second
-work=$(mktemp -d "${TMPDIR:-/tmp}/wismo-daemon-test.XXXXXX")
-pids=()
-cleanup() {
-    local p
-    for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    [ -n "${KEEP:-}" ] || rm -rf "$work"
+# shellcheck source=lib.sh
+. "$(cd "$(dirname "$0")" && pwd)/lib.sh"
+
+# redis_start DIR: a redis-server keeping its append-only file in DIR.
+redis_start() {
+    REDIS_LOG=$1/redis.out UP_WITHIN=10 start_redis "$1" --unixsocketperm 700 \
+        --appendonly yes --appendfsync everysec --daemonize no
 }
-trap cleanup EXIT
-
-failures=0
-checks=0
-fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
-ok() { checks=$((checks + 1)); echo "ok: $*"; }
-say() { echo "--- $*"; }
-
-here=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=../../contrib/fakerun.sh
-. "$here/../../contrib/fakerun.sh"
-
-redis_start() { # redis_start DIR
-    mkdir -p "$1"
-    REDIS_SOCK=$1/redis.sock
-    redis-server --port 0 --unixsocket "$1/redis.sock" --unixsocketperm 700 \
-        --dir "$1" --save '' --appendonly yes --appendfsync everysec \
-        --daemonize no >"$1/redis.out" 2>&1 &
-    REDIS_PID=$!
-    pids+=("$REDIS_PID")
-    local i
-    for i in $(seq 200); do
-        redis-cli -s "$1/redis.sock" ping >/dev/null 2>&1 && return 0
-        sleep 0.05
-    done
-    echo "FAIL: redis-server did not start" >&2
-    exit 1
-}
-
-fake_start() { # fake_start ARGS...
-    # The previous phase's fake.out names a port that is closed now: gone
-    # before the new fake starts, so the loop below cannot read it.
-    rm -f "$work/fake.out"
-    "$FAKE" --listen 127.0.0.1:0 --speed "$SPEED" "$@" >"$work/fake.out" \
-        2>"$work/fake.err" &
-    FAKE_PID=$!
-    pids+=("$FAKE_PID")
-    local i line=""
-    for i in $(seq 100); do
-        line=$(head -n1 "$work/fake.out" 2>/dev/null || true)
-        [ -n "$line" ] && break
-        sleep 0.05
-    done
-    case "$line" in
-    "listening on 127.0.0.1:"*) FAKE_URL="http://${line#listening on }" ;;
-    *) echo "FAIL: fakecarrier did not start" >&2; cat "$work/fake.err" >&2; exit 1 ;;
-    esac
-}
+# fake_start ARGS...: the fake carrier on the test's clock.
+fake_start() { UP_WITHIN=5 start_fake --speed "$SPEED" "$@"; }
 
 WISMOD_PIDS=()
 wismod_start() { # wismod_start NAME CONFIG
@@ -121,14 +75,6 @@ wismod_stop() {
         fail "$1 exit status $rc after $(((t1 - t0) / 1000000)) ms"
     fi
 }
-
-sanitizer_check() { # sanitizer_check LOG
-    if grep -Eq 'Sanitizer|runtime error' "$1"; then
-        fail "sanitizer report in $1"
-        grep -E -A20 'Sanitizer|runtime error' "$1" | head -40 >&2
-    fi
-}
-
 
 # Waits until every registered shipment has its scripted final state.
 wait_complete() { # wait_complete SECONDS WHAT
@@ -644,5 +590,4 @@ phase_metrics() {
 for p in "${PHASES[@]}"; do
     "phase_$p"
 done
-echo "daemon: $checks passed, $failures failed"
-[ "$failures" -eq 0 ]
+summary daemon
