@@ -13,13 +13,8 @@ set -euo pipefail
 
 BUILD=$(cd "${1:?usage: $0 BUILD_DIR SOURCE_DIR}" && pwd)
 SRC=$(cd "${2:?}" && pwd)
-work=$(mktemp -d "${TMPDIR:-/tmp}/wismo-package-test.XXXXXX")
-trap '[ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
-
-failures=0
-checks=0
-fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
-ok() { checks=$((checks + 1)); echo "ok: $*"; }
+# shellcheck source=lib.sh
+. "$(cd "$(dirname "$0")" && pwd)/lib.sh"
 
 files=(usr/sbin/wismod usr/bin/wismoctl etc/wismo/wismo.ini
     lib/systemd/system/wismod.service
@@ -47,8 +42,7 @@ echo "--- cpack -G DEB"
 deb=$(ls "$work"/pkg/wismo_*.deb 2>/dev/null | head -n1)
 if [ -z "$deb" ]; then
     fail "no .deb built: $(tail -20 "$work/cpack.out")"
-    echo "package: $checks passed, $failures failed"
-    exit 1
+    summary package
 fi
 ok "built $(basename "$deb") ($(du -k "$deb" | cut -f1) KiB)"
 
@@ -111,5 +105,4 @@ rc=0
 [ "$rc" -eq 0 ] && ok "the shipped /etc/wismo/wismo.ini passes wismod -t" ||
     fail "wismod -t on the shipped configuration: exit $rc: $(cat "$work/t.out")"
 
-echo "package: $checks passed, $failures failed"
-[ "$failures" -eq 0 ]
+summary package
