@@ -4,16 +4,9 @@
 # modes run: blocking (its own reader connection) and poll (timer-driven).
 add_executable(notify_harness notify_harness.c)
 target_link_libraries(notify_harness PRIVATE wismo_daemon)
-add_test(NAME test_notify_e2e
-    COMMAND ${WISMO_BASH} ${CMAKE_CURRENT_SOURCE_DIR}/test_notify.sh
-        $<TARGET_FILE:notify_harness> ${PROJECT_SOURCE_DIR}/contrib/templates)
-set_tests_properties(test_notify_e2e PROPERTIES TIMEOUT 600)
-add_test(NAME test_notify_poll
-    COMMAND ${WISMO_BASH} ${CMAKE_CURRENT_SOURCE_DIR}/test_notify_poll.sh
-        $<TARGET_FILE:notify_harness> ${PROJECT_SOURCE_DIR}/contrib/templates)
-set_tests_properties(test_notify_poll PROPERTIES TIMEOUT 300)
+script_test(test_notify_e2e test_notify.sh 600
+    $<TARGET_FILE:notify_harness> ${PROJECT_SOURCE_DIR}/contrib/templates)
+script_test(test_notify_poll test_notify_poll.sh 300
+    $<TARGET_FILE:notify_harness> ${PROJECT_SOURCE_DIR}/contrib/templates)
 # wismod itself, with no templates folder: the compiled-in templates.
-add_test(NAME test_notify_wismod
-    COMMAND ${WISMO_BASH} ${CMAKE_CURRENT_SOURCE_DIR}/test_notify_wismod.sh
-        $<TARGET_FILE:wismod>)
-set_tests_properties(test_notify_wismod PROPERTIES TIMEOUT 300)
+script_test(test_notify_wismod test_notify_wismod.sh 300 $<TARGET_FILE:wismod>)
