@@ -12,6 +12,10 @@
 #   wait_secs SECONDS COMMAND...  until SECONDS of wall time have passed,
 #                                 tries $WAIT_STEP (0.1) s apart
 #   port          a free loopback TCP port
+#   out_has PATTERN COMMAND...    COMMAND's whole output has a line
+#                 matching PATTERN (grep -E), read to the end first: a
+#                 "producer | grep -q" fails under pipefail when grep
+#                 stops early and the producer then writes to a closed pipe
 #   start_redis, start_fake, start_sinks, launch_wismod, start_wismod,
 #   wismod_port, stop_wismod, stop_fake, sanitizer_check
 # The start_ functions give up (die) when what they start is not up within
@@ -78,6 +82,11 @@ wait_secs() {
     return 1
 }
 
+out_has() {
+    local out
+    out=$("${@:2}") || return 1
+    grep -qE -- "$1" <<<"$out"
+}
 port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # sanitizer_check FILE: fails if FILE (a log, a stderr) holds an ASan,

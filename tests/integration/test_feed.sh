@@ -192,10 +192,10 @@ check "feed failure: the customer's parcels brought back to the schedule" wait_f
 P6=$(polls_of 3SWISM2000006)
 polled_again() { [ "$(polls_of 3SWISM2000006)" -ge $((P6 + 3)) ]; }
 check "feed failure: the stalled parcel is polled on the in_transit schedule" wait_for 60 polled_again
-curl -sf "$API/metrics" | grep -q 'wismo_feed_up{carrier="postnl"} 0' &&
+out_has '^wismo_feed_up\{carrier="postnl"\} 0$' curl -sf "$API/metrics" &&
     ok "metrics: feed down" || fail "metrics: feed down"
 curl -sf -X PUT -d '[]' "$FAKE_URL/_admin/faults" >/dev/null
-up() { curl -sf "$API/metrics" | grep -q 'wismo_feed_up{carrier="postnl"} 1'; }
+up() { out_has '^wismo_feed_up\{carrier="postnl"\} 1$' curl -sf "$API/metrics"; }
 check "feed back up" wait_for 30 up
 # The poll scheduled while the feed was down goes when it is due (the
 # schedule may have put it several intervals out); the merge after it

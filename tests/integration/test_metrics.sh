@@ -125,18 +125,18 @@ curl -s -o /dev/null "$API/v1/track/M-1?postcode=1234AB"
 wait_for 60 sh -c "ls '$work/sink/mail' 2>/dev/null | grep -q eml" || fail "no e-mail reached the SMTP sink"
 dead() { [ "$(rcli XLEN wismo:outbox:dead)" -ge 1 ]; }
 wait_for 60 dead || fail "the webhook's 404 left no dead letter"
-refused() { curl -s "$API/metrics" | grep -q '^wismo_carrier_auth_failed{carrier="ups"} 1'; }
+refused() { out_has '^wismo_carrier_auth_failed\{carrier="ups"\} 1' curl -s "$API/metrics"; }
 wait_for 60 refused || fail "ups refusing the credentials never showed"
 scrape
 # Redis goes away: up 0, a request that fails for want of it, a link lost.
 kill -TERM "$REDIS_PID"
 wait "$REDIS_PID" 2>/dev/null || true
-down() { curl -s "$API/metrics" | grep -q '^wismo_redis_up 0'; }
+down() { out_has '^wismo_redis_up 0' curl -s "$API/metrics"; }
 wait_for 30 down || fail "wismo_redis_up never went 0"
 scrape
 curl -s -o /dev/null -H "Authorization: Bearer agent-token" "$API/v1/shipments"
 start_redis "$work/redis" --appendonly yes
-up() { curl -s "$API/metrics" | grep -q '^wismo_redis_up 1'; }
+up() { out_has '^wismo_redis_up 1' curl -s "$API/metrics"; }
 wait_for 60 up || fail "wismo_redis_up never came back"
 scrape
 last=$((n - 1))

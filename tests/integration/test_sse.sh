@@ -92,7 +92,7 @@ PY
 SLOW=$!
 pids+=("$SLOW")
 wait_for 60 test -e "$work/slow.ready" || fail "slow client did not connect"
-streams_are() { curl -s "$API/metrics" | grep -qx "wismo_http_streams $1"; }
+streams_are() { out_has "^wismo_http_streams $1\$" curl -s "$API/metrics"; }
 wait_for 60 streams_are 4 || fail "4 streams not open: $(curl -s "$API/metrics" | grep http_streams)"
 curl -s -i --max-time 10 -H "$AUTH" "$API/agent/events" >"$work/busy" || true
 head -n1 "$work/busy" | grep -q '^HTTP/1.1 503' && grep -qi '^retry-after: [0-9]' "$work/busy" &&
