@@ -82,6 +82,9 @@ wait_secs() {
     return 1
 }
 
+# out_has PATTERN COMMAND...: COMMAND's output, read to its end, has a
+# line matching PATTERN (grep -E). Not "COMMAND | grep -q", which fails
+# under pipefail when grep stops early and COMMAND writes on.
 out_has() {
     local out
     out=$("${@:2}") || return 1
