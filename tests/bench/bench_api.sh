@@ -17,8 +17,10 @@
 # Prints req/s, the ratio to nginx's req/s for the same workload in the
 # same run, p50/p99, the CPU per request of wismod and of nginx's worker
 # (utime+stime from /proc over the run / requests) and how often each
-# waited for work (voluntary context switches per request), wismod's RSS
-# before and after, and the load average.
+# waited for work (voluntary context switches per request), the same two
+# for wrk itself when perf is installed (wrk-us, wrk-sw: the load
+# generator shares the two CPUs), wismod's RSS before and after, and the
+# load average.
 # Targets: cache off, random >= 0.8x nginx with p99 <= 5 ms; cache on, hot
 # >= 1.2x nginx. Installs wrk and nginx with apt-get if missing.
 # Usage: tests/bench/bench_api.sh BUILD-DIR [SECONDS] [ORDERS]
@@ -56,7 +58,12 @@ trap cleanup EXIT
 
 mkdir -p "$work/redis"
 REDIS_SOCK=$work/redis/redis.sock
-redis-server --port 0 --unixsocket "$REDIS_SOCK" --dir "$work/redis" --save '' \
+# Each server in a session of its own, as a daemon runs (nginx puts itself
+# in one; systemd gives each service its own cgroup): with the kernel's
+# autogroup scheduling (sched_autogroup_enabled), CPU is shared between
+# sessions first, so a server in the bench's own session would share one
+# share with wrk's threads while nginx had a share of its own.
+setsid redis-server --port 0 --unixsocket "$REDIS_SOCK" --dir "$work/redis" --save '' \
     --appendonly no >/dev/null 2>&1 &
 pids+=($!)
 RPID=$!
@@ -79,7 +86,7 @@ shop = shop-token"
     # First polls at once, then nothing more during the runs.
     sed -i -e '/^retry_/!s/^\([a-z_]*\) = 1s$/\1 = 1h/' \
         "$work/w.ini"
-    wismod_up "$work/w.ini" || exit 1
+    wismod_up "$work/w.ini" setsid || exit 1
 }
 stop_wismod() {
     kill -TERM "$WPID"
@@ -158,10 +165,17 @@ run() {
     if [ "$kind" = random ]; then args+=(-s "$work/random.lua" "$base/"); else args+=("$base$hot"); fi
     l=$(load)
     [ -n "$pid" ] && t0=$(cpu_ticks "$pid") && c0=$(ctx_switches "$pid")
-    wrk "${args[@]}" >"$work/wrk.out" 2>&1
+    if command -v perf >/dev/null; then
+        perf stat -x, -e task-clock,context-switches -o "$work/wrk.perf" \
+            wrk "${args[@]}" >"$work/wrk.out" 2>&1
+    else
+        : >"$work/wrk.perf"
+        wrk "${args[@]}" >"$work/wrk.out" 2>&1
+    fi
     [ -n "$pid" ] && t1=$(cpu_ticks "$pid") && c1=$(ctx_switches "$pid")
     awk -v name="$name" -v kind="$kind" -v ticks=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" \
-        -v cs=$((c1 - c0)) \
+        -v cs=$((c1 - c0)) -v wrk_ms="$(awk -F, '/task-clock/ {print $1}' "$work/wrk.perf")" \
+        -v wrk_cs="$(awk -F, '/context-switches/ {print $1}' "$work/wrk.perf")" \
         -v pid="$pid" -v load="$l" '
         / requests in / {n = $1}
         /Requests\/sec/ {r = $2}
@@ -171,7 +185,9 @@ run() {
         END {
             cpu = pid == "" || n == 0 ? "-" : sprintf("%.1f", ticks * 1e6 / hz / n)
             sw = pid == "" || n == 0 ? "-" : sprintf("%.3f", cs / n)
-            printf "%-16s %-6s %10s %9s %9s %8s %7s %6s %5s\n", name, kind, r, p50, p99, cpu, sw, bad + 0, load
+            wcpu = wrk_ms == "" || n == 0 ? "-" : sprintf("%.1f", wrk_ms * 1000 / n)
+            wsw = wrk_cs == "" || n == 0 ? "-" : sprintf("%.3f", wrk_cs / n)
+            printf "%-16s %-6s %10s %9s %9s %8s %7s %6s %5s %8s %7s\n", name, kind, r, p50, p99, cpu, sw, bad + 0, load, wcpu, wsw
             if (serr != "") print "  " serr
         }' "$work/wrk.out" | tee -a "$work/results"
     if grep -q 'Non-2xx or 3xx responses' "$work/wrk.out"; then
@@ -189,7 +205,7 @@ for path in "$hot" "$(sed -n "${mid}s/^\(\S*\) \(\S*\)$/\/v1\/track\/\1?postcode
 done
 
 echo "orders: $orders ($size bytes of answers, $(wc -c <"$work/www/v1/track/ORD-000000") for the hot one), wrk -t2 -c64 -d${secs}s, $(nproc) CPUs"
-printf '%-16s %-6s %10s %9s %9s %8s %7s %6s %5s\n' server load req/s p50 p99 'cpu-us' 'ctxsw' non2xx loadavg
+printf '%-16s %-6s %10s %9s %9s %8s %7s %6s %5s %8s %7s\n' server load req/s p50 p99 'cpu-us' 'ctxsw' non2xx loadavg 'wrk-us' 'wrk-sw'
 ngw=$(pgrep -P "$(cat "$work/nginx.pid")" | head -n1)
 run nginx "$NG" random "$ngw"
 run nginx "$NG" hot "$ngw"
