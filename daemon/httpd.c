@@ -1232,6 +1232,19 @@ static const char *httpd_date(struct httpd *h)
     return h->date;
 }
 
+/* n in decimal at w; returns the end. */
+static char *put_dec(char *w, size_t n)
+{
+    char d[24];
+    size_t k = sizeof(d);
+
+    do
+        d[--k] = (char)('0' + n % 10);
+    while ((n /= 10) != 0);
+    memcpy(w, d + k, sizeof(d) - k);
+    return w + (sizeof(d) - k);
+}
+
 /* Formats the head of an answer into h->hbuf; returns its length. Built
  * piece by piece into room reserved once (no printf: this runs for every
  * answer). Connection: close when the connection ends, keep-alive only
@@ -1251,18 +1264,13 @@ static size_t httpd_format_head(struct httpd *h, int status, const char *ctype,
     size_t cl = ctype != NULL ? strlen(ctype) : 0;
     size_t el = extra != NULL ? strlen(extra) : 0;
     struct httpd_buf *b = &h->hbuf;
-    char num[24], *w;
-    size_t k;
+    char *w;
 
     b->len = 0;
     buf_reserve(b, 160 + dl + rl + cl + el);
     w = b->data;
     PUT_LIT(w, "HTTP/1.1 ");
-    k = sizeof(num);
-    do
-        num[--k] = (char)('0' + status % 10);
-    while ((status /= 10) != 0);
-    PUT_STR(w, num + k, sizeof(num) - k);
+    w = put_dec(w, (size_t)status);
     PUT_LIT(w, " ");
     PUT_STR(w, reason, rl);
     PUT_LIT(w, "\r\nServer: wismo\r\nDate: ");
@@ -1275,11 +1283,7 @@ static size_t httpd_format_head(struct httpd *h, int status, const char *ctype,
     }
     if (!no_len) {
         PUT_LIT(w, "Content-Length: ");
-        k = sizeof(num);
-        do
-            num[--k] = (char)('0' + len % 10);
-        while ((len /= 10) != 0);
-        PUT_STR(w, num + k, sizeof(num) - k);
+        w = put_dec(w, len);
         PUT_LIT(w, "\r\n");
     }
     if (!keep_alive)
