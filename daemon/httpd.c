@@ -201,6 +201,8 @@ struct httpd_conn {
     uint64_t timer_due;        /* loop ms when the timer fires; 0: stopped */
     struct httpd_buf pending;  /* read but not parsed (pipeline full) */
     char peer[HTTPD_PEER_LEN]; /* "" until asked for */
+    struct httpd_conn *flush_next; /* in h->flush_head's list */
+    bool flush_queued;
     char peer_key[NETADDR_STRLEN]; /* the peer's client key; "" until asked */
     struct httpd_stream *stream;   /* owned by the owner until it closes it,
                                       then freed with the connection */
@@ -217,9 +219,11 @@ struct httpd {
     uv_tcp_t listener;
     bool listening; /* listener initialised and not closed */
     uv_timer_t drain_timer;
-    int handles;              /* listener and drain timer not closed yet */
-    struct httpd_conn *conns; /* open connections */
-    int n_conns;              /* connections not freed yet (the cap) */
+    uv_check_t flush_check;        /* sends what this loop turn answered */
+    struct httpd_conn *flush_head; /* connections with answers to send */
+    int handles;                   /* listener and drain timer not closed yet */
+    struct httpd_conn *conns;      /* open connections */
+    int n_conns;                   /* connections not freed yet (the cap) */
     int port;
     bool draining, drain_done, freed;
     httpd_drained_cb *drained_cb;
@@ -240,6 +244,7 @@ static bool hdr_name_ok(const char *s);
 static bool value_is_folded(const struct httpd_conn *c, const char *at);
 static void conn_feed(struct httpd_conn *c, const char *data, size_t len);
 static void conn_progress(struct httpd_conn *c);
+static void on_flush_check(uv_check_t *k);
 
 /* --- small helpers ------------------------------------------------------- */
 
@@ -994,6 +999,20 @@ static void stream_free(struct httpd *h, struct httpd_stream *s)
     free(s);
 }
 
+/* Takes c off the list of connections to send for (it is freed). */
+static void flush_unlink(struct httpd *h, struct httpd_conn *c)
+{
+    struct httpd_conn **p = &h->flush_head;
+
+    if (!c->flush_queued)
+        return;
+    while (*p != NULL && *p != c)
+        p = &(*p)->flush_next;
+    if (*p == c)
+        *p = c->flush_next;
+    c->flush_queued = false;
+}
+
 static void on_conn_closed(uv_handle_t *hd)
 {
     struct httpd_conn *c = hd->data;
@@ -1003,6 +1022,7 @@ static void on_conn_closed(uv_handle_t *hd)
 
     if (--c->pending_closes > 0)
         return;
+    flush_unlink(h, c);
     if (c->stream != NULL) {
         cb = c->stream->cb;
         arg = c->stream->arg;
@@ -1324,20 +1344,35 @@ void httpd_respond(struct httpd_req *r, int status, const char *content_type,
                              r->keep_alive, r->http11);
     blen = r->head_only || status < 200 || status == 204 || status == 304 ? 0
                                                                           : len;
-    if (r != c->q_head) { /* an earlier answer is owed: wait in line */
-        r->out.len = 0;
-        buf_add(&r->out, h->hbuf.data, hlen);
-        buf_add(&r->out, body, blen);
-        r->state = HTTPD_RS_READY;
-        return;
+    /* Kept in r->out in line; what is at the head of the line goes out
+     * when this turn of the loop has read and answered all it could: the
+     * answers of one turn leave together, so a client with many
+     * connections is woken for several at once, not one by one. */
+    r->out.len = 0;
+    buf_add(&r->out, h->hbuf.data, hlen);
+    buf_add(&r->out, body, blen);
+    r->state = HTTPD_RS_READY;
+    if (r == c->q_head && !c->flush_queued) {
+        c->flush_queued = true;
+        c->flush_next = h->flush_head;
+        h->flush_head = c;
+        if (!uv_is_active((uv_handle_t *)&h->flush_check))
+            uv_check_start(&h->flush_check, on_flush_check);
     }
-    c->q_head = r->next;
-    if (c->q_head == NULL)
-        c->q_tail = NULL;
-    r->next = NULL;
-    conn_send(c, r, h->hbuf.data, hlen, body, blen);
-    conn_flush(c);
-    conn_progress(c);
+}
+
+static void on_flush_check(uv_check_t *k)
+{
+    struct httpd *h = k->data;
+    struct httpd_conn *c;
+
+    while ((c = h->flush_head) != NULL) {
+        h->flush_head = c->flush_next;
+        c->flush_queued = false;
+        conn_flush(c);
+        conn_progress(c);
+    }
+    uv_check_stop(k);
 }
 
 /* --- parsing and dispatch ------------------------------------------------ */
@@ -1664,7 +1699,9 @@ struct httpd *httpd_new(uv_loop_t *loop, const struct httpd_opts *opts,
     buf_reserve(&h->hbuf, 512);
     uv_timer_init(loop, &h->drain_timer);
     h->drain_timer.data = h;
-    h->handles = 1;
+    uv_check_init(loop, &h->flush_check);
+    h->flush_check.data = h;
+    h->handles = 2;
     return h;
 }
 
@@ -1843,6 +1880,7 @@ void httpd_free(struct httpd *h)
     while (h->conns != NULL)
         conn_close(h->conns);
     uv_close((uv_handle_t *)&h->drain_timer, on_handle_closed);
+    uv_close((uv_handle_t *)&h->flush_check, on_handle_closed);
 }
 
 /* --- request accessors --------------------------------------------------- */
