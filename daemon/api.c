@@ -208,7 +208,7 @@ static void rq_free(struct rq *q)
     free(q->f_status);
     free(q->f_carrier);
     free(q->gen);
-    if (a == NULL || a->n_spare >= SPARE_MAX) {
+    if (a->n_spare >= SPARE_MAX) {
         free(q);
         return;
     }

@@ -221,16 +221,16 @@ struct httpd {
     uv_timer_t drain_timer;
     uv_check_t flush_check;        /* sends what this loop turn answered */
     struct httpd_conn *flush_head; /* connections with answers to send */
-    int handles;                   /* listener and drain timer not closed yet */
-    struct httpd_conn *conns;      /* open connections */
-    int n_conns;                   /* connections not freed yet (the cap) */
+    int handles; /* listener, drain timer and flush check not closed yet */
+    struct httpd_conn *conns; /* open connections */
+    int n_conns;              /* connections not freed yet (the cap) */
     int port;
     bool draining, drain_done, freed;
     httpd_drained_cb *drained_cb;
     void *drained_arg;
     time_t date_sec;       /* second the Date text is for */
     char date[40];         /* "Sun, 06 Nov 1994 08:49:37 GMT" */
-    struct httpd_buf hbuf; /* response head scratch (single thread) */
+    struct httpd_buf hbuf; /* a stream's head, scratch (single thread) */
     uint64_t busy_logged;  /* loop ms of the last accept trouble logged */
     struct httpd_stream *streams; /* every stream not freed yet */
     int n_streams;
@@ -1131,45 +1131,31 @@ static void on_write(uv_write_t *w, int status)
 }
 
 /*
- * Sends r's answer, a (head) and b (body), taken off the FIFO already:
- * straight from the caller's memory when the kernel takes it all, else the
- * rest goes to r->out (unless a already is r->out) and on to uv_write. r is
+ * Sends r's answer (all of it in r->out), taken off the FIFO already:
+ * what the kernel does not take at once goes on to uv_write. r is
  * recycled once written.
  */
-static void conn_send(struct httpd_conn *c, struct httpd_req *r, const char *a,
-                      size_t alen, const char *b, size_t blen)
+static void conn_send(struct httpd_conn *c, struct httpd_req *r)
 {
-    uv_buf_t bufs[2];
-    size_t done, off = 0;
+    uv_buf_t buf = uv_buf_init(r->out.data, (unsigned int)r->out.len);
+    size_t done;
     int n;
 
-    bufs[0] = uv_buf_init((char *)a, (unsigned int)alen);
-    bufs[1] = uv_buf_init((char *)b, (unsigned int)blen);
-    n = uv_try_write((uv_stream_t *)&c->tcp, bufs, blen > 0 ? 2 : 1);
+    n = uv_try_write((uv_stream_t *)&c->tcp, &buf, 1);
     if (n == UV_EAGAIN)
         n = 0;
     if (n < 0)
         goto fail;
     done = (size_t)n;
-    if (done == alen + blen) {
+    if (done == r->out.len) {
         c->n_reqs--;
         conn_req_recycle(c, r);
         return;
     }
-    if (a == r->out.data) {
-        off = done; /* READY: the whole answer is in r->out */
-    } else if (done < alen) {
-        r->out.len = 0;
-        buf_add(&r->out, a + done, alen - done);
-        buf_add(&r->out, b, blen);
-    } else {
-        r->out.len = 0;
-        buf_add(&r->out, b + (done - alen), blen - (done - alen));
-    }
-    bufs[0] = uv_buf_init(r->out.data + off, (unsigned int)(r->out.len - off));
+    buf = uv_buf_init(r->out.data + done, (unsigned int)(r->out.len - done));
     r->state = HTTPD_RS_WRITING;
     r->wr.data = r;
-    if ((n = uv_write(&r->wr, (uv_stream_t *)&c->tcp, bufs, 1, on_write)) != 0)
+    if ((n = uv_write(&r->wr, (uv_stream_t *)&c->tcp, &buf, 1, on_write)) != 0)
         goto fail;
     c->writing++;
     c->write_at = uv_now(c->h->loop);
@@ -1232,7 +1218,7 @@ static void conn_flush(struct httpd_conn *c)
         if (c->q_head == NULL)
             c->q_tail = NULL;
         r->next = NULL;
-        conn_send(c, r, r->out.data, r->out.len, NULL, 0);
+        conn_send(c, r);
     }
     if (!c->closing && c->q_head == NULL && c->cur != NULL &&
         c->cur->want_continue)
@@ -1265,16 +1251,17 @@ static char *put_dec(char *w, size_t n)
     return w + (sizeof(d) - k);
 }
 
-/* Formats the head of an answer into h->hbuf; returns its length. Built
+/* Formats the head of an answer into b (from its start); returns its
+ * length. Built
  * piece by piece into room reserved once (no printf: this runs for every
  * answer). Connection: close when the connection ends, keep-alive only
  * to an HTTP/1.0 client (persistence is HTTP/1.1's default, RFC 9112
  * 9.3). */
 #define PUT_LIT(w, s)    (memcpy((w), "" s, sizeof(s) - 1), (w) += sizeof(s) - 1)
 #define PUT_STR(w, s, n) (memcpy((w), (s), (n)), (w) += (n))
-static size_t httpd_format_head(struct httpd *h, int status, const char *ctype,
-                                size_t len, const char *extra, bool keep_alive,
-                                bool http11)
+static size_t httpd_format_head(struct httpd *h, struct httpd_buf *b,
+                                int status, const char *ctype, size_t len,
+                                const char *extra, bool keep_alive, bool http11)
 {
     /* RFC 9110 8.6: no Content-Length in a 1xx or 204 answer; a stream's
      * body ends with the connection */
@@ -1283,7 +1270,6 @@ static size_t httpd_format_head(struct httpd *h, int status, const char *ctype,
     size_t dl = strlen(date), rl = strlen(reason);
     size_t cl = ctype != NULL ? strlen(ctype) : 0;
     size_t el = extra != NULL ? strlen(extra) : 0;
-    struct httpd_buf *b = &h->hbuf;
     char *w;
 
     b->len = 0;
@@ -1323,7 +1309,7 @@ void httpd_respond(struct httpd_req *r, int status, const char *content_type,
 {
     struct httpd_conn *c;
     struct httpd *h;
-    size_t hlen, blen;
+    size_t blen;
 
     if (r == NULL)
         return;
@@ -1340,24 +1326,21 @@ void httpd_respond(struct httpd_req *r, int status, const char *content_type,
         r->keep_alive = false;
     if (body == NULL)
         len = 0;
-    hlen = httpd_format_head(h, status, content_type, len, extra_headers,
-                             r->keep_alive, r->http11);
     blen = r->head_only || status < 200 || status == 204 || status == 304 ? 0
                                                                           : len;
     /* Kept in r->out in line; what is at the head of the line goes out
      * when this turn of the loop has read and answered all it could: the
      * answers of one turn leave together, so a client with many
      * connections is woken for several at once, not one by one. */
-    r->out.len = 0;
-    buf_add(&r->out, h->hbuf.data, hlen);
+    httpd_format_head(h, &r->out, status, content_type, len, extra_headers,
+                      r->keep_alive, r->http11);
     buf_add(&r->out, body, blen);
     r->state = HTTPD_RS_READY;
     if (r == c->q_head && !c->flush_queued) {
         c->flush_queued = true;
         c->flush_next = h->flush_head;
         h->flush_head = c;
-        if (!uv_is_active((uv_handle_t *)&h->flush_check))
-            uv_check_start(&h->flush_check, on_flush_check);
+        uv_check_start(&h->flush_check, on_flush_check); /* if stopped */
     }
 }
 
@@ -2163,8 +2146,8 @@ struct httpd_stream *httpd_stream_open(struct httpd_req *r,
     h->streams = s;
     h->n_streams++;
     c->stream = s;
-    hlen = httpd_format_head(h, 200, content_type, HTTPD_NO_LEN, extra_headers,
-                             false, true);
+    hlen = httpd_format_head(h, &h->hbuf, 200, content_type, HTTPD_NO_LEN,
+                             extra_headers, false, true);
     if (stream_send(c, h->hbuf.data, hlen) == 0)
         conn_progress(c);
     return s; /* a failed head closes c: the callback tells */
